@@ -1,0 +1,300 @@
+using MathNet.Numerics.Distributions;
+using MathNet.Numerics.Random;
+
+namespace Autograd;
+
+/// <content>Factories: tensors from arrays, constants, ranges and seeded random numbers.</content>
+public sealed partial class Tensor
+{
+    /// <summary>A tensor with uninitialised (zeroed) storage; the building block of every operator.</summary>
+    internal static Tensor Empty(Shape shape, DType dtype) => new(shape, dtype, Allocate(dtype, shape.ElementCount));
+
+    internal static Array Allocate(DType dtype, int count) => dtype switch
+    {
+        DType.Float64 => count == 0 ? Array.Empty<double>() : new double[count],
+        DType.Float32 => count == 0 ? Array.Empty<float>() : new float[count],
+        DType.Int64 => count == 0 ? Array.Empty<long>() : new long[count],
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "Unknown dtype."),
+    };
+
+    /// <summary>A tensor over a copy of <paramref name="data"/> with the given shape (float64).</summary>
+    /// <exception cref="ArgumentException">The shape's element count differs from the data length.</exception>
+    public static Tensor FromArray(double[] data, params int[] shape) => FromData(data, shape, DType.Float64);
+
+    /// <summary>A tensor over a copy of <paramref name="data"/> with the given shape (float32).</summary>
+    /// <exception cref="ArgumentException">The shape's element count differs from the data length.</exception>
+    public static Tensor FromArray(float[] data, params int[] shape) => FromData(data, shape, DType.Float32);
+
+    /// <summary>A tensor over a copy of <paramref name="data"/> with the given shape (int64).</summary>
+    /// <exception cref="ArgumentException">The shape's element count differs from the data length.</exception>
+    public static Tensor FromArray(long[] data, params int[] shape) => FromData(data, shape, DType.Int64);
+
+    private static Tensor FromData(Array data, int[] shape, DType dtype)
+    {
+        var s = shape.Length == 0 && data.Length != 1 ? new Shape(data.Length) : new Shape(shape);
+        if (s.ElementCount != data.Length)
+        {
+            throw new ArgumentException($"FromArray: shape {s} holds {s.ElementCount} elements but the data has {data.Length}.", nameof(shape));
+        }
+
+        var storage = Allocate(dtype, data.Length);
+        Array.Copy(data, storage, data.Length);
+        return new Tensor(s, dtype, storage);
+    }
+
+    /// <summary>A one-dimensional float64 tensor holding a copy of <paramref name="values"/>.</summary>
+    public static Tensor From(params double[] values) => FromArray(values, values.Length);
+
+    /// <summary>A one-dimensional float32 tensor holding a copy of <paramref name="values"/>.</summary>
+    public static Tensor From(params float[] values) => FromArray(values, values.Length);
+
+    /// <summary>A rank-0 tensor holding one value.</summary>
+    public static Tensor Scalar(double value, DType dtype = DType.Float64) => Full(Shape.Scalar, value, dtype);
+
+    /// <summary>
+    /// A tensor from nested data: a rectangular multi-dimensional array (<c>double[,]</c>, <c>float[,,]</c>, …), a jagged
+    /// array (<c>double[][]</c>, …) whose rows all have the same length, or a mix. The dtype follows the element type
+    /// (double → float64, float → float32, long/int → int64) unless <paramref name="dtype"/> is given.
+    /// </summary>
+    /// <exception cref="ArgumentException">The data is ragged, empty in an ambiguous way, or of an unsupported element type.</exception>
+    public static Tensor From(Array nested, DType? dtype = null)
+    {
+        var dims = new List<int>();
+        var leafType = ProbeNested(nested, dims);
+        var inferred = leafType == typeof(double) ? DType.Float64
+            : leafType == typeof(float) ? DType.Float32
+            : leafType == typeof(long) || leafType == typeof(int) ? DType.Int64
+            : throw new ArgumentException($"From: unsupported element type {leafType.Name}; use double, float, long or int.", nameof(nested));
+        var result = Empty(new Shape([.. dims]), dtype ?? inferred);
+        var pos = 0;
+        FillNested(nested, dims, 0, result, ref pos);
+        return result;
+    }
+
+    private static Type ProbeNested(Array a, List<int> dims)
+    {
+        for (var r = 0; r < a.Rank; r++)
+        {
+            dims.Add(a.GetLength(r));
+        }
+
+        var et = a.GetType().GetElementType()!;
+        if (!et.IsArray)
+        {
+            return et;
+        }
+
+        if (a.Length == 0)
+        {
+            throw new ArgumentException("From: a jagged array with no rows has no inner shape; use FromArray with an explicit shape.", nameof(a));
+        }
+
+        var e = a.GetEnumerator();
+        e.MoveNext();
+        return ProbeNested((Array)e.Current!, dims);
+    }
+
+    private static void FillNested(Array a, List<int> dims, int depth, Tensor dst, ref int pos)
+    {
+        for (var r = 0; r < a.Rank; r++)
+        {
+            if (a.GetLength(r) != dims[depth + r])
+            {
+                throw new ArgumentException(
+                    $"From: ragged nested data: dimension {depth + r} has length {a.GetLength(r)} here but {dims[depth + r]} in the first row.");
+            }
+        }
+
+        foreach (var item in a)
+        {
+            if (item is Array inner)
+            {
+                FillNested(inner, dims, depth + a.Rank, dst, ref pos);
+            }
+            else
+            {
+                dst.SetFlat(pos++, Convert.ToDouble(item, System.Globalization.CultureInfo.InvariantCulture));
+            }
+        }
+    }
+
+    /// <summary>A tensor of zeros.</summary>
+    public static Tensor Zeros(Shape shape, DType dtype = DType.Float64) => Empty(shape, dtype);
+
+    /// <summary>A float64 tensor of zeros with the given sizes.</summary>
+    public static Tensor Zeros(params int[] shape) => Empty(new Shape(shape), DType.Float64);
+
+    /// <summary>A tensor of ones.</summary>
+    public static Tensor Ones(Shape shape, DType dtype = DType.Float64) => Full(shape, 1.0, dtype);
+
+    /// <summary>A float64 tensor of ones with the given sizes.</summary>
+    public static Tensor Ones(params int[] shape) => Full(new Shape(shape), 1.0, DType.Float64);
+
+    /// <summary>A tensor with every element equal to <paramref name="value"/>.</summary>
+    public static Tensor Full(Shape shape, double value, DType dtype = DType.Float64)
+    {
+        var t = Empty(shape, dtype);
+        switch (dtype)
+        {
+            case DType.Float64: t.Span<double>().Fill(value); break;
+            case DType.Float32: t.Span<float>().Fill((float)value); break;
+            default: t.Span<long>().Fill((long)value); break;
+        }
+
+        return t;
+    }
+
+    /// <summary>Zeros with the shape and dtype of <paramref name="like"/>.</summary>
+    public static Tensor ZerosLike(Tensor like) => Empty(like.Shape, like.DType);
+
+    /// <summary>Ones with the shape and dtype of <paramref name="like"/>.</summary>
+    public static Tensor OnesLike(Tensor like) => Full(like.Shape, 1.0, like.DType);
+
+    /// <summary>
+    /// The values start, start + step, … up to but excluding <paramref name="stop"/>, as a one-dimensional tensor
+    /// (as <c>torch.arange</c>).
+    /// </summary>
+    /// <exception cref="ArgumentException">The step is zero, or its sign cannot reach <paramref name="stop"/>.</exception>
+    public static Tensor Arange(double start, double stop, double step = 1.0, DType dtype = DType.Float64)
+    {
+        if (step == 0 || double.IsNaN(step) || double.IsInfinity(start) || double.IsInfinity(stop))
+        {
+            throw new ArgumentException($"Arange: invalid range start={start}, stop={stop}, step={step}; step must be non-zero and the bounds finite.", nameof(step));
+        }
+
+        var n = Math.Ceiling((stop - start) / step);
+        if (n < 0)
+        {
+            throw new ArgumentException($"Arange: step {step} moves away from stop {stop} starting at {start}.", nameof(step));
+        }
+
+        var t = Empty(new Shape((int)n), dtype);
+        for (var i = 0; i < (int)n; i++)
+        {
+            t.SetFlat(i, start + (i * step));
+        }
+
+        return t;
+    }
+
+    /// <summary>The values 0, 1, …, <paramref name="stop"/> − 1.</summary>
+    public static Tensor Arange(int stop, DType dtype = DType.Float64) => Arange(0, stop, 1, dtype);
+
+    /// <summary>Samples from the standard normal distribution (mean 0, standard deviation 1), reproducible from <paramref name="seed"/>.</summary>
+    public static Tensor RandN(Shape shape, int seed, DType dtype = DType.Float64, double mean = 0.0, double std = 1.0)
+    {
+        var normal = new Normal(mean, std, new MersenneTwister(seed));
+        return FromSamples(shape, dtype, normal.Sample);
+    }
+
+    /// <summary>Samples uniform in [<paramref name="low"/>, <paramref name="high"/>), reproducible from <paramref name="seed"/>.</summary>
+    public static Tensor Rand(Shape shape, int seed, DType dtype = DType.Float64, double low = 0.0, double high = 1.0)
+    {
+        if (!(high > low))
+        {
+            throw new ArgumentException($"Rand: the range [{low}, {high}) is empty.", nameof(high));
+        }
+
+        var uniform = new ContinuousUniform(low, high, new MersenneTwister(seed));
+        return FromSamples(shape, dtype, uniform.Sample);
+    }
+
+    private static Tensor FromSamples(Shape shape, DType dtype, Func<double> sample)
+    {
+        if (!dtype.IsFloatingPoint())
+        {
+            throw new ArgumentException($"Random tensors must be float64 or float32, not {dtype.Name()}.", nameof(dtype));
+        }
+
+        var t = Empty(shape, dtype);
+        for (var i = 0; i < t.ElementCount; i++)
+        {
+            t.SetFlat(i, sample());
+        }
+
+        return t;
+    }
+
+    /// <summary>A new leaf with a copy of this tensor's data (not recorded on the tape).</summary>
+    public Tensor Clone()
+    {
+        var t = Empty(Shape, DType);
+        Array.Copy(Storage, Offset, t.Storage, 0, ElementCount);
+        return t;
+    }
+
+    /// <summary>The elements in row-major order, converted to <see cref="double"/>.</summary>
+    public double[] ToArray()
+    {
+        var a = new double[ElementCount];
+        for (var i = 0; i < a.Length; i++)
+        {
+            a[i] = GetFlat(i);
+        }
+
+        return a;
+    }
+
+    /// <summary>A copy of the elements in row-major order; <typeparamref name="T"/> must match the dtype.</summary>
+    public T[] ToArray<T>() => AsSpan<T>().ToArray();
+
+    /// <summary>The element at a full index (one entry per dimension; negative entries count from the end), as a double.</summary>
+    /// <exception cref="ArgumentException">The index has the wrong number of entries.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An entry is outside its dimension.</exception>
+    [System.Runtime.CompilerServices.IndexerName("At")]
+    public double this[params ReadOnlySpan<int> index]
+    {
+        get
+        {
+            if (index.Length != Rank)
+            {
+                throw new ArgumentException($"Indexer: {index.Length} indices for a tensor of rank {Rank} and shape {Shape}.", nameof(index));
+            }
+
+            var flat = 0;
+            var strides = Shape.Strides;
+            for (var d = 0; d < Rank; d++)
+            {
+                var i = index[d] < 0 ? index[d] + Shape[d] : index[d];
+                if (i < 0 || i >= Shape[d])
+                {
+                    throw new ArgumentOutOfRangeException(nameof(index), $"Indexer: index {index[d]} is out of range for dimension {d} of size {Shape[d]} (shape {Shape}).");
+                }
+
+                flat += i * strides[d];
+            }
+
+            return GetFlat(flat);
+        }
+    }
+
+    /// <summary>The value of a one-element tensor.</summary>
+    /// <exception cref="InvalidOperationException">The tensor does not have exactly one element.</exception>
+    public double Item()
+    {
+        if (ElementCount != 1)
+        {
+            throw new InvalidOperationException($"Item(): only a one-element tensor can be converted to a number; this one has shape {Shape} ({ElementCount} elements).");
+        }
+
+        return GetFlat(0);
+    }
+
+    internal double GetFlat(int i) => Storage switch
+    {
+        double[] d => d[Offset + i],
+        float[] f => f[Offset + i],
+        long[] l => l[Offset + i],
+        _ => throw new InvalidOperationException("Unknown storage."),
+    };
+
+    internal void SetFlat(int i, double value)
+    {
+        switch (Storage)
+        {
+            case double[] d: d[Offset + i] = value; break;
+            case float[] f: f[Offset + i] = (float)value; break;
+            case long[] l: l[Offset + i] = (long)value; break;
+        }
+    }
+}

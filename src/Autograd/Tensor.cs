@@ -1,0 +1,178 @@
+namespace Autograd;
+
+/// <summary>
+/// An n-dimensional array of <see cref="double"/>, <see cref="float"/> or <see cref="long"/> elements, stored
+/// row-major and contiguously, that records the operations applied to it so that gradients can be computed
+/// by <see cref="Backward(Tensor?, bool?, bool)"/>.
+/// </summary>
+/// <remarks>
+/// A tensor is a leaf when it was created by the user (a factory, <see cref="Detach"/>) and a non-leaf when an
+/// operation recorded on the tape produced it; then <see cref="GradFn"/> is the node that will send gradients to
+/// its inputs. Operators live in the <c>Autograd.Ops</c> assembly as extension members of this type.
+/// </remarks>
+public sealed partial class Tensor
+{
+    private bool _requiresGrad;
+    private AccumulateGrad? _accumulator;
+
+    internal Tensor(Shape shape, DType dtype, Array storage, int offset = 0)
+    {
+        Shape = shape;
+        DType = dtype;
+        Storage = storage;
+        Offset = offset;
+    }
+
+    /// <summary>The underlying array (<c>double[]</c>, <c>float[]</c> or <c>long[]</c>); elements start at <see cref="Offset"/>.</summary>
+    internal Array Storage { get; }
+
+    /// <summary>The index of the first element in <see cref="Storage"/>.</summary>
+    internal int Offset { get; }
+
+    /// <summary>The shape (dimension sizes).</summary>
+    public Shape Shape { get; }
+
+    /// <summary>The number of dimensions.</summary>
+    public int Rank => Shape.Rank;
+
+    /// <summary>The number of elements.</summary>
+    public int ElementCount => Shape.ElementCount;
+
+    /// <summary>The element type.</summary>
+    public DType DType { get; }
+
+    /// <summary>The node that produced this tensor on the tape, or null for a leaf.</summary>
+    public Node? GradFn { get; private set; }
+
+    /// <summary>True when this tensor was not produced by a recorded operation.</summary>
+    public bool IsLeaf => GradFn is null;
+
+    /// <summary>The name of the operation that produced this tensor (e.g. <c>Exp</c>), or null for a leaf.</summary>
+    public string? OpName => GradFn?.Name;
+
+    /// <summary>
+    /// Whether gradients flow to this tensor. Settable on leaves of a floating-point type; a non-leaf requires grad
+    /// exactly when it was recorded on the tape.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Set on a non-leaf, or set to true on an integer tensor.</exception>
+    public bool RequiresGrad
+    {
+        get => _requiresGrad;
+        set
+        {
+            if (!IsLeaf)
+            {
+                throw new InvalidOperationException(
+                    $"RequiresGrad can only be set on a leaf tensor; this {Shape} tensor was produced by '{OpName}'. Use Detach() to get a leaf.");
+            }
+
+            if (value && !DType.IsFloatingPoint())
+            {
+                throw new InvalidOperationException($"Only floating-point tensors can require gradients; this tensor is {DType.Name()}.");
+            }
+
+            _requiresGrad = value;
+        }
+    }
+
+    /// <summary>
+    /// The gradient accumulated into this leaf by <see cref="Backward(Tensor?, bool?, bool)"/>, or null before the first backward
+    /// (or after <see cref="ZeroGrad"/> with <c>setToNull</c>).
+    /// </summary>
+    /// <exception cref="ArgumentException">Set to a tensor whose shape or dtype differs from this one.</exception>
+    public Tensor? Grad
+    {
+        get;
+        set
+        {
+            if (value is not null && (value.Shape != Shape || value.DType != DType))
+            {
+                throw new ArgumentException(
+                    $"Grad: a gradient of shape {value.Shape} {value.DType.Name()} cannot be assigned to a tensor of shape {Shape} {DType.Name()}.");
+            }
+
+            field = value;
+        }
+    }
+
+    /// <summary>Sets <see cref="RequiresGrad"/> and returns this tensor, for one-line construction.</summary>
+    public Tensor WithRequiresGrad(bool requiresGrad = true)
+    {
+        RequiresGrad = requiresGrad;
+        return this;
+    }
+
+    /// <summary>Clears the accumulated gradient: fills it with zeros, or sets it to null when <paramref name="setToNull"/> is true.</summary>
+    public void ZeroGrad(bool setToNull = true)
+    {
+        if (setToNull || Grad is null)
+        {
+            Grad = null;
+            return;
+        }
+
+        if (Grad.GradFn is not null)
+        {
+            Grad = Zeros(Shape, DType);
+            return;
+        }
+
+        Array.Clear(Grad.Storage, Grad.Offset, Grad.ElementCount);
+    }
+
+    /// <summary>A new leaf that shares this tensor's data but is cut off from the tape (no gradient flows through it).</summary>
+    public Tensor Detach() => new(Shape, DType, Storage, Offset);
+
+    /// <summary>The elements as a span of <typeparamref name="T"/>, which must match the storage type.</summary>
+    internal Span<T> Span<T>() => new((T[])Storage, Offset, ElementCount);
+
+    /// <summary>The elements as a read-only span of <typeparamref name="T"/>.</summary>
+    public ReadOnlySpan<T> AsSpan<T>()
+    {
+        if (Storage is not T[] arr)
+        {
+            throw new InvalidOperationException($"AsSpan<{typeof(T).Name}>: this tensor holds {DType.Name()} elements.");
+        }
+
+        return new ReadOnlySpan<T>(arr, Offset, ElementCount);
+    }
+
+    /// <summary>Attaches the node that produced this tensor. Called by operators right after creating the result.</summary>
+    internal void SetGradFn(Node node)
+    {
+        GradFn = node;
+        _requiresGrad = true;
+        node.AttachOutput(this);
+    }
+
+    /// <summary>The node that accumulates gradients into this leaf, created on first use.</summary>
+    internal AccumulateGrad Accumulator => _accumulator ??= new AccumulateGrad(this);
+
+    /// <summary>The tape edge for this tensor when used as an input: its producing node, its accumulator, or null.</summary>
+    internal Node? Edge => GradFn ?? (_requiresGrad ? Accumulator : null);
+
+    /// <summary>True when grad mode is on and this tensor requires grad, so an operation on it must be recorded.</summary>
+    public static bool ShouldRecord(Tensor a) => a._requiresGrad && GradMode.IsEnabled;
+
+    /// <summary>True when grad mode is on and either tensor requires grad.</summary>
+    public static bool ShouldRecord(Tensor a, Tensor b) => (a._requiresGrad || b._requiresGrad) && GradMode.IsEnabled;
+
+    /// <summary>True when grad mode is on and any tensor requires grad.</summary>
+    public static bool ShouldRecord(ReadOnlySpan<Tensor> inputs)
+    {
+        if (!GradMode.IsEnabled)
+        {
+            return false;
+        }
+
+        foreach (var t in inputs)
+        {
+            if (t._requiresGrad)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
