@@ -66,14 +66,16 @@ public sealed class Shape : IEquatable<Shape>, IReadOnlyList<int>
     /// <exception cref="ArgumentOutOfRangeException">The dim is outside [-rank, rank).</exception>
     public int NormalizeDim(int dim, string op)
     {
+        // As in PyTorch, a rank-0 tensor accepts dim 0 and -1.
         var rank = _dims.Length;
-        if (dim < -rank || dim >= rank || (rank == 0 && dim != 0 && dim != -1))
+        var r = Math.Max(rank, 1);
+        if (dim < -r || dim >= r)
         {
             throw new ArgumentOutOfRangeException(nameof(dim), dim,
-                $"{op}: dim {dim} is out of range for a tensor of rank {rank} and shape {this} (expected a dim in [{-rank}, {rank - 1}]).");
+                $"{op}: dim {dim} is out of range for a tensor of rank {rank} and shape {this} (expected a dim in [{-r}, {r - 1}]).");
         }
 
-        return dim < 0 ? dim + rank : dim;
+        return dim < 0 ? dim + r : dim;
     }
 
     /// <summary>

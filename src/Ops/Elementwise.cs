@@ -1,0 +1,530 @@
+using System.Numerics.Tensors;
+using Autograd.Kernels;
+
+namespace Autograd;
+
+/// <summary>
+/// Elementwise operators: add, sub, mul, div with NumPy broadcasting (and scalar overloads on either side), and the
+/// unary neg, exp, log, pow, sqrt, abs, tanh, sigmoid, relu; plus the differentiable dtype conversion.
+/// Each forward kernel is followed by its backward rule, the formula in the comment above it.
+/// </summary>
+public static class Elementwise
+{
+    extension(Tensor a)
+    {
+        /// <summary>a + b, broadcasting both to a common shape.</summary>
+        public Tensor Add(Tensor b)
+        {
+            var y = Dispatch.Binary<AddKernel<double>, AddKernel<float>>("Add", a, b);
+            if (Tensor.ShouldRecord(a, b))
+            {
+                y.SetGradFn(new AddNode(a, b));
+            }
+
+            return y;
+        }
+
+        /// <summary>a − b, broadcasting both to a common shape.</summary>
+        public Tensor Sub(Tensor b)
+        {
+            var y = Dispatch.Binary<SubKernel<double>, SubKernel<float>>("Sub", a, b);
+            if (Tensor.ShouldRecord(a, b))
+            {
+                y.SetGradFn(new SubNode(a, b));
+            }
+
+            return y;
+        }
+
+        /// <summary>a ⊙ b (elementwise product), broadcasting both to a common shape.</summary>
+        public Tensor Mul(Tensor b)
+        {
+            var y = Dispatch.Binary<MulKernel<double>, MulKernel<float>>("Mul", a, b);
+            if (Tensor.ShouldRecord(a, b))
+            {
+                y.SetGradFn(new MulNode(a, b));
+            }
+
+            return y;
+        }
+
+        /// <summary>a / b elementwise, broadcasting both to a common shape. Division by zero follows IEEE (±inf, NaN for 0/0).</summary>
+        public Tensor Div(Tensor b)
+        {
+            var y = Dispatch.Binary<DivKernel<double>, DivKernel<float>>("Div", a, b);
+            if (Tensor.ShouldRecord(a, b))
+            {
+                y.SetGradFn(new DivNode(a, b));
+            }
+
+            return y;
+        }
+
+        /// <summary>−a.</summary>
+        public Tensor Neg()
+        {
+            var y = Dispatch.Unary("Neg", a, TensorPrimitives.Negate, TensorPrimitives.Negate);
+            if (Tensor.ShouldRecord(a))
+            {
+                y.SetGradFn(new NegNode(a));
+            }
+
+            return y;
+        }
+
+        /// <summary>e to the power of each element.</summary>
+        public Tensor Exp()
+        {
+            var y = Dispatch.Unary("Exp", a, TensorPrimitives.Exp, TensorPrimitives.Exp);
+            if (Tensor.ShouldRecord(a))
+            {
+                y.SetGradFn(new ExpNode(a, y));
+            }
+
+            return y;
+        }
+
+        /// <summary>The natural logarithm of each element (NaN for negative, −inf for zero, as IEEE).</summary>
+        public Tensor Log()
+        {
+            var y = Dispatch.Unary("Log", a, TensorPrimitives.Log, TensorPrimitives.Log);
+            if (Tensor.ShouldRecord(a))
+            {
+                y.SetGradFn(new LogNode(a));
+            }
+
+            return y;
+        }
+
+        /// <summary>Each element raised to the scalar power <paramref name="exponent"/>.</summary>
+        public Tensor Pow(double exponent)
+        {
+            Dispatch.RequireFloat(a, "Pow");
+            var y = Tensor.Empty(a.Shape, a.DType);
+            if (a.DType == DType.Float64)
+            {
+                TensorPrimitives.Pow(a.Span<double>(), exponent, y.Span<double>());
+            }
+            else
+            {
+                TensorPrimitives.Pow(a.Span<float>(), (float)exponent, y.Span<float>());
+            }
+
+            if (Tensor.ShouldRecord(a))
+            {
+                y.SetGradFn(new PowNode(a, exponent));
+            }
+
+            return y;
+        }
+
+        /// <summary>The square root of each element (NaN for negative elements).</summary>
+        public Tensor Sqrt()
+        {
+            var y = Dispatch.Unary("Sqrt", a, TensorPrimitives.Sqrt, TensorPrimitives.Sqrt);
+            if (Tensor.ShouldRecord(a))
+            {
+                y.SetGradFn(new SqrtNode(a, y));
+            }
+
+            return y;
+        }
+
+        /// <summary>|a| elementwise. Its gradient at 0 is 0, as in PyTorch.</summary>
+        public Tensor Abs()
+        {
+            var y = Dispatch.Unary("Abs", a, TensorPrimitives.Abs, TensorPrimitives.Abs);
+            if (Tensor.ShouldRecord(a))
+            {
+                y.SetGradFn(new AbsNode(a));
+            }
+
+            return y;
+        }
+
+        /// <summary>The hyperbolic tangent of each element.</summary>
+        public Tensor Tanh()
+        {
+            var y = Dispatch.Unary("Tanh", a, TensorPrimitives.Tanh, TensorPrimitives.Tanh);
+            if (Tensor.ShouldRecord(a))
+            {
+                y.SetGradFn(new TanhNode(a, y));
+            }
+
+            return y;
+        }
+
+        /// <summary>The logistic function 1 / (1 + e^(−a)) of each element.</summary>
+        public Tensor Sigmoid()
+        {
+            var y = Dispatch.Unary("Sigmoid", a, TensorPrimitives.Sigmoid, TensorPrimitives.Sigmoid);
+            if (Tensor.ShouldRecord(a))
+            {
+                y.SetGradFn(new SigmoidNode(a, y));
+            }
+
+            return y;
+        }
+
+        /// <summary>max(a, 0) elementwise (NaN stays NaN). Its gradient at 0 is 0, as in PyTorch.</summary>
+        public Tensor Relu()
+        {
+            var y = Dispatch.Unary("Relu", a, static (x, d) => TensorPrimitives.Max(x, 0.0, d), static (x, d) => TensorPrimitives.Max(x, 0f, d));
+            if (Tensor.ShouldRecord(a))
+            {
+                y.SetGradFn(new ReluNode(a, y));
+            }
+
+            return y;
+        }
+
+        /// <summary>A copy converted to <paramref name="dtype"/>; differentiable between float types (the gradient is converted back).</summary>
+        public Tensor To(DType dtype)
+        {
+            if (a.DType == dtype)
+            {
+                return a;
+            }
+
+            var y = Tensor.Empty(a.Shape, dtype);
+            for (var i = 0; i < a.ElementCount; i++)
+            {
+                y.SetFlat(i, a.GetFlat(i));
+            }
+
+            if (dtype.IsFloatingPoint() && Tensor.ShouldRecord(a))
+            {
+                y.SetGradFn(new ToNode(a));
+            }
+
+            return y;
+        }
+    }
+
+    extension(Tensor)
+    {
+        /// <summary>a + b with broadcasting.</summary>
+        public static Tensor operator +(Tensor a, Tensor b) => a.Add(b);
+
+        /// <summary>a + s.</summary>
+        public static Tensor operator +(Tensor a, double s) => a.Add(Like(s, a));
+
+        /// <summary>s + a.</summary>
+        public static Tensor operator +(double s, Tensor a) => Like(s, a).Add(a);
+
+        /// <summary>a − b with broadcasting.</summary>
+        public static Tensor operator -(Tensor a, Tensor b) => a.Sub(b);
+
+        /// <summary>a − s.</summary>
+        public static Tensor operator -(Tensor a, double s) => a.Sub(Like(s, a));
+
+        /// <summary>s − a.</summary>
+        public static Tensor operator -(double s, Tensor a) => Like(s, a).Sub(a);
+
+        /// <summary>a ⊙ b with broadcasting.</summary>
+        public static Tensor operator *(Tensor a, Tensor b) => a.Mul(b);
+
+        /// <summary>a · s.</summary>
+        public static Tensor operator *(Tensor a, double s) => a.Mul(Like(s, a));
+
+        /// <summary>s · a.</summary>
+        public static Tensor operator *(double s, Tensor a) => Like(s, a).Mul(a);
+
+        /// <summary>a / b with broadcasting.</summary>
+        public static Tensor operator /(Tensor a, Tensor b) => a.Div(b);
+
+        /// <summary>a / s.</summary>
+        public static Tensor operator /(Tensor a, double s) => a.Div(Like(s, a));
+
+        /// <summary>s / a.</summary>
+        public static Tensor operator /(double s, Tensor a) => Like(s, a).Div(a);
+
+        /// <summary>−a.</summary>
+        public static Tensor operator -(Tensor a) => a.Neg();
+    }
+
+    /// <summary>A rank-0 constant with the dtype of <paramref name="like"/> (a scalar operand, as PyTorch wraps Python numbers).</summary>
+    private static Tensor Like(double value, Tensor like)
+    {
+        Dispatch.RequireFloat(like, "Scalar arithmetic");
+        return Tensor.Scalar(value, like.DType);
+    }
+
+    /// <summary>1 where x &gt; 0, −1 where x &lt; 0, 0 at 0 (NaN stays NaN); a constant, not recorded.</summary>
+    internal static Tensor SignMask(Tensor x) => Constant(x, static v => v > 0 ? 1 : v < 0 ? -1 : v);
+
+    /// <summary>1 where x &gt; 0, else 0; a constant, not recorded.</summary>
+    internal static Tensor PositiveMask(Tensor x) => Constant(x, static v => v > 0 ? 1 : 0);
+
+    /// <summary>1 where a == b (after broadcasting), else 0; a constant, not recorded.</summary>
+    internal static Tensor EqualMask(Tensor a, Tensor b) => Dispatch.Binary<EqKernel<double>, EqKernel<float>>("Equal", a, b);
+
+    private static Tensor Constant(Tensor x, Func<double, double> f)
+    {
+        var y = Tensor.Empty(x.Shape, x.DType);
+        for (var i = 0; i < x.ElementCount; i++)
+        {
+            y.SetFlat(i, f(x.GetFlat(i)));
+        }
+
+        return y;
+    }
+
+    // y = a + b            da = g, db = g   (each summed back to its input's shape)
+    private sealed class AddNode(Tensor a, Tensor b) : Node("Add", a, b)
+    {
+        private readonly Shape _sa = a.Shape, _sb = b.Shape;
+
+        public override string Formula => "da = g, db = g";
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads)
+        {
+            if (NeedsInputGrad(0))
+            {
+                grads[0] = g.SumTo(_sa);
+            }
+
+            if (NeedsInputGrad(1))
+            {
+                grads[1] = g.SumTo(_sb);
+            }
+        }
+    }
+
+    // y = a − b            da = g, db = −g
+    private sealed class SubNode(Tensor a, Tensor b) : Node("Sub", a, b)
+    {
+        private readonly Shape _sa = a.Shape, _sb = b.Shape;
+
+        public override string Formula => "da = g, db = −g";
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads)
+        {
+            if (NeedsInputGrad(0))
+            {
+                grads[0] = g.SumTo(_sa);
+            }
+
+            if (NeedsInputGrad(1))
+            {
+                grads[1] = g.Neg().SumTo(_sb);
+            }
+        }
+    }
+
+    // y = a ⊙ b            da = g ⊙ b, db = g ⊙ a
+    private sealed class MulNode(Tensor a, Tensor b) : Node("Mul", a, b)
+    {
+        private Tensor? _a = a, _b = b;
+
+        public override string Formula => "da = g ⊙ b, db = g ⊙ a";
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads)
+        {
+            var a = Saved(_a);
+            var b = Saved(_b);
+            if (NeedsInputGrad(0))
+            {
+                grads[0] = (g * b).SumTo(a.Shape);
+            }
+
+            if (NeedsInputGrad(1))
+            {
+                grads[1] = (g * a).SumTo(b.Shape);
+            }
+        }
+
+        protected internal override void Release()
+        {
+            _a = _b = null;
+            base.Release();
+        }
+    }
+
+    // y = a / b            da = g / b, db = −g ⊙ a / b²
+    private sealed class DivNode(Tensor a, Tensor b) : Node("Div", a, b)
+    {
+        private Tensor? _a = a, _b = b;
+
+        public override string Formula => "da = g / b, db = −g ⊙ a / b²";
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads)
+        {
+            var a = Saved(_a);
+            var b = Saved(_b);
+            if (NeedsInputGrad(0))
+            {
+                grads[0] = (g / b).SumTo(a.Shape);
+            }
+
+            if (NeedsInputGrad(1))
+            {
+                grads[1] = (-g * a / (b * b)).SumTo(b.Shape);
+            }
+        }
+
+        protected internal override void Release()
+        {
+            _a = _b = null;
+            base.Release();
+        }
+    }
+
+    // y = −x               dx = −g
+    private sealed class NegNode(Tensor x) : Node("Neg", x)
+    {
+        public override string Formula => "dx = −g";
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g.Neg();
+    }
+
+    // y = exp(x)           dx = g ⊙ y
+    private sealed class ExpNode(Tensor x, Tensor y) : Node("Exp", x)
+    {
+        private Tensor? _y = y;
+
+        public override string Formula => "dx = g ⊙ y";
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g * Saved(_y);
+
+        protected internal override void Release()
+        {
+            _y = null;
+            base.Release();
+        }
+    }
+
+    // y = log(x)           dx = g / x
+    private sealed class LogNode(Tensor x) : Node("Log", x)
+    {
+        private Tensor? _x = x;
+
+        public override string Formula => "dx = g / x";
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g / Saved(_x);
+
+        protected internal override void Release()
+        {
+            _x = null;
+            base.Release();
+        }
+    }
+
+    // y = x^p              dx = g ⊙ p·x^(p−1)   (0 when p = 0)
+    private sealed class PowNode(Tensor x, double p) : Node("Pow", x)
+    {
+        private Tensor? _x = x;
+
+        public override string Formula => $"dx = g ⊙ {p}·x^({p} − 1)";
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads)
+        {
+            var x = Saved(_x);
+            grads[0] = p == 0 ? Tensor.ZerosLike(x) : g * (x.Pow(p - 1) * p);
+        }
+
+        protected internal override void Release()
+        {
+            _x = null;
+            base.Release();
+        }
+    }
+
+    // y = √x               dx = g / (2y)
+    private sealed class SqrtNode(Tensor x, Tensor y) : Node("Sqrt", x)
+    {
+        private Tensor? _y = y;
+
+        public override string Formula => "dx = g / (2y)";
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g / (2.0 * Saved(_y));
+
+        protected internal override void Release()
+        {
+            _y = null;
+            base.Release();
+        }
+    }
+
+    // y = |x|              dx = g ⊙ sign(x)
+    private sealed class AbsNode(Tensor x) : Node("Abs", x)
+    {
+        private Tensor? _x = x;
+
+        public override string Formula => "dx = g ⊙ sign(x)";
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g * SignMask(Saved(_x));
+
+        protected internal override void Release()
+        {
+            _x = null;
+            base.Release();
+        }
+    }
+
+    // y = tanh(x)          dx = g ⊙ (1 − y²)
+    private sealed class TanhNode(Tensor x, Tensor y) : Node("Tanh", x)
+    {
+        private Tensor? _y = y;
+
+        public override string Formula => "dx = g ⊙ (1 − y²)";
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads)
+        {
+            var y = Saved(_y);
+            grads[0] = g * (1.0 - (y * y));
+        }
+
+        protected internal override void Release()
+        {
+            _y = null;
+            base.Release();
+        }
+    }
+
+    // y = σ(x)             dx = g ⊙ (1 − y) ⊙ y
+    private sealed class SigmoidNode(Tensor x, Tensor y) : Node("Sigmoid", x)
+    {
+        private Tensor? _y = y;
+
+        public override string Formula => "dx = g ⊙ (1 − y) ⊙ y";
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads)
+        {
+            var y = Saved(_y);
+            grads[0] = g * (1.0 - y) * y;
+        }
+
+        protected internal override void Release()
+        {
+            _y = null;
+            base.Release();
+        }
+    }
+
+    // y = max(x, 0)        dx = g ⊙ [y > 0]
+    private sealed class ReluNode(Tensor x, Tensor y) : Node("Relu", x)
+    {
+        private Tensor? _y = y;
+
+        public override string Formula => "dx = g ⊙ [y > 0]";
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g * PositiveMask(Saved(_y));
+
+        protected internal override void Release()
+        {
+            _y = null;
+            base.Release();
+        }
+    }
+
+    // y = convert(x)       dx = convert_back(g)
+    private sealed class ToNode(Tensor x) : Node("To", x)
+    {
+        private readonly DType _from = x.DType;
+
+        public override string Formula => "dx = g converted back to x's dtype";
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g.To(_from);
+    }
+}

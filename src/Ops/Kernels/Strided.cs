@@ -1,0 +1,240 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+
+namespace Autograd.Kernels;
+
+/// <summary>A binary elementwise operation, given for one element and for contiguous runs (vectorised).</summary>
+internal interface IBinaryKernel<T>
+{
+    static abstract T Apply(T a, T b);
+
+    static abstract void Run(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst);
+
+    static abstract void Run(ReadOnlySpan<T> a, T b, Span<T> dst);
+
+    static abstract void Run(T a, ReadOnlySpan<T> b, Span<T> dst);
+}
+
+/// <summary>
+/// Loops over strided (broadcast, permuted) layouts. Dimensions that are contiguous for every operand are merged
+/// first, so the innermost loop runs over the longest possible contiguous run and can be vectorised.
+/// </summary>
+internal static class Strided
+{
+    /// <summary>dst = op(a, b) where a and b are read with broadcast strides over dst's shape.</summary>
+    public static void Binary<T, TOp>(ReadOnlySpan<T> a, int[] sa, ReadOnlySpan<T> b, int[] sb, ReadOnlySpan<int> shape, Span<T> dst)
+        where TOp : IBinaryKernel<T>
+    {
+        if (dst.Length == 0)
+        {
+            return;
+        }
+
+        var (dims, stridesA, stridesB) = Coalesce(shape, sa, sb);
+        var rank = dims.Length;
+        var n = dims[rank - 1];
+        var ia = stridesA[rank - 1];
+        var ib = stridesB[rank - 1];
+        var outer = dst.Length / n;
+        Span<int> counter = stackalloc int[Math.Max(rank, 1)];
+        var offA = 0;
+        var offB = 0;
+        for (var o = 0; o < outer; o++)
+        {
+            var d = dst.Slice(o * n, n);
+            if (ia == 1 && ib == 1)
+            {
+                TOp.Run(a.Slice(offA, n), b.Slice(offB, n), d);
+            }
+            else if (ia == 1 && ib == 0)
+            {
+                TOp.Run(a.Slice(offA, n), b[offB], d);
+            }
+            else if (ia == 0 && ib == 1)
+            {
+                TOp.Run(a[offA], b.Slice(offB, n), d);
+            }
+            else
+            {
+                for (var i = 0; i < n; i++)
+                {
+                    d[i] = TOp.Apply(a[offA + (i * ia)], b[offB + (i * ib)]);
+                }
+            }
+
+            // Advance the outer counter (all dims but the last).
+            for (var k = rank - 2; k >= 0; k--)
+            {
+                offA += stridesA[k];
+                offB += stridesB[k];
+                if (++counter[k] < dims[k])
+                {
+                    break;
+                }
+
+                offA -= stridesA[k] * dims[k];
+                offB -= stridesB[k] * dims[k];
+                counter[k] = 0;
+            }
+        }
+    }
+
+    /// <summary>dst (contiguous, of the given shape) = src read with <paramref name="srcStrides"/> (broadcast or permuted).</summary>
+    public static void Copy<T>(ReadOnlySpan<T> src, int[] srcStrides, ReadOnlySpan<int> shape, Span<T> dst)
+    {
+        if (dst.Length == 0)
+        {
+            return;
+        }
+
+        var (dims, ss, _) = Coalesce(shape, srcStrides, srcStrides);
+        var rank = dims.Length;
+        var n = dims[rank - 1];
+        var inner = ss[rank - 1];
+        var outer = dst.Length / n;
+        Span<int> counter = stackalloc int[Math.Max(rank, 1)];
+        var off = 0;
+        for (var o = 0; o < outer; o++)
+        {
+            var d = dst.Slice(o * n, n);
+            if (inner == 1)
+            {
+                src.Slice(off, n).CopyTo(d);
+            }
+            else if (inner == 0)
+            {
+                d.Fill(src[off]);
+            }
+            else
+            {
+                for (var i = 0; i < n; i++)
+                {
+                    d[i] = src[off + (i * inner)];
+                }
+            }
+
+            for (var k = rank - 2; k >= 0; k--)
+            {
+                off += ss[k];
+                if (++counter[k] < dims[k])
+                {
+                    break;
+                }
+
+                off -= ss[k] * dims[k];
+                counter[k] = 0;
+            }
+        }
+    }
+
+    /// <summary>Drops size-1 dimensions and merges neighbours that are contiguous in both stride sets.</summary>
+    private static (int[] Dims, int[] A, int[] B) Coalesce(ReadOnlySpan<int> shape, int[] sa, int[] sb)
+    {
+        var dims = new List<int>(shape.Length);
+        var la = new List<int>(shape.Length);
+        var lb = new List<int>(shape.Length);
+        for (var i = 0; i < shape.Length; i++)
+        {
+            if (shape[i] == 1)
+            {
+                continue;
+            }
+
+            if (dims.Count > 0)
+            {
+                var last = dims.Count - 1;
+                if (la[last] == sa[i] * shape[i] && lb[last] == sb[i] * shape[i])
+                {
+                    dims[last] *= shape[i];
+                    la[last] = sa[i];
+                    lb[last] = sb[i];
+                    continue;
+                }
+            }
+
+            dims.Add(shape[i]);
+            la.Add(sa[i]);
+            lb.Add(sb[i]);
+        }
+
+        if (dims.Count == 0)
+        {
+            return ([1], [1], [1]);
+        }
+
+        return ([.. dims], [.. la], [.. lb]);
+    }
+}
+
+internal readonly struct AddKernel<T> : IBinaryKernel<T>
+    where T : IFloatingPointIeee754<T>
+{
+    public static T Apply(T a, T b) => a + b;
+
+    public static void Run(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst) => TensorPrimitives.Add(a, b, dst);
+
+    public static void Run(ReadOnlySpan<T> a, T b, Span<T> dst) => TensorPrimitives.Add(a, b, dst);
+
+    public static void Run(T a, ReadOnlySpan<T> b, Span<T> dst) => TensorPrimitives.Add(b, a, dst);
+}
+
+internal readonly struct SubKernel<T> : IBinaryKernel<T>
+    where T : IFloatingPointIeee754<T>
+{
+    public static T Apply(T a, T b) => a - b;
+
+    public static void Run(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst) => TensorPrimitives.Subtract(a, b, dst);
+
+    public static void Run(ReadOnlySpan<T> a, T b, Span<T> dst) => TensorPrimitives.Subtract(a, b, dst);
+
+    public static void Run(T a, ReadOnlySpan<T> b, Span<T> dst) => TensorPrimitives.Subtract(a, b, dst);
+}
+
+internal readonly struct MulKernel<T> : IBinaryKernel<T>
+    where T : IFloatingPointIeee754<T>
+{
+    public static T Apply(T a, T b) => a * b;
+
+    public static void Run(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst) => TensorPrimitives.Multiply(a, b, dst);
+
+    public static void Run(ReadOnlySpan<T> a, T b, Span<T> dst) => TensorPrimitives.Multiply(a, b, dst);
+
+    public static void Run(T a, ReadOnlySpan<T> b, Span<T> dst) => TensorPrimitives.Multiply(b, a, dst);
+}
+
+internal readonly struct DivKernel<T> : IBinaryKernel<T>
+    where T : IFloatingPointIeee754<T>
+{
+    public static T Apply(T a, T b) => a / b;
+
+    public static void Run(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst) => TensorPrimitives.Divide(a, b, dst);
+
+    public static void Run(ReadOnlySpan<T> a, T b, Span<T> dst) => TensorPrimitives.Divide(a, b, dst);
+
+    public static void Run(T a, ReadOnlySpan<T> b, Span<T> dst) => TensorPrimitives.Divide(a, b, dst);
+}
+
+/// <summary>1 where a == b, else 0 (a mask in the floating type).</summary>
+internal readonly struct EqKernel<T> : IBinaryKernel<T>
+    where T : IFloatingPointIeee754<T>
+{
+    public static T Apply(T a, T b) => a == b ? T.One : T.Zero;
+
+    public static void Run(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst)
+    {
+        for (var i = 0; i < dst.Length; i++)
+        {
+            dst[i] = a[i] == b[i] ? T.One : T.Zero;
+        }
+    }
+
+    public static void Run(ReadOnlySpan<T> a, T b, Span<T> dst)
+    {
+        for (var i = 0; i < dst.Length; i++)
+        {
+            dst[i] = a[i] == b ? T.One : T.Zero;
+        }
+    }
+
+    public static void Run(T a, ReadOnlySpan<T> b, Span<T> dst) => Run(b, a, dst);
+}

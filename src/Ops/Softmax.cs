@@ -1,0 +1,232 @@
+using Autograd.Kernels;
+
+namespace Autograd;
+
+/// <summary>
+/// Softmax, log-softmax and logsumexp, each twice: a fused operator with its own forward and backward kernels, and a
+/// composed form built from primitives (max, sub, exp, sum, div, log) and differentiated by the tape. The fused
+/// forms subtract the maximum first, so logits of ±1e4 give no NaN or Inf, −∞ entries get probability 0, and a row
+/// that is all −∞ gives NaN (softmax, log-softmax) or −∞ (logsumexp), as in PyTorch.
+/// </summary>
+public static class SoftmaxOps
+{
+    extension(Tensor x)
+    {
+        /// <summary>Fused softmax along <paramref name="dim"/>: y = exp(x − max) / Σ exp(x − max). Saves y; backward dx = y ⊙ (g − Σ g⊙y).</summary>
+        public Tensor Softmax(int dim) => Fused(x, dim, log: false);
+
+        /// <summary>Fused log-softmax along <paramref name="dim"/>: y = x − max − log Σ exp(x − max). Saves y; backward dx = g − exp(y) ⊙ Σ g.</summary>
+        public Tensor LogSoftmax(int dim) => Fused(x, dim, log: true);
+
+        /// <summary>Fused logsumexp along <paramref name="dim"/>: log Σ exp(x), computed stably. Backward dx = g ⊙ exp(x − r).</summary>
+        public Tensor LogSumExp(int dim, bool keepDim = false)
+        {
+            Dispatch.RequireFloat(x, "LogSumExp");
+            var d = x.Shape.NormalizeDim(dim, "LogSumExp");
+            var (outer, size, inner) = Dispatch.Around(x.Shape, d);
+            var reduce = new bool[x.Rank];
+            if (x.Rank > 0)
+            {
+                reduce[d] = true;
+            }
+
+            var r = Tensor.Empty(Dispatch.Reduced(x.Shape, reduce, keepDim), x.DType);
+            if (x.DType == DType.Float64)
+            {
+                SoftmaxKernels.LogSumExp<double>(x.Span<double>(), r.Span<double>(), outer, size, inner);
+            }
+            else
+            {
+                SoftmaxKernels.LogSumExp<float>(x.Span<float>(), r.Span<float>(), outer, size, inner);
+            }
+
+            if (Tensor.ShouldRecord(x))
+            {
+                r.SetGradFn(new LogSumExpNode(x, r, d, keepDim || x.Rank == 0));
+            }
+
+            return r;
+        }
+
+        /// <summary>Softmax composed from primitives: m = max(x, dim, keepDim); e = exp(x − m); y = e / Σ e.</summary>
+        public Tensor SoftmaxComposed(int dim)
+        {
+            var m = x.Max(dim, keepDim: true);
+            var e = (x - m).Exp();
+            return e / e.Sum(dim, keepDim: true);
+        }
+
+        /// <summary>Log-softmax composed from primitives: s = x − max(x); y = s − log Σ exp(s).</summary>
+        public Tensor LogSoftmaxComposed(int dim)
+        {
+            var s = x - x.Max(dim, keepDim: true);
+            return s - s.Exp().Sum(dim, keepDim: true).Log();
+        }
+
+        /// <summary>Logsumexp composed from primitives: m + log Σ exp(x − m) with m = max(x).</summary>
+        public Tensor LogSumExpComposed(int dim, bool keepDim = false)
+        {
+            var m = x.Max(dim, keepDim: true);
+            var r = m + (x - m).Exp().Sum(dim, keepDim: true).Log();
+            return keepDim || x.Rank == 0 ? r : r.Squeeze(dim);
+        }
+    }
+
+    extension(Tensor)
+    {
+        /// <summary>
+        /// The fused softmax backward kernel as an operator: dx = y ⊙ (g − Σ_dim g⊙y), for the gradient <paramref name="g"/> of
+        /// y = softmax(x). Differentiable in g and y, which gives softmax its second derivatives.
+        /// </summary>
+        public static Tensor SoftmaxBackward(Tensor g, Tensor y, int dim) => FusedBackward(g, y, dim, log: false);
+
+        /// <summary>The fused log-softmax backward kernel as an operator: dx = g − exp(y) ⊙ Σ_dim g. Differentiable in g and y.</summary>
+        public static Tensor LogSoftmaxBackward(Tensor g, Tensor y, int dim) => FusedBackward(g, y, dim, log: true);
+    }
+
+    private static Tensor Fused(Tensor x, int dim, bool log)
+    {
+        var op = log ? "LogSoftmax" : "Softmax";
+        Dispatch.RequireFloat(x, op);
+        var d = x.Shape.NormalizeDim(dim, op);
+        var (outer, size, inner) = Dispatch.Around(x.Shape, d);
+        var y = Tensor.Empty(x.Shape, x.DType);
+        if (x.DType == DType.Float64)
+        {
+            SoftmaxKernels.Forward<double>(x.Span<double>(), y.Span<double>(), outer, size, inner, log);
+        }
+        else
+        {
+            SoftmaxKernels.Forward<float>(x.Span<float>(), y.Span<float>(), outer, size, inner, log);
+        }
+
+        if (Tensor.ShouldRecord(x))
+        {
+            y.SetGradFn(new SoftmaxNode(op, x, y, d, log));
+        }
+
+        return y;
+    }
+
+    private static Tensor FusedBackward(Tensor g, Tensor y, int dim, bool log)
+    {
+        var op = log ? "LogSoftmaxBackward" : "SoftmaxBackward";
+        Dispatch.RequireSameDType(g, y, op);
+        if (g.Shape != y.Shape)
+        {
+            throw new ArgumentException($"{op}: the gradient has shape {g.Shape} but the output has shape {y.Shape}; they must match.", nameof(g));
+        }
+
+        var d = y.Shape.NormalizeDim(dim, op);
+        var (outer, size, inner) = Dispatch.Around(y.Shape, d);
+        var dx = Tensor.Empty(y.Shape, y.DType);
+        if (y.DType == DType.Float64)
+        {
+            SoftmaxKernels.Backward<double>(g.Span<double>(), y.Span<double>(), dx.Span<double>(), outer, size, inner, log);
+        }
+        else
+        {
+            SoftmaxKernels.Backward<float>(g.Span<float>(), y.Span<float>(), dx.Span<float>(), outer, size, inner, log);
+        }
+
+        if (Tensor.ShouldRecord(g, y))
+        {
+            dx.SetGradFn(new SoftmaxBackwardNode(op, g, y, d, log));
+        }
+
+        return dx;
+    }
+
+    // softmax:     y = exp(x − max) / Σ exp(x − max)      dx = y ⊙ (g − Σ g⊙y)
+    // log-softmax: y = x − max − log Σ exp(x − max)       dx = g − exp(y) ⊙ Σ g
+    private sealed class SoftmaxNode(string name, Tensor x, Tensor y, int dim, bool log) : Node(name, x)
+    {
+        private Tensor? _y = y;
+
+        public override string Formula => log ? "dx = g − exp(y) ⊙ Σ g" : "dx = y ⊙ (g − Σ g⊙y)";
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = FusedBackward(g, Saved(_y), dim, log);
+
+        protected internal override void Release()
+        {
+            _y = null;
+            base.Release();
+        }
+    }
+
+    // softmax backward     dx = y ⊙ (g − s), s = Σ g⊙y
+    //   d/dg:  gg ↦ y ⊙ (gg − Σ gg⊙y)                     (the same kernel)
+    //   d/dy:  gg ↦ gg ⊙ (g − s) − g ⊙ Σ gg⊙y
+    // log-softmax backward dx = g − exp(y) ⊙ S, S = Σ g
+    //   d/dg:  gg ↦ gg − Σ gg⊙exp(y)
+    //   d/dy:  gg ↦ −gg ⊙ exp(y) ⊙ S
+    private sealed class SoftmaxBackwardNode(string name, Tensor g, Tensor y, int dim, bool log) : Node(name, g, y)
+    {
+        private Tensor? _g = g, _y = y;
+
+        public override string Formula => log
+            ? "dg = gg − Σ gg⊙exp(y), dy = −gg ⊙ exp(y) ⊙ Σ g"
+            : "dg = y ⊙ (gg − Σ gg⊙y), dy = gg ⊙ (g − Σ g⊙y) − g ⊙ Σ gg⊙y";
+
+        protected internal override void Backward(Tensor gg, Tensor?[] grads)
+        {
+            var g = Saved(_g);
+            var y = Saved(_y);
+            if (log)
+            {
+                var ey = y.Exp();
+                if (NeedsInputGrad(0))
+                {
+                    grads[0] = gg - (gg * ey).Sum(dim, keepDim: true);
+                }
+
+                if (NeedsInputGrad(1))
+                {
+                    grads[1] = -gg * ey * g.Sum(dim, keepDim: true);
+                }
+
+                return;
+            }
+
+            if (NeedsInputGrad(0))
+            {
+                grads[0] = FusedBackward(gg, y, dim, log: false);
+            }
+
+            if (NeedsInputGrad(1))
+            {
+                var s = (g * y).Sum(dim, keepDim: true);
+                grads[1] = (gg * (g - s)) - (g * (gg * y).Sum(dim, keepDim: true));
+            }
+        }
+
+        protected internal override void Release()
+        {
+            _g = _y = null;
+            base.Release();
+        }
+    }
+
+    // r = log Σ exp(x)     dx = g ⊙ exp(x − r)
+    private sealed class LogSumExpNode(Tensor x, Tensor r, int dim, bool keptDim) : Node("LogSumExp", x)
+    {
+        private Tensor? _x = x, _r = r;
+
+        public override string Formula => "dx = g ⊙ exp(x − r)";
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads)
+        {
+            var x = Saved(_x);
+            var r = Saved(_r);
+            var gk = keptDim ? g : g.Unsqueeze(dim);
+            var rk = keptDim ? r : r.Unsqueeze(dim);
+            grads[0] = gk * (x - rk).Exp();
+        }
+
+        protected internal override void Release()
+        {
+            _x = _r = null;
+            base.Release();
+        }
+    }
+}
