@@ -95,6 +95,12 @@ public sealed partial class Tensor
         }
     }
 
+    /// <summary>Disables recording on this thread until the returned scope is disposed: <c>using (Tensor.NoGrad()) { … }</c>.</summary>
+    public static GradModeScope NoGrad() => GradMode.NoGrad();
+
+    /// <summary>Enables recording on this thread until the returned scope is disposed, even inside a <see cref="NoGrad"/> scope.</summary>
+    public static GradModeScope EnableGrad() => GradMode.EnableGrad();
+
     /// <summary>Sets <see cref="RequiresGrad"/> and returns this tensor, for one-line construction.</summary>
     public Tensor WithRequiresGrad(bool requiresGrad = true)
     {
