@@ -13,8 +13,8 @@ namespace Autograd;
 /// </remarks>
 public static class Autodiff
 {
-    [ThreadStatic]
-    private static int t_stamp;
+    // Global (not per thread): a graph built on one thread may be walked on another.
+    private static int s_stamp;
 
     /// <summary>
     /// Accumulates the gradients of <paramref name="outputs"/> into the <see cref="Tensor.Grad"/> of every leaf that
@@ -131,7 +131,7 @@ public static class Autodiff
         }
 
         // 2. Collect the reachable nodes in post-order (inputs before the nodes that use them), iteratively.
-        var stamp = ++t_stamp;
+        var stamp = Interlocked.Increment(ref s_stamp);
         var order = new List<Node>();
         var stack = new Stack<(Node Node, int NextIndex)>();
         foreach (var y in outputs)
@@ -338,12 +338,14 @@ public static class Autodiff
 
     private static void AccumulateInto(Tensor leaf, Tensor g, bool createGraph)
     {
+        // A gradient that is not on the tape is copied, so that the leaf owns its Grad: accumulating into it in
+        // place (and ZeroGrad) must never write into the caller's gradOutput or a tensor shared with the graph.
         var current = leaf.Grad;
         if (current is null)
         {
-            leaf.Grad = createGraph ? g : g.Clone();
+            leaf.Grad = createGraph && g.RequiresGrad ? g : g.Clone();
         }
-        else if (!createGraph && current.GradFn is null && !g.RequiresGrad)
+        else if (!createGraph && !current.RequiresGrad && !g.RequiresGrad)
         {
             AddInPlace(current, g);
         }

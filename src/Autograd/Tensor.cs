@@ -117,7 +117,8 @@ public sealed partial class Tensor
             return;
         }
 
-        if (Grad.GradFn is not null)
+        // A gradient on the tape (or a caller's tensor requiring grad) is replaced, never cleared in place.
+        if (Grad.RequiresGrad)
         {
             Grad = Zeros(Shape, DType);
             return;

@@ -21,6 +21,23 @@ public static class LinearAlgebra
                 throw new ArgumentException($"MatMul: both operands need at least one dim, got shapes {a.Shape} and {b.Shape}.");
             }
 
+            // Check the shapes as given, before 1-D operands are promoted, so that the message names the caller's shapes.
+            var inner = b.Rank == 1 ? b.Shape[0] : b.Shape[-2];
+            if (a.Shape[-1] != inner)
+            {
+                throw new ArgumentException(
+                    $"MatMul: shapes {a.Shape} and {b.Shape} cannot be multiplied: the last dim of the first ({a.Shape[-1]}) must equal the {(b.Rank == 1 ? "size of the second" : "second-to-last dim of the second")} ({inner}).");
+            }
+
+            for (var i = 3; i <= Math.Min(a.Rank, b.Rank); i++)
+            {
+                if (a.Shape[-i] != b.Shape[-i] && a.Shape[-i] != 1 && b.Shape[-i] != 1)
+                {
+                    throw new ArgumentException(
+                        $"MatMul: shapes {a.Shape} and {b.Shape} cannot be multiplied: their batch dims {Shape.Format(a.Shape.Dims[..^2])} and {Shape.Format(b.Shape.Dims[..^2])} cannot be broadcast together (sizes must match or one must be 1).");
+                }
+            }
+
             if (a.Rank == 1 && b.Rank == 1)
             {
                 return a.Unsqueeze(0).MatMul(b.Unsqueeze(1)).Reshape();
