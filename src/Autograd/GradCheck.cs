@@ -189,13 +189,14 @@ public static class GradCheck
     {
         var diff = inputs.Where(x => x.RequiresGrad).ToArray();
         var probe = f(inputs);
-        var vs = gradOutputs ?? probe.Select((y, k) => Tensor.RandN(y.Shape, seed + 1 + k)).ToArray();
+        var vs = gradOutputs ?? probe.Select((y, k) => Tensor.RandN(y.Shape, seed + 1 + k, y.DType.IsFloatingPoint() ? y.DType : DType.Float64)).ToArray();
         if (vs.Length != probe.Length)
         {
             throw new ArgumentException($"GradGradCheck: {probe.Length} outputs but {vs.Length} output gradients.", nameof(gradOutputs));
         }
 
-        var vLeaves = vs.Select(v => v.Detach().Clone().WithRequiresGrad()).ToArray();
+        // v is checked too where it is float64; an output gradient of another dtype is held constant.
+        var vLeaves = vs.Select(v => v.Detach().Clone().WithRequiresGrad(v.DType == DType.Float64)).ToArray();
         var all = inputs.Concat(vLeaves).ToArray();
         var nIn = inputs.Length;
 
