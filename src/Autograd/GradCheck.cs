@@ -251,24 +251,23 @@ public static class GradCheck
 
     private static double Numeric(Tensor x, int e, double eps, Func<double> eval)
     {
-        var data = (double[])x.Storage;
-        var k = x.Offset + e;
-        var orig = data[k];
-        try
-        {
-            data[k] = orig + eps;
-            var plus = eval();
-            data[k] = orig - eps;
-            var minus = eval();
-            return (plus - minus) / (2 * eps);
-        }
-        finally
-        {
-            data[k] = orig;
-        }
+        var (plus, minus) = Perturb(x, e, eps, eval);
+        return (plus - minus) / (2 * eps);
     }
 
     private static double[] NumericColumn(Tensor x, int e, double eps, Func<double[]> eval)
+    {
+        var (plus, minus) = Perturb(x, e, eps, eval);
+        for (var j = 0; j < plus.Length; j++)
+        {
+            plus[j] = (plus[j] - minus[j]) / (2 * eps);
+        }
+
+        return plus;
+    }
+
+    /// <summary>Evaluates with element <paramref name="e"/> of x moved by +eps and by −eps, then restores it exactly.</summary>
+    private static (T Plus, T Minus) Perturb<T>(Tensor x, int e, double eps, Func<T> eval)
     {
         var data = (double[])x.Storage;
         var k = x.Offset + e;
@@ -278,13 +277,7 @@ public static class GradCheck
             data[k] = orig + eps;
             var plus = eval();
             data[k] = orig - eps;
-            var minus = eval();
-            for (var j = 0; j < plus.Length; j++)
-            {
-                plus[j] = (plus[j] - minus[j]) / (2 * eps);
-            }
-
-            return plus;
+            return (plus, eval());
         }
         finally
         {

@@ -14,87 +14,31 @@ public static class Elementwise
     {
         /// <summary>a + b, broadcasting both to a common shape.</summary>
         public Tensor Add(Tensor b)
-        {
-            var y = Dispatch.Binary<AddKernel<double>, AddKernel<float>>("Add", a, b);
-            if (Tensor.ShouldRecord(a, b))
-            {
-                y.SetGradFn(new AddNode(a, b));
-            }
-
-            return y;
-        }
+            => Binary<AddKernel<double>, AddKernel<float>>("Add", a, b, static (a, b) => new AddNode(a, b));
 
         /// <summary>a − b, broadcasting both to a common shape.</summary>
         public Tensor Sub(Tensor b)
-        {
-            var y = Dispatch.Binary<SubKernel<double>, SubKernel<float>>("Sub", a, b);
-            if (Tensor.ShouldRecord(a, b))
-            {
-                y.SetGradFn(new SubNode(a, b));
-            }
-
-            return y;
-        }
+            => Binary<SubKernel<double>, SubKernel<float>>("Sub", a, b, static (a, b) => new SubNode(a, b));
 
         /// <summary>a ⊙ b (elementwise product), broadcasting both to a common shape.</summary>
         public Tensor Mul(Tensor b)
-        {
-            var y = Dispatch.Binary<MulKernel<double>, MulKernel<float>>("Mul", a, b);
-            if (Tensor.ShouldRecord(a, b))
-            {
-                y.SetGradFn(new MulNode(a, b));
-            }
-
-            return y;
-        }
+            => Binary<MulKernel<double>, MulKernel<float>>("Mul", a, b, static (a, b) => new MulNode(a, b));
 
         /// <summary>a / b elementwise, broadcasting both to a common shape. Division by zero follows IEEE (±inf, NaN for 0/0).</summary>
         public Tensor Div(Tensor b)
-        {
-            var y = Dispatch.Binary<DivKernel<double>, DivKernel<float>>("Div", a, b);
-            if (Tensor.ShouldRecord(a, b))
-            {
-                y.SetGradFn(new DivNode(a, b));
-            }
-
-            return y;
-        }
+            => Binary<DivKernel<double>, DivKernel<float>>("Div", a, b, static (a, b) => new DivNode(a, b));
 
         /// <summary>−a.</summary>
         public Tensor Neg()
-        {
-            var y = Dispatch.Unary("Neg", a, TensorPrimitives.Negate, TensorPrimitives.Negate);
-            if (Tensor.ShouldRecord(a))
-            {
-                y.SetGradFn(new NegNode(a));
-            }
-
-            return y;
-        }
+            => Unary("Neg", a, TensorPrimitives.Negate, TensorPrimitives.Negate, static (x, _) => new NegNode(x));
 
         /// <summary>e to the power of each element.</summary>
         public Tensor Exp()
-        {
-            var y = Dispatch.Unary("Exp", a, TensorPrimitives.Exp, TensorPrimitives.Exp);
-            if (Tensor.ShouldRecord(a))
-            {
-                y.SetGradFn(new ExpNode(a, y));
-            }
-
-            return y;
-        }
+            => Unary("Exp", a, TensorPrimitives.Exp, TensorPrimitives.Exp, static (x, y) => new ExpNode(x, y));
 
         /// <summary>The natural logarithm of each element (NaN for negative, −inf for zero, as IEEE).</summary>
         public Tensor Log()
-        {
-            var y = Dispatch.Unary("Log", a, TensorPrimitives.Log, TensorPrimitives.Log);
-            if (Tensor.ShouldRecord(a))
-            {
-                y.SetGradFn(new LogNode(a));
-            }
-
-            return y;
-        }
+            => Unary("Log", a, TensorPrimitives.Log, TensorPrimitives.Log, static (x, _) => new LogNode(x));
 
         /// <summary>Each element raised to the scalar power <paramref name="exponent"/>.</summary>
         public Tensor Pow(double exponent)
@@ -120,63 +64,23 @@ public static class Elementwise
 
         /// <summary>The square root of each element (NaN for negative elements).</summary>
         public Tensor Sqrt()
-        {
-            var y = Dispatch.Unary("Sqrt", a, TensorPrimitives.Sqrt, TensorPrimitives.Sqrt);
-            if (Tensor.ShouldRecord(a))
-            {
-                y.SetGradFn(new SqrtNode(a, y));
-            }
-
-            return y;
-        }
+            => Unary("Sqrt", a, TensorPrimitives.Sqrt, TensorPrimitives.Sqrt, static (x, y) => new SqrtNode(x, y));
 
         /// <summary>|a| elementwise. Its gradient at 0 is 0, as in PyTorch.</summary>
         public Tensor Abs()
-        {
-            var y = Dispatch.Unary("Abs", a, TensorPrimitives.Abs, TensorPrimitives.Abs);
-            if (Tensor.ShouldRecord(a))
-            {
-                y.SetGradFn(new AbsNode(a));
-            }
-
-            return y;
-        }
+            => Unary("Abs", a, TensorPrimitives.Abs, TensorPrimitives.Abs, static (x, _) => new AbsNode(x));
 
         /// <summary>The hyperbolic tangent of each element.</summary>
         public Tensor Tanh()
-        {
-            var y = Dispatch.Unary("Tanh", a, TensorPrimitives.Tanh, TensorPrimitives.Tanh);
-            if (Tensor.ShouldRecord(a))
-            {
-                y.SetGradFn(new TanhNode(a, y));
-            }
-
-            return y;
-        }
+            => Unary("Tanh", a, TensorPrimitives.Tanh, TensorPrimitives.Tanh, static (x, y) => new TanhNode(x, y));
 
         /// <summary>The logistic function 1 / (1 + e^(−a)) of each element.</summary>
         public Tensor Sigmoid()
-        {
-            var y = Dispatch.Unary("Sigmoid", a, TensorPrimitives.Sigmoid, TensorPrimitives.Sigmoid);
-            if (Tensor.ShouldRecord(a))
-            {
-                y.SetGradFn(new SigmoidNode(a, y));
-            }
-
-            return y;
-        }
+            => Unary("Sigmoid", a, TensorPrimitives.Sigmoid, TensorPrimitives.Sigmoid, static (x, y) => new SigmoidNode(x, y));
 
         /// <summary>max(a, 0) elementwise (NaN stays NaN). Its gradient at 0 is 0, as in PyTorch.</summary>
         public Tensor Relu()
-        {
-            var y = Dispatch.Unary("Relu", a, static (x, d) => TensorPrimitives.Max(x, 0.0, d), static (x, d) => TensorPrimitives.Max(x, 0f, d));
-            if (Tensor.ShouldRecord(a))
-            {
-                y.SetGradFn(new ReluNode(a, y));
-            }
-
-            return y;
-        }
+            => Unary("Relu", a, static (x, d) => TensorPrimitives.Max(x, 0.0, d), static (x, d) => TensorPrimitives.Max(x, 0f, d), static (x, y) => new ReluNode(x, y));
 
         /// <summary>A copy converted to <paramref name="dtype"/>; differentiable between float types (the gradient is converted back).</summary>
         public Tensor To(DType dtype)
@@ -241,6 +145,32 @@ public static class Elementwise
 
         /// <summary>−a.</summary>
         public static Tensor operator -(Tensor a) => a.Neg();
+    }
+
+    /// <summary>Runs a broadcasting kernel and, when recording, attaches the node made by <paramref name="node"/>.</summary>
+    private static Tensor Binary<TD, TF>(string op, Tensor a, Tensor b, Func<Tensor, Tensor, Node> node)
+        where TD : IBinaryKernel<double>
+        where TF : IBinaryKernel<float>
+    {
+        var y = Dispatch.Binary<TD, TF>(op, a, b);
+        if (Tensor.ShouldRecord(a, b))
+        {
+            y.SetGradFn(node(a, b));
+        }
+
+        return y;
+    }
+
+    /// <summary>Runs a unary kernel and, when recording, attaches the node made from (input, output).</summary>
+    private static Tensor Unary(string op, Tensor x, SpanMap<double> f64, SpanMap<float> f32, Func<Tensor, Tensor, Node> node)
+    {
+        var y = Dispatch.Unary(op, x, f64, f32);
+        if (Tensor.ShouldRecord(x))
+        {
+            y.SetGradFn(node(x, y));
+        }
+
+        return y;
     }
 
     /// <summary>A rank-0 constant with the dtype of <paramref name="like"/> (a scalar operand, as PyTorch wraps Python numbers).</summary>
