@@ -32,6 +32,11 @@ internal static class Dispatch
         RequireSameDType(a, b, op);
         var shape = Shape.Broadcast(a.Shape, b.Shape, op);
         var y = Tensor.Empty(shape, a.DType);
+        if (y.ElementCount == 0)
+        {
+            return y;
+        }
+
         if (a.DType == DType.Float64)
         {
             Run<double, TD>(a, b, y);
@@ -73,6 +78,12 @@ internal static class Dispatch
     {
         RequireFloat(x, op);
         var y = Tensor.Empty(x.Shape, x.DType);
+        if (y.ElementCount == 0)
+        {
+            // Some TensorPrimitives kernels (Sigmoid) reject empty spans.
+            return y;
+        }
+
         if (x.DType == DType.Float64)
         {
             f64(x.Span<double>(), y.Span<double>());

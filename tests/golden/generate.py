@@ -1,0 +1,389 @@
+#!/usr/bin/python3
+"""Golden vectors for Autograd, computed by PyTorch itself.
+
+Run with Debian's PyTorch 1.13 (apt-get install -y python3-torch):
+
+    /usr/bin/python3 tests/golden/generate.py
+
+Writes one JSON file per operator family into tests/golden/. Every case records the operation (the name of the
+Autograd method it exercises, plus its arguments), the inputs, the upstream gradient, the expected output, the
+expected gradient of every input and, where the operation is twice differentiable, the gradient of
+<grad, v> for a fixed v. Non-finite numbers are written as the strings "nan", "inf" and "-inf".
+The script is deterministic: every random tensor comes from a generator seeded by the case name.
+"""
+import json
+import math
+import os
+import zlib
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def enc(v):
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+    return v
+
+
+def ser(t):
+    t = t.detach()
+    if t._is_zerotensor():  # PyTorch's lazily materialised zeros (some second-order rules return them)
+        t = torch.zeros(t.shape, dtype=t.dtype)
+    t = t.contiguous()
+    return {
+        "dtype": str(t.dtype).replace("torch.", ""),
+        "shape": list(t.shape),
+        "data": [enc(v) for v in t.reshape(-1).tolist()] if t.numel() > 0 else [],
+    }
+
+
+class Family:
+    def __init__(self, name):
+        self.name = name
+        self.cases = []
+        self.names = set()
+
+    def gen(self, name):
+        return torch.Generator().manual_seed(zlib.crc32(f"{self.name}/{name}".encode()))
+
+    def randn(self, name, shape, dtype, salt=0):
+        return torch.randn(shape, generator=self.gen(f"{name}#{salt}"), dtype=torch.float64).to(dtype)
+
+    def add(self, name, op, args, inputs, fn, second=True, grad_output=None):
+        """inputs: tensors (float tensors get requires_grad); fn(*inputs) -> output tensor."""
+        assert name not in self.names, name
+        self.names.add(name)
+        xs = [x.detach().clone().requires_grad_(x.is_floating_point()) for x in inputs]
+        y = fn(*xs)
+        case = {"name": f"{self.name}/{name}", "op": op, "args": args, "inputs": [ser(x) for x in xs], "output": ser(y)}
+        diff = [x for x in xs if x.requires_grad]
+        if y.requires_grad:
+            g = grad_output if grad_output is not None else self.randn(name, y.shape, y.dtype, salt=1)
+            case["gradOutput"] = ser(g)
+            grads = torch.autograd.grad(y, diff, g, create_graph=second, allow_unused=True)
+            grads = [gr if gr is not None else torch.zeros_like(x) for gr, x in zip(grads, diff)]
+            it = iter(grads)
+            case["grads"] = [ser(next(it)) if x.requires_grad else None for x in xs]
+            if second:
+                vs = [self.randn(name, x.shape, x.dtype, salt=10 + i) for i, x in enumerate(diff)]
+                terms = [(gr * v).sum() for gr, v in zip(grads, vs) if gr.requires_grad]
+                if terms:
+                    s = sum(terms)
+                    hs = torch.autograd.grad(s, diff, allow_unused=True)
+                    hs = [h if h is not None else torch.zeros_like(x) for h, x in zip(hs, diff)]
+                else:
+                    hs = [torch.zeros_like(x) for x in diff]
+                iv, ih = iter(vs), iter(hs)
+                case["second"] = {
+                    "v": [ser(next(iv)) if x.requires_grad else None for x in xs],
+                    "grads": [ser(next(ih)) if x.requires_grad else None for x in xs],
+                }
+        self.cases.append(case)
+
+    def write(self):
+        path = os.path.join(HERE, f"{self.name}.json")
+        with open(path, "w") as f:
+            json.dump({"generator": "tests/golden/generate.py", "torch": torch.__version__, "cases": self.cases}, f, separators=(",", ":"))
+            f.write("\n")
+        return len(self.cases)
+
+
+def positive(fam, name, shape, dtype, lo=0.5, hi=2.0):
+    u = torch.rand(shape, generator=fam.gen(name + "#pos"), dtype=torch.float64)
+    return (lo + (hi - lo) * u).to(dtype)
+
+
+def away_from_zero(fam, name, shape, dtype):
+    x = fam.randn(name, shape, torch.float64)
+    return (x + 0.3 * torch.sign(x)).to(dtype)
+
+
+def distinct(fam, name, shape, dtype):
+    n = 1
+    for s in shape:
+        n *= s
+    perm = torch.randperm(max(n, 1), generator=fam.gen(name + "#perm"))[:n]
+    return (perm.to(torch.float64) * 0.37 - n * 0.1).reshape(shape).to(dtype)
+
+
+# ---------------------------------------------------------------- elementwise
+def elementwise():
+    fam = Family("elementwise")
+    pairs = [
+        ("same", [2, 3], [2, 3]),
+        ("scalar_tensor", [], [2, 3]),
+        ("tensor_scalar", [4], []),
+        ("row_matrix", [3], [4, 3]),
+        ("col_matrix", [4, 1], [4, 3]),
+        ("1xn_mx1", [1, 5], [4, 1]),
+        ("batch", [2, 1, 3], [4, 3]),
+        ("batch2", [2, 3, 1, 4], [3, 5, 1]),
+        ("one_element", [1], [1]),
+        ("len9", [9], [9]),
+        ("zero_size", [0, 3], [1, 3]),
+    ]
+    for dt in DTYPES:
+        for pname, sa, sb in pairs:
+            for op, fn in [("Add", torch.add), ("Sub", torch.sub), ("Mul", torch.mul), ("Div", torch.div)]:
+                name = f"{op}/{pname}/{dt}"
+                a = fam.randn(name, sa, DTYPES[dt], 2)
+                b = positive(fam, name, sb, DTYPES[dt]) if op == "Div" else fam.randn(name, sb, DTYPES[dt], 3)
+                fam.add(name, op, {}, [a, b], fn)
+        # C# operators, tensor-tensor and scalar on either side
+        for op, fn in [("op_Addition", torch.add), ("op_Subtraction", torch.sub), ("op_Multiply", torch.mul), ("op_Division", torch.div)]:
+            name = f"{op}/tensor/{dt}"
+            fam.add(name, op, {}, [fam.randn(name, [3, 4], DTYPES[dt], 2), positive(fam, name, [4], DTYPES[dt])], fn)
+            for side, s in [("right", 2.5), ("left", -1.5)]:
+                name = f"{op}/scalar_{side}/{dt}"
+                x = positive(fam, name, [2, 5], DTYPES[dt]) if (op == "op_Division" and side == "left") else fam.randn(name, [2, 5], DTYPES[dt], 2)
+                f = (lambda x, fn=fn, s=s: fn(x, s)) if side == "right" else (lambda x, fn=fn, s=s: fn(torch.tensor(s, dtype=x.dtype), x))
+                fam.add(name, op, {"scalar": s, "side": side}, [x], f)
+        name = f"op_UnaryNegation/{dt}"
+        fam.add(name, "op_UnaryNegation", {}, [fam.randn(name, [3, 3], DTYPES[dt])], lambda x: -x)
+
+        unary = [
+            ("Neg", torch.neg, "any"), ("Exp", torch.exp, "any"), ("Log", torch.log, "pos"), ("Sqrt", torch.sqrt, "pos"),
+            ("Abs", torch.abs, "away"), ("Tanh", torch.tanh, "any"), ("Sigmoid", torch.sigmoid, "any"), ("Relu", torch.relu, "away"),
+        ]
+        for op, fn, dom in unary:
+            for shape in ([], [1], [7], [8], [9], [3, 4], [2, 3, 5], [0, 4]):
+                name = f"{op}/{shape}/{dt}"
+                x = {"any": lambda: fam.randn(name, shape, DTYPES[dt]), "pos": lambda: positive(fam, name, shape, DTYPES[dt]),
+                     "away": lambda: away_from_zero(fam, name, shape, DTYPES[dt])}[dom]()
+                fam.add(name, op, {}, [x], fn)
+        for p in (2.0, 3.0, 0.5, -1.5, 1.0, 0.0, -2.0):
+            for shape in ([5], [2, 3]):
+                name = f"Pow/{p}/{shape}/{dt}"
+                x = positive(fam, name, shape, DTYPES[dt]) if p != int(p) or p < 0 else fam.randn(name, shape, DTYPES[dt])
+                fam.add(name, "Pow", {"exponent": p}, [x], lambda x, p=p: torch.pow(x, p))
+        # IEEE cases: log of a negative and of zero, 0/0, sqrt of a negative (forward only: gradients are NaN/inf)
+        name = f"Log/ieee/{dt}"
+        fam.add(name, "Log", {}, [torch.tensor([-1.0, 0.0, 1.0], dtype=DTYPES[dt])], torch.log, second=False)
+        name = f"Div/ieee/{dt}"
+        fam.add(name, "Div", {}, [torch.tensor([0.0, 1.0, -1.0], dtype=DTYPES[dt]), torch.tensor([0.0, 0.0, 0.0], dtype=DTYPES[dt])], torch.div, second=False)
+        name = f"Sqrt/ieee/{dt}"
+        fam.add(name, "Sqrt", {}, [torch.tensor([-1.0, 4.0], dtype=DTYPES[dt])], torch.sqrt, second=False)
+        name = f"Relu/at_zero/{dt}"
+        fam.add(name, "Relu", {}, [torch.tensor([-1.0, 0.0, 2.0], dtype=DTYPES[dt])], torch.relu)
+        name = f"Abs/at_zero/{dt}"
+        fam.add(name, "Abs", {}, [torch.tensor([-1.0, 0.0, 2.0], dtype=DTYPES[dt])], torch.abs)
+    for src, dst in (("float64", "float32"), ("float32", "float64")):
+        name = f"To/{src}_to_{dst}"
+        fam.add(name, "To", {"dtype": dst}, [fam.randn(name, [3, 4], DTYPES[src])], lambda x, d=dst: x.to(DTYPES[d]))
+    return fam
+
+
+# ---------------------------------------------------------------- reductions
+def reductions():
+    fam = Family("reductions")
+    torch_fn = {"Sum": torch.sum, "Mean": torch.mean, "Max": torch.amax, "Min": torch.amin}
+    dim_sets = [None, [0], [1], [2], [-1], [-2], [-3], [0, 2], [-1, 0], [0, 1, 2]]
+    for dt in DTYPES:
+        for op in ("Sum", "Mean", "Max", "Min"):
+            for dims in dim_sets:
+                for keep in (False, True):
+                    if dims is None and keep:
+                        continue
+                    name = f"{op}/{dims}/keep={keep}/{dt}"
+                    x = distinct(fam, name, [3, 4, 5], DTYPES[dt]) if op in ("Max", "Min") else fam.randn(name, [3, 4, 5], DTYPES[dt])
+                    if dims is None:
+                        f = (lambda x, op=op: torch_fn[op](x)) if op in ("Sum", "Mean") else (lambda x, op=op: torch_fn[op](x, dim=list(range(x.dim()))))
+                    else:
+                        f = lambda x, op=op, dims=dims, keep=keep: torch_fn[op](x, dim=dims, keepdim=keep)
+                    fam.add(name, op, {"dims": dims, "keepDim": keep}, [x], f)
+            # size-1 dims, a single element, a long row
+            for shape, dims in (([1, 6], [0]), ([6, 1], [1]), ([1], [0]), ([], None), ([2, 3079], [-1]), ([3079, 2], [0])):
+                name = f"{op}/{shape}/{dims}/{dt}"
+                x = distinct(fam, name, shape, DTYPES[dt]) if op in ("Max", "Min") else fam.randn(name, shape, DTYPES[dt])
+                if dims is None:
+                    f = (lambda x, op=op: torch_fn[op](x)) if op in ("Sum", "Mean") else (lambda x, op=op: torch_fn[op](x, dim=list(range(x.dim()))))
+                else:
+                    f = lambda x, op=op, dims=dims: torch_fn[op](x, dim=dims)
+                fam.add(name, op, {"dims": dims, "keepDim": False}, [x], f, second=shape[0] != 3079 if shape else True)
+        # ties: exact duplicates in a row, whole-row ties, ties across several dims
+        tied = torch.tensor([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0], [5.0, -1.0, 5.0, 5.0]], dtype=DTYPES[dt])
+        for op in ("Max", "Min"):
+            f = torch.amax if op == "Max" else torch.amin
+            for dims, keep in (([1], False), ([1], True), ([0], False), ([-1], True), (None, False), ([0, 1], True)):
+                name = f"{op}/ties/{dims}/keep={keep}/{dt}"
+                fam.add(name, op, {"dims": dims, "keepDim": keep}, [tied],
+                        (lambda x, f=f: f(x, dim=[0, 1])) if dims is None else (lambda x, f=f, dims=dims, keep=keep: f(x, dim=dims, keepdim=keep)))
+        # zero-size: sum over an empty dim is 0, mean of nothing is NaN; max over a non-empty dim of an empty tensor
+        name = f"Sum/empty_dim/{dt}"
+        fam.add(name, "Sum", {"dims": [0], "keepDim": False}, [torch.zeros(0, 3, dtype=DTYPES[dt])], lambda x: x.sum(dim=[0]))
+        name = f"Sum/empty_all/{dt}"
+        fam.add(name, "Sum", {"dims": None, "keepDim": False}, [torch.zeros(0, 3, dtype=DTYPES[dt])], lambda x: x.sum())
+        name = f"Sum/empty_keep/{dt}"
+        fam.add(name, "Sum", {"dims": [1], "keepDim": True}, [torch.zeros(0, 3, dtype=DTYPES[dt])], lambda x: x.sum(dim=[1], keepdim=True))
+        name = f"Mean/empty/{dt}"
+        fam.add(name, "Mean", {"dims": [0], "keepDim": False}, [torch.zeros(0, 3, dtype=DTYPES[dt])], lambda x: x.mean(dim=[0]), second=False)
+        name = f"Max/empty_other_dim/{dt}"
+        fam.add(name, "Max", {"dims": [1], "keepDim": False}, [torch.zeros(0, 3, dtype=DTYPES[dt])], lambda x: torch.amax(x, dim=[1]))
+        # NaN propagates through max
+        name = f"Max/nan/{dt}"
+        fam.add(name, "Max", {"dims": [1], "keepDim": False}, [torch.tensor([[1.0, float("nan"), 2.0], [0.0, 1.0, -1.0]], dtype=DTYPES[dt])],
+                lambda x: torch.amax(x, dim=[1]), second=False)
+        for shape in ([2, 3], [3]):
+            for tgt in ([1, 3], [3], []) if shape == [2, 3] else ([1], [], [3]):
+                name = f"SumTo/{shape}->{tgt}/{dt}"
+                fam.add(name, "SumTo", {"shape": tgt}, [fam.randn(name, shape, DTYPES[dt])], lambda x, tgt=tgt: x.sum_to_size(tgt) if tgt else x.sum())
+    return fam
+
+
+# ---------------------------------------------------------------- movement
+def movement():
+    fam = Family("movement")
+    for dt in DTYPES:
+        d = DTYPES[dt]
+        specs = [
+            ("Reshape", {"shape": [6, 4]}, [2, 3, 4], lambda x: x.reshape(6, 4)),
+            ("Reshape", {"shape": [-1, 2]}, [2, 3, 4], lambda x: x.reshape(-1, 2)),
+            ("Reshape", {"shape": []}, [1, 1], lambda x: x.reshape([])),
+            ("Reshape", {"shape": [0, 5]}, [5, 0], lambda x: x.reshape(0, 5)),
+            ("View", {"shape": [4, 6]}, [2, 3, 4], lambda x: x.view(4, 6)),
+            ("Flatten", {"startDim": 0, "endDim": -1}, [2, 3, 4], lambda x: x.flatten()),
+            ("Flatten", {"startDim": 1, "endDim": 2}, [2, 3, 4, 5], lambda x: x.flatten(1, 2)),
+            ("Squeeze", {"dim": None}, [1, 3, 1, 4], lambda x: x.squeeze()),
+            ("Squeeze", {"dim": -2}, [1, 3, 1, 4], lambda x: x.squeeze(-2)),
+            ("Squeeze", {"dim": 1}, [2, 3], lambda x: x.squeeze(1)),
+            ("Unsqueeze", {"dim": 0}, [3, 4], lambda x: x.unsqueeze(0)),
+            ("Unsqueeze", {"dim": -1}, [3, 4], lambda x: x.unsqueeze(-1)),
+            ("Unsqueeze", {"dim": 0}, [], lambda x: x.unsqueeze(0)),
+            ("Transpose", {"dim0": 0, "dim1": 1}, [3, 4], lambda x: x.transpose(0, 1)),
+            ("Transpose", {"dim0": -1, "dim1": 0}, [2, 3, 4], lambda x: x.transpose(-1, 0)),
+            ("Transpose", {"dim0": 1, "dim1": 1}, [2, 3], lambda x: x.transpose(1, 1)),
+            ("Permute", {"dims": [2, 0, 1]}, [2, 3, 4], lambda x: x.permute(2, 0, 1)),
+            ("Permute", {"dims": [-1, 0, 1, 2]}, [2, 1, 3, 2], lambda x: x.permute(-1, 0, 1, 2)),
+            ("Expand", {"shape": [4, 3]}, [1, 3], lambda x: x.expand(4, 3)),
+            ("Expand", {"shape": [2, 4, -1]}, [4, 1], lambda x: x.expand(2, 4, -1)),
+            ("Expand", {"shape": [3, 2, 5]}, [2, 1], lambda x: x.expand(3, 2, 5)),
+            ("BroadcastTo", {"shape": [2, 3, 4]}, [3, 1], lambda x: torch.broadcast_to(x, (2, 3, 4))),
+            ("get_T", {}, [3, 5], lambda x: x.T),
+            ("get_T", {}, [4], lambda x: x.t()),
+        ]
+        for i, (op, args, shape, fn) in enumerate(specs):
+            name = f"{op}/{i}/{shape}/{dt}"
+            fam.add(name, op, args, [fam.randn(name, shape, d)], fn)
+    return fam
+
+
+# ---------------------------------------------------------------- matmul
+def matmul():
+    fam = Family("matmul")
+    shapes = [([3, 4], [4, 5]), ([1, 1], [1, 1]), ([2, 9], [9, 7]), ([5, 3, 4], [4, 2]), ([4, 3], [2, 3, 5]),
+              ([2, 1, 3, 4], [5, 4, 6]), ([4], [4, 3]), ([3, 4], [4]), ([4], [4]), ([2, 3, 4], [4]), ([4], [2, 4, 3]),
+              ([0, 3], [3, 2]), ([3, 0], [0, 2]), ([64, 20], [20, 16])]
+    for dt in DTYPES:
+        for sa, sb in shapes:
+            name = f"MatMul/{sa}x{sb}/{dt}"
+            fam.add(name, "MatMul", {}, [fam.randn(name, sa, DTYPES[dt], 2), fam.randn(name, sb, DTYPES[dt], 3)], torch.matmul)
+    return fam
+
+
+# ---------------------------------------------------------------- softmax family
+def softmax_family():
+    fam = Family("softmax")
+
+    def composed_softmax(x, dim):
+        m = torch.amax(x, dim=dim, keepdim=True)
+        e = torch.exp(x - m)
+        return e / e.sum(dim=dim, keepdim=True)
+
+    def composed_log_softmax(x, dim):
+        s = x - torch.amax(x, dim=dim, keepdim=True)
+        return s - torch.log(torch.exp(s).sum(dim=dim, keepdim=True))
+
+    def composed_lse(x, dim, keep):
+        m = torch.amax(x, dim=dim, keepdim=True)
+        r = m + torch.log(torch.exp(x - m).sum(dim=dim, keepdim=True))
+        return r if keep else r.squeeze(dim)
+
+    fused = {
+        "Softmax": lambda x, dim, keep: torch.softmax(x, dim),
+        "LogSoftmax": lambda x, dim, keep: torch.log_softmax(x, dim),
+        "LogSumExp": lambda x, dim, keep: torch.logsumexp(x, dim, keepdim=keep),
+        "SoftmaxComposed": lambda x, dim, keep: composed_softmax(x, dim),
+        "LogSoftmaxComposed": lambda x, dim, keep: composed_log_softmax(x, dim),
+        "LogSumExpComposed": lambda x, dim, keep: composed_lse(x, dim, keep),
+    }
+    for dt in DTYPES:
+        d = DTYPES[dt]
+        for op, fn in fused.items():
+            keeps = (False, True) if op.startswith("LogSumExp") else (False,)
+            for shape in ([9], [1], [4, 7], [2, 3, 5]):
+                for dim in range(-len(shape), len(shape)):
+                    for keep in keeps:
+                        name = f"{op}/{shape}/dim={dim}/keep={keep}/{dt}"
+                        fam.add(name, op, {"dim": dim, "keepDim": keep}, [fam.randn(name, shape, d) * 3], lambda x, fn=fn, dim=dim, keep=keep: fn(x, dim, keep))
+            if op.endswith("Composed"):
+                continue
+            # stability: logits of +-1e4, -inf masks, an all -inf row, a long row, zero-size and rank-0
+            big = torch.tensor([[1e4, -1e4, 0.0, 1e4 - 1], [-1e4, -1e4 + 2, -1e4 + 1, -1e4]], dtype=d)
+            ninf = float("-inf")
+            masked = torch.tensor([[0.5, ninf, 1.5, ninf], [ninf, 2.0, -1.0, 0.0]], dtype=d)
+            allinf = torch.tensor([[ninf, ninf, ninf], [1.0, 2.0, 3.0]], dtype=d)
+            for label, x, second in (("big", big, True), ("masked", masked, op != "LogSoftmax"), ("all_ninf", allinf, False)):
+                for dim in (1, 0) if label != "all_ninf" else (1,):
+                    name = f"{op}/{label}/dim={dim}/{dt}"
+                    fam.add(name, op, {"dim": dim, "keepDim": False}, [x], lambda x, fn=fn, dim=dim: fn(x, dim, False), second=second)
+            name = f"{op}/long_row/{dt}"
+            fam.add(name, op, {"dim": -1, "keepDim": False}, [fam.randn(name, [10000], d) * 4], lambda x, fn=fn: fn(x, -1, False), second=False)
+            name = f"{op}/zero_size/{dt}"
+            fam.add(name, op, {"dim": 1, "keepDim": False}, [torch.zeros(0, 4, dtype=d)], lambda x, fn=fn: fn(x, 1, False))
+            name = f"{op}/rank0/{dt}"
+            fam.add(name, op, {"dim": 0, "keepDim": False}, [torch.tensor(1.5, dtype=d)], lambda x, fn=fn: fn(x, 0, False))
+        # the fused backward operators, as operators of (g, y)
+        for op, prim in (("SoftmaxBackward", torch._softmax_backward_data), ("LogSoftmaxBackward", torch._log_softmax_backward_data)):
+            for shape, dim in (([9], 0), ([4, 7], 1), ([4, 7], 0), ([2, 3, 5], -2)):
+                name = f"{op}/{shape}/dim={dim}/{dt}"
+                x = fam.randn(name, shape, d, 5)
+                y = torch.softmax(x, dim) if op == "SoftmaxBackward" else torch.log_softmax(x, dim)
+                fam.add(name, op, {"dim": dim}, [fam.randn(name, shape, d, 6), y], lambda g, y, prim=prim, dim=dim: prim(g, y, dim, y.dtype))
+    return fam
+
+
+# ---------------------------------------------------------------- composites
+def composites():
+    fam = Family("composites")
+    # The article: x = 1..9, dL = 11..19.
+    fam.add("Article", "Softmax", {"dim": 0, "keepDim": False}, [torch.arange(1.0, 10.0, dtype=torch.float64)],
+            lambda x: torch.softmax(x, 0), grad_output=torch.arange(11.0, 20.0, dtype=torch.float64))
+    fam.add("ArticleComposed", "SoftmaxComposed", {"dim": 0, "keepDim": False}, [torch.arange(1.0, 10.0, dtype=torch.float64)],
+            lambda x: torch.exp(x - x.amax(0, True)) / torch.exp(x - x.amax(0, True)).sum(0, True),
+            grad_output=torch.arange(11.0, 20.0, dtype=torch.float64))
+    # A two-layer MLP with log-softmax and the negative log-likelihood of fixed targets.
+    for dt in DTYPES:
+        d = DTYPES[dt]
+        n, i, h, c = 6, 5, 8, 4
+        name = f"MlpNll/{dt}"
+        targets = [0, 3, 1, 1, 2, 3]
+        inputs = [fam.randn(name, [n, i], d, 1), fam.randn(name, [i, h], d, 2) * 0.5, fam.randn(name, [h], d, 3) * 0.1,
+                  fam.randn(name, [h, c], d, 4) * 0.5, fam.randn(name, [c], d, 5) * 0.1]
+
+        def mlp(x, w1, b1, w2, b2):
+            hidden = torch.tanh(x @ w1 + b1)
+            logp = torch.log_softmax(hidden @ w2 + b2, dim=1)
+            return torch.nn.functional.nll_loss(logp, torch.tensor(targets))
+
+        fam.add(name, "MlpNll", {"targets": targets}, inputs, mlp)
+    return fam
+
+
+def main():
+    total = 0
+    for build in (elementwise, reductions, movement, matmul, softmax_family, composites):
+        fam = build()
+        n = fam.write()
+        print(f"{fam.name}: {n} cases")
+        total += n
+    print(f"total: {total} cases")
+
+
+if __name__ == "__main__":
+    main()
