@@ -82,6 +82,10 @@ public static class Elementwise
         public Tensor Relu()
             => Unary("Relu", a, static (x, d) => TensorPrimitives.Max(x, 0.0, d), static (x, d) => TensorPrimitives.Max(x, 0f, d), static (x, y) => new ReluNode(x, y));
 
+        /// <summary>The error function erf(a) = 2/√π ∫₀ᵃ e^(−t²) dt of each element (MathNet.Numerics' implementation).</summary>
+        public Tensor Erf()
+            => Unary("Erf", a, static (x, d) => Map(x, d, MathNet.Numerics.SpecialFunctions.Erf), static (x, d) => Map(x, d, v => (float)MathNet.Numerics.SpecialFunctions.Erf(v)), static (x, _) => new ErfNode(x));
+
         /// <summary>A copy converted to <paramref name="dtype"/>; differentiable between float types (the gradient is converted back).</summary>
         public Tensor To(DType dtype)
         {
@@ -178,6 +182,14 @@ public static class Elementwise
     {
         Dispatch.RequireFloat(like, "Scalar arithmetic");
         return Tensor.Scalar(value, like.DType);
+    }
+
+    private static void Map<T>(ReadOnlySpan<T> x, Span<T> y, Func<T, T> f)
+    {
+        for (var i = 0; i < x.Length; i++)
+        {
+            y[i] = f(x[i]);
+        }
     }
 
     /// <summary>1 where x &gt; 0, −1 where x &lt; 0, 0 at 0 (NaN stays NaN); a constant, not recorded.</summary>
@@ -444,6 +456,26 @@ public static class Elementwise
         protected internal override void Release()
         {
             _y = null;
+            base.Release();
+        }
+    }
+
+    // y = erf(x)           dx = g ⊙ 2/√π · exp(−x²)
+    private sealed class ErfNode(Tensor x) : Node("Erf", x)
+    {
+        private Tensor? _x = x;
+
+        public override string Formula => "dx = g ⊙ 2/√π · exp(−x²)";
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads)
+        {
+            var x = Saved(_x);
+            grads[0] = g * ((x * x).Neg().Exp() * (2.0 / Math.Sqrt(Math.PI)));
+        }
+
+        protected internal override void Release()
+        {
+            _x = null;
             base.Release();
         }
     }

@@ -2,6 +2,8 @@ using System.Globalization;
 using System.Reflection;
 using System.Text.Json;
 
+using Autograd.Nn;
+
 namespace Autograd.Tests;
 
 /// <summary>
@@ -15,6 +17,10 @@ public class GoldenTests
     /// <summary>Public operators that are deliberately not differentiable, so they need no golden gradient case.</summary>
     private static readonly HashSet<string> NotDifferentiable =
         ["ArgMax", "ArgMin", "OneHot", "Eq", "Ne", "Lt", "Le", "Gt", "Ge"];
+
+    /// <summary>Golden ops that are not operators of the Ops assembly: a composite and the losses of Autograd.Nn.</summary>
+    private static readonly HashSet<string> Composites =
+        ["MlpNll", "CrossEntropy", "NllLoss", "MseLoss", "BinaryCrossEntropyWithLogits", "Gelu"];
 
     private static readonly Lazy<Dictionary<string, JsonElement>> Cases = new(Load);
 
@@ -38,7 +44,7 @@ public class GoldenTests
         var covered = Cases.Value.Values.Select(c => c.GetProperty("op").GetString()!).ToHashSet();
         var missing = PublicOps().Where(op => !covered.Contains(op) && !NotDifferentiable.Contains(op)).Order(StringComparer.Ordinal).ToList();
         Assert.True(missing.Count == 0, "public differentiable ops without a golden case (add them to tests/golden/generate.py): " + string.Join(", ", missing));
-        var unknown = covered.Where(op => !PublicOps().Contains(op) && op != "MlpNll").ToList();
+        var unknown = covered.Where(op => !PublicOps().Contains(op) && !Composites.Contains(op)).ToList();
         Assert.True(unknown.Count == 0, "golden ops that name no public operator: " + string.Join(", ", unknown));
     }
 
@@ -105,6 +111,8 @@ public class GoldenTests
         double Scalar() => args.GetProperty("scalar").GetDouble();
         bool Left() => args.TryGetProperty("side", out var side) && side.GetString() == "left";
         bool HasScalar() => args.TryGetProperty("scalar", out _);
+        double? OptionalDouble(string key) => args.GetProperty(key).ValueKind == JsonValueKind.Null ? null : args.GetProperty(key).GetDouble();
+        Reduction Reduction() => Enum.Parse<Reduction>(args.GetProperty("reduction").GetString()!);
 
         return op switch
         {
@@ -126,6 +134,7 @@ public class GoldenTests
             "Tanh" => x[0].Tanh(),
             "Sigmoid" => x[0].Sigmoid(),
             "Relu" => x[0].Relu(),
+            "Erf" => x[0].Erf(),
             "To" => x[0].To(args.GetProperty("dtype").GetString() == "float32" ? DType.Float32 : DType.Float64),
             "Sum" => Dims() is { } d ? x[0].Sum(d, Bool("keepDim")) : x[0].Sum(),
             "Mean" => Dims() is { } d ? x[0].Mean(d, Bool("keepDim")) : x[0].Mean(),
@@ -151,7 +160,24 @@ public class GoldenTests
             "LogSumExpComposed" => x[0].LogSumExpComposed(Int("dim"), Bool("keepDim")),
             "SoftmaxBackward" => Tensor.SoftmaxBackward(x[0], x[1], Int("dim")),
             "LogSoftmaxBackward" => Tensor.LogSoftmaxBackward(x[0], x[1], Int("dim")),
+            "Gather" => x[0].Gather(Int("dim"), x[1]),
+            "ScatterAdd" => x[0].ScatterAdd(Int("dim"), x[1], x[2]),
+            "IndexSelect" => x[0].IndexSelect(Int("dim"), x[1]),
+            "IndexAdd" => x[0].IndexAdd(Int("dim"), x[1], x[2]),
+            "Narrow" => x[0].Narrow(Int("dim"), Int("start"), Int("length")),
+            "Slice" => x[0].Slice(Int("dim"), Int("start"), Int("end"), Int("step")),
+            "Concat" => Tensor.Concat(x, Int("dim")),
+            "Stack" => Tensor.Stack(x, Int("dim")),
+            "Where" => args.TryGetProperty("scalarB", out var sb) ? Tensor.Where(x[0], x[1], sb.GetDouble()) : Tensor.Where(x[0], x[1], x[2]),
+            "Maximum" => x[0].Maximum(x[1]),
+            "Minimum" => x[0].Minimum(x[1]),
+            "Clamp" => x[0].Clamp(OptionalDouble("min"), OptionalDouble("max")),
             "MlpNll" => MlpNll(x, Ints("targets")),
+            "CrossEntropy" => Functional.CrossEntropy(x[0], x[1], Reduction(), args.GetProperty("labelSmoothing").GetDouble()),
+            "NllLoss" => Functional.NllLoss(x[0], x[1], Reduction()),
+            "MseLoss" => Functional.MseLoss(x[0], x[1], Reduction()),
+            "BinaryCrossEntropyWithLogits" => Functional.BinaryCrossEntropyWithLogits(x[0], x[1], Reduction()),
+            "Gelu" => Functional.Gelu(x[0]),
             _ => throw new InvalidOperationException($"golden op '{op}' is not known to the test; add it to GoldenTests.Evaluate"),
         };
     }
@@ -238,7 +264,7 @@ public class GoldenTests
     private static HashSet<string> PublicOps() => typeof(SoftmaxOps).Assembly.GetExportedTypes()
         .Where(t => !t.IsNested && t.IsAbstract && t.IsSealed)
         .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.DeclaredOnly))
-        .Where(m => m.ReturnType == typeof(Tensor) && m.GetParameters().Any(p => p.ParameterType == typeof(Tensor)))
+        .Where(m => m.ReturnType == typeof(Tensor) && m.GetParameters().Any(p => typeof(IEnumerable<Tensor>).IsAssignableFrom(p.ParameterType) || p.ParameterType == typeof(Tensor)))
         .Select(m => m.Name)
         .ToHashSet();
 

@@ -150,6 +150,7 @@ def elementwise():
         unary = [
             ("Neg", torch.neg, "any"), ("Exp", torch.exp, "any"), ("Log", torch.log, "pos"), ("Sqrt", torch.sqrt, "pos"),
             ("Abs", torch.abs, "away"), ("Tanh", torch.tanh, "any"), ("Sigmoid", torch.sigmoid, "any"), ("Relu", torch.relu, "away"),
+            ("Erf", torch.erf, "any"),
         ]
         for op, fn, dom in unary:
             for shape in ([], [1], [7], [8], [9], [3, 4], [2, 3, 5], [0, 4]):
@@ -375,15 +376,203 @@ def composites():
     return fam
 
 
+# ---------------------------------------------------------------- losses (src/Nn/Functional.cs)
+def losses():
+    fam = Family("losses")
+    F = torch.nn.functional
+    reductions = {"Mean": "mean", "Sum": "sum", "None": "none"}
+    for dt in DTYPES:
+        d = DTYPES[dt]
+        for red, tred in reductions.items():
+            for n, c in ((6, 4), (1, 3), (64, 10)):
+                targets = torch.randint(0, c, (n,), generator=fam.gen(f"t{n}{c}{dt}{red}"))
+                for smooth in (0.0, 0.1):
+                    name = f"CrossEntropy/{n}x{c}/{red}/smooth={smooth}/{dt}"
+                    fam.add(name, "CrossEntropy", {"reduction": red, "labelSmoothing": smooth}, [fam.randn(name, [n, c], d) * 2, targets],
+                            lambda x, t, tred=tred, smooth=smooth: F.cross_entropy(x, t, reduction=tred, label_smoothing=smooth))
+                name = f"NllLoss/{n}x{c}/{red}/{dt}"
+                fam.add(name, "NllLoss", {"reduction": red}, [torch.log_softmax(fam.randn(name, [n, c], d), 1), targets],
+                        lambda x, t, tred=tred: F.nll_loss(x, t, reduction=tred))
+            for shape in ([5], [3, 4]):
+                name = f"MseLoss/{shape}/{red}/{dt}"
+                fam.add(name, "MseLoss", {"reduction": red}, [fam.randn(name, shape, d, 1), fam.randn(name, shape, d, 2)],
+                        lambda p, t, tred=tred: F.mse_loss(p, t, reduction=tred))
+                name = f"BinaryCrossEntropyWithLogits/{shape}/{red}/{dt}"
+                logits = fam.randn(name, shape, d, 1) * 3
+                logits.view(-1)[0] = 40.0  # far into the tail: the stable form must not overflow
+                target = torch.rand(shape, generator=fam.gen(name + "#t"), dtype=torch.float64).to(d)
+                fam.add(name, "BinaryCrossEntropyWithLogits", {"reduction": red}, [logits, target],
+                        lambda x, y, tred=tred: F.binary_cross_entropy_with_logits(x, y, reduction=tred))
+        for shape in ([7], [2, 5]):
+            name = f"Gelu/{shape}/{dt}"
+            fam.add(name, "Gelu", {}, [fam.randn(name, shape, d) * 2], lambda x: F.gelu(x))
+    return fam
+
+
+# ---------------------------------------------------------------- indexing and comparison
+def indexing():
+    fam = Family("indexing")
+    for dt in DTYPES:
+        d = DTYPES[dt]
+        for shape, dim, ishape in (([3, 4], 1, [3, 6]), ([3, 4], 0, [2, 4]), ([2, 3, 4], -1, [2, 3, 2]), ([5], 0, [7])):
+            name = f"Gather/{shape}/{dim}/{dt}"
+            size = shape[dim]
+            index = torch.randint(0, size, ishape, generator=fam.gen(name + "#i"))
+            fam.add(name, "Gather", {"dim": dim}, [fam.randn(name, shape, d), index], lambda x, i, dim=dim: torch.gather(x, dim, i))
+            name = f"ScatterAdd/{shape}/{dim}/{dt}"
+            sshape = list(ishape)
+            sshape[dim] = min(ishape[dim], shape[dim] * 2)
+            index = torch.randint(0, size, sshape, generator=fam.gen(name + "#i"))
+            fam.add(name, "ScatterAdd", {"dim": dim}, [fam.randn(name, shape, d, 1), index, fam.randn(name, sshape, d, 2)],
+                    lambda x, i, src, dim=dim: x.scatter_add(dim, i, src))
+        for shape, dim, idx in (([4, 3], 0, [2, 0, 2, 3]), ([4, 3], 1, [1]), ([2, 5, 3], -2, [4, 4, 0])):
+            name = f"IndexSelect/{shape}/{dim}/{dt}"
+            fam.add(name, "IndexSelect", {"dim": dim}, [fam.randn(name, shape, d), torch.tensor(idx)], lambda x, i, dim=dim: torch.index_select(x, dim, i))
+            name = f"IndexAdd/{shape}/{dim}/{dt}"
+            sshape = list(shape)
+            sshape[dim] = len(idx)
+            fam.add(name, "IndexAdd", {"dim": dim}, [fam.randn(name, shape, d, 1), torch.tensor(idx), fam.randn(name, sshape, d, 2)],
+                    lambda x, i, src, dim=dim: x.index_add(dim, i, src))
+        for shape, dim, start, length in (([5, 4], 0, 1, 3), ([5, 4], -1, 2, 2), ([3, 6, 2], 1, 0, 6)):
+            name = f"Narrow/{shape}/{dim}/{start}/{length}/{dt}"
+            fam.add(name, "Narrow", {"dim": dim, "start": start, "length": length}, [fam.randn(name, shape, d)],
+                    lambda x, dim=dim, start=start, length=length: x.narrow(dim, start, length))
+        for shape, dim, start, end, step in (([7, 3], 0, 1, 6, 2), ([4, 9], 1, -5, 9, 3), ([4, 9], -1, 0, 100, 1), ([2, 5, 3], 1, 3, -1, 1)):
+            name = f"Slice/{shape}/{dim}/{start}:{end}:{step}/{dt}"
+            nd = dim % len(shape)
+
+            def sl(x, nd=nd, start=start, end=end, step=step):
+                return x[(slice(None),) * nd + (slice(start, end, step),)]
+
+            fam.add(name, "Slice", {"dim": dim, "start": start, "end": end, "step": step}, [fam.randn(name, shape, d)], sl)
+        for shapes, dim in (([[2, 3], [4, 3], [1, 3]], 0), ([[2, 3], [2, 1]], -1), ([[2, 1, 2], [2, 3, 2]], 1)):
+            name = f"Concat/{shapes}/{dim}/{dt}"
+            fam.add(name, "Concat", {"dim": dim}, [fam.randn(name, s_, d, k) for k, s_ in enumerate(shapes)], lambda *xs, dim=dim: torch.cat(xs, dim))
+        for shape, n, dim in (([2, 3], 3, 0), ([2, 3], 2, -1), ([4], 2, 1)):
+            name = f"Stack/{shape}x{n}/{dim}/{dt}"
+            fam.add(name, "Stack", {"dim": dim}, [fam.randn(name, shape, d, k) for k in range(n)], lambda *xs, dim=dim: torch.stack(xs, dim))
+        for cshape, ashape, bshape in (([3, 4], [3, 4], [3, 4]), ([3, 1], [1, 4], [3, 4]), ([4], [3, 4], [])):
+            name = f"Where/{cshape}/{ashape}/{bshape}/{dt}"
+            cond = torch.randint(0, 2, cshape, generator=fam.gen(name + "#c"))
+            fam.add(name, "Where", {}, [cond, fam.randn(name, ashape, d, 1), fam.randn(name, bshape, d, 2)],
+                    lambda c, a, b: torch.where(c != 0, a, b))
+        name = f"Where/scalar_b/{dt}"
+        cond = torch.randint(0, 2, [3, 4], generator=fam.gen(name + "#c"))
+        fam.add(name, "Where", {"scalarB": -1.5}, [cond, fam.randn(name, [3, 4], d, 1)], lambda c, a: torch.where(c != 0, a, torch.tensor(-1.5, dtype=a.dtype)))
+        for op, fn in (("Maximum", torch.maximum), ("Minimum", torch.minimum)):
+            for sa, sb in (([3, 4], [3, 4]), ([3, 1], [4]), ([5], [])):
+                name = f"{op}/{sa}/{sb}/{dt}"
+                fam.add(name, op, {}, [fam.randn(name, sa, d, 1), fam.randn(name, sb, d, 2)], fn)
+            name = f"{op}/ties/{dt}"
+            fam.add(name, op, {}, [torch.tensor([1.0, 2.0, 3.0, -1.0], dtype=d), torch.tensor([1.0, 0.0, 3.0, 2.0], dtype=d)], fn)
+        for lo, hi in ((-0.5, 0.5), (None, 0.0), (0.2, None)):
+            name = f"Clamp/{lo}/{hi}/{dt}"
+            x = fam.randn(name, [4, 5], d)
+            x.view(-1)[0] = 0.5 if hi == 0.5 else 0.0  # a value on a bound: the gradient passes there
+            fam.add(name, "Clamp", {"min": lo, "max": hi}, [x], lambda x, lo=lo, hi=hi: torch.clamp(x, lo, hi))
+    return fam
+
+
 def main():
     total = 0
-    for build in (elementwise, reductions, movement, matmul, softmax_family, composites):
+    for build in (elementwise, reductions, movement, matmul, softmax_family, composites, losses, indexing):
         fam = build()
         n = fam.write()
         print(f"{fam.name}: {n} cases")
         total += n
     print(f"total: {total} cases")
+    print(f"optim/steps: {optim_steps()} cases")
 
+
+# ---------------------------------------------------------------- optimisers, gradient clipping, lr schedules (src/Nn/Optim)
+OPTIM_TORCH_NAMES = {"learningRate": "lr", "momentum": "momentum", "dampening": "dampening", "nesterov": "nesterov",
+                     "weightDecay": "weight_decay", "epsilon": "eps", "amsgrad": "amsgrad"}
+
+
+def optim_steps():
+    """Writes optim/steps.json: parameters after each of 3 optimiser steps, clip_grad_norm_ results and lr schedules.
+
+    Optimiser args use Autograd's parameter names and list only what differs from the defaults, so the C# defaults
+    are checked against PyTorch's too. A null gradient means the parameter has no grad on that step (it is skipped).
+    """
+    fam = Family("optim")  # only for its seeded generators; this family writes no cases file of its own
+    shapes = ([3, 4], [4])
+    configs = [
+        ("Sgd/plain", "Sgd", {"learningRate": 0.1}, None),
+        ("Sgd/momentum", "Sgd", {"learningRate": 0.1, "momentum": 0.9}, None),
+        ("Sgd/nesterov", "Sgd", {"learningRate": 0.1, "momentum": 0.9, "nesterov": True}, None),
+        ("Sgd/momentum_wd_dampening", "Sgd", {"learningRate": 0.1, "momentum": 0.9, "weightDecay": 0.01, "dampening": 0.1}, None),
+        ("Sgd/momentum_skip", "Sgd", {"learningRate": 0.1, "momentum": 0.9}, (0, 1)),
+        ("Adam/default", "Adam", {}, None),
+        ("Adam/weight_decay", "Adam", {"learningRate": 0.05, "weightDecay": 0.1}, None),
+        ("Adam/amsgrad", "Adam", {"learningRate": 0.05, "amsgrad": True}, None),
+        ("Adam/betas_eps", "Adam", {"learningRate": 0.1, "beta1": 0.5, "beta2": 0.9, "epsilon": 1e-3}, None),
+        ("Adam/skip", "Adam", {"learningRate": 0.05}, (0, 1)),
+        ("AdamW/default", "AdamW", {}, None),
+        ("AdamW/weight_decay", "AdamW", {"learningRate": 0.05, "weightDecay": 0.01}, None),
+        ("AdamW/amsgrad", "AdamW", {"learningRate": 0.05, "weightDecay": 0.1, "amsgrad": True}, None),
+    ]
+    classes = {"Sgd": torch.optim.SGD, "Adam": torch.optim.Adam, "AdamW": torch.optim.AdamW}
+    optimizers = []
+    for dt in DTYPES:
+        d = DTYPES[dt]
+        params = [fam.randn(f"param/{j}", s, d) for j, s in enumerate(shapes)]
+        # the third gradient is small, so the second moment decreases and amsgrad's running maximum matters
+        grads = [[fam.randn(f"grad/{k}/{j}", s, d) * (0.01 if k == 2 else 1.0) for j, s in enumerate(shapes)] for k in range(3)]
+        for name, kind, args, skip in configs:
+            kwargs = {OPTIM_TORCH_NAMES[k]: v for k, v in args.items() if k in OPTIM_TORCH_NAMES}
+            if "beta1" in args or "beta2" in args:
+                kwargs["betas"] = (args.get("beta1", 0.9), args.get("beta2", 0.999))
+            ps = [p.clone().requires_grad_() for p in params]
+            opt = classes[kind](ps, foreach=False, **kwargs)
+            case = {"name": f"{name}/{dt}", "optimizer": kind, "args": args, "params": [ser(p) for p in ps], "grads": [], "steps": []}
+            for k in range(3):
+                step_grads = [None if skip == (k, j) else g.clone() for j, g in enumerate(grads[k])]
+                for p, g in zip(ps, step_grads):
+                    p.grad = g
+                opt.step()
+                case["grads"].append([None if g is None else ser(g) for g in step_grads])
+                case["steps"].append([ser(p) for p in ps])
+            optimizers.append(case)
+
+    clips = []
+    for dt in DTYPES:
+        d = DTYPES[dt]
+        for norm_type, max_norm in ((2.0, 1.0), (math.inf, 1.0), (1.0, 1.0), (3.0, 1.0), (2.0, 100.0), (math.inf, 100.0)):
+            name = f"ClipGradNorm/norm={norm_type}/max={max_norm}/{dt}"
+            # three parameters; the middle one has no gradient and is left out of the norm
+            grads = [fam.randn(f"{name}/{j}", s, d) * 2 for j, s in enumerate(([3, 4], [2], [4]))]
+            ps = [torch.zeros(g.shape, dtype=d, requires_grad=True) for g in grads]
+            for j, (p, g) in enumerate(zip(ps, grads)):
+                p.grad = None if j == 1 else g.clone()
+            total = torch.nn.utils.clip_grad_norm_(ps, max_norm, norm_type)
+            clips.append({"name": name, "maxNorm": max_norm, "normType": enc(norm_type), "grads": [None if j == 1 else ser(g) for j, g in enumerate(grads)],
+                          "totalNorm": enc(total.item()), "clipped": [None if p.grad is None else ser(p.grad) for p in ps]})
+
+    schedulers = []
+    for kind, args, epochs in (("StepLR", {"stepSize": 3, "gamma": 0.5}, 12), ("StepLR", {"stepSize": 1, "gamma": 0.9}, 10),
+                               ("CosineAnnealingLR", {"tMax": 10, "etaMin": 0.0}, 25), ("CosineAnnealingLR", {"tMax": 4, "etaMin": 0.01}, 10)):
+        base = 0.1
+        opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=base)
+        if kind == "StepLR":
+            sched = torch.optim.lr_scheduler.StepLR(opt, step_size=args["stepSize"], gamma=args["gamma"])
+        else:
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args["tMax"], eta_min=args["etaMin"])
+        lrs, closed = [opt.param_groups[0]["lr"]], [sched._get_closed_form_lr()[0]]
+        for _ in range(epochs):
+            opt.step()  # (no gradients: nothing changes) so PyTorch does not warn about the call order
+            sched.step()
+            lrs.append(opt.param_groups[0]["lr"])
+            closed.append(sched._get_closed_form_lr()[0])
+        schedulers.append({"name": f"{kind}/" + ",".join(f"{k}={v}" for k, v in args.items()), "scheduler": kind, "args": args,
+                           "baseLr": base, "lrs": lrs, "closedForm": closed})
+
+    os.makedirs(os.path.join(HERE, "optim"), exist_ok=True)
+    with open(os.path.join(HERE, "optim", "steps.json"), "w") as f:
+        json.dump({"generator": "tests/golden/generate.py", "torch": torch.__version__, "optimizers": optimizers, "clipGradNorm": clips,
+                   "schedulers": schedulers}, f, separators=(",", ":"))
+        f.write("\n")
+    return len(optimizers) + len(clips) + len(schedulers)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,166 @@
+using System.Globalization;
+
+namespace Autograd.Nn;
+
+/// <summary>
+/// y = x·Wᵀ + b, with W of shape [out, in] and b of shape [out] (PyTorch's layout, so weights load from and save to
+/// PyTorch's files unchanged). Initialised as PyTorch does: W and b uniform in ±1/√in (Kaiming-uniform with a = √5).
+/// </summary>
+public sealed class Linear : Module
+{
+    /// <summary>Creates the layer with weights drawn from a generator seeded by <paramref name="seed"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A size is not positive.</exception>
+    public Linear(int inFeatures, int outFeatures, int seed, bool bias = true, DType dtype = DType.Float64)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inFeatures);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outFeatures);
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        var bound = 1.0 / Math.Sqrt(inFeatures);
+        Weight = RegisterParameter("weight", Tensor.Rand(new Shape(outFeatures, inFeatures), seed, dtype, -bound, bound));
+        if (bias)
+        {
+            Bias = RegisterParameter("bias", Tensor.Rand(new Shape(outFeatures), unchecked((seed * 31) + 17), dtype, -bound, bound));
+        }
+    }
+
+    /// <summary>The number of input features.</summary>
+    public int InFeatures { get; }
+
+    /// <summary>The number of output features.</summary>
+    public int OutFeatures { get; }
+
+    /// <summary>The weight, [out, in].</summary>
+    public Tensor Weight { get; }
+
+    /// <summary>The bias, [out], or null.</summary>
+    public Tensor? Bias { get; }
+
+    /// <inheritdoc />
+    protected override string ExtraDescription => string.Create(CultureInfo.InvariantCulture, $"in={InFeatures}, out={OutFeatures}, bias={Bias is not null}");
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentException">The input's last dim is not <see cref="InFeatures"/>.</exception>
+    public override Tensor Forward(Tensor input)
+    {
+        if (input.Rank == 0 || input.Shape[-1] != InFeatures)
+        {
+            throw new ArgumentException($"Linear: expected an input whose last dim is {InFeatures}, got shape {input.Shape}.", nameof(input));
+        }
+
+        var y = input.MatMul(Weight.T);
+        return Bias is null ? y : y + Bias;
+    }
+}
+
+/// <summary>Applies its children in order, each to the previous one's output. Children are named 0, 1, 2, …</summary>
+public sealed class Sequential : Module
+{
+    private readonly List<Module> _layers = [];
+
+    /// <summary>Creates the sequence.</summary>
+    public Sequential(params Module[] layers)
+    {
+        foreach (var layer in layers)
+        {
+            Add(layer);
+        }
+    }
+
+    /// <summary>The layers in order.</summary>
+    public IReadOnlyList<Module> Layers => _layers;
+
+    /// <summary>Appends a layer (named by its position).</summary>
+    public Sequential Add(Module layer)
+    {
+        RegisterModule(_layers.Count.ToString(CultureInfo.InvariantCulture), layer);
+        _layers.Add(layer);
+        return this;
+    }
+
+    /// <inheritdoc />
+    public override Tensor Forward(Tensor input)
+    {
+        var x = input;
+        foreach (var layer in _layers)
+        {
+            x = layer.Forward(x);
+        }
+
+        return x;
+    }
+}
+
+/// <summary>max(x, 0).</summary>
+public sealed class ReLU : Module
+{
+    /// <inheritdoc />
+    public override Tensor Forward(Tensor input) => input.Relu();
+}
+
+/// <summary>tanh(x).</summary>
+public sealed class Tanh : Module
+{
+    /// <inheritdoc />
+    public override Tensor Forward(Tensor input) => input.Tanh();
+}
+
+/// <summary>1 / (1 + e^(−x)).</summary>
+public sealed class Sigmoid : Module
+{
+    /// <inheritdoc />
+    public override Tensor Forward(Tensor input) => input.Sigmoid();
+}
+
+/// <summary>The exact GELU: x · Φ(x) = ½ x (1 + erf(x / √2)), as PyTorch's default.</summary>
+public sealed class GELU : Module
+{
+    /// <inheritdoc />
+    public override Tensor Forward(Tensor input) => Functional.Gelu(input);
+}
+
+/// <summary>
+/// In training, zeroes each element with probability <see cref="P"/> and scales the rest by 1/(1 − p); in evaluation,
+/// the identity. The masks come from a generator seeded at construction, so a run is reproducible.
+/// </summary>
+public sealed class Dropout : Module
+{
+    private readonly MathNet.Numerics.Random.MersenneTwister _rng;
+
+    /// <summary>Creates the layer.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="p"/> is outside [0, 1).</exception>
+    public Dropout(double p, int seed)
+    {
+        if (!(p >= 0 && p < 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(p), p, "Dropout: p must be in [0, 1).");
+        }
+
+        P = p;
+        _rng = new MathNet.Numerics.Random.MersenneTwister(seed);
+    }
+
+    /// <summary>The probability of zeroing an element.</summary>
+    public double P { get; }
+
+    /// <inheritdoc />
+    protected override string ExtraDescription => string.Create(CultureInfo.InvariantCulture, $"p={P}");
+
+    /// <inheritdoc />
+    public override Tensor Forward(Tensor input)
+    {
+        if (!IsTraining || P == 0)
+        {
+            return input;
+        }
+
+        var keep = 1.0 / (1 - P);
+        var mask = new double[input.ElementCount];
+        for (var i = 0; i < mask.Length; i++)
+        {
+            mask[i] = _rng.NextDouble() < P ? 0 : keep;
+        }
+
+        return input * Tensor.FromArray(mask, input.Shape.ToArray()).To(input.DType);
+    }
+}

@@ -1,0 +1,183 @@
+using System.Numerics;
+
+namespace Autograd.Nn.Optim;
+
+/// <summary>
+/// Adam (Kingma and Ba), exactly as PyTorch 1.13's <c>torch.optim.Adam</c>, with L2 weight decay added to the gradient
+/// and the optional AMSGrad variant. For each parameter p with gradient g, at its step t:
+/// <code>
+/// g = g + weightDecay·p
+/// m = β1·m + (1 − β1)·g
+/// v = β2·v + (1 − β2)·g²           (AMSGrad: v̂ = max(v̂, v), used below in place of v)
+/// denom = √v / √(1 − β2^t) + ε
+/// p = p − (learningRate / (1 − β1^t))·m / denom
+/// </code>
+/// </summary>
+/// <remarks>t counts the steps on which the parameter had a gradient.</remarks>
+public sealed class Adam : Optimizer
+{
+    private readonly AdamState _state;
+
+    /// <summary>Creates the optimiser; the defaults are PyTorch's.</summary>
+    /// <exception cref="ArgumentException">The parameter list is invalid (see <see cref="Optimizer"/>).</exception>
+    /// <exception cref="ArgumentOutOfRangeException">
+    /// <paramref name="learningRate"/>, <paramref name="epsilon"/> or <paramref name="weightDecay"/> is negative or not
+    /// finite, or a beta is outside [0, 1).
+    /// </exception>
+    public Adam(IEnumerable<Tensor> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8, double weightDecay = 0, bool amsgrad = false)
+        : base(parameters, learningRate)
+    {
+        CheckUnitInterval(beta1, nameof(beta1));
+        CheckUnitInterval(beta2, nameof(beta2));
+        CheckNonNegative(epsilon, nameof(epsilon));
+        CheckNonNegative(weightDecay, nameof(weightDecay));
+        _state = new AdamState(Parameters.Count, beta1, beta2, epsilon, weightDecay, amsgrad, decoupled: false);
+    }
+
+    /// <summary>The decay rate of the first-moment (mean) estimate.</summary>
+    public double Beta1 => _state.Beta1;
+
+    /// <summary>The decay rate of the second-moment (uncentred variance) estimate.</summary>
+    public double Beta2 => _state.Beta2;
+
+    /// <summary>Added to the denominator for numerical stability.</summary>
+    public double Epsilon => _state.Epsilon;
+
+    /// <summary>The L2 penalty: weightDecay·p is added to the gradient.</summary>
+    public double WeightDecay => _state.WeightDecay;
+
+    /// <summary>Whether the AMSGrad variant (the running maximum of the second moment) is used.</summary>
+    public bool Amsgrad => _state.Amsgrad;
+
+    private protected override void Update(int index, Tensor parameter, Tensor gradient) => _state.Update(index, parameter, gradient, LearningRate);
+}
+
+/// <summary>
+/// AdamW (Loshchilov and Hutter), exactly as PyTorch 1.13's <c>torch.optim.AdamW</c>: Adam with decoupled weight decay,
+/// <c>p = p·(1 − learningRate·weightDecay)</c> before the Adam update (which then sees the raw gradient).
+/// </summary>
+public sealed class AdamW : Optimizer
+{
+    private readonly AdamState _state;
+
+    /// <summary>Creates the optimiser; the defaults are PyTorch's (weight decay 0.01).</summary>
+    /// <exception cref="ArgumentException">The parameter list is invalid (see <see cref="Optimizer"/>).</exception>
+    /// <exception cref="ArgumentOutOfRangeException">
+    /// <paramref name="learningRate"/>, <paramref name="epsilon"/> or <paramref name="weightDecay"/> is negative or not
+    /// finite, or a beta is outside [0, 1).
+    /// </exception>
+    public AdamW(IEnumerable<Tensor> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8, double weightDecay = 1e-2, bool amsgrad = false)
+        : base(parameters, learningRate)
+    {
+        CheckUnitInterval(beta1, nameof(beta1));
+        CheckUnitInterval(beta2, nameof(beta2));
+        CheckNonNegative(epsilon, nameof(epsilon));
+        CheckNonNegative(weightDecay, nameof(weightDecay));
+        _state = new AdamState(Parameters.Count, beta1, beta2, epsilon, weightDecay, amsgrad, decoupled: true);
+    }
+
+    /// <summary>The decay rate of the first-moment (mean) estimate.</summary>
+    public double Beta1 => _state.Beta1;
+
+    /// <summary>The decay rate of the second-moment (uncentred variance) estimate.</summary>
+    public double Beta2 => _state.Beta2;
+
+    /// <summary>Added to the denominator for numerical stability.</summary>
+    public double Epsilon => _state.Epsilon;
+
+    /// <summary>The decoupled weight decay: each step multiplies p by 1 − learningRate·weightDecay.</summary>
+    public double WeightDecay => _state.WeightDecay;
+
+    /// <summary>Whether the AMSGrad variant (the running maximum of the second moment) is used.</summary>
+    public bool Amsgrad => _state.Amsgrad;
+
+    private protected override void Update(int index, Tensor parameter, Tensor gradient) => _state.Update(index, parameter, gradient, LearningRate);
+}
+
+/// <summary>
+/// The hyper-parameters and per-parameter state shared by <see cref="Adam"/> and <see cref="AdamW"/>: the step count,
+/// the moment estimates (and their running maximum for AMSGrad), as tensors of the parameter's dtype.
+/// </summary>
+internal sealed class AdamState(int count, double beta1, double beta2, double epsilon, double weightDecay, bool amsgrad, bool decoupled)
+{
+    private readonly long[] _steps = new long[count];
+    private readonly Tensor?[] _expAvg = new Tensor?[count];
+    private readonly Tensor?[] _expAvgSq = new Tensor?[count];
+    private readonly Tensor?[] _maxExpAvgSq = new Tensor?[count];
+
+    public double Beta1 { get; } = beta1;
+
+    public double Beta2 { get; } = beta2;
+
+    public double Epsilon { get; } = epsilon;
+
+    public double WeightDecay { get; } = weightDecay;
+
+    public bool Amsgrad { get; } = amsgrad;
+
+    public void Update(int index, Tensor parameter, Tensor gradient, double learningRate)
+    {
+        _expAvg[index] ??= Tensor.ZerosLike(parameter);
+        _expAvgSq[index] ??= Tensor.ZerosLike(parameter);
+        if (Amsgrad)
+        {
+            _maxExpAvgSq[index] ??= Tensor.ZerosLike(parameter);
+        }
+
+        var t = ++_steps[index];
+        if (parameter.DType == DType.Float32)
+        {
+            Update<float>(index, parameter, gradient, learningRate, t);
+        }
+        else
+        {
+            Update<double>(index, parameter, gradient, learningRate, t);
+        }
+    }
+
+    // PyTorch 1.13's _single_tensor_adam / _single_tensor_adamw, one element at a time with the same roundings:
+    // scalars are combined in double, then converted to the dtype; mul_ then add_ (alpha), addcmul_ = v + (c·g)·g,
+    // addcdiv_ = p + (−stepSize·m) / denom.
+    private void Update<T>(int index, Tensor parameter, Tensor gradient, double learningRate, long step)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var p = parameter.Span<T>();
+        ReadOnlySpan<T> g = gradient.Span<T>();
+        var m = _expAvg[index]!.Span<T>();
+        var v = _expAvgSq[index]!.Span<T>();
+        var vMax = Amsgrad ? _maxExpAvgSq[index]!.Span<T>() : default;
+
+        var biasCorrection1 = 1 - Math.Pow(Beta1, step);
+        var biasCorrection2 = 1 - Math.Pow(Beta2, step);
+        var negStepSize = T.CreateTruncating(-(learningRate / biasCorrection1));
+        var biasCorrection2Sqrt = T.CreateTruncating(Math.Sqrt(biasCorrection2));
+        var b1 = T.CreateTruncating(Beta1);
+        var oneMinusB1 = T.CreateTruncating(1 - Beta1);
+        var b2 = T.CreateTruncating(Beta2);
+        var oneMinusB2 = T.CreateTruncating(1 - Beta2);
+        var eps = T.CreateTruncating(Epsilon);
+        var l2 = !decoupled && WeightDecay != 0;
+        var wd = T.CreateTruncating(WeightDecay);
+        var shrink = T.CreateTruncating(1 - (learningRate * WeightDecay));
+
+        for (var i = 0; i < p.Length; i++)
+        {
+            if (decoupled)
+            {
+                p[i] *= shrink;
+            }
+
+            var gi = l2 ? g[i] + (wd * p[i]) : g[i];
+            m[i] = (m[i] * b1) + (oneMinusB1 * gi);
+            v[i] = (v[i] * b2) + (oneMinusB2 * gi * gi);
+            var second = v[i];
+            if (Amsgrad)
+            {
+                second = vMax[i] = T.Max(vMax[i], second);
+            }
+
+            var denom = (T.Sqrt(second) / biasCorrection2Sqrt) + eps;
+            p[i] += negStepSize * m[i] / denom;
+        }
+    }
+}

@@ -1,0 +1,314 @@
+using System.Numerics.Tensors;
+using Autograd.Kernels;
+
+namespace Autograd;
+
+/// <summary>
+/// Elementwise comparisons (<c>Eq</c>, <c>Ne</c>, <c>Lt</c>, <c>Le</c>, <c>Gt</c>, <c>Ge</c>), selection with
+/// <c>Where</c>, the elementwise <c>Maximum</c> and <c>Minimum</c>, and <c>Clamp</c>, all broadcasting as NumPy does.
+/// </summary>
+/// <remarks>
+/// Autograd has no boolean dtype, so a comparison returns its mask in the floating dtype of its operands: 1.0 where
+/// the comparison holds and 0.0 elsewhere (NaN compares as IEEE: only <c>Ne</c> holds). A mask can be multiplied
+/// into a tensor, summed to count, or passed to <c>Where</c>, which treats any nonzero condition as true.
+/// Comparisons are not differentiable and are never recorded on the tape. Comparisons take float64 or float32
+/// operands of one dtype (int64 tensors are converted first with <c>To</c>).
+/// </remarks>
+public static class Comparison
+{
+    extension(Tensor a)
+    {
+        /// <summary>The mask [a = b] (1.0 where equal, else 0.0, in a's dtype), broadcasting. Not recorded.</summary>
+        public Tensor Eq(Tensor b) => Compare<EqPredicate<double>, EqPredicate<float>>("Eq", a, b);
+
+        /// <summary>The mask [a = s] against a scalar. Not recorded.</summary>
+        public Tensor Eq(double s) => Compare<EqPredicate<double>, EqPredicate<float>>("Eq", a, Scalar("Eq", a, s));
+
+        /// <summary>The mask [a ≠ b] (1.0 where different or either is NaN, else 0.0), broadcasting. Not recorded.</summary>
+        public Tensor Ne(Tensor b) => Compare<NePredicate<double>, NePredicate<float>>("Ne", a, b);
+
+        /// <summary>The mask [a ≠ s] against a scalar. Not recorded.</summary>
+        public Tensor Ne(double s) => Compare<NePredicate<double>, NePredicate<float>>("Ne", a, Scalar("Ne", a, s));
+
+        /// <summary>The mask [a &lt; b] (1.0 or 0.0 in a's dtype), broadcasting. Not recorded.</summary>
+        public Tensor Lt(Tensor b) => Compare<LtPredicate<double>, LtPredicate<float>>("Lt", a, b);
+
+        /// <summary>The mask [a &lt; s] against a scalar. Not recorded.</summary>
+        public Tensor Lt(double s) => Compare<LtPredicate<double>, LtPredicate<float>>("Lt", a, Scalar("Lt", a, s));
+
+        /// <summary>The mask [a ≤ b] (1.0 or 0.0 in a's dtype), broadcasting. Not recorded.</summary>
+        public Tensor Le(Tensor b) => Compare<LePredicate<double>, LePredicate<float>>("Le", a, b);
+
+        /// <summary>The mask [a ≤ s] against a scalar. Not recorded.</summary>
+        public Tensor Le(double s) => Compare<LePredicate<double>, LePredicate<float>>("Le", a, Scalar("Le", a, s));
+
+        /// <summary>The mask [a &gt; b] (1.0 or 0.0 in a's dtype), broadcasting. Not recorded.</summary>
+        public Tensor Gt(Tensor b) => Compare<GtPredicate<double>, GtPredicate<float>>("Gt", a, b);
+
+        /// <summary>The mask [a &gt; s] against a scalar. Not recorded.</summary>
+        public Tensor Gt(double s) => Compare<GtPredicate<double>, GtPredicate<float>>("Gt", a, Scalar("Gt", a, s));
+
+        /// <summary>The mask [a ≥ b] (1.0 or 0.0 in a's dtype), broadcasting. Not recorded.</summary>
+        public Tensor Ge(Tensor b) => Compare<GePredicate<double>, GePredicate<float>>("Ge", a, b);
+
+        /// <summary>The mask [a ≥ s] against a scalar. Not recorded.</summary>
+        public Tensor Ge(double s) => Compare<GePredicate<double>, GePredicate<float>>("Ge", a, Scalar("Ge", a, s));
+
+        /// <summary>
+        /// The elementwise maximum of a and b, broadcasting; NaN propagates, as in PyTorch's <c>maximum</c>. The gradient
+        /// goes to the larger operand and is split half and half where they are equal.
+        /// </summary>
+        public Tensor Maximum(Tensor b) => Extremum("Maximum", a, b, max: true);
+
+        /// <summary>The elementwise maximum of a and a scalar (half the gradient where a equals it).</summary>
+        public Tensor Maximum(double s) => Extremum("Maximum", a, Scalar("Maximum", a, s), max: true);
+
+        /// <summary>
+        /// The elementwise minimum of a and b, broadcasting; NaN propagates, as in PyTorch's <c>minimum</c>. The gradient
+        /// goes to the smaller operand and is split half and half where they are equal.
+        /// </summary>
+        public Tensor Minimum(Tensor b) => Extremum("Minimum", a, b, max: false);
+
+        /// <summary>The elementwise minimum of a and a scalar (half the gradient where a equals it).</summary>
+        public Tensor Minimum(double s) => Extremum("Minimum", a, Scalar("Minimum", a, s), max: false);
+
+        /// <summary>
+        /// Limits every element to [<paramref name="min"/>, <paramref name="max"/>] (either bound may be omitted), as
+        /// <c>torch.clamp</c>; NaN stays NaN. The gradient passes where min ≤ a ≤ max, bounds included, and is 0 elsewhere.
+        /// </summary>
+        /// <exception cref="ArgumentException">a is not a float tensor, both bounds are missing, a bound is NaN, or min &gt; max.</exception>
+        public Tensor Clamp(double? min = null, double? max = null)
+        {
+            const string op = "Clamp";
+            Dispatch.RequireFloat(a, op);
+            if (min is null && max is null)
+            {
+                throw new ArgumentException($"{op}: at least one of min and max must be given (shape {a.Shape}).", nameof(min));
+            }
+
+            if (min is double lo && double.IsNaN(lo))
+            {
+                throw new ArgumentException($"{op}: min is NaN.", nameof(min));
+            }
+
+            if (max is double hi && double.IsNaN(hi))
+            {
+                throw new ArgumentException($"{op}: max is NaN.", nameof(max));
+            }
+
+            if (min > max)
+            {
+                throw new ArgumentException($"{op}: min {min} is greater than max {max}; the range is empty.", nameof(min));
+            }
+
+            var y = Tensor.Empty(a.Shape, a.DType);
+            if (a.DType == DType.Float64)
+            {
+                ClampKernel(a.Span<double>(), min, max, y.Span<double>());
+            }
+            else
+            {
+                ClampKernel(a.Span<float>(), (float?)min, (float?)max, y.Span<float>());
+            }
+
+            if (Tensor.ShouldRecord(a))
+            {
+                y.SetGradFn(new ClampNode(a, min, max));
+            }
+
+            return y;
+        }
+    }
+
+    extension(Tensor)
+    {
+        /// <summary>
+        /// Elementwise selection, as <c>torch.where</c>: <paramref name="a"/> where <paramref name="condition"/> is nonzero
+        /// (NaN counts as nonzero), else <paramref name="b"/>, with the three broadcast to a common shape. The condition may
+        /// be of any dtype (typically a comparison mask) and is not differentiated; a and b must share a float dtype.
+        /// Gradients: <c>da = Where(c, g, 0)</c>, <c>db = Where(c, 0, g)</c>, each summed back to its input's shape.
+        /// </summary>
+        /// <exception cref="ArgumentException">a and b have different or non-float dtypes, or the three shapes cannot be broadcast together.</exception>
+        public static Tensor Where(Tensor condition, Tensor a, Tensor b)
+        {
+            const string op = "Where";
+            Dispatch.RequireSameDType(a, b, op);
+            Shape shape;
+            try
+            {
+                shape = Shape.Broadcast(Shape.Broadcast(condition.Shape, a.Shape, op), b.Shape, op);
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArgumentException(
+                    $"{op}: the condition (shape {condition.Shape}), a (shape {a.Shape}) and b (shape {b.Shape}) cannot be broadcast together. {e.Message}", e);
+            }
+
+            var mask = new bool[condition.ElementCount];
+            for (var i = 0; i < mask.Length; i++)
+            {
+                mask[i] = condition.GetFlat(i) != 0;
+            }
+
+            var y = Tensor.Empty(shape, a.DType);
+            var sc = condition.Shape.BroadcastStrides(shape);
+            var sa = a.Shape.BroadcastStrides(shape);
+            var sb = b.Shape.BroadcastStrides(shape);
+            if (a.DType == DType.Float64)
+            {
+                IndexKernels.Where<double>(mask, sc, a.Span<double>(), sa, b.Span<double>(), sb, shape.Dims, y.Span<double>());
+            }
+            else
+            {
+                IndexKernels.Where<float>(mask, sc, a.Span<float>(), sa, b.Span<float>(), sb, shape.Dims, y.Span<float>());
+            }
+
+            if (Tensor.ShouldRecord(a, b))
+            {
+                y.SetGradFn(new WhereNode(condition, a, b));
+            }
+
+            return y;
+        }
+
+        /// <summary><paramref name="a"/> where <paramref name="condition"/> is nonzero, else the scalar <paramref name="b"/> (e.g. a masked fill).</summary>
+        public static Tensor Where(Tensor condition, Tensor a, double b) => Tensor.Where(condition, a, Scalar("Where", a, b));
+
+        /// <summary>The scalar <paramref name="a"/> where <paramref name="condition"/> is nonzero, else <paramref name="b"/>.</summary>
+        public static Tensor Where(Tensor condition, double a, Tensor b) => Tensor.Where(condition, Scalar("Where", b, a), b);
+    }
+
+    private static Tensor Compare<TD, TF>(string op, Tensor a, Tensor b)
+        where TD : IComparePredicate<double>
+        where TF : IComparePredicate<float>
+        => Dispatch.Binary<CompareKernel<double, TD>, CompareKernel<float, TF>>(op, a, b);
+
+    /// <summary>A rank-0 constant with the dtype of <paramref name="like"/>, which must be a float tensor.</summary>
+    private static Tensor Scalar(string op, Tensor like, double value)
+    {
+        Dispatch.RequireFloat(like, op);
+        return Tensor.Scalar(value, like.DType);
+    }
+
+    private static Tensor Extremum(string op, Tensor a, Tensor b, bool max)
+    {
+        var y = max
+            ? Dispatch.Binary<MaxKernel<double>, MaxKernel<float>>(op, a, b)
+            : Dispatch.Binary<MinKernel<double>, MinKernel<float>>(op, a, b);
+        if (Tensor.ShouldRecord(a, b))
+        {
+            y.SetGradFn(new ExtremumNode(op, a, b, max));
+        }
+
+        return y;
+    }
+
+    private static void ClampKernel<T>(ReadOnlySpan<T> x, T? min, T? max, Span<T> y)
+        where T : struct, System.Numerics.IFloatingPointIeee754<T>
+    {
+        if (min is T lo)
+        {
+            TensorPrimitives.Max(x, lo, y);
+        }
+        else
+        {
+            x.CopyTo(y);
+        }
+
+        if (max is T hi)
+        {
+            TensorPrimitives.Min(y, hi, y);
+        }
+    }
+
+    // y = where(c, a, b)   da = where(c, g, 0), db = where(c, 0, g)   (each summed back to its input's shape)
+    private sealed class WhereNode(Tensor condition, Tensor a, Tensor b) : Node("Where", a, b)
+    {
+        private readonly Shape _sa = a.Shape, _sb = b.Shape;
+        private Tensor? _c = condition;
+
+        public override string Formula => "da = where(c, g, 0), db = where(c, 0, g)";
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads)
+        {
+            var c = Saved(_c);
+            if (NeedsInputGrad(0))
+            {
+                grads[0] = Tensor.Where(c, g, 0.0).SumTo(_sa);
+            }
+
+            if (NeedsInputGrad(1))
+            {
+                grads[1] = Tensor.Where(c, 0.0, g).SumTo(_sb);
+            }
+        }
+
+        protected internal override void Release()
+        {
+            _c = null;
+            base.Release();
+        }
+    }
+
+    // y = maximum(a, b)    da = g ⊙ (1 − [a < b] − ½[a = b]), db = g ⊙ (1 − [a > b] − ½[a = b])
+    // y = minimum(a, b)    da = g ⊙ (1 − [a > b] − ½[a = b]), db = g ⊙ (1 − [a < b] − ½[a = b])
+    // (ties split half and half; where either is NaN, both get g, as PyTorch)
+    private sealed class ExtremumNode(string name, Tensor a, Tensor b, bool max) : Node(name, a, b)
+    {
+        private Tensor? _a = a, _b = b;
+
+        public override string Formula => max
+            ? "da = g ⊙ (1 − [a < b] − ½[a = b]), db = g ⊙ (1 − [a > b] − ½[a = b])"
+            : "da = g ⊙ (1 − [a > b] − ½[a = b]), db = g ⊙ (1 − [a < b] − ½[a = b])";
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads)
+        {
+            var a = Saved(_a);
+            var b = Saved(_b);
+            var half = 0.5 * a.Eq(b);
+            if (NeedsInputGrad(0))
+            {
+                var loses = max ? a.Lt(b) : a.Gt(b);
+                grads[0] = (g * (1.0 - loses - half)).SumTo(a.Shape);
+            }
+
+            if (NeedsInputGrad(1))
+            {
+                var loses = max ? a.Gt(b) : a.Lt(b);
+                grads[1] = (g * (1.0 - loses - half)).SumTo(b.Shape);
+            }
+        }
+
+        protected internal override void Release()
+        {
+            _a = _b = null;
+            base.Release();
+        }
+    }
+
+    // y = clamp(x, min, max)   dx = g ⊙ [min ≤ x ≤ max]   (bounds included)
+    private sealed class ClampNode(Tensor x, double? min, double? max) : Node("Clamp", x)
+    {
+        private Tensor? _x = x;
+
+        public override string Formula => "dx = g ⊙ [min ≤ x ≤ max]";
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads)
+        {
+            var x = Saved(_x);
+            var inside = min is double lo ? x.Ge(lo) : null;
+            if (max is double hi)
+            {
+                inside = inside is null ? x.Le(hi) : inside * x.Le(hi);
+            }
+
+            grads[0] = g * inside!;
+        }
+
+        protected internal override void Release()
+        {
+            _x = null;
+            base.Release();
+        }
+    }
+}
