@@ -256,7 +256,16 @@ public static class Autodiff
                 {
                     if (targetNodes is null && g is not null)
                     {
+                        if (TapeObserver.Current is not null)
+                        {
+                            TapeObserver.RaiseBackwardStart(node, g);
+                        }
+
                         AccumulateInto(acc.Leaf, g, createGraph);
+                        if (TapeObserver.Current is not null)
+                        {
+                            TapeObserver.RaiseBackwardEnd(node, g, []);
+                        }
                     }
 
                     continue;
@@ -275,7 +284,16 @@ public static class Autodiff
 
                 if (g is not null)
                 {
-                    node.Backward(g, grads);
+                    if (TapeObserver.Current is not null)
+                    {
+                        TapeObserver.RaiseBackwardStart(node, g);
+                        node.Backward(g, grads);
+                        TapeObserver.RaiseBackwardEnd(node, g, grads);
+                    }
+                    else
+                    {
+                        node.Backward(g, grads);
+                    }
                 }
 
                 for (var i = 0; i < grads.Length; i++)

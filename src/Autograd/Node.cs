@@ -30,6 +30,10 @@ public abstract class Node
         Name = name;
         _next = [input0.Edge];
         Sequence = ++t_sequence;
+        if (TapeObserver.Current is not null)
+        {
+            TapeObserver.RaiseNodeCreated(this, [input0]);
+        }
     }
 
     /// <summary>Creates a node for an operation with two inputs.</summary>
@@ -38,6 +42,10 @@ public abstract class Node
         Name = name;
         _next = [input0.Edge, input1.Edge];
         Sequence = ++t_sequence;
+        if (TapeObserver.Current is not null)
+        {
+            TapeObserver.RaiseNodeCreated(this, [input0, input1]);
+        }
     }
 
     /// <summary>Creates a node for an operation with any number of inputs.</summary>
@@ -51,6 +59,10 @@ public abstract class Node
         }
 
         Sequence = ++t_sequence;
+        if (TapeObserver.Current is not null)
+        {
+            TapeObserver.RaiseNodeCreated(this, inputs);
+        }
     }
 
     /// <summary>Creates an edge-less node (the accumulator of a leaf).</summary>

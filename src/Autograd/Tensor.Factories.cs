@@ -7,7 +7,16 @@ namespace Autograd;
 public sealed partial class Tensor
 {
     /// <summary>A tensor with uninitialised (zeroed) storage; the building block of every operator.</summary>
-    internal static Tensor Empty(Shape shape, DType dtype) => new(shape, dtype, Allocate(dtype, shape.ElementCount));
+    internal static Tensor Empty(Shape shape, DType dtype)
+    {
+        var t = new Tensor(shape, dtype, Allocate(dtype, shape.ElementCount));
+        if (TapeObserver.Current is not null)
+        {
+            TapeObserver.RaiseAllocated(t);
+        }
+
+        return t;
+    }
 
     internal static Array Allocate(DType dtype, int count) => dtype switch
     {

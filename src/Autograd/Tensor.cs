@@ -150,6 +150,10 @@ public sealed partial class Tensor
         GradFn = node;
         _requiresGrad = true;
         node.AttachOutput(this);
+        if (TapeObserver.Current is not null)
+        {
+            TapeObserver.RaiseRecorded(node, this);
+        }
     }
 
     /// <summary>The node that accumulates gradients into this leaf, created on first use.</summary>
