@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Autograd.Kernels;
 
 namespace Autograd;
 
@@ -16,6 +17,22 @@ public static class Autodiff
     // Global (not per thread): a graph built on one thread may be walked on another.
     private static int s_stamp;
 
+    // The walk running on this thread (0 when none): tensors allocated while it runs are stamped with it.
+    [ThreadStatic]
+    private static int t_currentWalk;
+
+    // The working arrays of the walk, reused from one walk to the next on this thread.
+    [ThreadStatic]
+    private static WalkState? t_state;
+
+    // The assemblies whose backward rules keep no reference to the tensors they return (the engine's and the operators'),
+    // so that a leaf may take such a tensor as its Grad. A rule defined elsewhere might keep what it returns.
+    private static readonly System.Reflection.Assembly s_engineAssembly = typeof(Node).Assembly;
+    private static System.Reflection.Assembly? s_operatorAssembly;
+
+    /// <summary>The stamp of the backward walk running on this thread, or 0.</summary>
+    internal static int CurrentWalk => t_currentWalk;
+
     /// <summary>
     /// Accumulates the gradients of <paramref name="outputs"/> into the <see cref="Tensor.Grad"/> of every leaf that
     /// requires grad. <paramref name="gradOutputs"/> gives d(loss)/d(output) for each output; it may be omitted only for
@@ -26,7 +43,10 @@ public static class Autodiff
     /// <param name="retainGraph">Keep the saved tensors so that the graph can be walked again. Defaults to <paramref name="createGraph"/>.</param>
     /// <param name="createGraph">Record the backward computation itself, so that the gradients can be differentiated again.</param>
     public static void Backward(IReadOnlyList<Tensor> outputs, IReadOnlyList<Tensor?>? gradOutputs = null, bool? retainGraph = null, bool createGraph = false)
-        => Run("Backward", outputs, gradOutputs, retainGraph ?? createGraph, createGraph, null, false);
+    {
+        var (outs, grads) = Lists("Backward", outputs, gradOutputs);
+        Run("Backward", outs, grads, retainGraph ?? createGraph, createGraph, null, false, null);
+    }
 
     /// <summary>
     /// Computes and returns the gradients of <paramref name="outputs"/> with respect to <paramref name="inputs"/>,
@@ -48,8 +68,9 @@ public static class Autodiff
         bool? retainGraph = null,
         bool allowUnused = false)
     {
+        var (outs, grads) = Lists("Grad", outputs, gradOutputs);
         var captured = new Tensor?[inputs.Count];
-        Run("Grad", outputs, gradOutputs, retainGraph ?? createGraph, createGraph, inputs, allowUnused, captured);
+        Run("Grad", outs, grads, retainGraph ?? createGraph, createGraph, inputs, allowUnused, captured);
         var result = new Tensor[inputs.Count];
         for (var i = 0; i < inputs.Count; i++)
         {
@@ -61,17 +82,20 @@ public static class Autodiff
 
     /// <summary>The gradient of one output with respect to one input; see <see cref="Grad(IReadOnlyList{Tensor}, IReadOnlyList{Tensor}, IReadOnlyList{Tensor?}?, bool, bool?, bool)"/>.</summary>
     public static Tensor Grad(Tensor output, Tensor input, Tensor? gradOutput = null, bool createGraph = false, bool? retainGraph = null, bool allowUnused = false)
-        => Grad([output], [input], [gradOutput], createGraph, retainGraph, allowUnused)[0];
+    {
+        var captured = new Tensor?[1];
+        Run("Grad", new ReadOnlySpan<Tensor>(in output), new ReadOnlySpan<Tensor?>(in gradOutput), retainGraph ?? createGraph, createGraph, [input], allowUnused, captured);
+        return captured[0] ?? Tensor.Zeros(input.Shape, input.DType);
+    }
 
-    private static void Run(
-        string api,
-        IReadOnlyList<Tensor> outputs,
-        IReadOnlyList<Tensor?>? gradOutputs,
-        bool retainGraph,
-        bool createGraph,
-        IReadOnlyList<Tensor>? inputs,
-        bool allowUnused,
-        Tensor?[]? captured = null)
+    /// <summary>Declares that the backward rules of nodes defined in <paramref name="assembly"/> keep no reference to the tensors they return.</summary>
+    internal static void TrustRules(System.Reflection.Assembly assembly) => s_operatorAssembly = assembly;
+
+    /// <summary>The backward of one output (<see cref="Tensor.Backward(Tensor?, bool?, bool)"/>), without list allocations.</summary>
+    internal static void BackwardOne(Tensor output, Tensor? gradient, bool retainGraph, bool createGraph)
+        => Run("Backward", new ReadOnlySpan<Tensor>(in output), new ReadOnlySpan<Tensor?>(in gradient), retainGraph, createGraph, null, false, null);
+
+    private static (Tensor[] Outputs, Tensor?[] Grads) Lists(string api, IReadOnlyList<Tensor> outputs, IReadOnlyList<Tensor?>? gradOutputs)
     {
         if (outputs.Count == 0)
         {
@@ -83,9 +107,53 @@ public static class Autodiff
             throw new ArgumentException($"{api}: {outputs.Count} outputs but {gradOutputs.Count} gradients.", nameof(gradOutputs));
         }
 
+        var outs = new Tensor[outputs.Count];
+        var grads = new Tensor?[outputs.Count];
+        for (var i = 0; i < outs.Length; i++)
+        {
+            outs[i] = outputs[i];
+            grads[i] = gradOutputs?[i];
+        }
+
+        return (outs, grads);
+    }
+
+    private static void Run(
+        string api,
+        ReadOnlySpan<Tensor> outputs,
+        ReadOnlySpan<Tensor?> gradOutputs,
+        bool retainGraph,
+        bool createGraph,
+        IReadOnlyList<Tensor>? inputs,
+        bool allowUnused,
+        Tensor?[]? captured)
+    {
+        var st = WalkState.Rent();
+        try
+        {
+            RunWalk(st, api, outputs, gradOutputs, retainGraph, createGraph, inputs, allowUnused, captured);
+        }
+        finally
+        {
+            st.Return();
+        }
+    }
+
+    private static void RunWalk(
+        WalkState st,
+        string api,
+        ReadOnlySpan<Tensor> outputs,
+        ReadOnlySpan<Tensor?> gradOutputs,
+        bool retainGraph,
+        bool createGraph,
+        IReadOnlyList<Tensor>? inputs,
+        bool allowUnused,
+        Tensor?[]? captured)
+    {
         // 1. Validate everything before touching any state.
-        var seeds = new Tensor[outputs.Count];
-        for (var i = 0; i < outputs.Count; i++)
+        var seeds = st.SeedBuffer(outputs.Length);
+        var implied = 0UL;
+        for (var i = 0; i < outputs.Length; i++)
         {
             var y = outputs[i];
             if (!y.RequiresGrad)
@@ -94,7 +162,7 @@ public static class Autodiff
                     $"{api}: output {i} (shape {y.Shape}) does not require grad and has no GradFn; nothing on the tape leads to it. Set RequiresGrad = true on the inputs before computing it (and not inside NoGrad).");
             }
 
-            var g = gradOutputs?[i];
+            var g = gradOutputs[i];
             if (g is null)
             {
                 if (y.ElementCount != 1)
@@ -104,6 +172,10 @@ public static class Autodiff
                 }
 
                 g = Tensor.Ones(y.Shape, y.DType);
+                if (i < 64)
+                {
+                    implied |= 1UL << i;
+                }
             }
             else if (g.Shape != y.Shape || g.DType != y.DType)
             {
@@ -132,8 +204,6 @@ public static class Autodiff
 
         // 2. Collect the reachable nodes in post-order (inputs before the nodes that use them), iteratively.
         var stamp = Interlocked.Increment(ref s_stamp);
-        var order = new List<Node>();
-        var stack = new Stack<(Node Node, int NextIndex)>();
         foreach (var y in outputs)
         {
             var root = y.Edge!;
@@ -143,27 +213,30 @@ public static class Autodiff
             }
 
             root.WalkStamp = stamp;
-            stack.Push((root, 0));
-            while (stack.Count > 0)
+            st.Push(root);
+            while (st.StackCount > 0)
             {
-                var (node, idx) = stack.Pop();
-                if (idx < node.InputCount)
+                ref var top = ref st.Top;
+                var node = top.Node;
+                if (top.NextIndex < node.InputCount)
                 {
-                    stack.Push((node, idx + 1));
-                    var child = node.Next(idx);
+                    var child = node.Next(top.NextIndex++);
                     if (child is not null && child.WalkStamp != stamp)
                     {
                         child.WalkStamp = stamp;
-                        stack.Push((child, 0));
+                        st.Push(child);
                     }
                 }
                 else
                 {
-                    order.Add(node);
+                    st.StackCount--;
+                    st.AddOrder(node);
                 }
             }
         }
 
+        var order = st.Order.AsSpan(0, st.OrderCount);
+        var previousWalk = t_currentWalk;
         try
         {
             // 3. Mark targets, then which nodes lead to a target; count, for each needed node, the needed users it waits for.
@@ -221,8 +294,12 @@ public static class Autodiff
             }
 
             // 4. Seed the output gradients and run the rules in an order where every node waits for all its users.
-            var ready = new PriorityQueue<Node, long>();
-            for (var i = 0; i < outputs.Count; i++)
+            //    Tensors allocated from here on are stamped with this walk: a leaf may take such a gradient as its Grad
+            //    without copying it, unless an observer (which may keep the tensors it is shown) is attached.
+            t_currentWalk = stamp;
+            var observed = TapeObserver.Current is not null;
+            var owned = !createGraph && !observed ? stamp : 0;
+            for (var i = 0; i < outputs.Length; i++)
             {
                 var root = outputs[i].Edge!;
                 if (!root.WalkNeeded)
@@ -230,23 +307,30 @@ public static class Autodiff
                     continue;
                 }
 
-                root.WalkGrad = root.WalkGrad is null ? seeds[i] : AddGradients(root.WalkGrad, seeds[i], createGraph);
+                var seed = seeds[i];
+                if (i < 64 && (implied & (1UL << i)) != 0)
+                {
+                    seed.WalkBirth = stamp;
+                }
+
+                Deliver(root, seed, createGraph);
             }
 
             foreach (var node in order)
             {
                 if (node.WalkNeeded && node.WalkDeps == 0 && node.WalkGrad is not null)
                 {
-                    ready.Enqueue(node, -node.Sequence);
+                    st.Enqueue(node);
                 }
             }
 
             using var mode = createGraph ? GradMode.EnableGrad() : GradMode.NoGrad();
-            var buffers = new Dictionary<int, Tensor?[]>();
-            while (ready.TryDequeue(out var node, out _))
+            while (st.HeapCount > 0)
             {
+                var node = st.Dequeue();
                 var g = node.WalkGrad;
                 node.WalkGrad = null;
+                node.WalkGradOwned = false;
                 if (g is not null && node.WalkCapture >= 0)
                 {
                     captured![node.WalkCapture] = g;
@@ -261,7 +345,7 @@ public static class Autodiff
                             TapeObserver.RaiseBackwardStart(node, g);
                         }
 
-                        AccumulateInto(acc.Leaf, g, createGraph);
+                        AccumulateInto(acc.Leaf, g, createGraph, owned);
                         if (TapeObserver.Current is not null)
                         {
                             TapeObserver.RaiseBackwardEnd(node, g, []);
@@ -276,12 +360,7 @@ public static class Autodiff
                     continue;
                 }
 
-                if (!buffers.TryGetValue(node.InputCount, out var grads))
-                {
-                    grads = new Tensor?[node.InputCount];
-                    buffers[node.InputCount] = grads;
-                }
-
+                var grads = st.GradBuffer(node.InputCount);
                 if (g is not null)
                 {
                     if (TapeObserver.Current is not null)
@@ -314,12 +393,18 @@ public static class Autodiff
                                 $"{api}: the backward rule of '{node.Name}' produced a gradient of shape {gi.Shape} {gi.DType.Name()} for input {i}, which has shape {child.OutputShape} {child.OutputDType.Name()}.");
                         }
 
-                        child.WalkGrad = child.WalkGrad is null ? gi : AddGradients(child.WalkGrad, gi, createGraph);
+                        if (gi.WalkBirth != 0 && !RulesAreTrusted(node))
+                        {
+                            // A rule from elsewhere may keep the tensor it made: never let a leaf take it.
+                            gi.WalkBirth = 0;
+                        }
+
+                        Deliver(child, gi, createGraph);
                     }
 
                     if (--child.WalkDeps == 0)
                     {
-                        ready.Enqueue(child, -child.Sequence);
+                        st.Enqueue(child);
                     }
                 }
 
@@ -331,14 +416,44 @@ public static class Autodiff
         }
         finally
         {
+            t_currentWalk = previousWalk;
             foreach (var node in order)
             {
                 node.WalkDeps = 0;
                 node.WalkNeeded = false;
                 node.WalkCapture = -1;
                 node.WalkGrad = null;
+                node.WalkGradOwned = false;
             }
         }
+    }
+
+    /// <summary>
+    /// Adds a gradient arriving at <paramref name="node"/>: the first is kept as it is, the second makes a new sum that the
+    /// walk owns, and later ones are added into that sum in place (a create-graph walk records every sum instead).
+    /// </summary>
+    private static void Deliver(Node node, Tensor g, bool createGraph)
+    {
+        var current = node.WalkGrad;
+        if (current is null)
+        {
+            node.WalkGrad = g;
+        }
+        else if (node.WalkGradOwned)
+        {
+            AddInPlace(current, g);
+        }
+        else
+        {
+            node.WalkGrad = AddGradients(current, g, createGraph);
+            node.WalkGradOwned = !createGraph;
+        }
+    }
+
+    private static bool RulesAreTrusted(Node node)
+    {
+        var assembly = node.GetType().Assembly;
+        return assembly == s_engineAssembly || assembly == s_operatorAssembly;
     }
 
     private static bool AnyNeeded(Node node)
@@ -354,14 +469,28 @@ public static class Autodiff
         return false;
     }
 
-    private static void AccumulateInto(Tensor leaf, Tensor g, bool createGraph)
+    private static void AccumulateInto(Tensor leaf, Tensor g, bool createGraph, int ownedStamp)
     {
         // A gradient that is not on the tape is copied, so that the leaf owns its Grad: accumulating into it in
         // place (and ZeroGrad) must never write into the caller's gradOutput or a tensor shared with the graph.
+        // A gradient allocated by this walk (a rule's fresh result) is referenced by nothing else, so it is taken
+        // as it is, once (a second leaf given the same tensor copies it).
         var current = leaf.Grad;
         if (current is null)
         {
-            leaf.Grad = createGraph && g.RequiresGrad ? g : g.Clone();
+            if (createGraph && g.RequiresGrad)
+            {
+                leaf.Grad = g;
+            }
+            else if (ownedStamp != 0 && g.WalkBirth == ownedStamp && !g.RequiresGrad)
+            {
+                g.WalkBirth = 0;
+                leaf.Grad = g;
+            }
+            else
+            {
+                leaf.Grad = g.Clone();
+            }
         }
         else if (!createGraph && !current.RequiresGrad && !g.RequiresGrad)
         {
@@ -376,16 +505,8 @@ public static class Autodiff
     /// <summary>a + b for two gradients of one shape; recorded (differentiable) when <paramref name="createGraph"/> is set.</summary>
     private static Tensor AddGradients(Tensor a, Tensor b, bool createGraph)
     {
-        var sum = Tensor.Empty(a.Shape, a.DType);
-        if (a.DType == DType.Float64)
-        {
-            TensorPrimitives.Add(a.Span<double>(), b.Span<double>(), sum.Span<double>());
-        }
-        else
-        {
-            TensorPrimitives.Add(a.Span<float>(), b.Span<float>(), sum.Span<float>());
-        }
-
+        var sum = Tensor.Uninitialized(a.Shape, a.DType);
+        Add(a, b, sum);
         if (createGraph && Tensor.ShouldRecord(a, b))
         {
             sum.SetGradFn(new GradSumNode(a, b));
@@ -394,15 +515,186 @@ public static class Autodiff
         return sum;
     }
 
-    private static void AddInPlace(Tensor acc, Tensor g)
+    private static void AddInPlace(Tensor acc, Tensor g) => Add(acc, g, acc);
+
+    /// <summary>dst = a + b elementwise (all three of one shape; dst may be a), on two threads or more for large tensors.</summary>
+    private static void Add(Tensor a, Tensor b, Tensor dst)
     {
-        if (acc.DType == DType.Float64)
+        var n = dst.ElementCount;
+        var chunks = Workers.Chunks(n, Workers.ElementwiseThreshold / 4);
+        if (a.DType == DType.Float64)
         {
-            TensorPrimitives.Add(acc.Span<double>(), g.Span<double>(), acc.Span<double>());
+            Workers.For(n, chunks, new AddJob<double>((double[])a.Storage, a.Offset, (double[])b.Storage, b.Offset, (double[])dst.Storage, dst.Offset));
         }
         else
         {
-            TensorPrimitives.Add(acc.Span<float>(), g.Span<float>(), acc.Span<float>());
+            Workers.For(n, chunks, new AddJob<float>((float[])a.Storage, a.Offset, (float[])b.Storage, b.Offset, (float[])dst.Storage, dst.Offset));
+        }
+    }
+
+    /// <summary>The working arrays of one walk: the post-order, the explicit DFS stack, the ready heap and the rule buffers.</summary>
+    private sealed class WalkState
+    {
+        private const int KeepLimit = 1 << 20;
+
+        private bool _inUse;
+        private (Node Node, int NextIndex)[] _stack = new (Node, int)[32];
+        private Node[] _heap = new Node[16];
+        private Tensor?[]?[] _gradBuffers = new Tensor?[]?[4];
+        private Tensor[] _seeds = new Tensor[1];
+
+        public Node[] Order { get; private set; } = new Node[32];
+
+        public int OrderCount { get; private set; }
+
+        public int StackCount { get; set; }
+
+        public int HeapCount { get; private set; }
+
+        public ref (Node Node, int NextIndex) Top => ref _stack[StackCount - 1];
+
+        /// <summary>This thread's state, or a fresh one when it is in use (a walk started from inside a rule).</summary>
+        public static WalkState Rent()
+        {
+            var st = t_state;
+            if (st is null || st._inUse)
+            {
+                st = new WalkState();
+                t_state ??= st;
+            }
+
+            st._inUse = true;
+            return st;
+        }
+
+        public void Return()
+        {
+            Array.Clear(Order, 0, OrderCount);
+            Array.Clear(_stack, 0, StackCount);
+            Array.Clear(_heap, 0, HeapCount);
+            Array.Clear(_seeds);
+            foreach (var buffer in _gradBuffers)
+            {
+                if (buffer is not null)
+                {
+                    Array.Clear(buffer);
+                }
+            }
+
+            OrderCount = StackCount = HeapCount = 0;
+            if (Order.Length > KeepLimit)
+            {
+                Order = new Node[32];
+                _stack = new (Node, int)[32];
+                _heap = new Node[16];
+            }
+
+            _inUse = false;
+        }
+
+        public Tensor[] SeedBuffer(int count)
+        {
+            if (_seeds.Length < count)
+            {
+                _seeds = new Tensor[count];
+            }
+
+            return _seeds;
+        }
+
+        /// <summary>A cleared array of exactly <paramref name="count"/> entries for a rule's input gradients.</summary>
+        public Tensor?[] GradBuffer(int count)
+        {
+            if (count >= _gradBuffers.Length)
+            {
+                Array.Resize(ref _gradBuffers, Math.Max(count + 1, _gradBuffers.Length * 2));
+            }
+
+            return _gradBuffers[count] ??= new Tensor?[count];
+        }
+
+        public void Push(Node node)
+        {
+            if (StackCount == _stack.Length)
+            {
+                Array.Resize(ref _stack, _stack.Length * 2);
+            }
+
+            _stack[StackCount++] = (node, 0);
+        }
+
+        public void AddOrder(Node node)
+        {
+            if (OrderCount == Order.Length)
+            {
+                var grown = Order;
+                Array.Resize(ref grown, grown.Length * 2);
+                Order = grown;
+            }
+
+            Order[OrderCount++] = node;
+        }
+
+        /// <summary>Adds a ready node; the latest recorded (largest <see cref="Node.Sequence"/>) comes out first.</summary>
+        public void Enqueue(Node node)
+        {
+            if (HeapCount == _heap.Length)
+            {
+                Array.Resize(ref _heap, _heap.Length * 2);
+            }
+
+            var i = HeapCount++;
+            var seq = node.Sequence;
+            while (i > 0)
+            {
+                var parent = (i - 1) >> 1;
+                if (_heap[parent].Sequence >= seq)
+                {
+                    break;
+                }
+
+                _heap[i] = _heap[parent];
+                i = parent;
+            }
+
+            _heap[i] = node;
+        }
+
+        public Node Dequeue()
+        {
+            var top = _heap[0];
+            var last = _heap[--HeapCount];
+            _heap[HeapCount] = null!;
+            if (HeapCount > 0)
+            {
+                var seq = last.Sequence;
+                var i = 0;
+                while (true)
+                {
+                    var c = (2 * i) + 1;
+                    if (c >= HeapCount)
+                    {
+                        break;
+                    }
+
+                    if (c + 1 < HeapCount && _heap[c + 1].Sequence > _heap[c].Sequence)
+                    {
+                        c++;
+                    }
+
+                    if (_heap[c].Sequence <= seq)
+                    {
+                        break;
+                    }
+
+                    _heap[i] = _heap[c];
+                    i = c;
+                }
+
+                _heap[i] = last;
+            }
+
+            return top;
         }
     }
 
@@ -419,6 +711,14 @@ public static class Autodiff
     }
 }
 
+/// <summary>dst = a + b on a range of elements.</summary>
+internal readonly struct AddJob<T>(T[] a, int aOffset, T[] b, int bOffset, T[] dst, int dstOffset) : IRangeJob
+    where T : System.Numerics.IAdditionOperators<T, T, T>, System.Numerics.IAdditiveIdentity<T, T>
+{
+    public void Run(int start, int end)
+        => TensorPrimitives.Add<T>(a.AsSpan(aOffset + start, end - start), b.AsSpan(bOffset + start, end - start), dst.AsSpan(dstOffset + start, end - start));
+}
+
 /// <content>Backward entry points on the tensor itself.</content>
 public sealed partial class Tensor
 {
@@ -430,5 +730,5 @@ public sealed partial class Tensor
     /// <param name="retainGraph">Keep the saved tensors so the graph can be walked again (defaults to <paramref name="createGraph"/>).</param>
     /// <param name="createGraph">Record the backward pass so the gradients can be differentiated again.</param>
     public void Backward(Tensor? gradient = null, bool? retainGraph = null, bool createGraph = false)
-        => Autodiff.Backward([this], [gradient], retainGraph, createGraph);
+        => Autodiff.BackwardOne(this, gradient, retainGraph ?? createGraph, createGraph);
 }

@@ -15,12 +15,18 @@ public abstract class Node
     [ThreadStatic]
     private static long t_sequence;
 
-    private readonly Node?[] _next;
+    // The edges of a node with one or two inputs live inline (no array per node); more inputs use _manyEdges.
+    private readonly EdgePair _edges;
+    private readonly Node?[]? _manyEdges;
+    private readonly int _inputCount;
 
     // Walk state, owned by the engine during one backward walk and reset afterwards.
     internal int WalkDeps;
     internal int WalkStamp;
     internal bool WalkNeeded;
+
+    /// <summary>True while <see cref="WalkGrad"/> is a sum the walk made itself, so later gradients can be added in place.</summary>
+    internal bool WalkGradOwned;
     internal int WalkCapture = -1;
     internal Tensor? WalkGrad;
 
@@ -28,7 +34,8 @@ public abstract class Node
     protected Node(string name, Tensor input0)
     {
         Name = name;
-        _next = [input0.Edge];
+        _edges[0] = input0.Edge;
+        _inputCount = 1;
         Sequence = ++t_sequence;
         if (TapeObserver.Current is not null)
         {
@@ -40,7 +47,9 @@ public abstract class Node
     protected Node(string name, Tensor input0, Tensor input1)
     {
         Name = name;
-        _next = [input0.Edge, input1.Edge];
+        _edges[0] = input0.Edge;
+        _edges[1] = input1.Edge;
+        _inputCount = 2;
         Sequence = ++t_sequence;
         if (TapeObserver.Current is not null)
         {
@@ -52,10 +61,21 @@ public abstract class Node
     protected Node(string name, ReadOnlySpan<Tensor> inputs)
     {
         Name = name;
-        _next = new Node?[inputs.Length];
-        for (var i = 0; i < inputs.Length; i++)
+        _inputCount = inputs.Length;
+        if (inputs.Length <= 2)
         {
-            _next[i] = inputs[i].Edge;
+            for (var i = 0; i < inputs.Length; i++)
+            {
+                _edges[i] = inputs[i].Edge;
+            }
+        }
+        else
+        {
+            _manyEdges = new Node?[inputs.Length];
+            for (var i = 0; i < inputs.Length; i++)
+            {
+                _manyEdges[i] = inputs[i].Edge;
+            }
         }
 
         Sequence = ++t_sequence;
@@ -65,11 +85,28 @@ public abstract class Node
         }
     }
 
+    /// <summary>
+    /// Creates a node for a binary operation of a tensor and a number (<c>x * 2.0</c>, <c>1.0 - x</c>): two inputs, the
+    /// number at <paramref name="constantIndex"/> with no edge, as PyTorch wraps a Python number. No tensor is made for
+    /// the number unless an observer is attached (it is then shown as a rank-0 constant input).
+    /// </summary>
+    private protected Node(string name, Tensor input, int constantIndex, double constant)
+    {
+        Name = name;
+        _edges[1 - constantIndex] = input.Edge;
+        _inputCount = 2;
+        Sequence = ++t_sequence;
+        if (TapeObserver.Current is not null)
+        {
+            var c = Tensor.ScalarConstant(constant, input.DType);
+            TapeObserver.RaiseNodeCreated(this, constantIndex == 0 ? [c, input] : [input, c]);
+        }
+    }
+
     /// <summary>Creates an edge-less node (the accumulator of a leaf).</summary>
     private protected Node(string name)
     {
         Name = name;
-        _next = [];
         Sequence = long.MaxValue;
     }
 
@@ -83,10 +120,10 @@ public abstract class Node
     public long Sequence { get; }
 
     /// <summary>The number of inputs of the operation.</summary>
-    public int InputCount => _next.Length;
+    public int InputCount => _inputCount;
 
     /// <summary>The nodes that produced the inputs (null for inputs that need no gradient).</summary>
-    public ReadOnlySpan<Node?> NextNodes => _next;
+    public ReadOnlySpan<Node?> NextNodes => _manyEdges ?? ((ReadOnlySpan<Node?>)_edges)[.._inputCount];
 
     /// <summary>The shape of the tensor this node produced.</summary>
     public Shape OutputShape { get; private set; } = Shape.Scalar;
@@ -98,7 +135,7 @@ public abstract class Node
     public bool IsReleased { get; private set; }
 
     /// <summary>True when the rule must compute the gradient of input <paramref name="i"/>.</summary>
-    protected bool NeedsInputGrad(int i) => _next[i] is { WalkNeeded: true };
+    protected bool NeedsInputGrad(int i) => Next(i) is { WalkNeeded: true };
 
     /// <summary>
     /// The backward rule: given the gradient <paramref name="grad"/> of the output, writes the gradient of each input
@@ -116,7 +153,8 @@ public abstract class Node
         OutputDType = output.DType;
     }
 
-    internal Node? Next(int i) => _next[i];
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal Node? Next(int i) => _manyEdges is null ? _edges[i] : _manyEdges[i];
 
     internal bool IsAccumulator => this is AccumulateGrad;
 
@@ -127,6 +165,13 @@ public abstract class Node
     protected static T Saved<T>(T? value, [CallerArgumentExpression(nameof(value))] string? what = null)
         where T : class
         => value ?? throw new InvalidOperationException($"Saved tensor '{what}' has been released.");
+
+    /// <summary>Storage for one or two edges inside the node.</summary>
+    [InlineArray(2)]
+    private struct EdgePair
+    {
+        private Node? _element;
+    }
 }
 
 /// <summary>The node that adds incoming gradients into a leaf tensor's <see cref="Tensor.Grad"/>.</summary>

@@ -6,10 +6,10 @@ namespace Autograd;
 /// <content>Factories: tensors from arrays, constants, ranges and seeded random numbers.</content>
 public sealed partial class Tensor
 {
-    /// <summary>A tensor with uninitialised (zeroed) storage; the building block of every operator.</summary>
+    /// <summary>A tensor with zeroed storage; the building block of operators that accumulate into their result.</summary>
     internal static Tensor Empty(Shape shape, DType dtype)
     {
-        var t = new Tensor(shape, dtype, Allocate(dtype, shape.ElementCount));
+        var t = new Tensor(shape, dtype, Allocate(dtype, shape.ElementCount)) { WalkBirth = Autodiff.CurrentWalk };
         if (TapeObserver.Current is not null)
         {
             TapeObserver.RaiseAllocated(t);
@@ -17,6 +17,37 @@ public sealed partial class Tensor
 
         return t;
     }
+
+    /// <summary>
+    /// A tensor whose storage is not cleared (large arrays come from <see cref="GC.AllocateUninitializedArray{T}"/>), for
+    /// operators whose kernel writes every element of the result.
+    /// </summary>
+    internal static Tensor Uninitialized(Shape shape, DType dtype)
+    {
+        var n = shape.ElementCount;
+        Array storage = dtype switch
+        {
+            DType.Float64 => n == 0 ? Array.Empty<double>() : GC.AllocateUninitializedArray<double>(n),
+            DType.Float32 => n == 0 ? Array.Empty<float>() : GC.AllocateUninitializedArray<float>(n),
+            DType.Int64 => n == 0 ? Array.Empty<long>() : GC.AllocateUninitializedArray<long>(n),
+            _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "Unknown dtype."),
+        };
+        var t = new Tensor(shape, dtype, storage) { WalkBirth = Autodiff.CurrentWalk };
+        if (TapeObserver.Current is not null)
+        {
+            TapeObserver.RaiseAllocated(t);
+        }
+
+        return t;
+    }
+
+    /// <summary>A rank-0 constant holding <paramref name="value"/>, made without an allocation event (for observers' views of a number operand).</summary>
+    internal static Tensor ScalarConstant(double value, DType dtype) => dtype switch
+    {
+        DType.Float64 => new Tensor(Shape.Scalar, dtype, new[] { value }),
+        DType.Float32 => new Tensor(Shape.Scalar, dtype, new[] { (float)value }),
+        _ => new Tensor(Shape.Scalar, dtype, new[] { (long)value }),
+    };
 
     internal static Array Allocate(DType dtype, int count) => dtype switch
     {
@@ -74,7 +105,7 @@ public sealed partial class Tensor
             : leafType == typeof(float) ? DType.Float32
             : leafType == typeof(long) || leafType == typeof(int) ? DType.Int64
             : throw new ArgumentException($"From: unsupported element type {leafType.Name}; use double, float, long or int.", nameof(nested));
-        var result = Empty(new Shape([.. dims]), dtype ?? inferred);
+        var result = Uninitialized(new Shape([.. dims]), dtype ?? inferred);
         var pos = 0;
         FillNested(nested, dims, 0, result, ref pos);
         return result;
@@ -142,7 +173,7 @@ public sealed partial class Tensor
     /// <summary>A tensor with every element equal to <paramref name="value"/>.</summary>
     public static Tensor Full(Shape shape, double value, DType dtype = DType.Float64)
     {
-        var t = Empty(shape, dtype);
+        var t = Uninitialized(shape, dtype);
         switch (dtype)
         {
             case DType.Float64: t.Span<double>().Fill(value); break;
@@ -177,7 +208,7 @@ public sealed partial class Tensor
             throw new ArgumentException($"Arange: step {step} moves away from stop {stop} starting at {start}.", nameof(step));
         }
 
-        var t = Empty(new Shape((int)n), dtype);
+        var t = Uninitialized(new Shape((int)n), dtype);
         for (var i = 0; i < (int)n; i++)
         {
             t.SetFlat(i, start + (i * step));
@@ -215,7 +246,7 @@ public sealed partial class Tensor
             throw new ArgumentException($"Random tensors must be float64 or float32, not {dtype.Name()}.", nameof(dtype));
         }
 
-        var t = Empty(shape, dtype);
+        var t = Uninitialized(shape, dtype);
         for (var i = 0; i < t.ElementCount; i++)
         {
             t.SetFlat(i, sample());
@@ -227,7 +258,7 @@ public sealed partial class Tensor
     /// <summary>A new leaf with a copy of this tensor's data (not recorded on the tape).</summary>
     public Tensor Clone()
     {
-        var t = Empty(Shape, DType);
+        var t = Uninitialized(Shape, DType);
         Array.Copy(Storage, Offset, t.Storage, 0, ElementCount);
         return t;
     }

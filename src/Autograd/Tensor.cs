@@ -15,6 +15,12 @@ public sealed partial class Tensor
     private bool _requiresGrad;
     private AccumulateGrad? _accumulator;
 
+    /// <summary>
+    /// The backward walk during which this tensor's storage was allocated on this thread (0 outside any walk). A gradient
+    /// made by a rule of the current walk is owned by the walk, so a leaf may take it as its Grad without a copy.
+    /// </summary>
+    internal int WalkBirth;
+
     internal Tensor(Shape shape, DType dtype, Array storage, int offset = 0)
     {
         Shape = shape;

@@ -44,7 +44,7 @@ public static class Elementwise
         public Tensor Pow(double exponent)
         {
             Dispatch.RequireFloat(a, "Pow");
-            var y = Tensor.Empty(a.Shape, a.DType);
+            var y = Tensor.Uninitialized(a.Shape, a.DType);
             if (a.DType == DType.Float64)
             {
                 TensorPrimitives.Pow(a.Span<double>(), exponent, y.Span<double>());
@@ -94,7 +94,7 @@ public static class Elementwise
                 return a;
             }
 
-            var y = Tensor.Empty(a.Shape, dtype);
+            var y = Tensor.Uninitialized(a.Shape, dtype);
             for (var i = 0; i < a.ElementCount; i++)
             {
                 y.SetFlat(i, a.GetFlat(i));
@@ -115,37 +115,37 @@ public static class Elementwise
         public static Tensor operator +(Tensor a, Tensor b) => a.Add(b);
 
         /// <summary>a + s.</summary>
-        public static Tensor operator +(Tensor a, double s) => a.Add(Like(s, a));
+        public static Tensor operator +(Tensor a, double s) => WithScalar<AddKernel<double>, AddKernel<float>>(ScalarOp.Add, a, s, scalarFirst: false);
 
         /// <summary>s + a.</summary>
-        public static Tensor operator +(double s, Tensor a) => Like(s, a).Add(a);
+        public static Tensor operator +(double s, Tensor a) => WithScalar<AddKernel<double>, AddKernel<float>>(ScalarOp.Add, a, s, scalarFirst: true);
 
         /// <summary>a − b with broadcasting.</summary>
         public static Tensor operator -(Tensor a, Tensor b) => a.Sub(b);
 
         /// <summary>a − s.</summary>
-        public static Tensor operator -(Tensor a, double s) => a.Sub(Like(s, a));
+        public static Tensor operator -(Tensor a, double s) => WithScalar<SubKernel<double>, SubKernel<float>>(ScalarOp.Sub, a, s, scalarFirst: false);
 
         /// <summary>s − a.</summary>
-        public static Tensor operator -(double s, Tensor a) => Like(s, a).Sub(a);
+        public static Tensor operator -(double s, Tensor a) => WithScalar<SubKernel<double>, SubKernel<float>>(ScalarOp.Sub, a, s, scalarFirst: true);
 
         /// <summary>a ⊙ b with broadcasting.</summary>
         public static Tensor operator *(Tensor a, Tensor b) => a.Mul(b);
 
         /// <summary>a · s.</summary>
-        public static Tensor operator *(Tensor a, double s) => a.Mul(Like(s, a));
+        public static Tensor operator *(Tensor a, double s) => WithScalar<MulKernel<double>, MulKernel<float>>(ScalarOp.Mul, a, s, scalarFirst: false);
 
         /// <summary>s · a.</summary>
-        public static Tensor operator *(double s, Tensor a) => Like(s, a).Mul(a);
+        public static Tensor operator *(double s, Tensor a) => WithScalar<MulKernel<double>, MulKernel<float>>(ScalarOp.Mul, a, s, scalarFirst: true);
 
         /// <summary>a / b with broadcasting.</summary>
         public static Tensor operator /(Tensor a, Tensor b) => a.Div(b);
 
         /// <summary>a / s.</summary>
-        public static Tensor operator /(Tensor a, double s) => a.Div(Like(s, a));
+        public static Tensor operator /(Tensor a, double s) => WithScalar<DivKernel<double>, DivKernel<float>>(ScalarOp.Div, a, s, scalarFirst: false);
 
         /// <summary>s / a.</summary>
-        public static Tensor operator /(double s, Tensor a) => Like(s, a).Div(a);
+        public static Tensor operator /(double s, Tensor a) => WithScalar<DivKernel<double>, DivKernel<float>>(ScalarOp.Div, a, s, scalarFirst: true);
 
         /// <summary>−a.</summary>
         public static Tensor operator -(Tensor a) => a.Neg();
@@ -177,11 +177,23 @@ public static class Elementwise
         return y;
     }
 
-    /// <summary>A rank-0 constant with the dtype of <paramref name="like"/> (a scalar operand, as PyTorch wraps Python numbers).</summary>
-    private static Tensor Like(double value, Tensor like)
+    /// <summary>
+    /// a ⊕ s (or s ⊕ a when <paramref name="scalarFirst"/>) for a number s. It gives the values, the node name and the two
+    /// inputs of <c>a ⊕ Tensor.Scalar(s)</c> (the number is an input with no edge, as PyTorch wraps a Python number), but
+    /// makes no tensor for the number, and its node saves only what its rule needs.
+    /// </summary>
+    private static Tensor WithScalar<TD, TF>(ScalarOp op, Tensor a, double s, bool scalarFirst)
+        where TD : IBinaryKernel<double>
+        where TF : IBinaryKernel<float>
     {
-        Dispatch.RequireFloat(like, "Scalar arithmetic");
-        return Tensor.Scalar(value, like.DType);
+        Dispatch.RequireFloat(a, "Scalar arithmetic");
+        var y = Dispatch.Scalar<TD, TF>(a, s, scalarFirst);
+        if (Tensor.ShouldRecord(a))
+        {
+            y.SetGradFn(new ScalarNode(op, a, s, scalarFirst));
+        }
+
+        return y;
     }
 
     private static void Map<T>(ReadOnlySpan<T> x, Span<T> y, Func<T, T> f)
@@ -203,7 +215,7 @@ public static class Elementwise
 
     private static Tensor Constant(Tensor x, Func<double, double> f)
     {
-        var y = Tensor.Empty(x.Shape, x.DType);
+        var y = Tensor.Uninitialized(x.Shape, x.DType);
         for (var i = 0; i < x.ElementCount; i++)
         {
             y.SetFlat(i, f(x.GetFlat(i)));
@@ -308,6 +320,79 @@ public static class Elementwise
         protected internal override void Release()
         {
             _a = _b = null;
+            base.Release();
+        }
+    }
+
+    private enum ScalarOp
+    {
+        Add,
+        Sub,
+        Mul,
+        Div,
+    }
+
+    // a ⊕ c or c ⊕ a for a number c (the input at the number's place has no edge):
+    //   a + c, c + a:  da = g        a − c: da = g     c − a: da = −g
+    //   a · c, c · a:  da = g · c    a / c: da = g / c   c / a: da = −g · c / a²
+    private sealed class ScalarNode : Node
+    {
+        private readonly ScalarOp _op;
+        private readonly double _c;
+        private readonly bool _scalarFirst;
+
+        // Only c / b reads its tensor input back.
+        private Tensor? _b;
+
+        public ScalarNode(ScalarOp op, Tensor a, double c, bool scalarFirst)
+            : base(NameOf(op), a, scalarFirst ? 0 : 1, c)
+        {
+            _op = op;
+            _c = c;
+            _scalarFirst = scalarFirst;
+            _b = op == ScalarOp.Div && scalarFirst ? a : null;
+        }
+
+        public override string Formula => _op switch
+        {
+            ScalarOp.Add => "da = g, db = g",
+            ScalarOp.Sub => "da = g, db = −g",
+            ScalarOp.Mul => "da = g ⊙ b, db = g ⊙ a",
+            _ => "da = g / b, db = −g ⊙ a / b²",
+        };
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads)
+        {
+            var i = _scalarFirst ? 1 : 0;
+            if (!NeedsInputGrad(i))
+            {
+                return;
+            }
+
+            grads[i] = _op switch
+            {
+                ScalarOp.Add => g,
+                ScalarOp.Sub => _scalarFirst ? g.Neg() : g,
+                ScalarOp.Mul => g * _c,
+                _ when !_scalarFirst => g / _c,
+                _ => DivRule(g, _c, Saved(_b)),
+            };
+        }
+
+        private static string NameOf(ScalarOp op) => op switch
+        {
+            ScalarOp.Add => "Add",
+            ScalarOp.Sub => "Sub",
+            ScalarOp.Mul => "Mul",
+            _ => "Div",
+        };
+
+        // d(c / b)/db = −g ⊙ c / b², in the order of operations of the tensor rule −g ⊙ a / (b ⊙ b).
+        private static Tensor DivRule(Tensor g, double c, Tensor b) => -g * c / (b * b);
+
+        protected internal override void Release()
+        {
+            _b = null;
             base.Release();
         }
     }

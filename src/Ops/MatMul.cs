@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using Autograd.Kernels;
 
 namespace Autograd;
@@ -53,41 +52,109 @@ public static class LinearAlgebra
                 return a.MatMul(b.Unsqueeze(1)).Squeeze(-1);
             }
 
-            var n = a.Shape[-2];
-            var k = a.Shape[-1];
-            var m = b.Shape[-1];
-            if (b.Shape[-2] != k)
-            {
-                throw new ArgumentException(
-                    $"MatMul: shapes {a.Shape} and {b.Shape} cannot be multiplied: the last dim of the first ({k}) must equal the second-to-last dim of the second ({b.Shape[-2]}).");
-            }
-
-            var batchA = new Shape(a.Shape.Dims[..^2]);
-            var batchB = new Shape(b.Shape.Dims[..^2]);
-            var batch = Shape.Broadcast(batchA, batchB, "MatMul (batch dims)");
-            var y = Tensor.Empty(new Shape([.. batch.Dims, n, m]), a.DType);
-            var offA = BatchOffsets(batchA, batch, n * k);
-            var offB = BatchOffsets(batchB, batch, k * m);
-            for (var i = 0; i < offA.Length; i++)
-            {
-                if (a.DType == DType.Float64)
-                {
-                    Gemm<double>(a.Span<double>().Slice(offA[i], n * k), b.Span<double>().Slice(offB[i], k * m), y.Span<double>().Slice(i * n * m, n * m), n, k, m);
-                }
-                else
-                {
-                    Gemm<float>(a.Span<float>().Slice(offA[i], n * k), b.Span<float>().Slice(offB[i], k * m), y.Span<float>().Slice(i * n * m, n * m), n, k, m);
-                }
-            }
-
-            if (Tensor.ShouldRecord(a, b))
-            {
-                y.SetGradFn(new MatMulNode(a, b));
-            }
-
-            return y;
+            return MatMulT(a, b, false, false);
         }
     }
+
+    /// <summary>
+    /// op(a) · op(b) for operands of rank ≥ 2, where op swaps the last two dims when its flag is set; the transposed
+    /// operands are read in place (no copy). Batch dims broadcast as in <c>MatMul</c>. Differentiable to any order: its
+    /// backward rule is again a <c>MatMulT</c>.
+    /// </summary>
+    /// <exception cref="ArgumentException">An operand of rank &lt; 2, inner sizes that differ, batch dims that do not broadcast, or mixed dtypes.</exception>
+    internal static Tensor MatMulT(Tensor a, Tensor b, bool transA, bool transB)
+    {
+        Dispatch.RequireSameDType(a, b, "MatMul");
+        if (a.Rank < 2 || b.Rank < 2)
+        {
+            throw new ArgumentException($"MatMul: transposed operands need at least two dims, got shapes {a.Shape} and {b.Shape}.");
+        }
+
+        // op(a) is n×k and op(b) is k×m.
+        var n = transA ? a.Shape[-1] : a.Shape[-2];
+        var k = transA ? a.Shape[-2] : a.Shape[-1];
+        var m = transB ? b.Shape[-2] : b.Shape[-1];
+        var kb = transB ? b.Shape[-1] : b.Shape[-2];
+        if (k != kb)
+        {
+            throw new ArgumentException(
+                $"MatMul: shapes {a.Shape}{(transA ? "ᵀ" : "")} and {b.Shape}{(transB ? "ᵀ" : "")} cannot be multiplied: inner sizes {k} and {kb} differ.");
+        }
+
+        var batchA = new Shape(a.Shape.Dims[..^2]);
+        var batchB = new Shape(b.Shape.Dims[..^2]);
+        var batch = Shape.Broadcast(batchA, batchB, "MatMul (batch dims)");
+        var y = Tensor.Empty(new Shape([.. batch.Dims, n, m]), a.DType);
+        if (y.ElementCount > 0)
+        {
+            if (a.DType == DType.Float64)
+            {
+                Forward<double>(a, b, y, transA, transB, batchA, batchB, batch, n, k, m);
+            }
+            else
+            {
+                Forward<float>(a, b, y, transA, transB, batchA, batchB, batch, n, k, m);
+            }
+        }
+
+        if (Tensor.ShouldRecord(a, b))
+        {
+            y.SetGradFn(new MatMulNode(a, b, transA, transB));
+        }
+
+        return y;
+    }
+
+    /// <summary>y[batch] = op(a[batch]) · op(b[batch]) with the blocked kernel.</summary>
+    private static void Forward<T>(Tensor a, Tensor b, Tensor y, bool transA, bool transB, Shape batchA, Shape batchB, Shape batch, int n, int k, int m)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        var sa = (T[])a.Storage;
+        var sb = (T[])b.Storage;
+        var sy = (T[])y.Storage;
+        var lda = transA ? n : k;
+        var ldb = transB ? k : m;
+        if (!transA && batchB.ElementCount == 1 && batchA.ElementCount == batch.ElementCount)
+        {
+            // One matrix b for every batch and a not broadcast: the batches of a are consecutive rows of one product.
+            var rows = batch.ElementCount * n;
+            Gemm.Product<T>(false, transB, rows, m, k, new(sa, a.Offset, rows * k), lda, new(sb, b.Offset, k * m), ldb, new(sy, y.Offset, rows * m), m);
+            return;
+        }
+
+        Batched(sa, a.Offset, batchA, sb, b.Offset, batchB, sy, batch, transA, transB, n, k, m);
+    }
+
+    /// <summary>One product per batch matrix, on one thread per matrix when the matrices are small but many.</summary>
+    private static void Batched<T>(T[] sa, int offsetA, Shape batchA, T[] sb, int offsetB, Shape batchB, T[] sy, Shape batch, bool transA, bool transB, int n, int k, int m)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        var offA = BatchOffsets(batchA, batch, n * k);
+        var offB = BatchOffsets(batchB, batch, k * m);
+        for (var i = 0; i < offA.Length; i++)
+        {
+            offA[i] += offsetA;
+            offB[i] += offsetB;
+        }
+
+        var work = (long)n * m * k;
+        if (offA.Length > 1 && Gemm.MaxThreads > 1 && work < Gemm.ParallelThreshold && work * offA.Length >= Gemm.ParallelThreshold)
+        {
+            // Many small products: one thread per batch matrix rather than several per product.
+            Parallel.For(0, offA.Length, new ParallelOptions { MaxDegreeOfParallelism = Gemm.MaxThreads }, i => BatchProduct(sa, offA, sb, offB, sy, i, transA, transB, n, k, m, 1));
+            return;
+        }
+
+        for (var i = 0; i < offA.Length; i++)
+        {
+            BatchProduct(sa, offA, sb, offB, sy, i, transA, transB, n, k, m, 0);
+        }
+    }
+
+    /// <summary>Batch matrix i of y (which starts at offset 0) from the matrices of a and b at the given storage offsets.</summary>
+    private static void BatchProduct<T>(T[] a, int[] offA, T[] b, int[] offB, T[] y, int i, bool transA, bool transB, int n, int k, int m, int threads)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+        => Gemm.Product<T>(transA, transB, n, m, k, new(a, offA[i], n * k), transA ? n : k, new(b, offB[i], k * m), transB ? k : m, new(y, i * n * m, n * m), m, threads: threads);
 
     /// <summary>The storage offset of each batch's matrix when <paramref name="own"/> is broadcast to <paramref name="batch"/>.</summary>
     private static int[] BatchOffsets(Shape own, Shape batch, int matrixSize)
@@ -119,27 +186,20 @@ public static class LinearAlgebra
         return offsets;
     }
 
-    /// <summary>c[n×m] = a[n×k] · b[k×m], row by row: c_i = Σ_p a_ip · b_p (vectorised along the row).</summary>
-    private static void Gemm<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> c, int n, int k, int m)
-        where T : System.Numerics.IFloatingPointIeee754<T>
-    {
-        c.Clear();
-        for (var i = 0; i < n; i++)
-        {
-            var row = c.Slice(i * m, m);
-            for (var p = 0; p < k; p++)
-            {
-                TensorPrimitives.MultiplyAdd(b.Slice(p * m, m), a[(i * k) + p], row, row);
-            }
-        }
-    }
-
-    // y = a · b            da = g · bᵀ, db = aᵀ · g   (each summed over broadcast batch dims)
-    private sealed class MatMulNode(Tensor a, Tensor b) : Node("MatMul", a, b)
+    // y = op(a) · op(b)     da = g · op(b)ᵀ, db = op(a)ᵀ · g   (each summed over broadcast batch dims), where a
+    // transposed operand takes the transpose of its gradient: da = op(b) · gᵀ when a is read transposed, db = gᵀ · op(a)
+    // when b is. Each product is again a MatMulT, so no operand is ever copied to transpose it.
+    private sealed class MatMulNode(Tensor a, Tensor b, bool transA, bool transB) : Node("MatMul", a, b)
     {
         private Tensor? _a = a, _b = b;
 
-        public override string Formula => "da = g · bᵀ, db = aᵀ · g";
+        public override string Formula => (transA, transB) switch
+        {
+            (false, false) => "da = g · bᵀ, db = aᵀ · g",
+            (true, false) => "y = aᵀ · b: da = b · gᵀ, db = a · g",
+            (false, true) => "y = a · bᵀ: da = g · b, db = gᵀ · a",
+            _ => "y = aᵀ · bᵀ: da = bᵀ · gᵀ, db = gᵀ · aᵀ",
+        };
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
         {
@@ -147,12 +207,30 @@ public static class LinearAlgebra
             var b = Saved(_b);
             if (NeedsInputGrad(0))
             {
-                grads[0] = g.MatMul(b.Transpose(-1, -2)).SumTo(a.Shape);
+                var da = transA ? MatMulT(b, g, transB, true) : MatMulT(g, b, false, !transB);
+                grads[0] = da.SumTo(a.Shape);
             }
 
             if (NeedsInputGrad(1))
             {
-                grads[1] = a.Transpose(-1, -2).MatMul(g).SumTo(b.Shape);
+                if (b.Rank == 2 && a.Rank > 2 && !transA)
+                {
+                    // One b for every batch: the sum over batches of op(a)ᵀ · g is one product over the stacked rows.
+                    var rows = 1;
+                    for (var d = 0; d < a.Rank - 1; d++)
+                    {
+                        rows *= a.Shape[d];
+                    }
+
+                    var a2 = a.Reshape(rows, a.Shape[-1]);
+                    var g2 = g.Reshape(rows, g.Shape[-1]);
+                    grads[1] = transB ? MatMulT(g2, a2, true, false) : MatMulT(a2, g2, true, false);
+                }
+                else
+                {
+                    var db = transB ? MatMulT(g, a, true, transA) : MatMulT(a, g, !transA, false);
+                    grads[1] = db.SumTo(b.Shape);
+                }
             }
         }
 

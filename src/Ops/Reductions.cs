@@ -185,7 +185,7 @@ public static class Reductions
                 dims[i] = 1;
             }
 
-            var next = Tensor.Empty(new Shape(dims), x.DType);
+            var next = Tensor.Uninitialized(new Shape(dims), x.DType);
             kernel(current, next, outer, size, inner);
             current = next;
             end = start;
@@ -200,17 +200,8 @@ public static class Reductions
         return current.Shape == final ? current : new Tensor(final, current.DType, current.Storage, current.Offset);
     }
 
-    private static Tensor SumKernel(Tensor x, bool[] reduce, bool keepDim) => ReduceRuns(x, reduce, keepDim, static (src, dst, o, s, i) =>
-    {
-        if (src.DType == DType.Float64)
-        {
-            Reduce.Sum<double>(src.Span<double>(), o, s, i, dst.Span<double>());
-        }
-        else
-        {
-            Reduce.Sum<float>(src.Span<float>(), o, s, i, dst.Span<float>());
-        }
-    });
+    private static Tensor SumKernel(Tensor x, bool[] reduce, bool keepDim)
+        => ReduceRuns(x, reduce, keepDim, static (src, dst, o, s, i) => RunKernel(src, dst, o, s, i, ReduceKind.Sum));
 
     private static Tensor Extreme(Tensor x, int[] dims, bool keepDim, bool max)
     {
@@ -230,8 +221,8 @@ public static class Reductions
         }
 
         Action<Tensor, Tensor, int, int, int> kernel = max
-            ? static (src, dst, o, s, i) => ExtremeKernel(src, dst, o, s, i, true)
-            : static (src, dst, o, s, i) => ExtremeKernel(src, dst, o, s, i, false);
+            ? static (src, dst, o, s, i) => RunKernel(src, dst, o, s, i, ReduceKind.Max)
+            : static (src, dst, o, s, i) => RunKernel(src, dst, o, s, i, ReduceKind.Min);
         var y = ReduceRuns(x, reduce, keepDim, kernel);
         if (Tensor.ShouldRecord(x))
         {
@@ -244,15 +235,15 @@ public static class Reductions
         return y;
     }
 
-    private static void ExtremeKernel(Tensor src, Tensor dst, int o, int s, int i, bool max)
+    private static void RunKernel(Tensor src, Tensor dst, int o, int s, int i, ReduceKind kind)
     {
         if (src.DType == DType.Float64)
         {
-            Reduce.Extreme<double>(src.Span<double>(), o, s, i, dst.Span<double>(), max);
+            Reduce.Run((double[])src.Storage, src.Offset, o, s, i, (double[])dst.Storage, kind);
         }
         else
         {
-            Reduce.Extreme<float>(src.Span<float>(), o, s, i, dst.Span<float>(), max);
+            Reduce.Run((float[])src.Storage, src.Offset, o, s, i, (float[])dst.Storage, kind);
         }
     }
 
@@ -272,7 +263,7 @@ public static class Reductions
             reduce[d] = true;
         }
 
-        var y = Tensor.Empty(Dispatch.Reduced(x.Shape, reduce, keepDim), DType.Int64);
+        var y = Tensor.Uninitialized(Dispatch.Reduced(x.Shape, reduce, keepDim), DType.Int64);
         var (outer, size, inner) = x.Rank == 0 ? (1, 1, 1) : Dispatch.Around(x.Shape, d);
         if (x.DType == DType.Float64)
         {

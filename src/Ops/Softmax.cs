@@ -30,7 +30,7 @@ public static class SoftmaxOps
                 reduce[d] = true;
             }
 
-            var r = Tensor.Empty(Dispatch.Reduced(x.Shape, reduce, keepDim), x.DType);
+            var r = Tensor.Uninitialized(Dispatch.Reduced(x.Shape, reduce, keepDim), x.DType);
             if (x.DType == DType.Float64)
             {
                 SoftmaxKernels.LogSumExp<double>(x.Span<double>(), r.Span<double>(), outer, size, inner);
@@ -90,14 +90,14 @@ public static class SoftmaxOps
         Dispatch.RequireFloat(x, op);
         var d = x.Shape.NormalizeDim(dim, op);
         var (outer, size, inner) = Dispatch.Around(x.Shape, d);
-        var y = Tensor.Empty(x.Shape, x.DType);
+        var y = Tensor.Uninitialized(x.Shape, x.DType);
         if (x.DType == DType.Float64)
         {
-            SoftmaxKernels.Forward<double>(x.Span<double>(), y.Span<double>(), outer, size, inner, log);
+            SoftmaxKernels.Forward((double[])x.Storage, x.Offset, (double[])y.Storage, outer, size, inner, log);
         }
         else
         {
-            SoftmaxKernels.Forward<float>(x.Span<float>(), y.Span<float>(), outer, size, inner, log);
+            SoftmaxKernels.Forward((float[])x.Storage, x.Offset, (float[])y.Storage, outer, size, inner, log);
         }
 
         if (Tensor.ShouldRecord(x))
@@ -119,14 +119,14 @@ public static class SoftmaxOps
 
         var d = y.Shape.NormalizeDim(dim, op);
         var (outer, size, inner) = Dispatch.Around(y.Shape, d);
-        var dx = Tensor.Empty(y.Shape, y.DType);
+        var dx = Tensor.Uninitialized(y.Shape, y.DType);
         if (y.DType == DType.Float64)
         {
-            SoftmaxKernels.Backward<double>(g.Span<double>(), y.Span<double>(), dx.Span<double>(), outer, size, inner, log);
+            SoftmaxKernels.Backward((double[])g.Storage, g.Offset, (double[])y.Storage, y.Offset, (double[])dx.Storage, outer, size, inner, log);
         }
         else
         {
-            SoftmaxKernels.Backward<float>(g.Span<float>(), y.Span<float>(), dx.Span<float>(), outer, size, inner, log);
+            SoftmaxKernels.Backward((float[])g.Storage, g.Offset, (float[])y.Storage, y.Offset, (float[])dx.Storage, outer, size, inner, log);
         }
 
         if (Tensor.ShouldRecord(g, y))

@@ -48,7 +48,10 @@ public sealed class Linear : Module
             throw new ArgumentException($"Linear: expected an input whose last dim is {InFeatures}, got shape {input.Shape}.", nameof(input));
         }
 
-        var y = input.MatMul(Weight.T);
+        // x·Wᵀ without materialising Wᵀ: the matmul kernel reads W transposed while packing.
+        var y = input.Rank == 1
+            ? LinearAlgebra.MatMulT(input.Unsqueeze(0), Weight, transA: false, transB: true).Squeeze(0)
+            : LinearAlgebra.MatMulT(input, Weight, transA: false, transB: true);
         return Bias is null ? y : y + Bias;
     }
 }

@@ -5,6 +5,10 @@ namespace Autograd.Kernels;
 /// <summary>Checks shared by operators and the glue that turns a kernel on spans into a tensor result.</summary>
 internal static class Dispatch
 {
+    // The operators' backward rules keep no reference to the tensors they return: the engine may hand those to leaves
+    // as their gradients without copying them.
+    static Dispatch() => Autodiff.TrustRules(typeof(Dispatch).Assembly);
+
     public static void RequireFloat(Tensor t, string op)
     {
         if (!t.DType.IsFloatingPoint())
@@ -31,7 +35,7 @@ internal static class Dispatch
     {
         RequireSameDType(a, b, op);
         var shape = Shape.Broadcast(a.Shape, b.Shape, op);
-        var y = Tensor.Empty(shape, a.DType);
+        var y = Tensor.Uninitialized(shape, a.DType);
         if (y.ElementCount == 0)
         {
             return y;
@@ -52,24 +56,84 @@ internal static class Dispatch
     private static void Run<T, TOp>(Tensor a, Tensor b, Tensor y)
         where TOp : IBinaryKernel<T>
     {
-        var ya = a.Span<T>();
-        var yb = b.Span<T>();
-        var dst = y.Span<T>();
+        var n = y.ElementCount;
+        var sa = (T[])a.Storage;
+        var sb = (T[])b.Storage;
+        var dst = (T[])y.Storage;
         if (a.Shape == b.Shape)
         {
-            TOp.Run(ya, yb, dst);
+            if (n == 1)
+            {
+                dst[0] = TOp.Apply(sa[a.Offset], sb[b.Offset]);
+            }
+            else if (n >= Workers.ElementwiseThreshold && Workers.CanSplit)
+            {
+                Workers.For(n, Workers.Chunks(n, Workers.ElementwiseThreshold / 4), new BinaryJob<T, TOp>(sa, a.Offset, sb, b.Offset, dst));
+            }
+            else
+            {
+                TOp.Run(a.Span<T>(), b.Span<T>(), y.Span<T>());
+            }
         }
         else if (b.ElementCount == 1 && a.Shape == y.Shape)
         {
-            TOp.Run(ya, yb[0], dst);
+            RunScalar<T, TOp>(sa, a.Offset, sb[b.Offset], scalarFirst: false, dst, n);
         }
         else if (a.ElementCount == 1 && b.Shape == y.Shape)
         {
-            TOp.Run(ya[0], yb, dst);
+            RunScalar<T, TOp>(sb, b.Offset, sa[a.Offset], scalarFirst: true, dst, n);
         }
         else
         {
-            Strided.Binary<T, TOp>(ya, a.Shape.BroadcastStrides(y.Shape), yb, b.Shape.BroadcastStrides(y.Shape), y.Shape.Dims, dst);
+            Strided.Binary<T, TOp>(a.Span<T>(), a.Shape.BroadcastStrides(y.Shape), b.Span<T>(), b.Shape.BroadcastStrides(y.Shape), y.Shape.Dims, y.Span<T>());
+        }
+    }
+
+    /// <summary>
+    /// x ⊕ s (or s ⊕ x when <paramref name="scalarFirst"/>) for a number s, into a new tensor of x's shape: the kernel of
+    /// <c>x * 2.0</c>, with no tensor made for the number. The number is converted to x's dtype first.
+    /// </summary>
+    public static Tensor Scalar<TD, TF>(Tensor x, double s, bool scalarFirst)
+        where TD : IBinaryKernel<double>
+        where TF : IBinaryKernel<float>
+    {
+        var y = Tensor.Uninitialized(x.Shape, x.DType);
+        var n = y.ElementCount;
+        if (n == 0)
+        {
+            return y;
+        }
+
+        if (x.DType == DType.Float64)
+        {
+            RunScalar<double, TD>((double[])x.Storage, x.Offset, s, scalarFirst, (double[])y.Storage, n);
+        }
+        else
+        {
+            RunScalar<float, TF>((float[])x.Storage, x.Offset, (float)s, scalarFirst, (float[])y.Storage, n);
+        }
+
+        return y;
+    }
+
+    private static void RunScalar<T, TOp>(T[] x, int offset, T s, bool scalarFirst, T[] dst, int n)
+        where TOp : IBinaryKernel<T>
+    {
+        if (n == 1)
+        {
+            dst[0] = scalarFirst ? TOp.Apply(s, x[offset]) : TOp.Apply(x[offset], s);
+        }
+        else if (n >= Workers.ElementwiseThreshold && Workers.CanSplit)
+        {
+            Workers.For(n, Workers.Chunks(n, Workers.ElementwiseThreshold / 4), new ScalarJob<T, TOp>(x, offset, s, scalarFirst, dst));
+        }
+        else if (scalarFirst)
+        {
+            TOp.Run(s, x.AsSpan(offset, n), dst.AsSpan(0, n));
+        }
+        else
+        {
+            TOp.Run(x.AsSpan(offset, n), s, dst.AsSpan(0, n));
         }
     }
 
@@ -77,16 +141,29 @@ internal static class Dispatch
     public static Tensor Unary(string op, Tensor x, SpanMap<double> f64, SpanMap<float> f32)
     {
         RequireFloat(x, op);
-        var y = Tensor.Empty(x.Shape, x.DType);
-        if (y.ElementCount == 0)
+        var y = Tensor.Uninitialized(x.Shape, x.DType);
+        var n = y.ElementCount;
+        if (n == 0)
         {
             // Some TensorPrimitives kernels (Sigmoid) reject empty spans.
             return y;
         }
 
+        var parallel = n >= Workers.ElementwiseThreshold / 4 && Workers.CanSplit;
         if (x.DType == DType.Float64)
         {
-            f64(x.Span<double>(), y.Span<double>());
+            if (parallel)
+            {
+                Workers.For(n, Workers.Chunks(n, Workers.ElementwiseThreshold / 16), new UnaryJob<double>(f64, (double[])x.Storage, x.Offset, (double[])y.Storage));
+            }
+            else
+            {
+                f64(x.Span<double>(), y.Span<double>());
+            }
+        }
+        else if (parallel)
+        {
+            Workers.For(n, Workers.Chunks(n, Workers.ElementwiseThreshold / 16), new UnaryJob<float>(f32, (float[])x.Storage, x.Offset, (float[])y.Storage));
         }
         else
         {
@@ -99,7 +176,7 @@ internal static class Dispatch
     /// <summary>Copies x into a new contiguous tensor of <paramref name="shape"/>, reading x with the given strides.</summary>
     public static Tensor StridedCopy(Tensor x, int[] strides, Shape shape)
     {
-        var y = Tensor.Empty(shape, x.DType);
+        var y = Tensor.Uninitialized(shape, x.DType);
         switch (x.DType)
         {
             case DType.Float64: Strided.Copy<double>(x.Span<double>(), strides, shape.Dims, y.Span<double>()); break;
@@ -146,6 +223,37 @@ internal static class Dispatch
 
         return new Shape([.. dims]);
     }
+}
+
+/// <summary>dst = a ⊕ b on a range of elements of two operands of one shape.</summary>
+internal readonly struct BinaryJob<T, TOp>(T[] a, int aOffset, T[] b, int bOffset, T[] dst) : IRangeJob
+    where TOp : IBinaryKernel<T>
+{
+    public void Run(int start, int end)
+        => TOp.Run(a.AsSpan(aOffset + start, end - start), b.AsSpan(bOffset + start, end - start), dst.AsSpan(start, end - start));
+}
+
+/// <summary>dst = x ⊕ s (or s ⊕ x) on a range of elements.</summary>
+internal readonly struct ScalarJob<T, TOp>(T[] x, int offset, T s, bool scalarFirst, T[] dst) : IRangeJob
+    where TOp : IBinaryKernel<T>
+{
+    public void Run(int start, int end)
+    {
+        if (scalarFirst)
+        {
+            TOp.Run(s, x.AsSpan(offset + start, end - start), dst.AsSpan(start, end - start));
+        }
+        else
+        {
+            TOp.Run(x.AsSpan(offset + start, end - start), s, dst.AsSpan(start, end - start));
+        }
+    }
+}
+
+/// <summary>dst = f(x) on a range of elements.</summary>
+internal readonly struct UnaryJob<T>(SpanMap<T> f, T[] x, int offset, T[] dst) : IRangeJob
+{
+    public void Run(int start, int end) => f(x.AsSpan(offset + start, end - start), dst.AsSpan(start, end - start));
 }
 
 /// <summary>A kernel mapping one span to another of the same length.</summary>

@@ -1,0 +1,122 @@
+using System.Diagnostics;
+using BenchmarkDotNet.Loggers;
+using BenchmarkDotNet.Running;
+
+namespace Autograd.Benchmarks;
+
+/// <summary>
+/// <c>--quick</c>: every benchmark once, in this process (BenchmarkDotNet's Dry job), then the epoch timer on a small
+/// synthetic data set and the report writer on those figures, so a broken benchmark or report fails CI. Times are not
+/// checked. BenchmarkDotNet's log is printed only for a class that failed. Exits 1 on any failure.
+/// </summary>
+public static class QuickRun
+{
+    public static int Run(string[] args)
+    {
+        var artifacts = Path.Combine(Path.GetTempPath(), $"autograd-benchmarks-quick-{Environment.ProcessId}");
+        var failures = new List<string>();
+        var measurements = new Dictionary<string, Measurement>();
+        var clock = Stopwatch.StartNew();
+        var total = 0;
+        var filter = args.Length > 0 ? args[0] : null;
+        foreach (var type in Suite.Classes.Where(t => filter is null || t.Name.Contains(filter, StringComparison.OrdinalIgnoreCase)))
+        {
+            var log = new AccumulationLogger();
+            var config = Suite.Config(Suite.QuickJob, log, artifacts, exporters: false)
+                .WithOptions(BenchmarkDotNet.Configs.ConfigOptions.DisableOptimizationsValidator | BenchmarkDotNet.Configs.ConfigOptions.DisableLogFile);
+            var summary = BenchmarkRunner.Run(type, config);
+            var problems = Suite.Problems(summary);
+            total += summary.BenchmarksCases.Length;
+            foreach (var m in Results.From(summary))
+            {
+                measurements[m.Key] = m;
+            }
+
+            Console.WriteLine($"quick: {type.Name}: {summary.BenchmarksCases.Length - problems.Count} of {summary.BenchmarksCases.Length} benchmarks ran ({clock.Elapsed.TotalSeconds:F0} s so far)");
+            if (problems.Count > 0)
+            {
+                Console.WriteLine($"quick: {type.Name} failed; from BenchmarkDotNet's log:");
+                Console.WriteLine(Excerpt(log.GetLog()));
+                foreach (var problem in problems)
+                {
+                    Console.WriteLine($"quick: {type.Name}: {problem}");
+                }
+
+                failures.AddRange(problems.Select(p => $"{type.Name}: {p}"));
+            }
+        }
+
+        if (filter is null)
+        {
+            failures.AddRange(CheckEpochAndReport(measurements));
+        }
+
+        Console.WriteLine($"quick: {total} benchmarks, {failures.Count} problems, {clock.Elapsed.TotalSeconds:F0} s");
+        foreach (var failure in failures)
+        {
+            Console.Error.WriteLine($"quick: {failure}");
+        }
+
+        try
+        {
+            Directory.Delete(artifacts, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+
+        return failures.Count == 0 ? 0 : 1;
+    }
+
+    /// <summary>The log lines that mention an exception or error, with what follows them; else the log's last lines.</summary>
+    private static string Excerpt(string log)
+    {
+        var lines = log.Split('\n');
+        var keep = new SortedSet<int>();
+        for (var i = 0; i < lines.Length; i++)
+        {
+            if (lines[i].Contains("Exception", StringComparison.Ordinal) || lines[i].Contains("error", StringComparison.OrdinalIgnoreCase))
+            {
+                for (var j = Math.Max(0, i - 3); j < Math.Min(lines.Length, i + 20); j++)
+                {
+                    keep.Add(j);
+                }
+            }
+        }
+
+        return keep.Count > 0
+            ? string.Join('\n', keep.Take(400).Select(i => lines[i]))
+            : string.Join('\n', lines.TakeLast(120));
+    }
+
+    private static List<string> CheckEpochAndReport(Dictionary<string, Measurement> measurements)
+    {
+        var failures = new List<string>();
+        var epoch = Mlp.TimeEpoch(Mlp.SyntheticDataset(8 * Workloads.BatchSize, Workloads.Seed), warmupSteps: 2);
+        if (epoch.Batches != 8 || !double.IsFinite(epoch.MeanLoss) || epoch.Seconds <= 0)
+        {
+            failures.Add($"epoch timer: expected 8 batches and a finite loss, got {epoch}");
+        }
+
+        Console.WriteLine($"quick: epoch timer on 512 synthetic images: {epoch.Batches} batches, mean loss {epoch.MeanLoss:F4}");
+        var markdown = ReportWriter.Render(new ReportData(Machine.Collect(null), measurements, null, epoch, "(quick mode: synthetic data)", []));
+        foreach (var heading in new[] { "## Targets", "## 1. Softmax", "## 2. Tape overhead", "## 3. MatMul", "## 4. Training step" })
+        {
+            if (!markdown.Contains(heading, StringComparison.Ordinal))
+            {
+                failures.Add($"report writer: the report lacks '{heading}'");
+            }
+        }
+
+        foreach (var key in new[] { "softmax/fwdbwd/fused/f32/1024x1024", "tape/fwdbwd", $"matmul/matmul/f32/512x512x512/t{Environment.ProcessorCount}", "training/step" })
+        {
+            if (!measurements.ContainsKey(key))
+            {
+                failures.Add($"report: no measurement under the key '{key}'");
+            }
+        }
+
+        Console.WriteLine($"quick: report writer produced {markdown.Length} characters");
+        return failures;
+    }
+}

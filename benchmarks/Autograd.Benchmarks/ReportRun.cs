@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using System.Globalization;
+using Autograd.Nn.Data;
+using BenchmarkDotNet.Filters;
+using BenchmarkDotNet.Loggers;
+using BenchmarkDotNet.Running;
+
+namespace Autograd.Benchmarks;
+
+/// <summary>
+/// <c>--report</c>: runs our side with a moderate job, then the PyTorch peers, times one Fashion-MNIST epoch on each
+/// side when the data set is installed, and writes docs/benchmarks.md. Options: <c>--out PATH</c>,
+/// <c>--python PATH</c> (default /usr/bin/python3), <c>--no-peers</c>, <c>--data DIR</c>.
+/// </summary>
+public static class ReportRun
+{
+    public static int Run(string[] args)
+    {
+        var root = RepositoryRoot();
+        string? outPath = null;
+        var python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+        var peers = true;
+        var dataDir = FashionMnist.DefaultDirectory;
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--out": outPath = Path.GetFullPath(args[++i]); break;
+                case "--python": python = args[++i]; break;
+                case "--no-peers": peers = false; break;
+                case "--data": dataDir = Path.GetFullPath(args[++i]); break;
+                default:
+                    Console.Error.WriteLine($"report: unknown argument '{args[i]}'; use --out PATH, --python PATH, --no-peers, --data DIR");
+                    return 2;
+            }
+        }
+
+        outPath ??= Path.Combine(root, "docs", "benchmarks.md");
+        var artifacts = Path.Combine(root, "BenchmarkDotNet.Artifacts");
+        var clock = Stopwatch.StartNew();
+        var machine = Machine.Collect(root);
+        var ours = new Dictionary<string, Measurement>();
+        var problems = new List<string>();
+        var logger = ConsoleLogger.Default;
+
+        foreach (var type in Suite.Classes)
+        {
+            var config = Suite.Config(Suite.ReportJob, logger, artifacts, exporters: true);
+
+            // The row kernel always runs on one thread: measure it once, in the one-thread cases.
+            config.AddFilter(new SimpleFilter(c => c.Descriptor.WorkloadMethod.Name != nameof(MatMulBenchmarks.RowKernel) || (int)c.Parameters["Threads"] == 1));
+            var summary = BenchmarkRunner.Run(type, config);
+            problems.AddRange(Suite.Problems(summary));
+            foreach (var m in Results.From(summary))
+            {
+                ours[m.Key] = m;
+            }
+
+            Console.WriteLine($"report: {type.Name} done after {clock.Elapsed.TotalMinutes:F1} min");
+        }
+
+        EpochTiming? epoch = null;
+        string? epochNote = null;
+        FashionMnistData? data = null;
+        try
+        {
+            data = FashionMnist.Load(dataDir);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or InvalidDataException)
+        {
+            epochNote = $"The epoch was not timed: {e.Message}";
+        }
+
+        if (data is not null)
+        {
+            Console.WriteLine($"report: timing one epoch over {data.Train.Count} images from {data.Directory}");
+            epoch = Mlp.TimeEpoch(data.Train);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"report: epoch {epoch.Seconds:F2} s, mean loss {epoch.MeanLoss:F4}"));
+        }
+
+        PeerResults? peerResults = null;
+        if (peers)
+        {
+            peerResults = Peers.Run(python, Path.Combine(root, "benchmarks", "peers"), Suite.ThreadCounts, data is null ? null : dataDir, Console.Out);
+            if (peerResults is null)
+            {
+                Console.Error.WriteLine($"report: '{python}' cannot import torch; writing our side only (apt-get install -y python3-torch libopenblas0-pthread)");
+            }
+        }
+
+        var markdown = ReportWriter.Render(new ReportData(machine, ours, peerResults, epoch, epochNote, problems, Machine.ReadLoadAverage()));
+        Directory.CreateDirectory(Path.GetDirectoryName(outPath)!);
+        File.WriteAllText(outPath, markdown);
+        Console.WriteLine($"report: wrote {outPath} after {clock.Elapsed.TotalMinutes:F1} min");
+        foreach (var problem in problems.Concat(peerResults?.Errors ?? []))
+        {
+            Console.Error.WriteLine($"report: {problem}");
+        }
+
+        return problems.Count == 0 && (peerResults?.Errors.Count ?? 0) == 0 ? 0 : 1;
+    }
+
+    /// <summary>The directory holding Autograd.sln, searched upwards from this program and then from the current directory.</summary>
+    public static string RepositoryRoot()
+    {
+        foreach (var start in new[] { AppContext.BaseDirectory, Directory.GetCurrentDirectory() })
+        {
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                if (File.Exists(Path.Combine(dir.FullName, "Autograd.sln")))
+                {
+                    return dir.FullName;
+                }
+            }
+        }
+
+        return Directory.GetCurrentDirectory();
+    }
+}

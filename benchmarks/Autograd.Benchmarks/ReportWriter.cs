@@ -1,0 +1,343 @@
+using System.Globalization;
+using System.Text;
+
+namespace Autograd.Benchmarks;
+
+/// <summary>Everything one report is made of.</summary>
+public sealed record ReportData(
+    Machine Machine,
+    IReadOnlyDictionary<string, Measurement> Ours,
+    PeerResults? Peers,
+    EpochTiming? OurEpoch,
+    string? EpochNote,
+    IReadOnlyList<string> Problems,
+    string? LoadAverageAtEnd = null);
+
+/// <summary>Writes docs/benchmarks.md: the targets, then a table per question with our time, PyTorch's and the ratio.</summary>
+public static class ReportWriter
+{
+    /// <summary>float32 FMA peak of one core: two 512-bit FMA units × 16 lanes × 2 flops × ~2.2 GHz ≈ 140 GFLOP/s.</summary>
+    public const double PeakGflopsPerCoreF32 = 140;
+
+    /// <summary>Bandwidth from memory, GB/s (the whole machine).</summary>
+    public const double MemoryGBps = 13;
+
+    /// <summary>Bandwidth from L2, GB/s (one core).</summary>
+    public const double L2GBps = 50;
+
+    /// <summary>Renders the report as Markdown.</summary>
+    public static string Render(ReportData data)
+    {
+        var sb = new StringBuilder();
+        var m = data.Machine;
+        var threads = m.LogicalCores;
+        var p = data.Peers;
+        Line(sb, "# Benchmarks");
+        Line(sb);
+        Line(sb, $"Measured on {m.Date:yyyy-MM-dd} (UTC) on the current code{(m.Commit is null ? "" : $" (commit `{m.Commit}`{(m.UncommittedChanges == true ? " plus uncommitted changes in the working tree" : "")})")}, by one run of");
+        Line(sb, "`dotnet run --project benchmarks/Autograd.Benchmarks -c Release -- --report`, which measures both sides one after the");
+        Line(sb, "other and writes this file. Ratios are **ours ÷ PyTorch** from that same run (below 1× we are faster); they are the");
+        Line(sb, "figures to quote. Absolute times move with the machine and with the kernels; rerun the command after changing either.");
+        Line(sb);
+        Line(sb, "| | |");
+        Line(sb, "|---|---|");
+        Line(sb, $"| CPU | {m.Cpu}, {(m.PhysicalCores is { } pc ? $"{pc} cores, " : "")}{m.LogicalCores} logical processors{(m.Avx512 ? ", AVX-512" : "")}{(m.L2BytesPerCore is { } l2 ? $", L2 {l2 / 1024 / 1024.0:0.#} MiB per core" : "")} |");
+        Line(sb, $"| memory | {(m.MemoryBytes is { } mb ? $"{mb / (1024.0 * 1024 * 1024):0.#} GiB" : "unknown")} |");
+        Line(sb, $"| OS | {m.Os} |");
+        Line(sb, $"| .NET | {m.DotNet}, BenchmarkDotNet 0.15.8 |");
+        Line(sb, p is null
+            ? "| PyTorch | not available: `apt-get install -y python3-torch libopenblas0-pthread` to compare |"
+            : $"| PyTorch | {p.Torch}{(p.TorchPackage is null ? "" : $" (Debian python3-torch {p.TorchPackage})")}, Python {p.Python} |");
+        Line(sb, $"| threads | softmax, tape and training: {threads} on both sides (ours: all cores; PyTorch: `torch.set_num_threads({threads})`); matmul: 1 and {threads} |");
+        Line(sb, $"| load average | {m.LoadAverage ?? "unknown"} at the start, {data.LoadAverageAtEnd ?? "unknown"} at the end (1, 5, 15 min; {m.LogicalCores} cores: above {m.LogicalCores} means other work competed for the CPU) |");
+        Line(sb, $"| environment | {string.Join(", ", m.Environment.Select(kv => $"`{kv.Key}`={(kv.Value is null ? "(unset)" : $"`{kv.Value}`")}"))} |");
+        Line(sb);
+        WriteMethod(sb, threads);
+        if (data.Problems.Count > 0 || p is { Errors.Count: > 0 })
+        {
+            Line(sb, "**Problems in this run:**");
+            foreach (var problem in data.Problems.Concat(p?.Errors ?? []))
+            {
+                Line(sb, $"- {problem}");
+            }
+
+            Line(sb);
+        }
+
+        WriteTargets(sb, data);
+        WriteSoftmax(sb, data);
+        WriteTape(sb, data);
+        WriteMatMul(sb, data);
+        WriteTraining(sb, data);
+        return sb.ToString();
+    }
+
+    private static void WriteMethod(StringBuilder sb, int threads)
+    {
+        Line(sb, "## How it is measured");
+        Line(sb);
+        Line(sb, "- **Ours**: `benchmarks/Autograd.Benchmarks` (BenchmarkDotNet, Release, in the report's process): each benchmark");
+        Line(sb, "  gets a pilot stage, 3 warm-up and 9 measured iterations of about 100 ms; the figure is the median iteration.");
+        Line(sb, "  *Allocated* is BenchmarkDotNet's MemoryDiagnoser, per operation.");
+        Line(sb, "- **PyTorch**: `benchmarks/peers/*.py` time the same workloads (same shapes, dtypes, chain, model, batch and seeds");
+        Line(sb, "  where the generators allow): a warm-up, then the median of 11 samples of at least 20 ms each.");
+        Line(sb, $"- **Threads**: matmul runs at `Gemm.MaxThreads = 1` and `= {threads}` against `torch.set_num_threads(1)` and");
+        Line(sb, $"  `({threads})`. Everything else uses all {threads} cores on both sides (ours: the default; PyTorch: `torch.set_num_threads({threads})`).");
+        Line(sb, "- **Physical limits** of this machine: about 140 GFLOP/s per core in float32 (two 512-bit FMA units; 70 in float64),");
+        Line(sb, "  about 13 GB/s from memory and about 50 GB/s from L2. Matmul is stated as a fraction of the FMA peak of the cores");
+        Line(sb, "  it used. Softmax is stated as bytes that must move (forward: read x, write y; backward: read g and y, write dx;");
+        Line(sb, "  forward+backward: both) per second, as a fraction of 50 GB/s when the arrays fit in one core's L2 and of 13 GB/s");
+        Line(sb, "  when they do not (arrays that miss L2 but stay in the large L3 can beat 13 GB/s, so more than 100% is possible).");
+        Line(sb, "- BenchmarkDotNet's own tables for the same run (with error bars, ratios to each class's baseline and GC counts)");
+        Line(sb, "  are in `BenchmarkDotNet.Artifacts/results/`, which is not committed.");
+        Line(sb);
+    }
+
+    private static void WriteTargets(StringBuilder sb, ReportData data)
+    {
+        Line(sb, "## Targets");
+        Line(sb);
+        Line(sb, "| target | PyTorch here | ours | ours ÷ PyTorch | goal | met |");
+        Line(sb, "|---|---:|---:|---:|---|:-:|");
+        var key = "softmax/fwdbwd/fused/f32/1024x1024";
+        var ours = Ours(data, key);
+        var peer = Peer(data, key);
+        var ratio = Div(ours, peer);
+        Line(sb, $"| softmax fwd+bwd, float32, 1024×1024 | {Time(peer)} | {Time(ours)} | {Ratio(ratio)} | ≤ 0.8× PyTorch | {Met(ratio, r => r <= 0.8)} |");
+        var composed = Ours(data, "softmax/fwdbwd/composed/f32/1024x1024");
+        var speedup = Div(composed, ours);
+        Line(sb, $"| … fused vs composed (ours) | | composed {Time(composed)} | | fused ≥ 3× faster (here {Times(speedup)}) | {Met(speedup, s => s >= 3)} |");
+        key = "softmax/fwdbwd/fused/f64/9";
+        ours = Ours(data, key);
+        peer = Peer(data, key);
+        Line(sb, $"| softmax fwd+bwd, float64, [9] | {Time(peer)} | {Time(ours)} | {Ratio(Div(ours, peer))} | ≤ 1 µs | {Met(ours, t => t <= 1000)} |");
+        ours = Ours(data, "tape/fwdbwd");
+        peer = Peer(data, "tape/fwdbwd");
+        var alloc = data.Ours.GetValueOrDefault("tape/fwdbwd")?.AllocatedBytes;
+        var recording = Sub(data.Ours.GetValueOrDefault("tape/recorded")?.AllocatedBytes, data.Ours.GetValueOrDefault("tape/nograd")?.AllocatedBytes);
+        Line(sb, $"| per recorded op, one-element tensors, fwd+bwd | {Time(peer)} | {Time(ours)} | {Ratio(Div(ours, peer))} | ≤ 0.5 µs | {Met(ours, t => t <= 500)} |");
+        Line(sb, $"| … allocated per recorded op | | {Bytes(alloc)} fwd+bwd; recording adds {Bytes(recording)} | | no per-op closure | see §2 |");
+        key = "matmul/matmul/f32/512x512x512/t1";
+        ours = Ours(data, key);
+        peer = Peer(data, key);
+        var flops = Workloads.MatMulFlops("512x512x512");
+        Line(sb, $"| matmul float32 512×512, one thread | {Gflops(flops, peer)} | {Gflops(flops, ours)} | {Ratio(Div(ours, peer))} | ≥ 40 GFLOP/s | {Met(ours, t => flops / t >= 40)} |");
+        var oursEpoch = data.OurEpoch?.Seconds;
+        var peerEpoch = data.Peers?.Epoch?.Seconds;
+        Line(sb, $"| Fashion-MNIST MLP epoch (60 000 images, batch 64, {data.Machine.LogicalCores} threads) | {Seconds(peerEpoch)} | {Seconds(oursEpoch)} | {Ratio(Div(oursEpoch, peerEpoch))} | ≤ 5 s | {Met(oursEpoch, s => s <= 5)} |");
+        Line(sb);
+        Line(sb, "The issue quoted PyTorch at 1.10 ms (softmax 1024×1024), 14 µs (softmax [9]), ≈ 10 µs per op, 31–36 GFLOP/s");
+        Line(sb, "(OpenBLAS, 512×512) and 14.4 s per epoch; the column \"PyTorch here\" is what this run measured.");
+        Line(sb);
+    }
+
+    private static void WriteSoftmax(StringBuilder sb, ReportData data)
+    {
+        Line(sb, "## 1. Softmax: fused vs composed (`SoftmaxBenchmarks`, `peers/softmax.py`)");
+        Line(sb);
+        Line(sb, "Softmax over the last dim. *Fused* is `x.Softmax(-1)` / `torch.softmax`; *composed* is max, subtract, exp, sum,");
+        Line(sb, "divide recorded op by op (`x.SoftmaxComposed(-1)` / the same five ops in PyTorch); *log_softmax* is the fused");
+        Line(sb, "`x.LogSoftmax(-1)` / `torch.log_softmax`. Forward records the graph (the input requires grad); backward alone walks");
+        Line(sb, "a kept graph (`Autodiff.Grad(y, x, g, retainGraph: true)` / `torch.autograd.grad(..., retain_graph=True)`);");
+        Line(sb, "forward+backward does both. *c÷f* is our composed time over our fused time. Then our fused softmax's ns per");
+        Line(sb, "element and effective bandwidth, and the fraction of the bandwidth limit that each of our three variants reaches");
+        Line(sb, "(the bytes that must move, the same for all three, over the time).");
+        Line(sb);
+        foreach (var (mode, title, arrays, moved) in new[] { ("fwd", "forward", 2, 2), ("bwd", "backward", 3, 3), ("fwdbwd", "forward+backward", 4, 5) })
+        {
+            Line(sb, $"### {title}");
+            Line(sb);
+            Line(sb, "| shape | dtype | fused | PyTorch | ratio | composed | PyTorch | ratio | c÷f | log_softmax | PyTorch | ratio | ns/elem (fused) | GB/s (fused) | of limit: fused · composed · log_softmax |");
+            Line(sb, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+            foreach (var shape in Workloads.SoftmaxShapes)
+            {
+                foreach (var dtype in new[] { DType.Float32, DType.Float64 })
+                {
+                    var dt = Workloads.DTypeName(dtype);
+                    string K(string variant) => $"softmax/{mode}/{variant}/{dt}/{shape}";
+                    var fused = Ours(data, K("fused"));
+                    var composed = Ours(data, K("composed"));
+                    var log = Ours(data, K("logsoftmax"));
+                    var elements = Workloads.Elements(shape);
+                    var bytes = (double)moved * elements * Workloads.ElementSize(dtype);
+                    var workingSet = (double)arrays * elements * Workloads.ElementSize(dtype);
+                    var inL2 = data.Machine.L2BytesPerCore is { } l2 ? workingSet <= l2 : workingSet <= 2 * 1024 * 1024;
+                    var limit = inL2 ? L2GBps : MemoryGBps;
+                    double? Fraction(double? ns) => ns is { } t ? bytes / t / limit : null;
+                    Line(sb, $"| {ShapeText(shape)} | {dt} | {Time(fused)} | {Time(Peer(data, K("fused")))} | {Ratio(Div(fused, Peer(data, K("fused"))))} " +
+                        $"| {Time(composed)} | {Time(Peer(data, K("composed")))} | {Ratio(Div(composed, Peer(data, K("composed"))))} | {Times(Div(composed, fused))} " +
+                        $"| {Time(log)} | {Time(Peer(data, K("logsoftmax")))} | {Ratio(Div(log, Peer(data, K("logsoftmax"))))} " +
+                        $"| {Num(Div(fused, elements), "0.000")} | {Num(fused is { } f ? bytes / f : null, "0.0")} " +
+                        $"| {Percent(Fraction(fused))} · {Percent(Fraction(composed))} · {Percent(Fraction(log))} of {(inL2 ? "L2" : "memory")} |");
+                }
+            }
+
+            Line(sb);
+        }
+    }
+
+    private static void WriteTape(StringBuilder sb, ReportData data)
+    {
+        Line(sb, "## 2. Tape overhead (`TapeOverheadBenchmarks`, `peers/tape.py`)");
+        Line(sb);
+        Line(sb, $"A chain of {Workloads.TapeChainLength} operations on one-element float64 tensors (y·a, y + b, tanh, y − c, repeated; a, b, c");
+        Line(sb, "are leaves that require grad). Every figure is per operation of the chain.");
+        Line(sb);
+        Line(sb, "Recording allocates one node per operation (an object whose fields hold its edges and what its rule needs: no");
+        Line(sb, "closure); the backward walk allocates each gradient and its own bookkeeping.");
+        Line(sb);
+        Line(sb, "| | ours per op | PyTorch per op | ours ÷ PyTorch | ours allocated per op |");
+        Line(sb, "|---|---:|---:|---:|---:|");
+        foreach (var (key, name) in new[] { ("tape/nograd", "grad off (kernels and results only)"), ("tape/recorded", "forward, recorded"), ("tape/fwdbwd", "forward + backward") })
+        {
+            var ours = Ours(data, key);
+            var peer = Peer(data, key);
+            Line(sb, $"| {name} | {Time(ours)} | {Time(peer)} | {Ratio(Div(ours, peer))} | {Bytes(data.Ours.GetValueOrDefault(key)?.AllocatedBytes)} |");
+        }
+
+        var recordOurs = Sub(Ours(data, "tape/recorded"), Ours(data, "tape/nograd"));
+        var recordPeer = Sub(Peer(data, "tape/recorded"), Peer(data, "tape/nograd"));
+        var walkOurs = Sub(Ours(data, "tape/fwdbwd"), Ours(data, "tape/nograd"));
+        var walkPeer = Sub(Peer(data, "tape/fwdbwd"), Peer(data, "tape/nograd"));
+        var recordBytes = Sub(data.Ours.GetValueOrDefault("tape/recorded")?.AllocatedBytes, data.Ours.GetValueOrDefault("tape/nograd")?.AllocatedBytes);
+        var walkBytes = Sub(data.Ours.GetValueOrDefault("tape/fwdbwd")?.AllocatedBytes, data.Ours.GetValueOrDefault("tape/nograd")?.AllocatedBytes);
+        Line(sb, $"| recording alone (recorded − grad off) | {Time(recordOurs)} | {Time(recordPeer)} | {Ratio(Div(recordOurs, recordPeer))} | {Bytes(recordBytes)} |");
+        Line(sb, $"| tape and backward (fwd+bwd − grad off) | {Time(walkOurs)} | {Time(walkPeer)} | {Ratio(Div(walkOurs, walkPeer))} | {Bytes(walkBytes)} |");
+        Line(sb);
+    }
+
+    private static void WriteMatMul(StringBuilder sb, ReportData data)
+    {
+        var threadCounts = Suite.ThreadCounts;
+        Line(sb, "## 3. MatMul (`MatMulBenchmarks`, `peers/matmul.py`)");
+        Line(sb);
+        Line(sb, "[N,K]·[K,M] written N×K×M; inputs do not require grad. GFLOP/s = 2·N·K·M / median time; *of peak* divides by");
+        Line(sb, "140 GFLOP/s per core used (float32) or 70 (float64); *ratio* is our time ÷ PyTorch's. *row kernel* is the");
+        Line(sb, "row-by-row `TensorPrimitives.MultiplyAdd` kernel the library started with, kept in the benchmark as a yardstick");
+        Line(sb, "(BenchmarkDotNet's baseline for this class; it always runs on one thread).");
+        Line(sb);
+        var header = new StringBuilder("| shape | dtype |");
+        var rule = new StringBuilder("|---|---|");
+        foreach (var t in threadCounts)
+        {
+            var label = t == 1 ? "1 thread" : $"{t} threads";
+            header.Append(CultureInfo.InvariantCulture, $" ours ({label}) | GFLOP/s | of peak | PyTorch GFLOP/s | ratio |");
+            rule.Append("---:|---:|---:|---:|---:|");
+        }
+
+        header.Append(" row kernel GFLOP/s |");
+        rule.Append("---:|");
+        Line(sb, header.ToString());
+        Line(sb, rule.ToString());
+        foreach (var shape in Workloads.MatMulShapes)
+        {
+            foreach (var dtype in new[] { DType.Float32, DType.Float64 })
+            {
+                var dt = Workloads.DTypeName(dtype);
+                var flops = Workloads.MatMulFlops(shape);
+                var row = new StringBuilder($"| {ShapeText(shape)} | {dt} |");
+                foreach (var t in threadCounts)
+                {
+                    var key = $"matmul/matmul/{dt}/{shape}/t{t}";
+                    var ours = Ours(data, key);
+                    var peer = Peer(data, key);
+                    var peak = t * PeakGflopsPerCoreF32 / (dtype == DType.Float32 ? 1 : 2);
+                    row.Append(CultureInfo.InvariantCulture,
+                        $" {Time(ours)} | {Gflops(flops, ours, unit: false)} | {Percent(ours is { } o ? flops / o / peak : null)} | {Gflops(flops, peer, unit: false)} | {Ratio(Div(ours, peer))} |");
+                }
+
+                row.Append(CultureInfo.InvariantCulture, $" {Gflops(flops, Ours(data, $"matmul/rowkernel/{dt}/{shape}/t1"), unit: false)} |");
+                Line(sb, row.ToString());
+            }
+        }
+
+        Line(sb);
+    }
+
+    private static void WriteTraining(StringBuilder sb, ReportData data)
+    {
+        Line(sb, "## 4. Training step (`TrainingStepBenchmarks`, `peers/training.py`)");
+        Line(sb);
+        Line(sb, "The Fashion-MNIST MLP 784-256-128-10 (ReLU, float32, batch 64, Adam 1e-3, cross-entropy) on a synthetic batch of");
+        Line(sb, "the same shape; the epoch is one pass over the real 60 000 training images, shuffled, each loss read back, after");
+        Line(sb, "20 warm-up steps on a throwaway model (data loading included; data set from `apt-get install -y dataset-fashion-mnist`).");
+        Line(sb);
+        Line(sb, "| | ours | PyTorch | ours ÷ PyTorch | ours allocated |");
+        Line(sb, "|---|---:|---:|---:|---:|");
+        foreach (var (key, name) in new[] { ("training/forward", "forward + loss"), ("training/fwdbwd", "zero grad + forward + backward"), ("training/step", "whole step (+ Adam)") })
+        {
+            var ours = Ours(data, key);
+            var peer = Peer(data, key);
+            Line(sb, $"| {name} | {Time(ours)} | {Time(peer)} | {Ratio(Div(ours, peer))} | {Bytes(data.Ours.GetValueOrDefault(key)?.AllocatedBytes)} |");
+        }
+
+        var oursEpoch = data.OurEpoch;
+        var peerEpoch = data.Peers?.Epoch;
+        Line(sb, $"| epoch, {oursEpoch?.Batches ?? peerEpoch?.Batches ?? 938} steps | {Seconds(oursEpoch?.Seconds)} | {Seconds(peerEpoch?.Seconds)} | {Ratio(Div(oursEpoch?.Seconds, peerEpoch?.Seconds))} | |");
+        Line(sb);
+        if (oursEpoch is not null || peerEpoch is not null)
+        {
+            Line(sb, $"Mean training loss over that epoch: ours {Num(oursEpoch?.MeanLoss, "0.0000")}, PyTorch {Num(peerEpoch?.MeanLoss, "0.0000")} (different initial weights and shuffles, so close but not equal).");
+            Line(sb);
+        }
+
+        if (data.EpochNote is not null)
+        {
+            Line(sb, data.EpochNote);
+            Line(sb);
+        }
+    }
+
+    private static double? Ours(ReportData data, string key) => data.Ours.GetValueOrDefault(key)?.MedianNs;
+
+    private static double? Peer(ReportData data, string key) =>
+        data.Peers is { } p && p.MedianNs.TryGetValue(key, out var v) ? v : null;
+
+    private static double? Div(double? a, double? b) => a is { } x && b is { } y && y != 0 ? x / y : null;
+
+    private static double? Sub(double? a, double? b) => a is { } x && b is { } y ? x - y : null;
+
+    private static string ShapeText(string shape) => shape.Contains('x', StringComparison.Ordinal) ? shape.Replace("x", "×", StringComparison.Ordinal) : $"[{shape}]";
+
+    private static string Met(double? value, Func<double, bool> goal) => value is { } v ? (goal(v) ? "yes" : "no") : "–";
+
+    private static string Num(double? value, string format) => value is { } v ? v.ToString(format, CultureInfo.InvariantCulture) : "–";
+
+    private static string Ratio(double? ratio) => ratio is { } r ? Significant(r) + "×" : "–";
+
+    private static string Times(double? ratio) => ratio is { } r ? Significant(r) + "×" : "–";
+
+    private static string Percent(double? fraction) => fraction is { } f ? (f * 100).ToString(f < 0.1 ? "0.0" : "0", CultureInfo.InvariantCulture) + "%" : "–";
+
+    private static string Seconds(double? seconds) => seconds is { } s ? Significant(s) + " s" : "–";
+
+    private static string Gflops(double flops, double? ns, bool unit = true) =>
+        ns is { } t ? Significant(flops / t) + (unit ? " GFLOP/s" : "") : "–";
+
+    private static string Bytes(double? bytes) => bytes switch
+    {
+        null => "–",
+        < 10_000 => Significant(bytes.Value) + " B",
+        < 10_000_000 => Significant(bytes.Value / 1024) + " KiB",
+        _ => Significant(bytes.Value / (1024 * 1024)) + " MiB",
+    };
+
+    /// <summary>A time in ns, in the unit that keeps it between 1 and 1000, to three significant digits.</summary>
+    public static string Time(double? ns) => ns switch
+    {
+        null => "–",
+        < 1e3 => Significant(ns.Value) + " ns",
+        < 1e6 => Significant(ns.Value / 1e3) + " µs",
+        < 1e9 => Significant(ns.Value / 1e6) + " ms",
+        _ => Significant(ns.Value / 1e9) + " s",
+    };
+
+    private static string Significant(double v)
+    {
+        var a = Math.Abs(v);
+        var format = a >= 100 ? "0" : a >= 10 ? "0.0" : a >= 1 ? "0.00" : "0.000";
+        return v.ToString(format, CultureInfo.InvariantCulture);
+    }
+
+    private static void Line(StringBuilder sb, string text = "") => sb.Append(text).Append('\n');
+}

@@ -1,0 +1,68 @@
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
+
+namespace Autograd.Benchmarks;
+
+/// <summary>
+/// Question 1: the fused softmax kernel against softmax composed from primitives on the tape (max, sub, exp, sum,
+/// div), and the fused log-softmax, over the last dim. Forward (recorded, as in training), backward alone (the graph
+/// is kept and walked again) and forward+backward. The composed form is the baseline of each category, so the Ratio
+/// column is fused / composed; the ns/elem column divides the median by the element count.
+/// </summary>
+[MemoryDiagnoser]
+[CategoriesColumn]
+[GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory, BenchmarkLogicalGroupRule.ByParams)]
+public class SoftmaxBenchmarks
+{
+    private Tensor _x = null!;
+    private Tensor _g = null!;
+    private Tensor _yComposed = null!;
+    private Tensor _yFused = null!;
+    private Tensor _yLog = null!;
+
+    public static IEnumerable<string> Shapes => Workloads.SoftmaxShapes;
+
+    [ParamsSource(nameof(Shapes))]
+    public string Shape { get; set; } = "9";
+
+    [Params(DType.Float32, DType.Float64)]
+    public DType DType { get; set; } = DType.Float32;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var shape = new Shape(Workloads.Dims(Shape));
+        _x = Tensor.RandN(shape, Workloads.Seed, DType).WithRequiresGrad();
+        _g = Tensor.RandN(shape, Workloads.Seed + 1, DType);
+        _yComposed = _x.SoftmaxComposed(-1);
+        _yFused = _x.Softmax(-1);
+        _yLog = _x.LogSoftmax(-1);
+    }
+
+    [BenchmarkCategory("Forward"), Benchmark(Baseline = true)]
+    public Tensor Forward_Composed() => _x.SoftmaxComposed(-1);
+
+    [BenchmarkCategory("Forward"), Benchmark]
+    public Tensor Forward_Fused() => _x.Softmax(-1);
+
+    [BenchmarkCategory("Forward"), Benchmark]
+    public Tensor Forward_LogSoftmax() => _x.LogSoftmax(-1);
+
+    [BenchmarkCategory("Backward"), Benchmark(Baseline = true)]
+    public Tensor Backward_Composed() => Autodiff.Grad(_yComposed, _x, _g, retainGraph: true);
+
+    [BenchmarkCategory("Backward"), Benchmark]
+    public Tensor Backward_Fused() => Autodiff.Grad(_yFused, _x, _g, retainGraph: true);
+
+    [BenchmarkCategory("Backward"), Benchmark]
+    public Tensor Backward_LogSoftmax() => Autodiff.Grad(_yLog, _x, _g, retainGraph: true);
+
+    [BenchmarkCategory("ForwardBackward"), Benchmark(Baseline = true)]
+    public Tensor ForwardBackward_Composed() => Autodiff.Grad(_x.SoftmaxComposed(-1), _x, _g);
+
+    [BenchmarkCategory("ForwardBackward"), Benchmark]
+    public Tensor ForwardBackward_Fused() => Autodiff.Grad(_x.Softmax(-1), _x, _g);
+
+    [BenchmarkCategory("ForwardBackward"), Benchmark]
+    public Tensor ForwardBackward_LogSoftmax() => Autodiff.Grad(_x.LogSoftmax(-1), _x, _g);
+}

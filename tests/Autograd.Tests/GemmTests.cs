@@ -1,0 +1,478 @@
+using System.Numerics;
+using System.Runtime.Intrinsics;
+using Autograd.Kernels;
+
+namespace Autograd.Tests;
+
+/// <summary>
+/// The blocked matrix multiply (<see cref="Gemm"/>) against a naive triple loop accumulated in float64, over shapes
+/// around every block and vector edge (0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 63, 65, 127, 129, 255, 257), all four
+/// transposition flags, both dtypes, one and two threads, every micro-kernel width, row strides and accumulation; then
+/// the differentiable transposed product <c>MatMulT</c> that MatMul and its backward rule are built on.
+/// </summary>
+/// <remarks>
+/// The tolerance for each element is (k + 2)·eps·Σₚ|a_ip·b_pj|, the classical bound for a sum of k products, so it
+/// scales with k and with the magnitude of the terms rather than of the result.
+/// </remarks>
+public class GemmTests
+{
+    private static readonly int[] SmallSizes = [0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33];
+
+    /// <summary>Shapes (m, n, k) with at least one size beyond a register tile, a cache block or a transpose block.</summary>
+    private static readonly (int M, int N, int K)[] LargeShapes =
+    [
+        (63, 65, 127), (65, 63, 129), (127, 129, 63), (129, 127, 65), (255, 17, 257), (257, 255, 9), (17, 257, 255),
+        (1, 257, 129), (257, 1, 65), (129, 257, 1), (255, 257, 129), (33, 255, 257), (257, 31, 16), (16, 15, 257),
+        (0, 257, 129), (257, 0, 33), (65, 129, 0), (64, 784, 256), (784, 256, 64), (64, 10, 128), (5, 1031, 33), (33, 2053, 3),
+    ];
+
+    public static TheoryData<bool, bool, bool> DTypeAndFlags()
+    {
+        var data = new TheoryData<bool, bool, bool>();
+        foreach (var isFloat in new[] { true, false })
+        {
+            foreach (var transA in new[] { false, true })
+            {
+                foreach (var transB in new[] { false, true })
+                {
+                    data.Add(isFloat, transA, transB);
+                }
+            }
+        }
+
+        return data;
+    }
+
+    public static TheoryData<bool, bool, bool, int> DTypeFlagsAndThreads()
+    {
+        var data = new TheoryData<bool, bool, bool, int>();
+        foreach (var row in DTypeAndFlags())
+        {
+            data.Add((bool)row[0], (bool)row[1], (bool)row[2], 1);
+            data.Add((bool)row[0], (bool)row[1], (bool)row[2], 2);
+        }
+
+        return data;
+    }
+
+    // ---------------------------------------------------------------- the kernel against the naive product
+
+    [Theory]
+    [MemberData(nameof(DTypeAndFlags))]
+    public void EverySmallShapeMatchesTheNaiveProduct(bool isFloat, bool transA, bool transB)
+    {
+        var seed = 0;
+        foreach (var m in SmallSizes)
+        {
+            foreach (var n in SmallSizes)
+            {
+                foreach (var k in SmallSizes)
+                {
+                    Check(isFloat, transA, transB, m, n, k, threads: 1, seed: seed++);
+                }
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(DTypeFlagsAndThreads))]
+    public void LargeShapesMatchTheNaiveProduct(bool isFloat, bool transA, bool transB, int threads)
+    {
+        var seed = 100;
+        foreach (var (m, n, k) in LargeShapes)
+        {
+            Check(isFloat, transA, transB, m, n, k, threads, seed: seed++);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(DTypeAndFlags))]
+    public void SmallShapesSplitAmongTwoThreadsMatchTheNaiveProduct(bool isFloat, bool transA, bool transB)
+    {
+        // A threshold of 1 sends even 1×1×1 products through the split among threads.
+        int[] sizes = [0, 1, 7, 8, 9, 17, 33, 65];
+        var seed = 200;
+        foreach (var m in sizes)
+        {
+            foreach (var n in sizes)
+            {
+                foreach (var k in sizes)
+                {
+                    Check(isFloat, transA, transB, m, n, k, threads: 2, seed: seed++, parallelThreshold: 1);
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void EveryMicroKernelWidthMatchesTheNaiveProduct()
+    {
+        var widths = new List<int> { 128, 0 };
+        if (Vector512.IsHardwareAccelerated)
+        {
+            widths.Add(512);
+        }
+
+        if (Vector256.IsHardwareAccelerated)
+        {
+            widths.Add(256);
+        }
+
+        int[] sizes = [1, 3, 8, 9, 17, 33];
+        try
+        {
+            foreach (var bits in widths)
+            {
+                Gemm.ForcedVectorBits = bits;
+                Assert.Equal(bits, Gemm.VectorBits<float>());
+                var seed = 300;
+                foreach (var isFloat in new[] { true, false })
+                {
+                    foreach (var transA in new[] { false, true })
+                    {
+                        foreach (var transB in new[] { false, true })
+                        {
+                            foreach (var m in sizes)
+                            {
+                                foreach (var n in sizes)
+                                {
+                                    Check(isFloat, transA, transB, m, n, 31, threads: 1, seed: seed++);
+                                }
+                            }
+
+                            Check(isFloat, transA, transB, 129, 127, 257, threads: 1, seed: seed++);
+                            Check(isFloat, transA, transB, 65, 63, 33, threads: 2, seed: seed++, parallelThreshold: 1);
+                        }
+                    }
+                }
+            }
+        }
+        finally
+        {
+            Gemm.ForcedVectorBits = -1;
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(DTypeAndFlags))]
+    public void RowStridesAndAccumulationLeavePaddingUntouched(bool isFloat, bool transA, bool transB)
+    {
+        var seed = 400;
+        foreach (var (m, n, k) in new[] { (1, 1, 1), (9, 17, 33), (33, 65, 17), (65, 33, 129), (130, 70, 300) })
+        {
+            foreach (var accumulate in new[] { false, true })
+            {
+                foreach (var threads in new[] { 1, 2 })
+                {
+                    Check(isFloat, transA, transB, m, n, k, threads, seed: seed++, accumulate: accumulate, padA: 3, padB: 5, padC: 7, parallelThreshold: 1);
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void AnEmptyInnerDimClearsCOrLeavesItWhenAccumulating()
+    {
+        var c = new float[] { 1, 2, 3, 4, 5, 6, 99 };
+        Gemm.Multiply(false, false, 2, 3, 0, ReadOnlySpan<float>.Empty, 0, ReadOnlySpan<float>.Empty, 3, c.AsSpan(), 3, accumulate: true);
+        Assert.Equal([1, 2, 3, 4, 5, 6, 99], c);
+        Gemm.Multiply(false, false, 2, 3, 0, ReadOnlySpan<float>.Empty, 0, ReadOnlySpan<float>.Empty, 3, c.AsSpan(), 3);
+        Assert.Equal([0, 0, 0, 0, 0, 0, 99], c);
+
+        var d = new double[] { 1, 2, 3, 4 };
+        Gemm.Multiply(true, true, 2, 2, 0, ReadOnlyMemory<double>.Empty, 2, ReadOnlyMemory<double>.Empty, 0, d.AsMemory(), 2);
+        Assert.Equal([0, 0, 0, 0], d);
+    }
+
+    [Fact]
+    public void InvalidSizesStridesAndLengthsAreRejected()
+    {
+        var a = new float[6];
+        var b = new float[6];
+        var c = new float[4];
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(false, false, -1, 2, 3, a, 3, b, 2, c, 2));
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(false, false, 2, 2, 3, a, 2, b, 2, c, 2));   // lda < k
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(false, false, 2, 2, 3, a, 3, b, 1, c, 2));   // ldb < n
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(false, false, 2, 2, 3, a, 3, b, 2, c, 1));   // ldc < n
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(false, false, 2, 2, 3, a, 4, b, 2, c, 2));   // a too short for its stride
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(false, true, 2, 3, 3, a, 3, b, 3, c, 2));    // b is 3×3 transposed
+        var e = Assert.Throws<ArgumentException>(() => Gemm.Multiply(true, false, 2, 2, 3, a.AsMemory(), 2, b.AsMemory(), 2, new float[3].AsMemory(), 2));
+        Assert.Contains("C holds 3 elements", e.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.MaxThreads = 0);
+        Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.ParallelThreshold = 0);
+    }
+
+    [Fact]
+    public void RepeatedSingleThreadProductsAllocateNothing()
+    {
+        var a = new float[96 * 80];
+        var b = new float[80 * 112];
+        var c = new float[96 * 112];
+        var ad = new double[96 * 80];
+        var bd = new double[80 * 112];
+        var cd = new double[96 * 112];
+        for (var i = 0; i < 3; i++)
+        {
+            Gemm.Multiply(false, true, 96, 112, 80, a, 80, b, 80, c, 112);
+            Gemm.Multiply(true, false, 96, 112, 80, ad, 96, bd, 112, cd, 112);
+        }
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 10; i++)
+        {
+            Gemm.Multiply(false, true, 96, 112, 80, a, 80, b, 80, c, 112);
+            Gemm.Multiply(true, false, 96, 112, 80, ad, 96, bd, 112, cd, 112);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    // ---------------------------------------------------------------- MatMulT and MatMul on tensors
+
+    public static TheoryData<bool, bool> Flags() => new() { { false, false }, { true, false }, { false, true }, { true, true } };
+
+    [Theory]
+    [MemberData(nameof(Flags))]
+    public void MatMulTEqualsMatMulOfExplicitTransposes(bool transA, bool transB)
+    {
+        // op(a): [2, 1, 5, 7], op(b): [3, 7, 4] → [2, 3, 5, 4], batch dims broadcast.
+        var a = Tensor.RandN(transA ? new Shape(2, 1, 7, 5) : new Shape(2, 1, 5, 7), 1);
+        var b = Tensor.RandN(transB ? new Shape(3, 4, 7) : new Shape(3, 7, 4), 2);
+        var y = LinearAlgebra.MatMulT(a, b, transA, transB);
+        var expected = (transA ? a.Transpose(-1, -2) : a).MatMul(transB ? b.Transpose(-1, -2) : b);
+        Assert.Equal(expected.Shape, y.Shape);
+        AssertClose(expected.ToArray(), y.ToArray(), 1e-12);
+    }
+
+    [Theory]
+    [MemberData(nameof(Flags))]
+    public void MatMulTGradientsAndSecondDerivativesPassGradCheck(bool transA, bool transB)
+    {
+        Func<Tensor[], Tensor> f = t => LinearAlgebra.MatMulT(t[0], t[1], transA, transB);
+        foreach (var (sa, sb) in new[]
+        {
+            (transA ? new Shape(4, 3) : new Shape(3, 4), transB ? new Shape(5, 4) : new Shape(4, 5)),
+            (transA ? new Shape(2, 1, 4, 3) : new Shape(2, 1, 3, 4), transB ? new Shape(3, 5, 4) : new Shape(3, 4, 5)),
+            (transA ? new Shape(2, 4, 3) : new Shape(2, 3, 4), transB ? new Shape(5, 4) : new Shape(4, 5)),
+            (transA ? new Shape(4, 3) : new Shape(3, 4), transB ? new Shape(2, 5, 4) : new Shape(2, 4, 5)),
+        })
+        {
+            var inputs = new[] { Tensor.RandN(sa, 3).WithRequiresGrad(), Tensor.RandN(sb, 4).WithRequiresGrad() };
+            var first = GradCheck.Check(f, inputs);
+            Assert.True(first.Passed, $"{sa}{(transA ? "ᵀ" : "")} · {sb}{(transB ? "ᵀ" : "")}: {first.Message}");
+            var second = GradCheck.GradGradCheck(x => [f(x)], inputs);
+            Assert.True(second.Passed, $"{sa}{(transA ? "ᵀ" : "")} · {sb}{(transB ? "ᵀ" : "")} (second order): {second.Message}");
+        }
+    }
+
+    [Fact]
+    public void MatMulBackwardRecordsProductsWithoutTransposeCopies()
+    {
+        var a = Tensor.RandN(new Shape(3, 4), 5).WithRequiresGrad();
+        var b = Tensor.RandN(new Shape(4, 2), 6).WithRequiresGrad();
+        var grads = Autodiff.Grad([a.MatMul(b).Sum()], [a, b], createGraph: true);
+        Assert.Equal("MatMul", grads[0].OpName);
+        Assert.Equal("MatMul", grads[1].OpName);
+        Assert.Equal("da = g · bᵀ, db = aᵀ · g", a.MatMul(b).GradFn!.Formula);
+        Assert.DoesNotContain("Transpose", Ancestors(grads[0]).Concat(Ancestors(grads[1])));
+    }
+
+    [Fact]
+    public void LargeFloat32MatMulAndGradientsMatchFloat64()
+    {
+        // The MLP layer shapes: forward 64×784·784×256, backward g·bᵀ and aᵀ·g, over the threaded path.
+        var a64 = Tensor.RandN(new Shape(64, 784), 7);
+        var b64 = Tensor.RandN(new Shape(784, 256), 8);
+        var g64 = Tensor.RandN(new Shape(64, 256), 9);
+        var a = a64.To(DType.Float32).WithRequiresGrad();
+        var b = b64.To(DType.Float32).WithRequiresGrad();
+        var y = a.MatMul(b);
+        y.Backward(g64.To(DType.Float32));
+        AssertClose(a64.MatMul(b64).ToArray(), y.ToArray(), 2e-4 * Math.Sqrt(784));
+        AssertClose(g64.MatMul(b64.T).ToArray(), a.Grad!.ToArray(), 2e-4 * Math.Sqrt(256));
+        AssertClose(a64.T.MatMul(g64).ToArray(), b.Grad!.ToArray(), 2e-4 * Math.Sqrt(64));
+    }
+
+    [Fact]
+    public void BatchedProductsGiveTheSameBitsOnOneAndTwoThreads()
+    {
+        // Broadcast batches (one product per batch matrix), a folded batch (b shared: one product over stacked rows),
+        // and matrix-vector products, in both dtypes.
+        foreach (var dtype in new[] { DType.Float32, DType.Float64 })
+        {
+            (Shape A, Shape B)[] cases =
+            [
+                (new Shape(4, 1, 33, 40), new Shape(3, 40, 35)),
+                (new Shape(3, 65, 40), new Shape(40, 70)),
+                (new Shape(2, 3, 129), new Shape(129)),
+                (new Shape(129), new Shape(2, 129, 9)),
+            ];
+            foreach (var (sa, sb) in cases)
+            {
+                var a = Tensor.RandN(sa, 11, dtype);
+                var b = Tensor.RandN(sb, 12, dtype);
+                var oldThreads = Gemm.MaxThreads;
+                var oldThreshold = Gemm.ParallelThreshold;
+                Tensor one, two;
+                try
+                {
+                    Gemm.MaxThreads = 1;
+                    one = a.MatMul(b);
+                    Gemm.MaxThreads = 2;
+                    Gemm.ParallelThreshold = 1000;
+                    two = a.MatMul(b);
+                }
+                finally
+                {
+                    Gemm.MaxThreads = oldThreads;
+                    Gemm.ParallelThreshold = oldThreshold;
+                }
+
+                Assert.Equal(one.Shape, two.Shape);
+                Assert.Equal(one.ToArray(), two.ToArray());
+                var reference = a.To(DType.Float64).MatMul(b.To(DType.Float64));
+                AssertClose(reference.ToArray(), one.ToArray(), dtype == DType.Float32 ? 1e-5 * sa[-1] : 1e-13 * sa[-1]);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private static IEnumerable<string> Ancestors(Tensor t)
+    {
+        var seen = new HashSet<Node>();
+        var stack = new Stack<Node>();
+        if (t.GradFn is { } root)
+        {
+            stack.Push(root);
+        }
+
+        while (stack.Count > 0)
+        {
+            var node = stack.Pop();
+            if (!seen.Add(node))
+            {
+                continue;
+            }
+
+            yield return node.Name;
+            foreach (var next in node.NextNodes.ToArray())
+            {
+                if (next is not null)
+                {
+                    stack.Push(next);
+                }
+            }
+        }
+    }
+
+    private static void AssertClose(double[] expected, double[] actual, double tol)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (var i = 0; i < expected.Length; i++)
+        {
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= tol * (1 + Math.Abs(expected[i])), $"element {i}: expected {expected[i]}, got {actual[i]}");
+        }
+    }
+
+    private static void Check(bool isFloat, bool transA, bool transB, int m, int n, int k, int threads, int seed, bool accumulate = false, int padA = 0, int padB = 0, int padC = 0, long parallelThreshold = 1L << 21)
+    {
+        if (isFloat)
+        {
+            Check<float>(transA, transB, m, n, k, threads, seed, accumulate, padA, padB, padC, parallelThreshold);
+        }
+        else
+        {
+            Check<double>(transA, transB, m, n, k, threads, seed, accumulate, padA, padB, padC, parallelThreshold);
+        }
+    }
+
+    /// <summary>Runs one product (on spans for one thread, on memory for more) and compares every element of C, padding included.</summary>
+    private static void Check<T>(bool transA, bool transB, int m, int n, int k, int threads, int seed, bool accumulate, int padA, int padB, int padC, long parallelThreshold)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var rng = new Random(seed);
+        var lda = (transA ? m : k) + padA;
+        var ldb = (transB ? k : n) + padB;
+        var ldc = n + padC;
+        var a = Random<T>(rng, (transA ? k : m) * lda);
+        var b = Random<T>(rng, (transB ? n : k) * ldb);
+        var c0 = Random<T>(rng, m * ldc);
+        var c = (T[])c0.Clone();
+
+        var oldThreads = Gemm.MaxThreads;
+        var oldThreshold = Gemm.ParallelThreshold;
+        try
+        {
+            Gemm.MaxThreads = threads;
+            Gemm.ParallelThreshold = parallelThreshold;
+            if (threads == 1)
+            {
+                Gemm.Serial<T>(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+                if (typeof(T) == typeof(float))
+                {
+                    // The public span overload on a copy gives the same bits.
+                    var cf = (float[])(object)c0.Clone();
+                    Gemm.Multiply(transA, transB, m, n, k, (float[])(object)a, lda, (float[])(object)b, ldb, cf, ldc, accumulate);
+                    Assert.Equal((float[])(object)c, cf);
+                }
+            }
+            else
+            {
+                Gemm.Product<T>(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+            }
+        }
+        finally
+        {
+            Gemm.MaxThreads = oldThreads;
+            Gemm.ParallelThreshold = oldThreshold;
+        }
+
+        var eps = double.CreateTruncating(T.BitIncrement(T.One) - T.One);
+        for (var i = 0; i < m; i++)
+        {
+            for (var j = 0; j < ldc; j++)
+            {
+                var got = double.CreateTruncating(c[(i * ldc) + j]);
+                var before = double.CreateTruncating(c0[(i * ldc) + j]);
+                if (j >= n)
+                {
+                    Assert.True(got.Equals(before), $"{Describe<T>(transA, transB, m, n, k, threads)}: padding C[{i}, {j}] changed from {before} to {got}");
+                    continue;
+                }
+
+                double sum = 0, bound = 0;
+                for (var p = 0; p < k; p++)
+                {
+                    var x = double.CreateTruncating(transA ? a[(p * lda) + i] : a[(i * lda) + p]);
+                    var y = double.CreateTruncating(transB ? b[(j * ldb) + p] : b[(p * ldb) + j]);
+                    sum += x * y;
+                    bound += Math.Abs(x * y);
+                }
+
+                var expected = accumulate ? before + sum : sum;
+                var tol = (k + 2) * eps * (bound + (accumulate ? Math.Abs(before) : 0));
+                if (!(Math.Abs(got - expected) <= tol))
+                {
+                    Assert.Fail($"{Describe<T>(transA, transB, m, n, k, threads)}{(accumulate ? " accumulate" : string.Empty)}: C[{i}, {j}] = {got}, expected {expected} (tolerance {tol:G3})");
+                }
+            }
+        }
+    }
+
+    private static string Describe<T>(bool transA, bool transB, int m, int n, int k, int threads)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => $"{typeof(T).Name} m={m} n={n} k={k}{(transA ? " Aᵀ" : string.Empty)}{(transB ? " Bᵀ" : string.Empty)} threads={threads} width={Gemm.VectorBits<T>()}";
+
+    private static T[] Random<T>(Random rng, int length)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var x = new T[length];
+        for (var i = 0; i < length; i++)
+        {
+            x[i] = T.CreateTruncating((2 * rng.NextDouble()) - 1);
+        }
+
+        return x;
+    }
+}
