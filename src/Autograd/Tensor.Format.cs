@@ -67,7 +67,7 @@ public sealed partial class Tensor
         var summarise = ElementCount > PrintThreshold;
         var values = new List<double>();
         CollectShown(0, 0, summarise, values);
-        var fmt = ChooseFormat(values, precision);
+        var fmt = ChooseFormat(values, DType, precision);
         var width = 0;
         foreach (var v in values)
         {
@@ -121,9 +121,10 @@ public sealed partial class Tensor
         }
     }
 
-    private string ChooseFormat(List<double> values, int precision)
+    /// <summary>The .NET format NumPy would choose for these values: fixed-point, or scientific when they span too many orders.</summary>
+    internal static string ChooseFormat(IEnumerable<double> values, DType dtype, int precision)
     {
-        if (DType == DType.Int64)
+        if (dtype == DType.Int64)
         {
             return "D";
         }
@@ -142,7 +143,8 @@ public sealed partial class Tensor
         return (scientific ? "E" : "F") + precision.ToString(CultureInfo.InvariantCulture);
     }
 
-    private static string FormatOne(double v, string fmt)
+    /// <summary>One value in the chosen format, with NumPy's spelling of nan, inf and exponents.</summary>
+    internal static string FormatOne(double v, string fmt)
     {
         if (double.IsNaN(v))
         {

@@ -145,59 +145,12 @@ internal static class StudyText
         sb.Append(']');
     }
 
-    private static string ChooseFormat(double[] values, DType dtype, int precision)
-    {
-        if (dtype == DType.Int64)
-        {
-            return "D";
-        }
-
-        double maxAbs = 0, minAbs = double.PositiveInfinity;
-        foreach (var v in values)
-        {
-            if (double.IsFinite(v) && v != 0)
-            {
-                maxAbs = Math.Max(maxAbs, Math.Abs(v));
-                minAbs = Math.Min(minAbs, Math.Abs(v));
-            }
-        }
-
-        var scientific = maxAbs >= 1e8 || (minAbs < Math.Pow(10, -precision) && minAbs > 0 && maxAbs / minAbs > 1e3);
-        return (scientific ? "E" : "F") + precision.ToString(CultureInfo.InvariantCulture);
-    }
+    private static string ChooseFormat(double[] values, DType dtype, int precision) => Tensor.ChooseFormat(values, dtype, precision);
 
     private static string FormatOne(double v, string fmt)
     {
-        if (double.IsNaN(v))
-        {
-            return "nan";
-        }
-
-        if (double.IsInfinity(v))
-        {
-            return v > 0 ? "inf" : "-inf";
-        }
-
-        if (v == 0)
-        {
-            v = 0; // no "-0.0000"
-        }
-
-        if (fmt == "D")
-        {
-            return ((long)v).ToString(CultureInfo.InvariantCulture);
-        }
-
-        var s = v.ToString(fmt, CultureInfo.InvariantCulture);
-        if (fmt[0] == 'E')
-        {
-            // 1.2345E+003 -> 1.2345e+03, as NumPy prints.
-            var e = s.IndexOf('E', StringComparison.Ordinal);
-            var exp = int.Parse(s.AsSpan(e + 1), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
-            s = s[..e] + "e" + (exp < 0 ? "-" : "+") + Math.Abs(exp).ToString("00", CultureInfo.InvariantCulture);
-        }
-
         // -0.0000 (negative zero, or a tiny negative value) prints as 0.0000.
+        var s = Tensor.FormatOne(v == 0 ? 0 : v, fmt);
         return s.StartsWith('-') && s.AsSpan(1).IndexOfAnyExcept("0.") < 0 ? s[1..] : s;
     }
 }
