@@ -260,6 +260,7 @@ public static class Autodiff
                 }
             }
 
+            // (One pass: post-order puts every input before its users, so a node's inputs are marked when it is reached.)
             foreach (var node in order)
             {
                 var needed = targetNodes is null ? node.IsAccumulator : node.WalkCapture >= 0;
@@ -269,11 +270,7 @@ public static class Autodiff
                 }
 
                 node.WalkNeeded = needed;
-            }
-
-            foreach (var node in order)
-            {
-                if (!node.WalkNeeded)
+                if (!needed)
                 {
                     continue;
                 }
@@ -316,11 +313,13 @@ public static class Autodiff
                 Deliver(root, seed, createGraph);
             }
 
-            foreach (var node in order)
+            // Only the outputs' nodes hold a gradient yet; those that wait for no user start the walk (each once).
+            for (var i = 0; i < outputs.Length; i++)
             {
-                if (node.WalkNeeded && node.WalkDeps == 0 && node.WalkGrad is not null)
+                var root = outputs[i].Edge!;
+                if (root.WalkNeeded && root.WalkDeps == 0 && root.WalkGrad is not null && !SeenBefore(outputs, i, root))
                 {
-                    st.Enqueue(node);
+                    st.Enqueue(root);
                 }
             }
 
@@ -393,7 +392,7 @@ public static class Autodiff
                                 $"{api}: the backward rule of '{node.Name}' produced a gradient of shape {gi.Shape} {gi.DType.Name()} for input {i}, which has shape {child.OutputShape} {child.OutputDType.Name()}.");
                         }
 
-                        if (gi.WalkBirth != 0 && !RulesAreTrusted(node))
+                        if (gi.WalkBirth != 0 && !st.RulesAreTrusted(node))
                         {
                             // A rule from elsewhere may keep the tensor it made: never let a leaf take it.
                             gi.WalkBirth = 0;
@@ -450,10 +449,20 @@ public static class Autodiff
         }
     }
 
-    private static bool RulesAreTrusted(Node node)
+    private static bool RulesAreTrusted(Type type) => type.Assembly == s_engineAssembly || type.Assembly == s_operatorAssembly;
+
+    /// <summary>True when an output before <paramref name="i"/> has the same node.</summary>
+    private static bool SeenBefore(ReadOnlySpan<Tensor> outputs, int i, Node root)
     {
-        var assembly = node.GetType().Assembly;
-        return assembly == s_engineAssembly || assembly == s_operatorAssembly;
+        for (var j = 0; j < i; j++)
+        {
+            if (ReferenceEquals(outputs[j].Edge, root))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static bool AnyNeeded(Node node)
@@ -542,6 +551,8 @@ public static class Autodiff
         private Node[] _heap = new Node[16];
         private Tensor?[]?[] _gradBuffers = new Tensor?[]?[4];
         private Tensor[] _seeds = new Tensor[1];
+        private readonly Type?[] _trustedTypes = new Type?[8];
+        private int _nextTrusted;
 
         public Node[] Order { get; private set; } = new Node[32];
 
@@ -590,6 +601,27 @@ public static class Autodiff
             }
 
             _inUse = false;
+        }
+
+        /// <summary>Whether the rules of <paramref name="node"/>'s type keep nothing they return; recent trusted types are cached.</summary>
+        public bool RulesAreTrusted(Node node)
+        {
+            var type = node.GetType();
+            foreach (var t in _trustedTypes)
+            {
+                if (ReferenceEquals(t, type))
+                {
+                    return true;
+                }
+            }
+
+            if (!Autodiff.RulesAreTrusted(type))
+            {
+                return false;
+            }
+
+            _trustedTypes[_nextTrusted++ & (_trustedTypes.Length - 1)] = type;
+            return true;
         }
 
         public Tensor[] SeedBuffer(int count)

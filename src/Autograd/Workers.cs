@@ -9,14 +9,18 @@ internal interface IRangeJob
 }
 
 /// <summary>
-/// Splits a range into chunks and runs them on the calling thread and on thread-pool threads. The caller claims chunks
-/// too, so the work completes even when no pool thread is free; one small object is allocated per call (no closure,
-/// no task). Used by kernels on large tensors only: below a few tens of thousands of elements a single thread is faster.
+/// Splits a range into chunks run by the calling thread and by helper threads (one per extra processor, started on
+/// first use, asleep when idle). The caller claims chunks too, so the work completes even when every helper is busy
+/// with another caller's work; a call allocates one small object (no closure, no task, nothing queued on the thread
+/// pool). Kernels use it for large tensors only: below some tens of thousands of elements one thread is faster.
 /// </summary>
 internal static class Workers
 {
     /// <summary>The number of elements from which elementwise kernels use more than one thread.</summary>
     public const int ElementwiseThreshold = 1 << 16;
+
+    private static readonly Lock s_startLock = new();
+    private static Helper[]? s_helpers;
 
     /// <summary>True when more than one processor is available.</summary>
     public static bool CanSplit { get; } = Environment.ProcessorCount > 1;
@@ -47,17 +51,74 @@ internal static class Workers
         }
 
         var work = new Work<TJob>(job, length, chunks);
-        var helpers = Math.Min(Environment.ProcessorCount, chunks) - 1;
-        for (var i = 0; i < helpers; i++)
+        var helpers = s_helpers ?? StartHelpers();
+        for (var i = 0; i < helpers.Length && i < chunks - 1; i++)
         {
-            ThreadPool.UnsafeQueueUserWorkItem(work, preferLocal: false);
+            helpers[i].TryPost(work);
         }
 
         work.Execute();
         work.Wait();
     }
 
-    private sealed class Work<TJob>(TJob job, int length, int chunks) : IThreadPoolWorkItem
+    private static Helper[] StartHelpers()
+    {
+        lock (s_startLock)
+        {
+            if (s_helpers is null)
+            {
+                var helpers = new Helper[Environment.ProcessorCount - 1];
+                for (var i = 0; i < helpers.Length; i++)
+                {
+                    helpers[i] = new Helper(i);
+                }
+
+                s_helpers = helpers;
+            }
+
+            return s_helpers;
+        }
+    }
+
+    private interface IWork
+    {
+        void Execute();
+    }
+
+    /// <summary>A background thread that runs the work posted to its single slot (a busy helper refuses more).</summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "Helpers and their semaphores live as long as the process.")]
+    private sealed class Helper
+    {
+        private readonly SemaphoreSlim _signal = new(0);
+        private IWork? _work;
+
+        public Helper(int index)
+        {
+            var thread = new Thread(Loop) { IsBackground = true, Name = $"Autograd worker {index + 1}" };
+            thread.Start();
+        }
+
+        /// <summary>Hands <paramref name="work"/> to this helper unless it is busy.</summary>
+        public void TryPost(IWork work)
+        {
+            if (Interlocked.CompareExchange(ref _work, work, null) is null)
+            {
+                _signal.Release();
+            }
+        }
+
+        private void Loop()
+        {
+            while (true)
+            {
+                _signal.Wait();
+                Volatile.Read(ref _work)!.Execute();
+                Volatile.Write(ref _work, null);
+            }
+        }
+    }
+
+    private sealed class Work<TJob>(TJob job, int length, int chunks) : IWork
         where TJob : struct, IRangeJob
     {
         private readonly TJob _job = job;
@@ -65,7 +126,7 @@ internal static class Workers
         private int _done;
         private Exception? _error;
 
-        /// <summary>Claims and runs chunks until none is left (a late pool thread finds none and returns at once).</summary>
+        /// <summary>Claims and runs chunks until none is left (a late helper finds none and returns at once).</summary>
         public void Execute()
         {
             while (true)
