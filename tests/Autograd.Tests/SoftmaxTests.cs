@@ -377,6 +377,102 @@ public class SoftmaxTests
     }
 
     /// <summary>
+    /// The float32 row kernel takes each row's maximum while it exponentiates the row before it, and splits the rows
+    /// between threads. On rows of every length class around its 16- and 32-lane steps, with the maximum planted first
+    /// or last, a NaN row and −∞ entries, each row must match a float64 reference computed from the same float32 inputs,
+    /// a NaN must stay inside its row, and a row's values must not depend on where a split between threads starts
+    /// (rows computed as part of a smaller tensor are bit-identical).
+    /// </summary>
+    [Theory]
+    [InlineData(16)]
+    [InlineData(17)]
+    [InlineData(31)]
+    [InlineData(32)]
+    [InlineData(33)]
+    [InlineData(48)]
+    [InlineData(50)]
+    [InlineData(1000)]
+    public void Float32RowsMatchAFloat64ReferenceWhateverTheSplit(int size)
+    {
+        var rows = Math.Max(8, (70_000 / size) + 1);
+        var data = Tensor.RandN(new Shape(rows, size), size, DType.Float32, std: 3.0).ToArray<float>();
+        for (var r = 0; r < rows; r++)
+        {
+            switch (r % 4)
+            {
+                // A maximum of 110 where a wrong shift would overflow exp to +∞ (and the row to NaN).
+                case 0: data[(r * size) + size - 1] = 110f; break;
+                case 1: data[r * size] = 110f; break;
+                case 2: data[(r * size) + (size / 2)] = float.NegativeInfinity; break;
+            }
+        }
+
+        const int nanRow = 5;
+        data[(nanRow * size) + 3] = float.NaN;
+        var x = Tensor.FromArray(data, rows, size);
+        var y = x.Softmax(-1).ToArray<float>();
+        var ly = x.LogSoftmax(-1).ToArray<float>();
+        var tol = (size + 8) * U32;
+        for (var r = 0; r < rows; r++)
+        {
+            var row = data.AsSpan(r * size, size);
+            if (r == nanRow)
+            {
+                Assert.All(y.AsSpan(r * size, size).ToArray(), v => Assert.True(float.IsNaN(v)));
+                Assert.All(ly.AsSpan(r * size, size).ToArray(), v => Assert.True(float.IsNaN(v)));
+                continue;
+            }
+
+            double m = double.NegativeInfinity;
+            foreach (var v in row)
+            {
+                m = Math.Max(m, v);
+            }
+
+            var sum = 0.0;
+            foreach (var v in row)
+            {
+                sum += Math.Exp(v - m);
+            }
+
+            for (var j = 0; j < size; j++)
+            {
+                var at = (r * size) + j;
+                var expected = Math.Exp(row[j] - m) / sum;
+                var expectedLog = row[j] - m - Math.Log(sum);
+                if (float.IsNegativeInfinity(row[j]))
+                {
+                    Assert.Equal(0f, y[at]);
+                    Assert.True(float.IsNegativeInfinity(ly[at]), $"log-softmax of −∞ at row {r}, column {j}: {ly[at]}");
+                    continue;
+                }
+
+                // x − max is rounded to float32 before the exponential: a relative error of |x − max|·u in exp.
+                var tolj = tol + (Math.Abs(row[j] - m) * U32);
+                Assert.True(Math.Abs(ly[at] - expectedLog) <= tolj * Math.Max(1.0, Math.Abs(expectedLog)), $"log-softmax row {r} column {j}: {ly[at]:R} vs {expectedLog:R}");
+                if (expected < 1e-30)
+                {
+                    // Near and below the float32 subnormals only the absolute error is small.
+                    Assert.True(Math.Abs(y[at] - expected) <= 1e-37, $"softmax row {r} column {j}: {y[at]:R} vs {expected:R}");
+                    continue;
+                }
+
+                Assert.True(Math.Abs(y[at] - expected) <= tolj * expected, $"softmax row {r} column {j}: {y[at]:R} vs {expected:R}");
+            }
+        }
+
+        // The same rows as part of a tensor that starts three rows later (one thread, other split points): same bits.
+        var part = Tensor.FromArray(data.AsSpan(3 * size, 9 * size).ToArray(), 9, size);
+        var py = part.Softmax(-1).ToArray<float>();
+        var ply = part.LogSoftmax(-1).ToArray<float>();
+        for (var i = 0; i < py.Length; i++)
+        {
+            Assert.Equal(BitConverter.SingleToInt32Bits(y[(3 * size) + i]), BitConverter.SingleToInt32Bits(py[i]));
+            Assert.Equal(BitConverter.SingleToInt32Bits(ly[(3 * size) + i]), BitConverter.SingleToInt32Bits(ply[i]));
+        }
+    }
+
+    /// <summary>
     /// Why TensorPrimitives.SoftMax is not used: it exponentiates without subtracting the maximum, so logits near 1000
     /// overflow to ∞/∞ = NaN, where the fused softmax is exact.
     /// </summary>

@@ -216,6 +216,13 @@ internal static class SoftmaxKernels
         {
             if (inner == 1)
             {
+                if (typeof(T) == typeof(float) && FastExp.IsSupported && size >= 16)
+                {
+                    var src = MemoryMarshal.Cast<T, float>(x.AsSpan(xOffset + (start * size), (end - start) * size));
+                    FastExp.SoftmaxRows(src, MemoryMarshal.Cast<T, float>(y.AsSpan(start * size, (end - start) * size)), size, log);
+                    return;
+                }
+
                 for (var o = start; o < end; o++)
                 {
                     ForwardRow<T>(x.AsSpan(xOffset + (o * size), size), y.AsSpan(o * size, size), log);
@@ -404,6 +411,104 @@ internal static class FastExp
     }
 
     /// <summary>
+    /// Softmax (or log-softmax) of consecutive rows of <paramref name="n"/> ≥ 16 elements. Each row needs its maximum
+    /// before its exponentials; the maximum of the next row is taken in the same loop that exponentiates the current
+    /// one, so the next row's loads from memory overlap this row's arithmetic instead of waiting in a pass of their own.
+    /// Every row is computed the same way wherever a split between threads starts (a maximum is a maximum).
+    /// </summary>
+    public static void SoftmaxRows(ReadOnlySpan<float> x, Span<float> y, int n, bool log)
+    {
+        var rows = x.Length / n;
+        var max = MaxIgnoringNaN(x[..n]);
+        for (var r = 0; r < rows; r++)
+        {
+            var src = x.Slice(r * n, n);
+            var dst = y.Slice(r * n, n);
+            var next = r + 1 < rows ? x.Slice((r + 1) * n, n) : default;
+            var sum = ExpShiftedWithNextMax(src, max, dst, store: !log, next, out var nextMax);
+            if (log)
+            {
+                var lse = MathF.Log(sum);
+                TensorPrimitives.Subtract(src, max, dst);
+                TensorPrimitives.Subtract(dst, lse, dst);
+            }
+            else
+            {
+                TensorPrimitives.Multiply(dst, 1f / sum, dst);
+            }
+
+            max = nextMax;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="ExpShifted"/> of a row that also returns the maximum of the next row (<paramref name="next"/>, of the
+    /// same length, or empty for the last row, then 0), taken as <see cref="MaxIgnoringNaN"/> takes it.
+    /// </summary>
+    private static float ExpShiftedWithNextMax(ReadOnlySpan<float> x, float shift, Span<float> dst, bool store, ReadOnlySpan<float> next, out float nextMax)
+    {
+        if (next.IsEmpty)
+        {
+            nextMax = 0f;
+            return ExpShifted(x, shift, dst, store);
+        }
+
+        var n = x.Length;
+        ref var xr = ref MemoryMarshal.GetReference(x);
+        ref var dr = ref MemoryMarshal.GetReference(dst);
+        ref var nr = ref MemoryMarshal.GetReference(next);
+        var vs = Vector512.Create(shift);
+        var acc0 = Vector512<float>.Zero;
+        var acc1 = Vector512<float>.Zero;
+        var m0 = Vector512.LoadUnsafe(ref nr);
+        var m1 = m0;
+        var i = 0;
+        for (; i <= n - 32; i += 32)
+        {
+            var e0 = ExpBelowInfinity(Vector512.LoadUnsafe(ref xr, (nuint)i) - vs);
+            var e1 = ExpBelowInfinity(Vector512.LoadUnsafe(ref xr, (nuint)(i + 16)) - vs);
+            m0 = Avx512F.Max(m0, Vector512.LoadUnsafe(ref nr, (nuint)i));
+            m1 = Avx512F.Max(m1, Vector512.LoadUnsafe(ref nr, (nuint)(i + 16)));
+            if (store)
+            {
+                e0.StoreUnsafe(ref dr, (nuint)i);
+                e1.StoreUnsafe(ref dr, (nuint)(i + 16));
+            }
+
+            acc0 += e0;
+            acc1 += e1;
+        }
+
+        for (var j = i; j <= n - 16; j += 16)
+        {
+            m0 = Avx512F.Max(m0, Vector512.LoadUnsafe(ref nr, (nuint)j));
+        }
+
+        // The last 16 elements again covers any remainder: the maximum does not mind seeing some twice.
+        m1 = Avx512F.Max(m1, Vector512.LoadUnsafe(ref nr, (nuint)(n - 16)));
+        nextMax = HorizontalMax(Avx512F.Max(m0, m1));
+
+        for (; i < n; i += 16)
+        {
+            var rem = Math.Min(16, n - i);
+            var e = ExpBelowInfinity(Load(x, i, rem) - vs);
+            if (rem < 16)
+            {
+                e = Vector512.ConditionalSelect(Mask(rem), e, Vector512<float>.Zero);
+            }
+
+            if (store)
+            {
+                Store(e, dst, i, rem);
+            }
+
+            acc0 += e;
+        }
+
+        return Vector512.Sum(acc0 + acc1);
+    }
+
+    /// <summary>
     /// The largest element of a non-empty span, for a shift that only has to be an element: where there are NaNs the
     /// result may be any element or NaN, and the sign of a zero maximum is unspecified.
     /// </summary>
@@ -440,7 +545,11 @@ internal static class FastExp
             m1 = Avx512F.Max(m1, Vector512.LoadUnsafe(ref xr, (nuint)(n - 16)));
         }
 
-        var m = Avx512F.Max(Avx512F.Max(m0, m1), Avx512F.Max(m2, m3));
+        return HorizontalMax(Avx512F.Max(Avx512F.Max(m0, m1), Avx512F.Max(m2, m3)));
+    }
+
+    private static float HorizontalMax(Vector512<float> m)
+    {
         var h = Avx.Max(m.GetLower(), m.GetUpper());
         var q = Sse.Max(h.GetLower(), h.GetUpper());
         q = Sse.Max(q, Sse.Shuffle(q, q, 0b_01_00_11_10));
