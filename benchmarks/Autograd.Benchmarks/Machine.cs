@@ -19,7 +19,8 @@ public sealed record Machine(
     string? Commit,
     bool? UncommittedChanges,
     string? LoadAverage,
-    IReadOnlyDictionary<string, string?> Environment)
+    IReadOnlyDictionary<string, string?> Environment,
+    string Gc)
 {
     /// <summary>Reads /proc/cpuinfo, /proc/meminfo, sysfs and git (read-only) for the current machine and checkout.</summary>
     public static Machine Collect(string? repository)
@@ -30,7 +31,7 @@ public sealed record Machine(
         int? physical = int.TryParse(Field(cpuinfo, "cpu cores"), CultureInfo.InvariantCulture, out var perSocket) ? perSocket * Math.Max(1, physicalIds) : null;
         var memKb = Field(ReadOrEmpty("/proc/meminfo"), "MemTotal")?.Split(' ', StringSplitOptions.RemoveEmptyEntries)[0];
         long? memory = long.TryParse(memKb, CultureInfo.InvariantCulture, out var kb) ? kb * 1024 : null;
-        var env = new[] { "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "DOTNET_PROCESSOR_COUNT" }
+        var env = new[] { "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "DOTNET_PROCESSOR_COUNT", "DOTNET_GCRegionSize", "DOTNET_GCLOHThreshold", "DOTNET_gcConcurrent" }
             .ToDictionary(k => k, System.Environment.GetEnvironmentVariable);
         string? commit = null;
         bool? dirty = null;
@@ -42,7 +43,16 @@ public sealed record Machine(
         }
 
         return new Machine(cpu, System.Environment.ProcessorCount, physical, memory, L2Size(), Vector512.IsHardwareAccelerated,
-            RuntimeInformation.OSDescription, RuntimeInformation.FrameworkDescription, DateTime.UtcNow, commit, dirty, ReadLoadAverage(), env);
+            RuntimeInformation.OSDescription, RuntimeInformation.FrameworkDescription, DateTime.UtcNow, commit, dirty, ReadLoadAverage(), env, GcSettings());
+    }
+
+    /// <summary>The GC's mode and the runtimeconfig settings that decide where large tensors live (see docs/design.md).</summary>
+    public static string GcSettings()
+    {
+        static string Setting(string name) => AppContext.GetData(name) is { } v ? Convert.ToString(v, CultureInfo.InvariantCulture) ?? "?" : "default";
+        var mode = System.Runtime.GCSettings.IsServerGC ? "server" : "workstation";
+        var concurrent = AppContext.GetData("System.GC.Concurrent") is bool c ? (c ? "concurrent" : "non-concurrent") : "concurrent (default)";
+        return $"{mode}, {concurrent}; System.GC.RegionSize = {Setting("System.GC.RegionSize")}, System.GC.LOHThreshold = {Setting("System.GC.LOHThreshold")} (runtimeconfig)";
     }
 
     /// <summary>Runs a program and returns its standard output, or null when it cannot be started or fails.</summary>

@@ -50,6 +50,7 @@ public static class ReportWriter
             : $"| PyTorch | {p.Torch}{(p.TorchPackage is null ? "" : $" (Debian python3-torch {p.TorchPackage})")}, Python {p.Python} |");
         Line(sb, $"| threads | softmax, tape and training: {threads} on both sides (ours: all cores; PyTorch: `torch.set_num_threads({threads})`); matmul: 1 and {threads} |");
         Line(sb, $"| load average | {m.LoadAverage ?? "unknown"} at the start, {data.LoadAverageAtEnd ?? "unknown"} at the end (1, 5, 15 min; {m.LogicalCores} cores: above {m.LogicalCores} means other work competed for the CPU) |");
+        Line(sb, $"| .NET GC | {m.Gc} |");
         Line(sb, $"| environment | {string.Join(", ", m.Environment.Select(kv => $"`{kv.Key}`={(kv.Value is null ? "(unset)" : $"`{kv.Value}`")}"))} |");
         Line(sb);
         WriteMethod(sb, threads);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 
 namespace Autograd.Kernels;
@@ -112,9 +113,19 @@ internal static class Workers
             while (true)
             {
                 _signal.Wait();
-                Volatile.Read(ref _work)!.Execute();
-                Volatile.Write(ref _work, null);
+                RunPosted();
             }
+        }
+
+        /// <summary>
+        /// Runs the posted work in a frame of its own: a reference held in <see cref="Loop"/>'s frame could stay visible
+        /// to the GC while the thread sleeps, keeping the last job's arrays (whole tensors) alive until the next job.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private void RunPosted()
+        {
+            Volatile.Read(ref _work)!.Execute();
+            Volatile.Write(ref _work, null);
         }
     }
 

@@ -861,4 +861,30 @@ public class EngineTests
         Assert.Equal(new double[] { 0, 0 }, w.Grad!.ToArray());
         Assert.Equal(new double[] { 1, 2 }, v.ToArray());
     }
+
+    /// <summary>
+    /// Tensors a large, thread-split kernel worked on are collectable once the program drops them: the helper threads
+    /// keep no reference to their last job (they did, through a stale frame slot, which kept two 4 MB arrays alive
+    /// across every collection and made each one copy them).
+    /// </summary>
+    [Fact]
+    public void LargeSplitKernelsLeaveNothingAliveBehind()
+    {
+        var (output, storage, gradient) = RunLargeSoftmax();
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        Assert.False(output.IsAlive, "the softmax output is still reachable");
+        Assert.False(storage.IsAlive, "the softmax output's storage is still reachable");
+        Assert.False(gradient.IsAlive, "the gradient is still reachable");
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static (WeakReference Output, WeakReference Storage, WeakReference Gradient) RunLargeSoftmax()
+    {
+        var x = Tensor.RandN(new Shape(512, 512), 3, DType.Float32).WithRequiresGrad();
+        var y = x.Softmax(-1);
+        var dx = Autodiff.Grad(y, x, Tensor.OnesLike(y));
+        return (new WeakReference(y), new WeakReference(y.Storage), new WeakReference(dx));
+    }
 }

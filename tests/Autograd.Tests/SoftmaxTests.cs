@@ -378,10 +378,11 @@ public class SoftmaxTests
 
     /// <summary>
     /// The float32 row kernel takes each row's maximum while it exponentiates the row before it, and splits the rows
-    /// between threads. On rows of every length class around its 16- and 32-lane steps, with the maximum planted first
-    /// or last, a NaN row and −∞ entries, each row must match a float64 reference computed from the same float32 inputs,
-    /// a NaN must stay inside its row, and a row's values must not depend on where a split between threads starts
-    /// (rows computed as part of a smaller tensor are bit-identical).
+    /// between threads; above 2 MB the softmax backward writes dx with non-temporal stores. On rows of every length
+    /// class around the 16- and 32-lane steps, with the maximum planted first or last, a NaN row and −∞ entries, each
+    /// row of softmax, log-softmax and the softmax backward must match a float64 reference computed from the same
+    /// float32 values, a NaN must stay inside its row, and a row's values must not depend on where a split between
+    /// threads starts or on the store path (the same rows computed as a small tensor are bit-identical).
     /// </summary>
     [Theory]
     [InlineData(16)]
@@ -394,7 +395,7 @@ public class SoftmaxTests
     [InlineData(1000)]
     public void Float32RowsMatchAFloat64ReferenceWhateverTheSplit(int size)
     {
-        var rows = Math.Max(8, (70_000 / size) + 1);
+        var rows = Math.Max(16, (600_000 / size) + 1);
         var data = Tensor.RandN(new Shape(rows, size), size, DType.Float32, std: 3.0).ToArray<float>();
         for (var r = 0; r < rows; r++)
         {
@@ -409,9 +410,13 @@ public class SoftmaxTests
 
         const int nanRow = 5;
         data[(nanRow * size) + 3] = float.NaN;
-        var x = Tensor.FromArray(data, rows, size);
-        var y = x.Softmax(-1).ToArray<float>();
+        var x = Tensor.FromArray(data, rows, size).WithRequiresGrad();
+        var g = Tensor.RandN(new Shape(rows, size), size + 1, DType.Float32);
+        var ga = g.ToArray<float>();
+        var yt = x.Softmax(-1);
+        var y = yt.ToArray<float>();
         var ly = x.LogSoftmax(-1).ToArray<float>();
+        var dx = Autodiff.Grad(yt, x, g).ToArray<float>();
         var tol = (size + 8) * U32;
         for (var r = 0; r < rows; r++)
         {
@@ -420,7 +425,25 @@ public class SoftmaxTests
             {
                 Assert.All(y.AsSpan(r * size, size).ToArray(), v => Assert.True(float.IsNaN(v)));
                 Assert.All(ly.AsSpan(r * size, size).ToArray(), v => Assert.True(float.IsNaN(v)));
+                Assert.All(dx.AsSpan(r * size, size).ToArray(), v => Assert.True(float.IsNaN(v)));
                 continue;
+            }
+
+            // dx = y ⊙ (g − Σ g⊙y) from our float32 y: the float32 dot errs by at most n·u·Σ|g⊙y|.
+            double dot = 0, dotAbs = 0;
+            for (var j = 0; j < size; j++)
+            {
+                dot += (double)ga[(r * size) + j] * y[(r * size) + j];
+                dotAbs += Math.Abs((double)ga[(r * size) + j] * y[(r * size) + j]);
+            }
+
+            for (var j = 0; j < size; j++)
+            {
+                var at = (r * size) + j;
+                var expectedDx = y[at] * (ga[at] - dot);
+                // Plus a few float32 subnormal spacings (1.4e-45) for results in the subnormal range.
+                var tolDx = (y[at] * (size + 8) * U32 * (dotAbs + Math.Abs(ga[at]) + Math.Abs(dot))) + 1e-44;
+                Assert.True(Math.Abs(dx[at] - expectedDx) <= tolDx, $"softmax backward row {r} column {j}: {dx[at]:R} vs {expectedDx:R}");
             }
 
             double m = double.NegativeInfinity;
@@ -462,13 +485,16 @@ public class SoftmaxTests
         }
 
         // The same rows as part of a tensor that starts three rows later (one thread, other split points): same bits.
-        var part = Tensor.FromArray(data.AsSpan(3 * size, 9 * size).ToArray(), 9, size);
-        var py = part.Softmax(-1).ToArray<float>();
+        var part = Tensor.FromArray(data.AsSpan(3 * size, 9 * size).ToArray(), 9, size).WithRequiresGrad();
+        var pyt = part.Softmax(-1);
+        var py = pyt.ToArray<float>();
         var ply = part.LogSoftmax(-1).ToArray<float>();
+        var pdx = Autodiff.Grad(pyt, part, Tensor.FromArray(ga.AsSpan(3 * size, 9 * size).ToArray(), 9, size)).ToArray<float>();
         for (var i = 0; i < py.Length; i++)
         {
             Assert.Equal(BitConverter.SingleToInt32Bits(y[(3 * size) + i]), BitConverter.SingleToInt32Bits(py[i]));
             Assert.Equal(BitConverter.SingleToInt32Bits(ly[(3 * size) + i]), BitConverter.SingleToInt32Bits(ply[i]));
+            Assert.Equal(BitConverter.SingleToInt32Bits(dx[(3 * size) + i]), BitConverter.SingleToInt32Bits(pdx[i]));
         }
     }
 

@@ -49,7 +49,7 @@ internal static class SoftmaxKernels
         }
 
         var (items, tile, tiles) = Plan<T>(outer, size, inner);
-        var job = new BackwardJob<T>(g, gOffset, y, yOffset, dx, size, inner, tile, tiles, log);
+        var job = new BackwardJob<T>(g, gOffset, y, yOffset, dx, size, inner, tile, tiles, log, Streams<T>(outer, size, inner));
         Workers.For(items, Chunks(outer, size, inner), job);
     }
 
@@ -122,6 +122,12 @@ internal static class SoftmaxKernels
         var tiles = (inner + tile - 1) / tile;
         return (outer * tiles, tile, tiles);
     }
+
+    /// <summary>Whether a float32 result of rows (inner = 1) is large enough to be written with non-temporal stores.</summary>
+    private static bool Streams<T>(int outer, int size, int inner)
+        where T : unmanaged
+        => typeof(T) == typeof(float) && inner == 1 && size >= 16 && NonTemporal.IsSupported
+            && (long)outer * size * sizeof(float) >= NonTemporal.ThresholdBytes;
 
     private static int Chunks(int outer, int size, int inner)
         => Workers.Chunks((long)outer * size * inner, ParallelElements / 2);
@@ -294,11 +300,25 @@ internal static class SoftmaxKernels
     }
 
     /// <summary>The backward over rows or column tiles [start, end).</summary>
-    private readonly struct BackwardJob<T>(T[] g, int gOffset, T[] y, int yOffset, T[] dx, int size, int inner, int tile, int tiles, bool log) : IRangeJob
+    private readonly struct BackwardJob<T>(T[] g, int gOffset, T[] y, int yOffset, T[] dx, int size, int inner, int tile, int tiles, bool log, bool streaming) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         public void Run(int start, int end)
         {
+            if (inner == 1 && streaming && !log)
+            {
+                // BackwardRow's arithmetic, with the result streamed.
+                for (var o = start; o < end; o++)
+                {
+                    var gr = MemoryMarshal.Cast<T, float>(g.AsSpan(gOffset + (o * size), size));
+                    var yr = MemoryMarshal.Cast<T, float>(y.AsSpan(yOffset + (o * size), size));
+                    NonTemporal.AddMultiply(gr, -TensorPrimitives.Dot(gr, yr), yr, MemoryMarshal.Cast<T, float>(dx.AsSpan(o * size, size)));
+                }
+
+                NonTemporal.Fence();
+                return;
+            }
+
             if (inner == 1)
             {
                 for (var o = start; o < end; o++)
@@ -414,7 +434,8 @@ internal static class FastExp
     /// Softmax (or log-softmax) of consecutive rows of <paramref name="n"/> ≥ 16 elements. Each row needs its maximum
     /// before its exponentials; the maximum of the next row is taken in the same loop that exponentiates the current
     /// one, so the next row's loads from memory overlap this row's arithmetic instead of waiting in a pass of their own.
-    /// Every row is computed the same way wherever a split between threads starts (a maximum is a maximum).
+    /// Every row is computed the same way wherever a split between threads starts (a maximum is a maximum). The
+    /// results are written with ordinary stores: the backward reads them next, and they should still be in a cache.
     /// </summary>
     public static void SoftmaxRows(ReadOnlySpan<float> x, Span<float> y, int n, bool log)
     {
