@@ -60,6 +60,12 @@ internal static class Workers
 
         work.Execute();
         work.Wait();
+
+        // A helper that has not woken yet would keep the work, and the arrays its job holds, alive until it does.
+        for (var i = 0; i < helpers.Length && i < chunks - 1; i++)
+        {
+            helpers[i].Revoke(work);
+        }
     }
 
     private static Helper[] StartHelpers()
@@ -108,6 +114,9 @@ internal static class Workers
             }
         }
 
+        /// <summary>Takes back <paramref name="work"/> (finished by then) if this helper has not started it.</summary>
+        public void Revoke(IWork work) => Interlocked.CompareExchange(ref _work, null, work);
+
         private void Loop()
         {
             while (true)
@@ -118,14 +127,21 @@ internal static class Workers
         }
 
         /// <summary>
-        /// Runs the posted work in a frame of its own: a reference held in <see cref="Loop"/>'s frame could stay visible
-        /// to the GC while the thread sleeps, keeping the last job's arrays (whole tensors) alive until the next job.
+        /// Runs the posted work, if it was not taken back, in a frame of its own: a reference held in
+        /// <see cref="Loop"/>'s frame could stay visible to the GC while the thread sleeps, keeping the last job's arrays
+        /// (whole tensors) alive until the next job.
         /// </summary>
         [MethodImpl(MethodImplOptions.NoInlining)]
         private void RunPosted()
         {
-            Volatile.Read(ref _work)!.Execute();
-            Volatile.Write(ref _work, null);
+            var work = Volatile.Read(ref _work);
+            if (work is null)
+            {
+                return;
+            }
+
+            work.Execute();
+            Interlocked.CompareExchange(ref _work, null, work);
         }
     }
 

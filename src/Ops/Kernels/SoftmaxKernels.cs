@@ -388,47 +388,7 @@ internal static class FastExp
     /// an element of x, so no x − shift is +∞ (it is NaN where x or the shift is infinite or NaN, and the row is NaN anyway).
     /// </summary>
     public static float ExpShifted(ReadOnlySpan<float> x, float shift, Span<float> dst, bool store)
-    {
-        var n = x.Length;
-        ref var xr = ref MemoryMarshal.GetReference(x);
-        ref var dr = ref MemoryMarshal.GetReference(dst);
-        var vs = Vector512.Create(shift);
-        var acc0 = Vector512<float>.Zero;
-        var acc1 = Vector512<float>.Zero;
-        var i = 0;
-        for (; i <= n - 32; i += 32)
-        {
-            var e0 = ExpBelowInfinity(Vector512.LoadUnsafe(ref xr, (nuint)i) - vs);
-            var e1 = ExpBelowInfinity(Vector512.LoadUnsafe(ref xr, (nuint)(i + 16)) - vs);
-            if (store)
-            {
-                e0.StoreUnsafe(ref dr, (nuint)i);
-                e1.StoreUnsafe(ref dr, (nuint)(i + 16));
-            }
-
-            acc0 += e0;
-            acc1 += e1;
-        }
-
-        for (; i < n; i += 16)
-        {
-            var rem = Math.Min(16, n - i);
-            var e = ExpBelowInfinity(Load(x, i, rem) - vs);
-            if (rem < 16)
-            {
-                e = Vector512.ConditionalSelect(Mask(rem), e, Vector512<float>.Zero);
-            }
-
-            if (store)
-            {
-                Store(e, dst, i, rem);
-            }
-
-            acc0 += e;
-        }
-
-        return Vector512.Sum(acc0 + acc1);
-    }
+        => ExpShifted(x, shift, dst, store, default, out _);
 
     /// <summary>
     /// Softmax (or log-softmax) of consecutive rows of <paramref name="n"/> ≥ 16 elements. Each row needs its maximum
@@ -446,7 +406,7 @@ internal static class FastExp
             var src = x.Slice(r * n, n);
             var dst = y.Slice(r * n, n);
             var next = r + 1 < rows ? x.Slice((r + 1) * n, n) : default;
-            var sum = ExpShiftedWithNextMax(src, max, dst, store: !log, next, out var nextMax);
+            var sum = ExpShifted(src, max, dst, store: !log, next, out var nextMax);
             if (log)
             {
                 var lse = MathF.Log(sum);
@@ -463,25 +423,22 @@ internal static class FastExp
     }
 
     /// <summary>
-    /// <see cref="ExpShifted"/> of a row that also returns the maximum of the next row (<paramref name="next"/>, of the
-    /// same length, or empty for the last row, then 0), taken as <see cref="MaxIgnoringNaN"/> takes it.
+    /// <see cref="ExpShifted(ReadOnlySpan{float}, float, Span{float}, bool)"/> of a row that also returns the maximum of
+    /// the next row (<paramref name="next"/>, of the same length, or empty for the last row, then 0), taken as
+    /// <see cref="MaxIgnoringNaN"/> takes it. Without a next row the loop takes maxima over x itself (loads that hit
+    /// L1) and drops them, so one loop serves both.
     /// </summary>
-    private static float ExpShiftedWithNextMax(ReadOnlySpan<float> x, float shift, Span<float> dst, bool store, ReadOnlySpan<float> next, out float nextMax)
+    private static float ExpShifted(ReadOnlySpan<float> x, float shift, Span<float> dst, bool store, ReadOnlySpan<float> next, out float nextMax)
     {
-        if (next.IsEmpty)
-        {
-            nextMax = 0f;
-            return ExpShifted(x, shift, dst, store);
-        }
-
         var n = x.Length;
+        var scan = next.IsEmpty ? x : next;
         ref var xr = ref MemoryMarshal.GetReference(x);
         ref var dr = ref MemoryMarshal.GetReference(dst);
-        ref var nr = ref MemoryMarshal.GetReference(next);
+        ref var nr = ref MemoryMarshal.GetReference(scan);
         var vs = Vector512.Create(shift);
         var acc0 = Vector512<float>.Zero;
         var acc1 = Vector512<float>.Zero;
-        var m0 = Vector512.LoadUnsafe(ref nr);
+        var m0 = n >= 16 ? Vector512.LoadUnsafe(ref nr) : Vector512<float>.Zero;
         var m1 = m0;
         var i = 0;
         for (; i <= n - 32; i += 32)
@@ -500,14 +457,18 @@ internal static class FastExp
             acc1 += e1;
         }
 
-        for (var j = i; j <= n - 16; j += 16)
+        nextMax = 0f;
+        if (!next.IsEmpty)
         {
-            m0 = Avx512F.Max(m0, Vector512.LoadUnsafe(ref nr, (nuint)j));
-        }
+            for (var j = i; j <= n - 16; j += 16)
+            {
+                m0 = Avx512F.Max(m0, Vector512.LoadUnsafe(ref nr, (nuint)j));
+            }
 
-        // The last 16 elements again covers any remainder: the maximum does not mind seeing some twice.
-        m1 = Avx512F.Max(m1, Vector512.LoadUnsafe(ref nr, (nuint)(n - 16)));
-        nextMax = HorizontalMax(Avx512F.Max(m0, m1));
+            // The last 16 elements again covers any remainder: the maximum does not mind seeing some twice.
+            m1 = Avx512F.Max(m1, Vector512.LoadUnsafe(ref nr, (nuint)(n - 16)));
+            nextMax = HorizontalMax(Avx512F.Max(m0, m1));
+        }
 
         for (; i < n; i += 16)
         {
