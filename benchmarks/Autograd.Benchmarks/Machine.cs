@@ -51,7 +51,12 @@ public sealed record Machine(
     {
         static string Setting(string name) => AppContext.GetData(name) is { } v ? Convert.ToString(v, CultureInfo.InvariantCulture) ?? "?" : "default";
         var mode = System.Runtime.GCSettings.IsServerGC ? "server" : "workstation";
-        var concurrent = AppContext.GetData("System.GC.Concurrent") is bool c ? (c ? "concurrent" : "non-concurrent") : "concurrent (default)";
+        var concurrent = Convert.ToString(AppContext.GetData("System.GC.Concurrent"), CultureInfo.InvariantCulture) switch
+        {
+            "false" or "False" => "non-concurrent",
+            "true" or "True" => "concurrent",
+            _ => "concurrent (default)",
+        };
         return $"{mode}, {concurrent}; System.GC.RegionSize = {Setting("System.GC.RegionSize")}, System.GC.LOHThreshold = {Setting("System.GC.LOHThreshold")} (runtimeconfig)";
     }
 
