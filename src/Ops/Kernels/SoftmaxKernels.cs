@@ -177,15 +177,26 @@ internal static class SoftmaxKernels
         }
     }
 
-    /// <summary>One row of the backward.</summary>
-    private static void BackwardRow<T>(ReadOnlySpan<T> gr, ReadOnlySpan<T> yr, Span<T> dr, bool log)
+    /// <summary>
+    /// One row of the backward. With <paramref name="streaming"/> (float32 only, see <see cref="Streams{T}"/>) the softmax
+    /// row is written with <see cref="NonTemporal"/> stores, the same values; the caller fences.
+    /// </summary>
+    private static void BackwardRow<T>(ReadOnlySpan<T> gr, ReadOnlySpan<T> yr, Span<T> dr, bool log, bool streaming)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (!log)
         {
             // (g + (−dot)) ⊙ y is exactly (g − dot) ⊙ y, in one pass.
             var dot = TensorPrimitives.Dot(gr, yr);
-            TensorPrimitives.AddMultiply(gr, -dot, yr, dr);
+            if (streaming)
+            {
+                NonTemporal.AddMultiply(MemoryMarshal.Cast<T, float>(gr), -Unsafe.As<T, float>(ref dot), MemoryMarshal.Cast<T, float>(yr), MemoryMarshal.Cast<T, float>(dr));
+            }
+            else
+            {
+                TensorPrimitives.AddMultiply(gr, -dot, yr, dr);
+            }
+
             return;
         }
 
@@ -305,25 +316,16 @@ internal static class SoftmaxKernels
     {
         public void Run(int start, int end)
         {
-            if (inner == 1 && streaming && !log)
-            {
-                // BackwardRow's arithmetic, with the result streamed.
-                for (var o = start; o < end; o++)
-                {
-                    var gr = MemoryMarshal.Cast<T, float>(g.AsSpan(gOffset + (o * size), size));
-                    var yr = MemoryMarshal.Cast<T, float>(y.AsSpan(yOffset + (o * size), size));
-                    NonTemporal.AddMultiply(gr, -TensorPrimitives.Dot(gr, yr), yr, MemoryMarshal.Cast<T, float>(dx.AsSpan(o * size, size)));
-                }
-
-                NonTemporal.Fence();
-                return;
-            }
-
             if (inner == 1)
             {
                 for (var o = start; o < end; o++)
                 {
-                    BackwardRow<T>(g.AsSpan(gOffset + (o * size), size), y.AsSpan(yOffset + (o * size), size), dx.AsSpan(o * size, size), log);
+                    BackwardRow<T>(g.AsSpan(gOffset + (o * size), size), y.AsSpan(yOffset + (o * size), size), dx.AsSpan(o * size, size), log, streaming);
+                }
+
+                if (streaming)
+                {
+                    NonTemporal.Fence();
                 }
 
                 return;
