@@ -37,20 +37,7 @@ public static class Derivatives
         using var mode = GradMode.EnableGrad();
         var xi = Input(x, nameof(Jacobian));
         var y = Call(f, xi, nameof(Jacobian));
-        var n = xi.ElementCount;
-        var jac = Tensor.Zeros(new Shape([.. y.Shape.Dims, .. xi.Shape.Dims]), xi.DType);
-        if (!y.RequiresGrad)
-        {
-            return jac;
-        }
-
-        for (var i = 0; i < y.ElementCount; i++)
-        {
-            var row = Autodiff.Grad([y], [xi], [OneHot(y.Shape, y.DType, i)], retainGraph: true, allowUnused: true)[0];
-            CopyInto(row, jac, i * n);
-        }
-
-        return jac;
+        return JacobianRows(y, y.Shape, xi);
     }
 
     /// <summary>
@@ -68,21 +55,7 @@ public static class Derivatives
         using var mode = GradMode.EnableGrad();
         var xi = Input(x, nameof(Hessian));
         var y = Scalar(Call(f, xi, nameof(Hessian)), nameof(Hessian));
-        var n = xi.ElementCount;
-        var hess = Tensor.Zeros(new Shape([.. xi.Shape.Dims, .. xi.Shape.Dims]), xi.DType);
-        var g = FirstGradient(y, xi);
-        if (g is null || !g.RequiresGrad)
-        {
-            return hess;
-        }
-
-        for (var i = 0; i < n; i++)
-        {
-            var row = Autodiff.Grad([g], [xi], [OneHot(g.Shape, g.DType, i)], retainGraph: true, allowUnused: true)[0];
-            CopyInto(row, hess, i * n);
-        }
-
-        return hess;
+        return JacobianRows(FirstGradient(y, xi), xi.Shape, xi);
     }
 
     /// <summary>
@@ -203,6 +176,29 @@ public static class Derivatives
                 $"{api}: {vName} has shape {v.Shape} {v.DType.Name()}, but {likeName} has shape {like.Shape} {like.DType.Name()}; they must match.",
                 nameof(v));
         }
+    }
+
+    /// <summary>
+    /// The Jacobian of <paramref name="z"/> (of shape <paramref name="zShape"/>) with respect to <paramref name="xi"/>, of
+    /// shape zShape ++ xi.shape, one row per element of z by a vector-Jacobian product with the one-hot eᵢ (graph
+    /// retained between walks); zeros when z is null or not on the tape.
+    /// </summary>
+    private static Tensor JacobianRows(Tensor? z, Shape zShape, Tensor xi)
+    {
+        var n = xi.ElementCount;
+        var jac = Tensor.Zeros(new Shape([.. zShape.Dims, .. xi.Shape.Dims]), xi.DType);
+        if (z is null || !z.RequiresGrad)
+        {
+            return jac;
+        }
+
+        for (var i = 0; i < z.ElementCount; i++)
+        {
+            var row = Autodiff.Grad([z], [xi], [OneHot(z.Shape, z.DType, i)], retainGraph: true, allowUnused: true)[0];
+            CopyInto(row, jac, i * n);
+        }
+
+        return jac;
     }
 
     private static Tensor OneHot(Shape shape, DType dtype, int index)
