@@ -26,13 +26,7 @@ public sealed class Adam : Optimizer
     /// </exception>
     public Adam(IEnumerable<Tensor> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8, double weightDecay = 0, bool amsgrad = false)
         : base(parameters, learningRate)
-    {
-        CheckUnitInterval(beta1, nameof(beta1));
-        CheckUnitInterval(beta2, nameof(beta2));
-        CheckNonNegative(epsilon, nameof(epsilon));
-        CheckNonNegative(weightDecay, nameof(weightDecay));
-        _state = new AdamState(Parameters.Count, beta1, beta2, epsilon, weightDecay, amsgrad, decoupled: false);
-    }
+        => _state = AdamState.Create(this, beta1, beta2, epsilon, weightDecay, amsgrad, decoupled: false);
 
     /// <summary>The decay rate of the first-moment (mean) estimate.</summary>
     public double Beta1 => _state.Beta1;
@@ -68,13 +62,7 @@ public sealed class AdamW : Optimizer
     /// </exception>
     public AdamW(IEnumerable<Tensor> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8, double weightDecay = 1e-2, bool amsgrad = false)
         : base(parameters, learningRate)
-    {
-        CheckUnitInterval(beta1, nameof(beta1));
-        CheckUnitInterval(beta2, nameof(beta2));
-        CheckNonNegative(epsilon, nameof(epsilon));
-        CheckNonNegative(weightDecay, nameof(weightDecay));
-        _state = new AdamState(Parameters.Count, beta1, beta2, epsilon, weightDecay, amsgrad, decoupled: true);
-    }
+        => _state = AdamState.Create(this, beta1, beta2, epsilon, weightDecay, amsgrad, decoupled: true);
 
     /// <summary>The decay rate of the first-moment (mean) estimate.</summary>
     public double Beta1 => _state.Beta1;
@@ -101,6 +89,16 @@ public sealed class AdamW : Optimizer
 internal sealed class AdamState(int count, double beta1, double beta2, double epsilon, double weightDecay, bool amsgrad, bool decoupled)
 {
     private readonly long[] _steps = new long[count];
+
+    /// <summary>Checks the hyper-parameters in <paramref name="owner"/>'s name and makes the state for its parameters.</summary>
+    public static AdamState Create(Optimizer owner, double beta1, double beta2, double epsilon, double weightDecay, bool amsgrad, bool decoupled)
+    {
+        owner.CheckUnitInterval(beta1, nameof(beta1));
+        owner.CheckUnitInterval(beta2, nameof(beta2));
+        owner.CheckNonNegative(epsilon, nameof(epsilon));
+        owner.CheckNonNegative(weightDecay, nameof(weightDecay));
+        return new AdamState(owner.Parameters.Count, beta1, beta2, epsilon, weightDecay, amsgrad, decoupled);
+    }
     private readonly Tensor?[] _expAvg = new Tensor?[count];
     private readonly Tensor?[] _expAvgSq = new Tensor?[count];
     private readonly Tensor?[] _maxExpAvgSq = new Tensor?[count];

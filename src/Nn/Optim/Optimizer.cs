@@ -108,7 +108,7 @@ public abstract class Optimizer
     private protected abstract void Update(int index, Tensor parameter, Tensor gradient);
 
     /// <summary>Throws unless <paramref name="value"/> is finite and at least zero.</summary>
-    private protected void CheckNonNegative(double value, string parameterName)
+    internal void CheckNonNegative(double value, string parameterName)
     {
         if (!(value >= 0 && double.IsFinite(value)))
         {
@@ -120,7 +120,7 @@ public abstract class Optimizer
     }
 
     /// <summary>Throws unless <paramref name="value"/> is in [0, 1) (a beta) or, with <paramref name="closed"/>, in [0, 1].</summary>
-    private protected void CheckUnitInterval(double value, string parameterName, bool closed = false)
+    internal void CheckUnitInterval(double value, string parameterName, bool closed = false)
     {
         if (!(value >= 0 && (closed ? value <= 1 : value < 1)))
         {
