@@ -6,6 +6,7 @@ using Autograd;
 using Autograd.Nn;
 using Autograd.Nn.Data;
 using Autograd.Nn.Optim;
+using Autograd.Ops;
 using Spectre.Console;
 
 var options = Options.Parse(args);

@@ -5,6 +5,7 @@ using Autograd;
 using Autograd.Nn;
 using Autograd.Nn.Data;
 using Autograd.Nn.Optim;
+using Autograd.Ops;
 
 var output = args.Length >= 2 && args[0] == "--out" ? args[1] : "moons.png";
 const int Steps = 300;

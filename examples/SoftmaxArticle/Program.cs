@@ -1,6 +1,7 @@
 // The article Autograd started from: softmax of x = 1..9 and its gradient for dL = 11..19, three ways.
 using System.Globalization;
 using Autograd;
+using Autograd.Ops;
 using MathNet.Numerics.LinearAlgebra;
 
 var x = Tensor.Arange(1, 10);

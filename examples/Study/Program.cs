@@ -6,6 +6,7 @@
 //   dotnet run --project examples/Study -c Release [-- --out DIR] [--precision N]
 using System.Globalization;
 using Autograd;
+using Autograd.Ops;
 using Autograd.Study;
 
 var outDir = "out";

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Autograd.Ops;
 using Autograd.Study;
 using MathNet.Numerics.LinearAlgebra;
 

@@ -1,7 +1,7 @@
 using System.Numerics.Tensors;
 using Autograd.Kernels;
 
-namespace Autograd;
+namespace Autograd.Ops;
 
 /// <summary>
 /// Elementwise comparisons (<c>Eq</c>, <c>Ne</c>, <c>Lt</c>, <c>Le</c>, <c>Gt</c>, <c>Ge</c>), selection with

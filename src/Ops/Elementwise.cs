@@ -1,7 +1,7 @@
 using System.Numerics.Tensors;
 using Autograd.Kernels;
 
-namespace Autograd;
+namespace Autograd.Ops;
 
 /// <summary>
 /// Elementwise operators: add, sub, mul, div with NumPy broadcasting (and scalar overloads on either side), and the

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Autograd;
+namespace Autograd.Ops;
 
 /// <summary>The largest differences found by <see cref="FusedCheck.Compare"/> between a fused operator and its composed form.</summary>
 /// <param name="ValueAbs">Largest |fused − composed| of the output values.</param>

@@ -1,6 +1,6 @@
 using Autograd.Kernels;
 
-namespace Autograd;
+namespace Autograd.Ops;
 
 /// <summary>
 /// Indexing operators: <c>Gather</c> and its adjoint <c>ScatterAdd</c>, <c>IndexSelect</c> and its adjoint

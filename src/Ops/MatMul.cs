@@ -1,6 +1,6 @@
 using Autograd.Kernels;
 
-namespace Autograd;
+namespace Autograd.Ops;
 
 /// <summary>
 /// Matrix product with PyTorch's <c>matmul</c> semantics: 2-D · 2-D, batched (leading batch dims broadcast), and
@@ -141,13 +141,26 @@ public static class LinearAlgebra
         if (offA.Length > 1 && Gemm.MaxThreads > 1 && work < Gemm.ParallelThreshold && work * offA.Length >= Gemm.ParallelThreshold)
         {
             // Many small products: one thread per batch matrix rather than several per product.
-            Parallel.For(0, offA.Length, new ParallelOptions { MaxDegreeOfParallelism = Gemm.MaxThreads }, i => BatchProduct(sa, offA, sb, offB, sy, i, transA, transB, n, k, m, 1));
+            Workers.For(offA.Length, Math.Min(offA.Length, Gemm.MaxThreads), new BatchJob<T>(sa, offA, sb, offB, sy, transA, transB, n, k, m));
             return;
         }
 
         for (var i = 0; i < offA.Length; i++)
         {
             BatchProduct(sa, offA, sb, offB, sy, i, transA, transB, n, k, m, 0);
+        }
+    }
+
+    /// <summary>Batch matrices [start, end) of a batched product, each on one thread.</summary>
+    private readonly struct BatchJob<T>(T[] a, int[] offA, T[] b, int[] offB, T[] y, bool transA, bool transB, int n, int k, int m) : IRangeJob
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        public void Run(int start, int end)
+        {
+            for (var i = start; i < end; i++)
+            {
+                BatchProduct(a, offA, b, offB, y, i, transA, transB, n, k, m, 1);
+            }
         }
     }
 

@@ -1,6 +1,4 @@
-using Autograd.Kernels;
-
-namespace Autograd;
+namespace Autograd.Ops;
 
 /// <summary>
 /// Movement operators: reshape/view, flatten, squeeze/unsqueeze (which share storage), transpose and permute, and

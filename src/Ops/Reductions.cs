@@ -1,6 +1,6 @@
 using Autograd.Kernels;
 
-namespace Autograd;
+namespace Autograd.Ops;
 
 /// <summary>
 /// Reductions over all elements or over chosen dims (negative dims count from the end), with <c>keepDim</c>:

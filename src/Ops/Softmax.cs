@@ -1,6 +1,6 @@
 using Autograd.Kernels;
 
-namespace Autograd;
+namespace Autograd.Ops;
 
 /// <summary>
 /// Softmax, log-softmax and logsumexp, each twice: a fused operator with its own forward and backward kernels, and a

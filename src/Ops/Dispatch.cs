@@ -1,6 +1,7 @@
 using System.Numerics;
+using Autograd.Kernels;
 
-namespace Autograd.Kernels;
+namespace Autograd.Ops;
 
 /// <summary>Checks shared by operators and the glue that turns a kernel on spans into a tensor result.</summary>
 internal static class Dispatch

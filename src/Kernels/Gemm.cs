@@ -333,28 +333,35 @@ internal static class Driver<T, TKernel>
             return;
         }
 
-        System.Threading.Tasks.Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
-        {
-            var lo = (int)((long)units * part / parts) * unit;
-            var hi = (int)Math.Min((long)units * (part + 1) / parts * unit, byColumns ? n : m);
-            if (hi <= lo)
-            {
-                return;
-            }
+        Workers.For(parts, parts, new PartJob(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, byColumns, unit, units, parts));
+    }
 
-            if (byColumns)
+    /// <summary>Parts [start, end) of a product split into <c>parts</c> column (or row) blocks of whole tiles.</summary>
+    private readonly struct PartJob(bool transA, bool transB, int m, int n, int k, ReadOnlyMemory<T> a, int lda, ReadOnlyMemory<T> b, int ldb, Memory<T> c, int ldc, bool accumulate, bool byColumns, int unit, int units, int parts) : IRangeJob
+    {
+        public void Run(int start, int end)
+        {
+            for (var part = start; part < end; part++)
             {
-                var cn = hi - lo;
-                var bOff = transB ? lo * ldb : lo;
-                Gemm.Serial(transA, transB, m, cn, k, a.Span, lda, b.Span[bOff..], ldb, c.Span[lo..], ldc, accumulate);
+                var lo = (int)((long)units * part / parts) * unit;
+                var hi = (int)Math.Min((long)units * (part + 1) / parts * unit, byColumns ? n : m);
+                if (hi <= lo)
+                {
+                    continue;
+                }
+
+                if (byColumns)
+                {
+                    var bOff = transB ? lo * ldb : lo;
+                    Gemm.Serial(transA, transB, m, hi - lo, k, a.Span, lda, b.Span[bOff..], ldb, c.Span[lo..], ldc, accumulate);
+                }
+                else
+                {
+                    var aOff = transA ? lo : lo * lda;
+                    Gemm.Serial(transA, transB, hi - lo, n, k, a.Span[aOff..], lda, b.Span, ldb, c.Span[(lo * ldc)..], ldc, accumulate);
+                }
             }
-            else
-            {
-                var rm = hi - lo;
-                var aOff = transA ? lo : lo * lda;
-                Gemm.Serial(transA, transB, rm, n, k, a.Span[aOff..], lda, b.Span, ldb, c.Span[(lo * ldc)..], ldc, accumulate);
-            }
-        });
+        }
     }
 
     /// <summary>The blocked product on the calling thread; sizes are positive and the operands validated.</summary>
