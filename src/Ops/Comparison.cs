@@ -102,14 +102,7 @@ public static class Comparison
             }
 
             var y = Tensor.Empty(a.Shape, a.DType);
-            if (a.DType == DType.Float64)
-            {
-                ClampKernel(a.Span<double>(), min, max, y.Span<double>());
-            }
-            else
-            {
-                ClampKernel(a.Span<float>(), (float?)min, (float?)max, y.Span<float>());
-            }
+            Dispatch.ByFloatType(a.DType, new ClampWork(a, y, min, max));
 
             if (Tensor.ShouldRecord(a))
             {
@@ -154,14 +147,7 @@ public static class Comparison
             var sc = condition.Shape.BroadcastStrides(shape);
             var sa = a.Shape.BroadcastStrides(shape);
             var sb = b.Shape.BroadcastStrides(shape);
-            if (a.DType == DType.Float64)
-            {
-                IndexKernels.Where<double>(mask, sc, a.Span<double>(), sa, b.Span<double>(), sb, shape.Dims, y.Span<double>());
-            }
-            else
-            {
-                IndexKernels.Where<float>(mask, sc, a.Span<float>(), sa, b.Span<float>(), sb, shape.Dims, y.Span<float>());
-            }
+            Dispatch.ByFloatType(a.DType, new WhereWork(mask, sc, a, sa, b, sb, y));
 
             if (Tensor.ShouldRecord(a, b))
             {
@@ -201,6 +187,20 @@ public static class Comparison
         }
 
         return y;
+    }
+
+    private readonly struct ClampWork(Tensor x, Tensor y, double? min, double? max) : IFloatWork
+    {
+        public void Run<T>()
+            where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+            => ClampKernel(x.Span<T>(), min is { } lo ? T.CreateTruncating(lo) : null, max is { } hi ? T.CreateTruncating(hi) : null, y.Span<T>());
+    }
+
+    private readonly struct WhereWork(bool[] mask, int[] sc, Tensor a, int[] sa, Tensor b, int[] sb, Tensor y) : IFloatWork
+    {
+        public void Run<T>()
+            where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+            => IndexKernels.Where(mask, sc, a.Span<T>(), sa, b.Span<T>(), sb, y.Shape.Dims, y.Span<T>());
     }
 
     private static void ClampKernel<T>(ReadOnlySpan<T> x, T? min, T? max, Span<T> y)

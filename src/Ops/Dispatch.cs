@@ -10,6 +10,23 @@ internal static class Dispatch
     // as their gradients without copying them.
     static Dispatch() => Autodiff.TrustRules(typeof(Dispatch).Assembly);
 
+    /// <summary>
+    /// Runs <paramref name="work"/> with the element type of <paramref name="dtype"/> (float64 or float32): the one place where a
+    /// computation written once as <see cref="IFloatWork.Run{T}"/> meets the dtype of its tensors.
+    /// </summary>
+    public static void ByFloatType<TWork>(DType dtype, TWork work)
+        where TWork : struct, IFloatWork
+    {
+        if (dtype == DType.Float64)
+        {
+            work.Run<double>();
+        }
+        else
+        {
+            work.Run<float>();
+        }
+    }
+
     public static void RequireFloat(Tensor t, string op)
     {
         if (!t.DType.IsFloatingPoint())
@@ -261,6 +278,14 @@ internal readonly struct UnaryJob<T>(SpanMap<T> f, T[] x, int offset, T[] dst) :
 internal delegate void SpanMap<T>(ReadOnlySpan<T> x, Span<T> y);
 
 /// <summary>Generic numeric helpers for the float kernels.</summary>
+/// <summary>A computation written once for both float dtypes; <see cref="Dispatch.ByFloatType{TWork}"/> picks the element type.</summary>
+internal interface IFloatWork
+{
+    /// <summary>Runs the computation with element type <typeparamref name="T"/> (double or float).</summary>
+    void Run<T>()
+        where T : unmanaged, IFloatingPointIeee754<T>;
+}
+
 internal static class Num
 {
     public static T Cast<T>(double v)

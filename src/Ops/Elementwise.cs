@@ -45,14 +45,7 @@ public static class Elementwise
         {
             Dispatch.RequireFloat(a, "Pow");
             var y = Tensor.Uninitialized(a.Shape, a.DType);
-            if (a.DType == DType.Float64)
-            {
-                TensorPrimitives.Pow(a.Span<double>(), exponent, y.Span<double>());
-            }
-            else
-            {
-                TensorPrimitives.Pow(a.Span<float>(), (float)exponent, y.Span<float>());
-            }
+            Dispatch.ByFloatType(a.DType, new PowWork(a, y, exponent));
 
             if (Tensor.ShouldRecord(a))
             {
@@ -563,6 +556,13 @@ public static class Elementwise
             _x = null;
             base.Release();
         }
+    }
+
+    private readonly struct PowWork(Tensor x, Tensor y, double exponent) : IFloatWork
+    {
+        public void Run<T>()
+            where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+            => TensorPrimitives.Pow(x.Span<T>(), T.CreateTruncating(exponent), y.Span<T>());
     }
 
     // y = convert(x)       dx = convert_back(g)

@@ -87,14 +87,7 @@ public static class LinearAlgebra
         var y = Tensor.Empty(new Shape([.. batch.Dims, n, m]), a.DType);
         if (y.ElementCount > 0)
         {
-            if (a.DType == DType.Float64)
-            {
-                Forward<double>(a, b, y, transA, transB, batchA, batchB, batch, n, k, m);
-            }
-            else
-            {
-                Forward<float>(a, b, y, transA, transB, batchA, batchB, batch, n, k, m);
-            }
+            Dispatch.ByFloatType(a.DType, new ForwardWork(a, b, y, transA, transB, batchA, batchB, batch, n, k, m));
         }
 
         if (Tensor.ShouldRecord(a, b))
@@ -103,6 +96,13 @@ public static class LinearAlgebra
         }
 
         return y;
+    }
+
+    private readonly struct ForwardWork(Tensor a, Tensor b, Tensor y, bool transA, bool transB, Shape batchA, Shape batchB, Shape batch, int n, int k, int m) : IFloatWork
+    {
+        public void Run<T>()
+            where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+            => Forward<T>(a, b, y, transA, transB, batchA, batchB, batch, n, k, m);
     }
 
     /// <summary>y[batch] = op(a[batch]) · op(b[batch]) with the blocked kernel.</summary>

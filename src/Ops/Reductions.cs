@@ -237,14 +237,21 @@ public static class Reductions
 
     private static void RunKernel(Tensor src, Tensor dst, int o, int s, int i, ReduceKind kind)
     {
-        if (src.DType == DType.Float64)
-        {
-            Reduce.Run((double[])src.Storage, src.Offset, o, s, i, (double[])dst.Storage, kind);
-        }
-        else
-        {
-            Reduce.Run((float[])src.Storage, src.Offset, o, s, i, (float[])dst.Storage, kind);
-        }
+        Dispatch.ByFloatType(src.DType, new ReduceWork(src, dst, o, s, i, kind));
+    }
+
+    private readonly struct ReduceWork(Tensor src, Tensor dst, int outer, int size, int inner, ReduceKind kind) : IFloatWork
+    {
+        public void Run<T>()
+            where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+            => Reduce.Run((T[])src.Storage, src.Offset, outer, size, inner, (T[])dst.Storage, kind);
+    }
+
+    private readonly struct ArgExtremeWork(Tensor x, Tensor y, int outer, int size, int inner, bool max) : IFloatWork
+    {
+        public void Run<T>()
+            where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+            => Reduce.ArgExtreme(x.Span<T>(), outer, size, inner, y.Span<long>(), max);
     }
 
     private static Tensor ArgExtreme(Tensor x, int dim, bool keepDim, bool max)
@@ -265,14 +272,7 @@ public static class Reductions
 
         var y = Tensor.Uninitialized(Dispatch.Reduced(x.Shape, reduce, keepDim), DType.Int64);
         var (outer, size, inner) = x.Rank == 0 ? (1, 1, 1) : Dispatch.Around(x.Shape, d);
-        if (x.DType == DType.Float64)
-        {
-            Reduce.ArgExtreme<double>(x.Span<double>(), outer, size, inner, y.Span<long>(), max);
-        }
-        else
-        {
-            Reduce.ArgExtreme<float>(x.Span<float>(), outer, size, inner, y.Span<long>(), max);
-        }
+        Dispatch.ByFloatType(x.DType, new ArgExtremeWork(x, y, outer, size, inner, max));
 
         return y;
     }

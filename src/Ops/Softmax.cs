@@ -31,14 +31,7 @@ public static class SoftmaxOps
             }
 
             var r = Tensor.Uninitialized(Dispatch.Reduced(x.Shape, reduce, keepDim), x.DType);
-            if (x.DType == DType.Float64)
-            {
-                SoftmaxKernels.LogSumExp<double>(x.Span<double>(), r.Span<double>(), outer, size, inner);
-            }
-            else
-            {
-                SoftmaxKernels.LogSumExp<float>(x.Span<float>(), r.Span<float>(), outer, size, inner);
-            }
+            Dispatch.ByFloatType(x.DType, new LogSumExpWork(x, r, outer, size, inner));
 
             if (Tensor.ShouldRecord(x))
             {
@@ -91,14 +84,7 @@ public static class SoftmaxOps
         var d = x.Shape.NormalizeDim(dim, op);
         var (outer, size, inner) = Dispatch.Around(x.Shape, d);
         var y = Tensor.Uninitialized(x.Shape, x.DType);
-        if (x.DType == DType.Float64)
-        {
-            SoftmaxKernels.Forward((double[])x.Storage, x.Offset, (double[])y.Storage, outer, size, inner, log);
-        }
-        else
-        {
-            SoftmaxKernels.Forward((float[])x.Storage, x.Offset, (float[])y.Storage, outer, size, inner, log);
-        }
+        Dispatch.ByFloatType(x.DType, new ForwardWork(x, y, outer, size, inner, log));
 
         if (Tensor.ShouldRecord(x))
         {
@@ -106,6 +92,27 @@ public static class SoftmaxOps
         }
 
         return y;
+    }
+
+    private readonly struct ForwardWork(Tensor x, Tensor y, int outer, int size, int inner, bool log) : IFloatWork
+    {
+        public void Run<T>()
+            where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+            => SoftmaxKernels.Forward((T[])x.Storage, x.Offset, (T[])y.Storage, outer, size, inner, log);
+    }
+
+    private readonly struct BackwardWork(Tensor g, Tensor y, Tensor dx, int outer, int size, int inner, bool log) : IFloatWork
+    {
+        public void Run<T>()
+            where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+            => SoftmaxKernels.Backward((T[])g.Storage, g.Offset, (T[])y.Storage, y.Offset, (T[])dx.Storage, outer, size, inner, log);
+    }
+
+    private readonly struct LogSumExpWork(Tensor x, Tensor r, int outer, int size, int inner) : IFloatWork
+    {
+        public void Run<T>()
+            where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+            => SoftmaxKernels.LogSumExp(x.Span<T>(), r.Span<T>(), outer, size, inner);
     }
 
     private static Tensor FusedBackward(Tensor g, Tensor y, int dim, bool log)
@@ -120,14 +127,7 @@ public static class SoftmaxOps
         var d = y.Shape.NormalizeDim(dim, op);
         var (outer, size, inner) = Dispatch.Around(y.Shape, d);
         var dx = Tensor.Uninitialized(y.Shape, y.DType);
-        if (y.DType == DType.Float64)
-        {
-            SoftmaxKernels.Backward((double[])g.Storage, g.Offset, (double[])y.Storage, y.Offset, (double[])dx.Storage, outer, size, inner, log);
-        }
-        else
-        {
-            SoftmaxKernels.Backward((float[])g.Storage, g.Offset, (float[])y.Storage, y.Offset, (float[])dx.Storage, outer, size, inner, log);
-        }
+        Dispatch.ByFloatType(y.DType, new BackwardWork(g, y, dx, outer, size, inner, log));
 
         if (Tensor.ShouldRecord(g, y))
         {
