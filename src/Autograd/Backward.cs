@@ -1,5 +1,10 @@
 using System.Numerics.Tensors;
+using System.Reflection;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
+
+// The engine's own rule (GradSum) passes on the gradient it is given and keeps nothing.
+[assembly: Autograd.RulesKeepNoGradients]
 
 namespace Autograd;
 
@@ -25,10 +30,9 @@ public static class Autodiff
     [ThreadStatic]
     private static WalkState? t_state;
 
-    // The assemblies whose backward rules keep no reference to the tensors they return (the engine's and the operators'),
-    // so that a leaf may take such a tensor as its Grad. A rule defined elsewhere might keep what it returns.
-    private static readonly System.Reflection.Assembly s_engineAssembly = typeof(Node).Assembly;
-    private static System.Reflection.Assembly? s_operatorAssembly;
+    // Whether an assembly declares RulesKeepNoGradients, read once per assembly (weakly held: an assembly that defines
+    // nodes may be unloaded).
+    private static readonly ConditionalWeakTable<Assembly, StrongBox<bool>> s_rulesKeepNoGradients = new();
 
     /// <summary>The stamp of the backward walk running on this thread, or 0.</summary>
     internal static int CurrentWalk => t_currentWalk;
@@ -87,9 +91,6 @@ public static class Autodiff
         Run("Grad", new ReadOnlySpan<Tensor>(in output), new ReadOnlySpan<Tensor?>(in gradOutput), retainGraph ?? createGraph, createGraph, [input], allowUnused, captured);
         return captured[0] ?? Tensor.Zeros(input.Shape, input.DType);
     }
-
-    /// <summary>Declares that the backward rules of nodes defined in <paramref name="assembly"/> keep no reference to the tensors they return.</summary>
-    internal static void TrustRules(System.Reflection.Assembly assembly) => s_operatorAssembly = assembly;
 
     /// <summary>The backward of one output (<see cref="Tensor.Backward(Tensor?, bool?, bool)"/>), without list allocations.</summary>
     internal static void BackwardOne(Tensor output, Tensor? gradient, bool retainGraph, bool createGraph)
@@ -449,7 +450,21 @@ public static class Autodiff
         }
     }
 
-    private static bool RulesAreTrusted(Type type) => type.Assembly == s_engineAssembly || type.Assembly == s_operatorAssembly;
+    /// <summary>
+    /// Whether the rules of nodes of <paramref name="type"/> keep no reference to the tensors they return: its assembly
+    /// declares <see cref="RulesKeepNoGradientsAttribute"/>. Read once per assembly; the walk caches trusted types per thread.
+    /// </summary>
+    private static bool RulesAreTrusted(Type type)
+    {
+        var assembly = type.Assembly;
+        if (!s_rulesKeepNoGradients.TryGetValue(assembly, out var declared))
+        {
+            declared = new StrongBox<bool>(assembly.IsDefined(typeof(RulesKeepNoGradientsAttribute), inherit: false));
+            s_rulesKeepNoGradients.AddOrUpdate(assembly, declared);
+        }
+
+        return declared.Value;
+    }
 
     /// <summary>True when an output before <paramref name="i"/> has the same node.</summary>
     private static bool SeenBefore(ReadOnlySpan<Tensor> outputs, int i, Node root)

@@ -5,10 +5,6 @@ namespace Autograd.Kernels;
 /// <summary>Checks shared by operators and the glue that turns a kernel on spans into a tensor result.</summary>
 internal static class Dispatch
 {
-    // The operators' backward rules keep no reference to the tensors they return: the engine may hand those to leaves
-    // as their gradients without copying them.
-    static Dispatch() => Autodiff.TrustRules(typeof(Dispatch).Assembly);
-
     public static void RequireFloat(Tensor t, string op)
     {
         if (!t.DType.IsFloatingPoint())
