@@ -1,5 +1,10 @@
 using System.Numerics.Tensors;
+using System.Reflection;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
+
+// The engine's own rule (GradSum) passes on the gradient it is given and keeps nothing.
+[assembly: Autograd.RulesKeepNoGradients]
 
 namespace Autograd;
 
@@ -7,10 +12,10 @@ namespace Autograd;
 /// The backward walk: reverse-mode differentiation over the tape, and the functional <c>Grad</c> API.
 /// </summary>
 /// <remarks>
-/// The walk is iterative (no recursion), so graphs of any depth work. It visits the nodes reachable from the
-/// outputs, keeps only those that lead to a leaf (or to a requested input), runs each backward rule once all
-/// gradients for its output have arrived, sums gradients that meet at the same node, and finally releases what
-/// the rules saved unless <c>retainGraph</c> is set.
+/// The walk is iterative (no recursion), so graphs of any depth work. It checks its arguments before anything changes,
+/// visits the nodes reachable from the outputs, keeps only those that lead to a leaf (or to a requested input), runs
+/// each backward rule once all gradients for its output have arrived, sums gradients that meet at the same node, and
+/// releases what the rules saved unless <c>retainGraph</c> is set.
 /// </remarks>
 public static class Autodiff
 {
@@ -25,10 +30,9 @@ public static class Autodiff
     [ThreadStatic]
     private static WalkState? t_state;
 
-    // The assemblies whose backward rules keep no reference to the tensors they return (the engine's and the operators'),
-    // so that a leaf may take such a tensor as its Grad. A rule defined elsewhere might keep what it returns.
-    private static readonly System.Reflection.Assembly s_engineAssembly = typeof(Node).Assembly;
-    private static System.Reflection.Assembly? s_operatorAssembly;
+    // Whether an assembly declares RulesKeepNoGradients, read once per assembly (weakly held: an assembly that defines
+    // nodes may be unloaded).
+    private static readonly ConditionalWeakTable<Assembly, StrongBox<bool>> s_rulesKeepNoGradients = new();
 
     /// <summary>The stamp of the backward walk running on this thread, or 0.</summary>
     internal static int CurrentWalk => t_currentWalk;
@@ -45,7 +49,7 @@ public static class Autodiff
     public static void Backward(IReadOnlyList<Tensor> outputs, IReadOnlyList<Tensor?>? gradOutputs = null, bool? retainGraph = null, bool createGraph = false)
     {
         var (outs, grads) = Lists("Backward", outputs, gradOutputs);
-        Run("Backward", outs, grads, retainGraph ?? createGraph, createGraph, null, false, null);
+        Run(new WalkRequest { Api = "Backward", Outputs = outs, GradOutputs = grads, RetainGraph = retainGraph ?? createGraph, CreateGraph = createGraph });
     }
 
     /// <summary>
@@ -70,7 +74,17 @@ public static class Autodiff
     {
         var (outs, grads) = Lists("Grad", outputs, gradOutputs);
         var captured = new Tensor?[inputs.Count];
-        Run("Grad", outs, grads, retainGraph ?? createGraph, createGraph, inputs, allowUnused, captured);
+        Run(new WalkRequest
+        {
+            Api = "Grad",
+            Outputs = outs,
+            GradOutputs = grads,
+            RetainGraph = retainGraph ?? createGraph,
+            CreateGraph = createGraph,
+            Inputs = inputs,
+            AllowUnused = allowUnused,
+            Captured = captured,
+        });
         var result = new Tensor[inputs.Count];
         for (var i = 0; i < inputs.Count; i++)
         {
@@ -84,16 +98,30 @@ public static class Autodiff
     public static Tensor Grad(Tensor output, Tensor input, Tensor? gradOutput = null, bool createGraph = false, bool? retainGraph = null, bool allowUnused = false)
     {
         var captured = new Tensor?[1];
-        Run("Grad", new ReadOnlySpan<Tensor>(in output), new ReadOnlySpan<Tensor?>(in gradOutput), retainGraph ?? createGraph, createGraph, [input], allowUnused, captured);
+        Run(new WalkRequest
+        {
+            Api = "Grad",
+            Outputs = new ReadOnlySpan<Tensor>(in output),
+            GradOutputs = new ReadOnlySpan<Tensor?>(in gradOutput),
+            RetainGraph = retainGraph ?? createGraph,
+            CreateGraph = createGraph,
+            Inputs = [input],
+            AllowUnused = allowUnused,
+            Captured = captured,
+        });
         return captured[0] ?? Tensor.Zeros(input.Shape, input.DType);
     }
 
-    /// <summary>Declares that the backward rules of nodes defined in <paramref name="assembly"/> keep no reference to the tensors they return.</summary>
-    internal static void TrustRules(System.Reflection.Assembly assembly) => s_operatorAssembly = assembly;
-
     /// <summary>The backward of one output (<see cref="Tensor.Backward(Tensor?, bool?, bool)"/>), without list allocations.</summary>
     internal static void BackwardOne(Tensor output, Tensor? gradient, bool retainGraph, bool createGraph)
-        => Run("Backward", new ReadOnlySpan<Tensor>(in output), new ReadOnlySpan<Tensor?>(in gradient), retainGraph, createGraph, null, false, null);
+        => Run(new WalkRequest
+        {
+            Api = "Backward",
+            Outputs = new ReadOnlySpan<Tensor>(in output),
+            GradOutputs = new ReadOnlySpan<Tensor?>(in gradient),
+            RetainGraph = retainGraph,
+            CreateGraph = createGraph,
+        });
 
     private static (Tensor[] Outputs, Tensor?[] Grads) Lists(string api, IReadOnlyList<Tensor> outputs, IReadOnlyList<Tensor?>? gradOutputs)
     {
@@ -118,39 +146,38 @@ public static class Autodiff
         return (outs, grads);
     }
 
-    private static void Run(
-        string api,
-        ReadOnlySpan<Tensor> outputs,
-        ReadOnlySpan<Tensor?> gradOutputs,
-        bool retainGraph,
-        bool createGraph,
-        IReadOnlyList<Tensor>? inputs,
-        bool allowUnused,
-        Tensor?[]? captured)
+    /// <summary>
+    /// One backward walk on this thread's reused working arrays, phase by phase as docs/design.md ("The backward walk")
+    /// describes them: <see cref="Validate"/>, <see cref="Collect"/>, <see cref="Mark"/>, <see cref="Seed"/>,
+    /// <see cref="Execute"/> and <see cref="Release"/> (the design notes number them 1 to 5; seed and execute are step 4).
+    /// The phases share <paramref name="request"/> and the state <see cref="WalkState"/> carries from one to the next.
+    /// </summary>
+    private static void Run(in WalkRequest request)
     {
         var st = WalkState.Rent();
+        var previousWalk = t_currentWalk;
         try
         {
-            RunWalk(st, api, outputs, gradOutputs, retainGraph, createGraph, inputs, allowUnused, captured);
+            Validate(st, in request);
+            Collect(st, request.Outputs);
+            Mark(st, in request);
+            Seed(st, in request);
+            Execute(st, in request);
         }
         finally
         {
+            Release(st, previousWalk);
             st.Return();
         }
     }
 
-    private static void RunWalk(
-        WalkState st,
-        string api,
-        ReadOnlySpan<Tensor> outputs,
-        ReadOnlySpan<Tensor?> gradOutputs,
-        bool retainGraph,
-        bool createGraph,
-        IReadOnlyList<Tensor>? inputs,
-        bool allowUnused,
-        Tensor?[]? captured)
+    /// <summary>
+    /// Phase 1, validate: checks the outputs, their gradients and the requested inputs before any state changes. Fills
+    /// the walk's seeds (an implied gradient of 1 is made here for a one-element output) and its target nodes.
+    /// </summary>
+    private static void Validate(WalkState st, in WalkRequest request)
     {
-        // 1. Validate everything before touching any state.
+        var outputs = request.Outputs;
         var seeds = st.SeedBuffer(outputs.Length);
         var implied = 0UL;
         for (var i = 0; i < outputs.Length; i++)
@@ -159,16 +186,16 @@ public static class Autodiff
             if (!y.RequiresGrad)
             {
                 throw new InvalidOperationException(
-                    $"{api}: output {i} (shape {y.Shape}) does not require grad and has no GradFn; nothing on the tape leads to it. Set RequiresGrad = true on the inputs before computing it (and not inside NoGrad).");
+                    $"{request.Api}: output {i} (shape {y.Shape}) does not require grad and has no GradFn; nothing on the tape leads to it. Set RequiresGrad = true on the inputs before computing it (and not inside NoGrad).");
             }
 
-            var g = gradOutputs[i];
+            var g = request.GradOutputs[i];
             if (g is null)
             {
                 if (y.ElementCount != 1)
                 {
                     throw new InvalidOperationException(
-                        $"{api}: output {i} has shape {y.Shape} ({y.ElementCount} elements); a gradient can be implied only for a one-element output. Pass a gradient of shape {y.Shape}, or reduce the output first (e.g. Sum()).");
+                        $"{request.Api}: output {i} has shape {y.Shape} ({y.ElementCount} elements); a gradient can be implied only for a one-element output. Pass a gradient of shape {y.Shape}, or reduce the output first (e.g. Sum()).");
                 }
 
                 g = Tensor.Ones(y.Shape, y.DType);
@@ -180,30 +207,43 @@ public static class Autodiff
             else if (g.Shape != y.Shape || g.DType != y.DType)
             {
                 throw new ArgumentException(
-                    $"{api}: the gradient for output {i} has shape {g.Shape} {g.DType.Name()}, but the output has shape {y.Shape} {y.DType.Name()}; they must match.");
+                    $"{request.Api}: the gradient for output {i} has shape {g.Shape} {g.DType.Name()}, but the output has shape {y.Shape} {y.DType.Name()}; they must match.");
             }
 
             seeds[i] = g;
         }
 
-        Node?[]? targetNodes = null;
-        if (inputs is not null)
-        {
-            targetNodes = new Node?[inputs.Count];
-            for (var i = 0; i < inputs.Count; i++)
-            {
-                var x = inputs[i];
-                if (!x.RequiresGrad)
-                {
-                    throw new InvalidOperationException($"{api}: input {i} (shape {x.Shape}) does not require grad, so no gradient can be computed for it.");
-                }
+        st.Implied = implied;
+        st.Targets = request.Inputs is null ? null : TargetNodes(in request);
+    }
 
-                targetNodes[i] = x.Edge;
+    /// <summary>Part of phase 1 (validate) for <c>Grad</c>: the node of each requested input, which must require grad.</summary>
+    private static Node?[] TargetNodes(in WalkRequest request)
+    {
+        var inputs = request.Inputs!;
+        var targets = new Node?[inputs.Count];
+        for (var i = 0; i < inputs.Count; i++)
+        {
+            var x = inputs[i];
+            if (!x.RequiresGrad)
+            {
+                throw new InvalidOperationException($"{request.Api}: input {i} (shape {x.Shape}) does not require grad, so no gradient can be computed for it.");
             }
+
+            targets[i] = x.Edge;
         }
 
-        // 2. Collect the reachable nodes in post-order (inputs before the nodes that use them), iteratively.
+        return targets;
+    }
+
+    /// <summary>
+    /// Phase 2, collect: stamps this walk and gathers the nodes reachable from the outputs in post-order (inputs before
+    /// the nodes that use them) with an explicit stack, so a graph of any depth needs no recursion.
+    /// </summary>
+    private static void Collect(WalkState st, ReadOnlySpan<Tensor> outputs)
+    {
         var stamp = Interlocked.Increment(ref s_stamp);
+        st.Stamp = stamp;
         foreach (var y in outputs)
         {
             var root = y.Edge!;
@@ -234,196 +274,255 @@ public static class Autodiff
                 }
             }
         }
+    }
 
-        var order = st.Order.AsSpan(0, st.OrderCount);
-        var previousWalk = t_currentWalk;
-        try
+    /// <summary>
+    /// Phase 3, mark: marks the targets, then the nodes that lead to a target (a leaf's accumulator for <c>Backward</c>,
+    /// a requested input for <c>Grad</c>), and counts, for each such node, the needed users it waits for. A needed node
+    /// whose saved tensors were released makes the walk fail here, before any rule runs.
+    /// </summary>
+    private static void Mark(WalkState st, in WalkRequest request)
+    {
+        var targets = st.Targets;
+        if (targets is not null)
         {
-            // 3. Mark targets, then which nodes lead to a target; count, for each needed node, the needed users it waits for.
-            if (targetNodes is not null)
+            MarkTargets(st.Stamp, targets, in request);
+        }
+
+        // One pass: post-order puts every input before its users, so a node's inputs are marked when it is reached.
+        foreach (var node in st.Collected)
+        {
+            var needed = targets is null ? node.IsAccumulator : node.WalkCapture >= 0;
+            for (var i = 0; i < node.InputCount && !needed; i++)
             {
-                for (var i = 0; i < targetNodes.Length; i++)
-                {
-                    var t = targetNodes[i]!;
-                    if (t.WalkStamp != stamp)
-                    {
-                        if (!allowUnused)
-                        {
-                            throw new InvalidOperationException(
-                                $"{api}: input {i} (shape {inputs![i].Shape}) was not used to compute the outputs; pass allowUnused: true to get zeros for it.");
-                        }
-
-                        continue;
-                    }
-
-                    t.WalkCapture = i;
-                }
+                needed = node.Next(i) is { WalkNeeded: true };
             }
 
-            // (One pass: post-order puts every input before its users, so a node's inputs are marked when it is reached.)
-            foreach (var node in order)
+            node.WalkNeeded = needed;
+            if (!needed)
             {
-                var needed = targetNodes is null ? node.IsAccumulator : node.WalkCapture >= 0;
-                for (var i = 0; i < node.InputCount && !needed; i++)
-                {
-                    needed = node.Next(i) is { WalkNeeded: true };
-                }
-
-                node.WalkNeeded = needed;
-                if (!needed)
-                {
-                    continue;
-                }
-
-                if (node.IsReleased)
-                {
-                    throw new InvalidOperationException(
-                        $"{api}: trying to backward through the graph a second time: the saved tensors of '{node.Name}' (output {node.OutputShape}) were freed by an earlier backward. Pass retainGraph: true to the first backward if you need to walk the graph again.");
-                }
-
-                for (var i = 0; i < node.InputCount; i++)
-                {
-                    if (node.Next(i) is { WalkNeeded: true } child)
-                    {
-                        child.WalkDeps++;
-                    }
-                }
+                continue;
             }
 
-            // 4. Seed the output gradients and run the rules in an order where every node waits for all its users.
-            //    Tensors allocated from here on are stamped with this walk: a leaf may take such a gradient as its Grad
-            //    without copying it, unless an observer (which may keep the tensors it is shown) is attached.
-            t_currentWalk = stamp;
-            var observed = TapeObserver.Current is not null;
-            var owned = !createGraph && !observed ? stamp : 0;
-            for (var i = 0; i < outputs.Length; i++)
+            if (node.IsReleased)
             {
-                var root = outputs[i].Edge!;
-                if (!root.WalkNeeded)
-                {
-                    continue;
-                }
-
-                var seed = seeds[i];
-                if (i < 64 && (implied & (1UL << i)) != 0)
-                {
-                    seed.WalkBirth = stamp;
-                }
-
-                Deliver(root, seed, createGraph);
+                throw new InvalidOperationException(
+                    $"{request.Api}: trying to backward through the graph a second time: the saved tensors of '{node.Name}' (output {node.OutputShape}) were freed by an earlier backward. Pass retainGraph: true to the first backward if you need to walk the graph again.");
             }
 
-            // Only the outputs' nodes hold a gradient yet; those that wait for no user start the walk (each once).
-            for (var i = 0; i < outputs.Length; i++)
+            for (var i = 0; i < node.InputCount; i++)
             {
-                var root = outputs[i].Edge!;
-                if (root.WalkNeeded && root.WalkDeps == 0 && root.WalkGrad is not null && !SeenBefore(outputs, i, root))
+                if (node.Next(i) is { WalkNeeded: true } child)
                 {
-                    st.Enqueue(root);
-                }
-            }
-
-            using var mode = createGraph ? GradMode.EnableGrad() : GradMode.NoGrad();
-            while (st.HeapCount > 0)
-            {
-                var node = st.Dequeue();
-                var g = node.WalkGrad;
-                node.WalkGrad = null;
-                node.WalkGradOwned = false;
-                if (g is not null && node.WalkCapture >= 0)
-                {
-                    captured![node.WalkCapture] = g;
-                }
-
-                if (node is AccumulateGrad acc)
-                {
-                    if (targetNodes is null && g is not null)
-                    {
-                        if (TapeObserver.Current is not null)
-                        {
-                            TapeObserver.RaiseBackwardStart(node, g);
-                        }
-
-                        AccumulateInto(acc.Leaf, g, createGraph, owned);
-                        if (TapeObserver.Current is not null)
-                        {
-                            TapeObserver.RaiseBackwardEnd(node, g, []);
-                        }
-                    }
-
-                    continue;
-                }
-
-                if (targetNodes is not null && !AnyNeeded(node))
-                {
-                    continue;
-                }
-
-                var grads = st.GradBuffer(node.InputCount);
-                if (g is not null)
-                {
-                    if (TapeObserver.Current is not null)
-                    {
-                        TapeObserver.RaiseBackwardStart(node, g);
-                        node.Backward(g, grads);
-                        TapeObserver.RaiseBackwardEnd(node, g, grads);
-                    }
-                    else
-                    {
-                        node.Backward(g, grads);
-                    }
-                }
-
-                for (var i = 0; i < grads.Length; i++)
-                {
-                    var gi = grads[i];
-                    grads[i] = null;
-                    var child = node.Next(i);
-                    if (child is null || !child.WalkNeeded)
-                    {
-                        continue;
-                    }
-
-                    if (gi is not null)
-                    {
-                        if (gi.Shape != child.OutputShape || gi.DType != child.OutputDType)
-                        {
-                            throw new InvalidOperationException(
-                                $"{api}: the backward rule of '{node.Name}' produced a gradient of shape {gi.Shape} {gi.DType.Name()} for input {i}, which has shape {child.OutputShape} {child.OutputDType.Name()}.");
-                        }
-
-                        if (gi.WalkBirth != 0 && !st.RulesAreTrusted(node))
-                        {
-                            // A rule from elsewhere may keep the tensor it made: never let a leaf take it.
-                            gi.WalkBirth = 0;
-                        }
-
-                        Deliver(child, gi, createGraph);
-                    }
-
-                    if (--child.WalkDeps == 0)
-                    {
-                        st.Enqueue(child);
-                    }
-                }
-
-                if (!retainGraph)
-                {
-                    node.Release();
+                    child.WalkDeps++;
                 }
             }
         }
-        finally
+    }
+
+    /// <summary>Part of phase 3 (mark) for <c>Grad</c>: gives each requested input's node the index its gradient is captured at.</summary>
+    private static void MarkTargets(int stamp, Node?[] targets, in WalkRequest request)
+    {
+        for (var i = 0; i < targets.Length; i++)
         {
-            t_currentWalk = previousWalk;
-            foreach (var node in order)
+            var t = targets[i]!;
+            if (t.WalkStamp != stamp)
             {
-                node.WalkDeps = 0;
-                node.WalkNeeded = false;
-                node.WalkCapture = -1;
-                node.WalkGrad = null;
-                node.WalkGradOwned = false;
+                if (!request.AllowUnused)
+                {
+                    throw new InvalidOperationException(
+                        $"{request.Api}: input {i} (shape {request.Inputs![i].Shape}) was not used to compute the outputs; pass allowUnused: true to get zeros for it.");
+                }
+
+                continue;
             }
+
+            t.WalkCapture = i;
+        }
+    }
+
+    /// <summary>
+    /// Phase 4, seed: delivers each output's gradient to the output's node and queues the nodes that wait for no user.
+    /// From here on tensors allocated on this thread are stamped with this walk: a leaf may take such a gradient as its
+    /// Grad without copying it, unless the graph is being recorded or an observer (which may keep the tensors it is
+    /// shown) is attached.
+    /// </summary>
+    private static void Seed(WalkState st, in WalkRequest request)
+    {
+        var stamp = st.Stamp;
+        t_currentWalk = stamp;
+        st.OwnedStamp = !request.CreateGraph && TapeObserver.Current is null ? stamp : 0;
+        var outputs = request.Outputs;
+        var seeds = st.Seeds;
+        for (var i = 0; i < outputs.Length; i++)
+        {
+            var root = outputs[i].Edge!;
+            if (!root.WalkNeeded)
+            {
+                continue;
+            }
+
+            var seed = seeds[i];
+            if (i < 64 && (st.Implied & (1UL << i)) != 0)
+            {
+                seed.WalkBirth = stamp;
+            }
+
+            Deliver(root, seed, request.CreateGraph);
+        }
+
+        // Only the outputs' nodes hold a gradient yet; those that wait for no user start the walk (each once).
+        for (var i = 0; i < outputs.Length; i++)
+        {
+            var root = outputs[i].Edge!;
+            if (root.WalkNeeded && root.WalkDeps == 0 && root.WalkGrad is not null && !SeenBefore(outputs, i, root))
+            {
+                st.Enqueue(root);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Phase 4, execute: runs the rules in order of readiness (a node runs once all its needed users have run; ties go to
+    /// the latest recorded), under grad mode on for <c>createGraph</c> and off otherwise. Each rule's gradients are
+    /// passed on to its inputs' nodes and, for <c>Grad</c>, captured at the requested inputs; a leaf's accumulator adds
+    /// its gradient into the leaf's Grad.
+    /// </summary>
+    private static void Execute(WalkState st, in WalkRequest request)
+    {
+        var byTarget = st.Targets is not null;
+        using var mode = request.CreateGraph ? GradMode.EnableGrad() : GradMode.NoGrad();
+        while (st.HeapCount > 0)
+        {
+            var node = st.Dequeue();
+            var g = node.WalkGrad;
+            node.WalkGrad = null;
+            node.WalkGradOwned = false;
+            if (g is not null && node.WalkCapture >= 0)
+            {
+                request.Captured![node.WalkCapture] = g;
+            }
+
+            if (node is AccumulateGrad acc)
+            {
+                if (!byTarget && g is not null)
+                {
+                    AccumulateLeaf(acc, g, request.CreateGraph, st.OwnedStamp);
+                }
+
+                continue;
+            }
+
+            if (byTarget && !AnyNeeded(node))
+            {
+                continue;
+            }
+
+            var grads = st.GradBuffer(node.InputCount);
+            if (g is not null)
+            {
+                RunRule(node, g, grads);
+            }
+
+            PassOn(st, in request, node, grads);
+
+            // Phase 5, release (per node): what the rule saved is freed as soon as it has run, not after the walk.
+            if (!request.RetainGraph)
+            {
+                node.Release();
+            }
+        }
+    }
+
+    /// <summary>Part of phase 4 (execute): runs the backward rule of <paramref name="node"/>, shown to any observer.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void RunRule(Node node, Tensor g, Tensor?[] grads)
+    {
+        if (TapeObserver.Current is not null)
+        {
+            TapeObserver.RaiseBackwardStart(node, g);
+            node.Backward(g, grads);
+            TapeObserver.RaiseBackwardEnd(node, g, grads);
+        }
+        else
+        {
+            node.Backward(g, grads);
+        }
+    }
+
+    /// <summary>
+    /// Part of phase 4 (execute): checks each input gradient the rule of <paramref name="node"/> wrote, delivers it to the
+    /// node that produced that input, and queues that node once it has heard from all its needed users. Clears
+    /// <paramref name="grads"/> for the next rule.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PassOn(WalkState st, in WalkRequest request, Node node, Tensor?[] grads)
+    {
+        for (var i = 0; i < grads.Length; i++)
+        {
+            var gi = grads[i];
+            grads[i] = null;
+            var child = node.Next(i);
+            if (child is null || !child.WalkNeeded)
+            {
+                continue;
+            }
+
+            if (gi is not null)
+            {
+                if (gi.Shape != child.OutputShape || gi.DType != child.OutputDType)
+                {
+                    throw WrongGradientShape(request.Api, node, i, gi, child);
+                }
+
+                if (gi.WalkBirth != 0 && !st.RulesAreTrusted(node))
+                {
+                    // A rule from elsewhere may keep the tensor it made: never let a leaf take it.
+                    gi.WalkBirth = 0;
+                }
+
+                Deliver(child, gi, request.CreateGraph);
+            }
+
+            if (--child.WalkDeps == 0)
+            {
+                st.Enqueue(child);
+            }
+        }
+    }
+
+    private static InvalidOperationException WrongGradientShape(string api, Node node, int i, Tensor gi, Node child)
+        => new($"{api}: the backward rule of '{node.Name}' produced a gradient of shape {gi.Shape} {gi.DType.Name()} for input {i}, which has shape {child.OutputShape} {child.OutputDType.Name()}.");
+
+    /// <summary>Part of phase 4 (execute): a leaf's accumulator adds <paramref name="g"/> into the leaf's Grad, shown to any observer.</summary>
+    private static void AccumulateLeaf(AccumulateGrad acc, Tensor g, bool createGraph, int ownedStamp)
+    {
+        if (TapeObserver.Current is not null)
+        {
+            TapeObserver.RaiseBackwardStart(acc, g);
+        }
+
+        AccumulateInto(acc.Leaf, g, createGraph, ownedStamp);
+        if (TapeObserver.Current is not null)
+        {
+            TapeObserver.RaiseBackwardEnd(acc, g, []);
+        }
+    }
+
+    /// <summary>
+    /// Phase 5, release (at the end of every walk, also one that failed): what each rule saved was freed as it ran (see
+    /// <see cref="Execute"/>); this restores the enclosing walk's stamp and clears the walk fields of every collected node.
+    /// </summary>
+    private static void Release(WalkState st, int previousWalk)
+    {
+        t_currentWalk = previousWalk;
+        foreach (var node in st.Collected)
+        {
+            node.WalkDeps = 0;
+            node.WalkNeeded = false;
+            node.WalkCapture = -1;
+            node.WalkGrad = null;
+            node.WalkGradOwned = false;
         }
     }
 
@@ -449,7 +548,22 @@ public static class Autodiff
         }
     }
 
-    private static bool RulesAreTrusted(Type type) => type.Assembly == s_engineAssembly || type.Assembly == s_operatorAssembly;
+
+    /// <summary>
+    /// Whether the rules of nodes of <paramref name="type"/> keep no reference to the tensors they return: its assembly
+    /// declares <see cref="RulesKeepNoGradientsAttribute"/>. Read once per assembly; the walk caches trusted types per thread.
+    /// </summary>
+    private static bool RulesAreTrusted(Type type)
+    {
+        var assembly = type.Assembly;
+        if (!s_rulesKeepNoGradients.TryGetValue(assembly, out var declared))
+        {
+            declared = new StrongBox<bool>(assembly.IsDefined(typeof(RulesKeepNoGradientsAttribute), inherit: false));
+            s_rulesKeepNoGradients.AddOrUpdate(assembly, declared);
+        }
+
+        return declared.Value;
+    }
 
     /// <summary>True when an output before <paramref name="i"/> has the same node.</summary>
     private static bool SeenBefore(ReadOnlySpan<Tensor> outputs, int i, Node root)
@@ -541,7 +655,41 @@ public static class Autodiff
         }
     }
 
-    /// <summary>The working arrays of one walk: the post-order, the explicit DFS stack, the ready heap and the rule buffers.</summary>
+    /// <summary>
+    /// What one walk was asked to do, made once by the public entry points and passed by reference (<c>in</c>) to every
+    /// phase of the walk.
+    /// </summary>
+    private readonly ref struct WalkRequest
+    {
+        /// <summary>The operation that started the walk (<c>Backward</c> or <c>Grad</c>), named in every error.</summary>
+        public required string Api { get; init; }
+
+        /// <summary>The tensors to differentiate.</summary>
+        public required ReadOnlySpan<Tensor> Outputs { get; init; }
+
+        /// <summary>One gradient per output, or null where it is implied (1, for a one-element output).</summary>
+        public required ReadOnlySpan<Tensor?> GradOutputs { get; init; }
+
+        /// <summary>Keep what the rules saved, so the graph can be walked again.</summary>
+        public bool RetainGraph { get; init; }
+
+        /// <summary>Record the rules as they run, so the gradients can be differentiated again.</summary>
+        public bool CreateGraph { get; init; }
+
+        /// <summary>For <c>Grad</c>, the tensors to differentiate with respect to; null for <c>Backward</c>, which accumulates into the leaves.</summary>
+        public IReadOnlyList<Tensor>? Inputs { get; init; }
+
+        /// <summary>For <c>Grad</c>, leave the gradient of an input the outputs do not depend on null instead of throwing.</summary>
+        public bool AllowUnused { get; init; }
+
+        /// <summary>For <c>Grad</c>, receives the gradient of each input (null where none arrived).</summary>
+        public Tensor?[]? Captured { get; init; }
+    }
+
+    /// <summary>
+    /// The working arrays of one walk (the post-order, the explicit DFS stack, the ready heap and the rule buffers) and
+    /// what its phases hand on to the next: the stamp, the seeds and the target nodes.
+    /// </summary>
     private sealed class WalkState
     {
         private const int KeepLimit = 1 << 20;
@@ -563,6 +711,24 @@ public static class Autodiff
         public int HeapCount { get; private set; }
 
         public ref (Node Node, int NextIndex) Top => ref _stack[StackCount - 1];
+
+        /// <summary>The nodes collected by this walk, in post-order.</summary>
+        public ReadOnlySpan<Node> Collected => Order.AsSpan(0, OrderCount);
+
+        /// <summary>This walk's stamp, given in phase 2 (collect) to every node it reaches.</summary>
+        public int Stamp { get; set; }
+
+        /// <summary>The seed of each output (its gradient, or an implied 1), from phase 1 (validate).</summary>
+        public Tensor[] Seeds => _seeds;
+
+        /// <summary>Bit i set when the seed of output i (below 64) is an implied 1 that the walk made.</summary>
+        public ulong Implied { get; set; }
+
+        /// <summary>For <c>Grad</c>, the node of each requested input; null for <c>Backward</c>.</summary>
+        public Node?[]? Targets { get; set; }
+
+        /// <summary>The stamp a gradient must carry for a leaf to take it uncopied, or 0 when every gradient is copied.</summary>
+        public int OwnedStamp { get; set; }
 
         /// <summary>This thread's state, or a fresh one when it is in use (a walk started from inside a rule).</summary>
         public static WalkState Rent()
@@ -593,6 +759,9 @@ public static class Autodiff
             }
 
             OrderCount = StackCount = HeapCount = 0;
+            Stamp = OwnedStamp = 0;
+            Implied = 0;
+            Targets = null;
             if (Order.Length > KeepLimit)
             {
                 Order = new Node[32];

@@ -6,10 +6,6 @@ namespace Autograd.Ops;
 /// <summary>Checks shared by operators and the glue that turns a kernel on spans into a tensor result.</summary>
 internal static class Dispatch
 {
-    // The operators' backward rules keep no reference to the tensors they return: the engine may hand those to leaves
-    // as their gradients without copying them.
-    static Dispatch() => Autodiff.TrustRules(typeof(Dispatch).Assembly);
-
     /// <summary>
     /// Runs <paramref name="work"/> with the element type of <paramref name="dtype"/> (float64 or float32): the one place where a
     /// computation written once as <see cref="IFloatWork.Run{T}"/> meets the dtype of its tensors.
