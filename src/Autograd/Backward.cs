@@ -149,7 +149,7 @@ public static class Autodiff
     /// <summary>
     /// One backward walk on this thread's reused working arrays, phase by phase as docs/design.md ("The backward walk")
     /// describes them: <see cref="Validate"/>, <see cref="Collect"/>, <see cref="Mark"/>, <see cref="Seed"/>,
-    /// <see cref="Execute"/> and <see cref="Release"/> (the design notes number them 1 to 5; seed and execute are step 4).
+    /// <see cref="Execute"/> and <see cref="Release"/>, phases 1 to 6.
     /// The phases share <paramref name="request"/> and the state <see cref="WalkState"/> carries from one to the next.
     /// </summary>
     private static void Run(in WalkRequest request)
@@ -383,7 +383,7 @@ public static class Autodiff
     }
 
     /// <summary>
-    /// Phase 4, execute: runs the rules in order of readiness (a node runs once all its needed users have run; ties go to
+    /// Phase 5, execute: runs the rules in order of readiness (a node runs once all its needed users have run; ties go to
     /// the latest recorded), under grad mode on for <c>createGraph</c> and off otherwise. Each rule's gradients are
     /// passed on to its inputs' nodes and, for <c>Grad</c>, captured at the requested inputs; a leaf's accumulator adds
     /// its gradient into the leaf's Grad.
@@ -426,7 +426,7 @@ public static class Autodiff
 
             PassOn(st, in request, node, grads);
 
-            // Phase 5, release (per node): what the rule saved is freed as soon as it has run, not after the walk.
+            // Phase 5, execute (release per node): what the rule saved is freed as soon as it has run, not after the walk.
             if (!request.RetainGraph)
             {
                 node.Release();
@@ -510,7 +510,7 @@ public static class Autodiff
     }
 
     /// <summary>
-    /// Phase 5, release (at the end of every walk, also one that failed): what each rule saved was freed as it ran (see
+    /// Phase 6, release (at the end of every walk, also one that failed): what each rule saved was freed as it ran (see
     /// <see cref="Execute"/>); this restores the enclosing walk's stamp and clears the walk fields of every collected node.
     /// </summary>
     private static void Release(WalkState st, int previousWalk)
