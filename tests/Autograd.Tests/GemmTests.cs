@@ -331,7 +331,7 @@ public class GemmTests
                 Assert.Equal(one.Shape, two.Shape);
                 Assert.Equal(one.ToArray(), two.ToArray());
                 var reference = a.To(DType.Float64).MatMul(b.To(DType.Float64));
-                AssertClose(reference.ToArray(), one.ToArray(), dtype == DType.Float32 ? 1e-5 * sa[-1] : 1e-13 * sa[-1]);
+                AssertClose(reference.ToArray(), one.ToArray(), ForDType.Pick(dtype, float64: 1e-13, float32: 1e-5) * sa[-1]);
             }
         }
     }

@@ -202,7 +202,7 @@ public class GoldenTests
         // the terms, not by the result.
         var ev = e.ToArray();
         var scale = Math.Max(1.0, ev.Where(double.IsFinite).Select(Math.Abs).DefaultIfEmpty(0).Max());
-        var (rtol, atol) = e.DType == DType.Float32 ? (Rtol32, Atol32 * scale) : (Rtol64, Atol64 * scale);
+        var (rtol, atol) = ForDType.Pick(e.DType, float64: (Rtol64, Atol64 * scale), float32: (Rtol32, Atol32 * scale));
         var av = actual.ToArray();
         var worst = -1;
         var worstExcess = 0.0;

@@ -164,7 +164,7 @@ public class SoftmaxTests
         var valueErr = Normwise(r.ValueAbs, MaxAbs(y), floor ? 1.0 : 0.0);
         var gradErr = Normwise(r.GradAbs, MaxAbs(gx), floor ? MaxAbs(g) : 0.0);
         var ggErr = Normwise(r.GradGradAbs, MaxAbs(hx), floor ? MaxAbs(g) * MaxAbs(v) : 0.0);
-        var tol = dtype == DType.Float64 ? 1e-12 : Math.Max(1e-5, (length - 1) * U32);
+        var tol = ForDType.Pick(dtype, float64: 1e-12, float32: Math.Max(1e-5, (length - 1) * U32));
         var report = string.Create(
             CultureInfo.InvariantCulture,
             $"{op} {dtype.Name()} shape {shape} dim {dim}: normwise value {valueErr:G3}, gradient {gradErr:G3}, second order {ggErr:G3} (tolerance {tol:G3}); FusedCheck: {r}");
@@ -186,7 +186,7 @@ public class SoftmaxTests
         var ni = double.NegativeInfinity;
         double[][] lines = [[1, ni, 2, ni, 0.5, 3], [ni, 3, -1, 0, ni, 1], [0.25, 0.5, ni, ni, ni, ni]];
         var x = Arrange(lines, dim, dtype);
-        var tol = dtype == DType.Float64 ? 1e-12 : 1e-5;
+        var tol = ForDType.Pick(dtype, float64: 1e-12, float32: 1e-5);
         foreach (var op in FusedOps)
         {
             var (fused, composed, _) = Pair(op, dim);
@@ -219,7 +219,7 @@ public class SoftmaxTests
             [-1e4, 1e4, -1e4, 1e4, -1e4],
         ];
         var x = Arrange(lines, dim, dtype);
-        var tol = dtype == DType.Float64 ? 1e-12 : 1e-6;
+        var tol = ForDType.Pick(dtype, float64: 1e-12, float32: 1e-6);
         foreach (var op in FusedOps)
         {
             var (fused, _, _) = Pair(op, dim);
@@ -254,7 +254,7 @@ public class SoftmaxTests
         var ni = double.NegativeInfinity;
         double[][] lines = [[1, ni, 2, ni, 0.5], [ni, ni, ni, ni, ni], [ni, 3, -1, 0, ni]];
         var x = Arrange(lines, dim, dtype);
-        var tol = dtype == DType.Float64 ? 1e-12 : 1e-6;
+        var tol = ForDType.Pick(dtype, float64: 1e-12, float32: 1e-6);
         foreach (var op in FusedOps)
         {
             var (fused, _, _) = Pair(op, dim);
@@ -362,7 +362,7 @@ public class SoftmaxTests
         var ly = x.LogSoftmax(dim).ToArray();
         var r = x.LogSumExp(dim).ToArray();
         var xa = x.ToArray();
-        var tol = dtype == DType.Float64 ? 1e-12 : n * U32;
+        var tol = ForDType.Pick(dtype, float64: 1e-12, float32: n * U32);
         for (var k = 0; k < count; k++)
         {
             var idx = LineIndices(shape, dim, k);
@@ -911,7 +911,7 @@ public class SoftmaxTests
     /// </remarks>
     private static void AssertAgainstReference(string op, double[][] lines, int dim, Tensor x, Tensor y, Tensor g, Tensor grad, double tol)
     {
-        var u = x.DType == DType.Float64 ? U64 : U32;
+        var u = ForDType.Pick(x.DType, float64: U64, float32: U32);
         var lse = op.StartsWith("LogSumExp", StringComparison.Ordinal);
         var ya = y.ToArray();
         var ga = g.ToArray();
