@@ -3,12 +3,10 @@ namespace Autograd.Tests;
 /// <summary>
 /// Comparisons (Eq, Ne, Lt, Le, Gt, Ge), Where, Maximum, Minimum and Clamp: values against hand-computed results with
 /// broadcasting and NaN, masks in the operands' float dtype and never recorded, gradients by hand at ties and at clamp
-/// bounds, a table of gradchecks and gradgradchecks, and every kind of bad input with its message.
+/// bounds, and every kind of bad input with its message. Their gradient checks are rows of <see cref="OpTable"/>.
 /// </summary>
 public class ComparisonTests
 {
-    private static Shape S(params int[] dims) => new(dims);
-
     private static Tensor M(double[,] values) => Tensor.From(values);
 
     private static void AssertValues(double[] expected, Tensor actual, int[] shape)
@@ -239,123 +237,6 @@ public class ComparisonTests
         var f = Tensor.From(-2f, 0.25f, 2f).Clamp(-1, 1);
         Assert.Equal(DType.Float32, f.DType);
         Assert.Equal(new float[] { -1f, 0.25f, 1f }, f.ToArray<float>());
-    }
-
-    // ---------------------------------------------------------------- the gradcheck table
-
-    /// <summary>A random permutation of the grid (k − n/2)·0.1 + offset: inputs on grids of different offsets never tie.</summary>
-    private static Tensor Grid(Shape shape, int seed, double offset)
-    {
-        var keys = Tensor.Rand(shape, seed).ToArray();
-        var order = Enumerable.Range(0, keys.Length).OrderBy(i => keys[i]).ToArray();
-        var values = new double[keys.Length];
-        for (var rank = 0; rank < order.Length; rank++)
-        {
-            values[order[rank]] = ((rank - (keys.Length / 2)) * 0.1) + offset;
-        }
-
-        return Tensor.FromArray(values, shape.ToArray());
-    }
-
-    /// <summary>A constant 0/1 mask, reproducible from the seed.</summary>
-    private static Tensor RandMask(Shape shape, int seed)
-    {
-        var u = Tensor.Rand(shape, seed);
-        return u.Gt(0.5);
-    }
-
-    /// <summary>One row: a function of float64 leaves, the shapes of those leaves and the grid offset of each.</summary>
-    public sealed record Case(string Name, Func<Tensor[], Tensor> F, Shape[] Shapes, double[]? Offsets = null)
-    {
-        /// <summary>Fresh float64 leaves that require grad: standard normal, or on a grid when offsets are given.</summary>
-        public Tensor[] MakeInputs() => [.. Shapes.Select((s, i) => (Offsets is null
-            ? Tensor.RandN(s, 700 + (13 * i) + Name.Length)
-            : Grid(s, 700 + (13 * i) + Name.Length, Offsets[i])).WithRequiresGrad())];
-
-        /// <inheritdoc />
-        public override string ToString() => Name;
-    }
-
-    private static readonly Dictionary<string, Case> Table = BuildTable().ToDictionary(c => c.Name);
-
-    private static IEnumerable<Case> BuildTable()
-    {
-        // Where: broadcasting of all three, rank-0 and size-1 operands.
-        var wheres = new (Shape C, Shape A, Shape B)[]
-        {
-            (S(7), S(7), S(7)),
-            (S(2, 3), S(3), S(2, 1)),
-            (S(2, 1, 3), S(1, 4, 1), S(3)),
-            (S(), S(2, 2), S()),
-            (S(2, 2), S(), S()),
-            (S(1), S(1), S(1)),
-            (S(4, 1), S(1), S(1, 5)),
-            (S(3), S(2, 1, 3), S(2, 3, 1)),
-        };
-        var seed = 0;
-        foreach (var (sc, sa, sb) in wheres)
-        {
-            var cond = RandMask(sc, ++seed);
-            yield return new($"Where c{sc} a{sa} b{sb}", t => Tensor.Where(cond, t[0], t[1]), [sa, sb]);
-        }
-
-        yield return new("Where(c, a, 0.5)", t => Tensor.Where(RandMask(S(2, 3), 41), t[0], 0.5), [S(2, 3)]);
-        yield return new("Where(c, -2.0, b)", t => Tensor.Where(RandMask(S(2, 3), 42), -2.0, t[0]), [S(3)]);
-        yield return new("Where(x > 0, x², y)", t => Tensor.Where(t[0].Gt(0), t[0] * t[0], t[1]), [S(2, 4), S(4)], [0.03, 0.07]);
-        yield return new("masked softmax: Softmax(Where(mask, x, -1e9))", t => Tensor.Where(RandMask(S(3, 5), 43).Add(Tensor.From(1.0, 0, 0, 0, 0)), t[0], -1e9).Softmax(-1), [S(3, 5)]);
-
-        // Maximum and Minimum: inputs on different grids, so no ties.
-        var extrema = new (Shape A, Shape B)[]
-        {
-            (S(7), S(7)),
-            (S(2, 3), S(3)),
-            (S(2, 1), S(1, 3)),
-            (S(), S(4)),
-            (S(2, 1, 3), S(1)),
-            (S(1, 1), S(2, 1, 1)),
-        };
-        foreach (var (sa, sb) in extrema)
-        {
-            yield return new($"Maximum a{sa} b{sb}", t => t[0].Maximum(t[1]), [sa, sb], [0.03, 0.07]);
-            yield return new($"Minimum a{sa} b{sb}", t => t[0].Minimum(t[1]), [sa, sb], [0.03, 0.07]);
-        }
-
-        yield return new("Maximum(0.05) [2,3]", t => t[0].Maximum(0.05), [S(2, 3)], [0.03]);
-        yield return new("Minimum(-0.05) [2,3]", t => t[0].Minimum(-0.05), [S(2, 3)], [0.03]);
-        yield return new("leaky relu: Maximum(x, 0.1x) [9]", t => t[0].Maximum(0.1 * t[0]), [S(9)], [0.03]);
-        yield return new("Maximum(x², y) [5]", t => (t[0] * t[0]).Maximum(t[1]), [S(5), S(5)], [0.03, 0.0]);
-
-        // Clamp: grid values stay at least 0.02 from every bound.
-        yield return new("Clamp(-0.45, 0.35) [9]", t => t[0].Clamp(-0.45, 0.35), [S(9)], [0.03]);
-        yield return new("Clamp(-0.45, 0.35) [2,1,4]", t => t[0].Clamp(-0.45, 0.35), [S(2, 1, 4)], [0.03]);
-        yield return new("Clamp(min: -0.25) [3,3]", t => t[0].Clamp(min: -0.25), [S(3, 3)], [0.03]);
-        yield return new("Clamp(max: 0.15) [3,3]", t => t[0].Clamp(max: 0.15), [S(3, 3)], [0.03]);
-        yield return new("Clamp(-1, 1) []", t => t[0].Clamp(-1, 1), [S()], [0.03]);
-        yield return new("clipped square: Clamp(x, -0.35, 0.35)·x [8]", t => t[0].Clamp(-0.35, 0.35) * t[0], [S(8)], [0.03]);
-
-        // A mask times its input: the comparison is a constant away from its jump.
-        yield return new("x ⊙ [x > 0] [8]", t => t[0] * t[0].Gt(0), [S(8)], [0.03]);
-    }
-
-    /// <summary>Every row of the table.</summary>
-    public static TheoryData<string> Cases => [.. Table.Keys];
-
-    [Theory]
-    [MemberData(nameof(Cases))]
-    public void GradCheckPasses(string name)
-    {
-        var c = Table[name];
-        var result = GradCheck.Check(c.F, c.MakeInputs());
-        Assert.True(result.Passed, $"{name}: {result.Message}");
-    }
-
-    [Theory]
-    [MemberData(nameof(Cases))]
-    public void GradGradCheckPasses(string name)
-    {
-        var c = Table[name];
-        var result = GradCheck.GradGradCheck(x => [c.F(x)], c.MakeInputs());
-        Assert.True(result.Passed, $"{name}: {result.Message}");
     }
 
     // ---------------------------------------------------------------- bad input

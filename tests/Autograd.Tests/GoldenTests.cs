@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Reflection;
 using System.Text.Json;
 
 using Autograd.Nn;
@@ -13,10 +12,6 @@ namespace Autograd.Tests;
 public class GoldenTests
 {
     private const double Rtol64 = 1e-10, Atol64 = 1e-12, Rtol32 = 1e-5, Atol32 = 1e-6;
-
-    /// <summary>Public operators that are deliberately not differentiable, so they need no golden gradient case.</summary>
-    private static readonly HashSet<string> NotDifferentiable =
-        ["ArgMax", "ArgMin", "OneHot", "Eq", "Ne", "Lt", "Le", "Gt", "Ge"];
 
     /// <summary>Golden ops that are not operators of the Ops assembly: a composite and the losses of Autograd.Nn.</summary>
     private static readonly HashSet<string> Composites =
@@ -42,9 +37,9 @@ public class GoldenTests
     public void EveryPublicDifferentiableOpHasAGoldenCase()
     {
         var covered = Cases.Value.Values.Select(c => c.GetProperty("op").GetString()!).ToHashSet();
-        var missing = PublicOps().Where(op => !covered.Contains(op) && !NotDifferentiable.Contains(op)).Order(StringComparer.Ordinal).ToList();
+        var missing = Operators.PublicDifferentiable.Where(op => !covered.Contains(op)).ToList();
         Assert.True(missing.Count == 0, "public differentiable ops without a golden case (add them to tests/golden/generate.py): " + string.Join(", ", missing));
-        var unknown = covered.Where(op => !PublicOps().Contains(op) && !Composites.Contains(op)).ToList();
+        var unknown = covered.Where(op => !Operators.Public.Contains(op) && !Composites.Contains(op)).ToList();
         Assert.True(unknown.Count == 0, "golden ops that name no public operator: " + string.Join(", ", unknown));
     }
 
@@ -207,7 +202,7 @@ public class GoldenTests
         // the terms, not by the result.
         var ev = e.ToArray();
         var scale = Math.Max(1.0, ev.Where(double.IsFinite).Select(Math.Abs).DefaultIfEmpty(0).Max());
-        var (rtol, atol) = e.DType == DType.Float32 ? (Rtol32, Atol32 * scale) : (Rtol64, Atol64 * scale);
+        var (rtol, atol) = ForDType.Pick(e.DType, float64: (Rtol64, Atol64 * scale), float32: (Rtol32, Atol32 * scale));
         var av = actual.ToArray();
         var worst = -1;
         var worstExcess = 0.0;
@@ -259,14 +254,6 @@ public class GoldenTests
             var d => throw new InvalidDataException($"golden: unknown dtype '{d}'"),
         };
     }
-
-    /// <summary>The names of the public operators in the Ops assembly: static methods returning a Tensor and taking one.</summary>
-    private static HashSet<string> PublicOps() => typeof(SoftmaxOps).Assembly.GetExportedTypes()
-        .Where(t => !t.IsNested && t.IsAbstract && t.IsSealed)
-        .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.DeclaredOnly))
-        .Where(m => m.ReturnType == typeof(Tensor) && m.GetParameters().Any(p => typeof(IEnumerable<Tensor>).IsAssignableFrom(p.ParameterType) || p.ParameterType == typeof(Tensor)))
-        .Select(m => m.Name)
-        .ToHashSet();
 
     private static Dictionary<string, JsonElement> Load()
     {

@@ -96,7 +96,7 @@ public class OptimTests
         var total = GradClip.ClipGradNorm(ps, c.GetProperty("maxNorm").GetDouble(), Number(c.GetProperty("normType")));
         var dtype = grads.First(g => g is not null)!.DType;
         var expectedTotal = Number(c.GetProperty("totalNorm"));
-        var rtol = dtype == DType.Float32 ? Rtol32 : Rtol64;
+        var rtol = ForDType.Pick(dtype, float64: Rtol64, float32: Rtol32);
         Assert.True(Math.Abs(total - expectedTotal) <= rtol * expectedTotal, $"{name}: total norm {total:R}, PyTorch {expectedTotal:R}");
         var clipped = c.GetProperty("clipped").EnumerateArray().ToArray();
         for (var j = 0; j < ps.Length; j++)
@@ -569,7 +569,7 @@ public class OptimTests
         var ev = e.ToArray();
         var av = actual.ToArray();
         var scale = Math.Max(1.0, ev.Select(Math.Abs).Max());
-        var (rtol, atol) = e.DType == DType.Float32 ? (Rtol32, Atol32 * scale) : (Rtol64, Atol64 * scale);
+        var (rtol, atol) = ForDType.Pick(e.DType, float64: (Rtol64, Atol64 * scale), float32: (Rtol32, Atol32 * scale));
         for (var i = 0; i < ev.Length; i++)
         {
             var err = Math.Abs(ev[i] - av[i]);

@@ -164,7 +164,7 @@ public class SoftmaxTests
         var valueErr = Normwise(r.ValueAbs, MaxAbs(y), floor ? 1.0 : 0.0);
         var gradErr = Normwise(r.GradAbs, MaxAbs(gx), floor ? MaxAbs(g) : 0.0);
         var ggErr = Normwise(r.GradGradAbs, MaxAbs(hx), floor ? MaxAbs(g) * MaxAbs(v) : 0.0);
-        var tol = dtype == DType.Float64 ? 1e-12 : Math.Max(1e-5, (length - 1) * U32);
+        var tol = ForDType.Pick(dtype, float64: 1e-12, float32: Math.Max(1e-5, (length - 1) * U32));
         var report = string.Create(
             CultureInfo.InvariantCulture,
             $"{op} {dtype.Name()} shape {shape} dim {dim}: normwise value {valueErr:G3}, gradient {gradErr:G3}, second order {ggErr:G3} (tolerance {tol:G3}); FusedCheck: {r}");
@@ -186,7 +186,7 @@ public class SoftmaxTests
         var ni = double.NegativeInfinity;
         double[][] lines = [[1, ni, 2, ni, 0.5, 3], [ni, 3, -1, 0, ni, 1], [0.25, 0.5, ni, ni, ni, ni]];
         var x = Arrange(lines, dim, dtype);
-        var tol = dtype == DType.Float64 ? 1e-12 : 1e-5;
+        var tol = ForDType.Pick(dtype, float64: 1e-12, float32: 1e-5);
         foreach (var op in FusedOps)
         {
             var (fused, composed, _) = Pair(op, dim);
@@ -219,7 +219,7 @@ public class SoftmaxTests
             [-1e4, 1e4, -1e4, 1e4, -1e4],
         ];
         var x = Arrange(lines, dim, dtype);
-        var tol = dtype == DType.Float64 ? 1e-12 : 1e-6;
+        var tol = ForDType.Pick(dtype, float64: 1e-12, float32: 1e-6);
         foreach (var op in FusedOps)
         {
             var (fused, _, _) = Pair(op, dim);
@@ -254,7 +254,7 @@ public class SoftmaxTests
         var ni = double.NegativeInfinity;
         double[][] lines = [[1, ni, 2, ni, 0.5], [ni, ni, ni, ni, ni], [ni, 3, -1, 0, ni]];
         var x = Arrange(lines, dim, dtype);
-        var tol = dtype == DType.Float64 ? 1e-12 : 1e-6;
+        var tol = ForDType.Pick(dtype, float64: 1e-12, float32: 1e-6);
         foreach (var op in FusedOps)
         {
             var (fused, _, _) = Pair(op, dim);
@@ -362,7 +362,7 @@ public class SoftmaxTests
         var ly = x.LogSoftmax(dim).ToArray();
         var r = x.LogSumExp(dim).ToArray();
         var xa = x.ToArray();
-        var tol = dtype == DType.Float64 ? 1e-12 : n * U32;
+        var tol = ForDType.Pick(dtype, float64: 1e-12, float32: n * U32);
         for (var k = 0; k < count; k++)
         {
             var idx = LineIndices(shape, dim, k);
@@ -536,56 +536,7 @@ public class SoftmaxTests
 
     // ───────────────────────────── 4. higher order ─────────────────────────────
 
-    public static TheoryData<string, int, int> HigherOrderCases()
-    {
-        var data = new TheoryData<string, int, int>();
-        foreach (var op in FusedOps)
-        {
-            foreach (var (rank, dim) in new[] { (1, 0), (1, -1), (2, 0), (2, 1), (2, -2), (3, 1), (3, -1), (3, -3) })
-            {
-                data.Add(op, rank, dim);
-            }
-        }
-
-        return data;
-    }
-
-    /// <summary>GradCheck and GradGradCheck (float64 finite differences) on the fused operators.</summary>
-    [Theory]
-    [MemberData(nameof(HigherOrderCases))]
-    public void FusedOperatorsPassGradCheckAndGradGradCheck(string op, int rank, int dim)
-    {
-        var (fused, _, _) = Pair(op, dim);
-        var x = Tensor.RandN(SmallShape(rank), 10 + rank + dim, std: 1.5).WithRequiresGrad();
-        var first = GradCheck.Check(a => fused(a[0]), [x]);
-        Assert.True(first.Passed, first.Message);
-        var second = GradCheck.GradGradCheck(a => [fused(a[0])], [x], seed: 3);
-        Assert.True(second.Passed, second.Message);
-    }
-
-    /// <summary>The fused backward operators, differentiated in both g and y (first and second order).</summary>
-    [Theory]
-    [InlineData(false, 2, 1)]
-    [InlineData(false, 2, 0)]
-    [InlineData(false, 3, -2)]
-    [InlineData(false, 1, 0)]
-    [InlineData(true, 2, 1)]
-    [InlineData(true, 2, 0)]
-    [InlineData(true, 3, -2)]
-    [InlineData(true, 1, 0)]
-    public void FusedBackwardOperatorsPassGradCheck(bool log, int rank, int dim)
-    {
-        var shape = SmallShape(rank);
-        var x = Tensor.RandN(shape, 20 + rank, std: 1.5);
-        var y = (log ? x.LogSoftmax(dim) : x.Softmax(dim)).WithRequiresGrad();
-        var g = Tensor.RandN(shape, 30 + rank).WithRequiresGrad();
-        Func<Tensor[], Tensor> f = log ? a => Tensor.LogSoftmaxBackward(a[0], a[1], dim) : a => Tensor.SoftmaxBackward(a[0], a[1], dim);
-
-        var first = GradCheck.Check(f, [g, y]);
-        Assert.True(first.Passed, first.Message);
-        var second = GradCheck.GradGradCheck(a => [f(a)], [g, y], seed: 5);
-        Assert.True(second.Passed, second.Message);
-    }
+    // GradCheck and GradGradCheck of the fused operators and of their backward operators are rows of OpTable.
 
     /// <summary>
     /// The Hessian of Σ softmax(x) ⊙ w from Autodiff.Grad(createGraph: true) twice: fused = composed = the analytic
@@ -810,8 +761,6 @@ public class SoftmaxTests
         return new Shape([.. Enumerable.Range(0, rank).Select(i => i == d ? length : others.Dequeue())]);
     }
 
-    private static Shape SmallShape(int rank) => rank switch { 1 => new Shape(5), 2 => new Shape(3, 4), _ => new Shape(2, 3, 4) };
-
     /// <summary>The flat indices of line <paramref name="k"/> along <paramref name="dim"/> (lines in row-major order of the other dims).</summary>
     private static int[] LineIndices(Shape shape, int dim, int k)
     {
@@ -911,7 +860,7 @@ public class SoftmaxTests
     /// </remarks>
     private static void AssertAgainstReference(string op, double[][] lines, int dim, Tensor x, Tensor y, Tensor g, Tensor grad, double tol)
     {
-        var u = x.DType == DType.Float64 ? U64 : U32;
+        var u = ForDType.Pick(x.DType, float64: U64, float32: U32);
         var lse = op.StartsWith("LogSumExp", StringComparison.Ordinal);
         var ya = y.ToArray();
         var ga = g.ToArray();
