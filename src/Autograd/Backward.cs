@@ -899,11 +899,9 @@ public static class Autodiff
         }
     }
 
-    // s = a + b (two gradients meeting at one node)      da = g, db = g
+    [Rule("GradSum", Forward = "y = a + b, two gradients meeting at one node (recorded with createGraph)", Backward = "da = g, db = g")]
     private sealed class GradSumNode(Tensor a, Tensor b) : Node("GradSum", a, b)
     {
-        public override string Formula => "da = g, db = g";
-
         protected internal override void Backward(Tensor grad, Tensor?[] inputGrads)
         {
             inputGrads[0] = grad;

@@ -1,4 +1,7 @@
+using System.Collections.Concurrent;
+using System.Reflection;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Autograd;
 
@@ -7,18 +10,28 @@ namespace Autograd;
 /// backward rule that turns the gradient of its output into gradients of its inputs.
 /// </summary>
 /// <remarks>
-/// Operators derive from this class, save what their rule needs in fields (no closures), and write the rule
-/// with Tensor operations so that with <c>createGraph</c> the gradients are recorded too.
+/// Operators derive from this class, declare their rule with a <see cref="RuleAttribute"/>, save the tensors their rule
+/// needs with <see cref="Save"/> (other state, such as shapes and dims, in fields; no closures), and write the rule
+/// with Tensor operations so that with <c>createGraph</c> the gradients are recorded too. The node owns what was saved:
+/// the walk releases it after the rule ran (unless <c>retainGraph</c> is set), and the study tools read it with
+/// <see cref="SavedTensorCount"/>, <see cref="SavedName"/> and <see cref="SavedTensor"/>.
 /// </remarks>
 public abstract class Node
 {
     [ThreadStatic]
     private static long t_sequence;
 
-    // The edges of a node with one or two inputs live inline (no array per node); more inputs use _manyEdges.
+    private static readonly ConcurrentDictionary<Type, RuleAttribute[]> s_rules = new();
+
+    // The edges of a node with one or two inputs live inline (no array per node); a node with more inputs keeps an
+    // array of all its edges in place 0. One field for both cases leaves room for the saved tensors below.
     private readonly EdgePair _edges;
-    private readonly Node?[]? _manyEdges;
     private readonly int _inputCount;
+
+    // The saved tensors: the first two inline (no array per node); from the third on, place 1 holds an array of
+    // tensors 1, 2, … (see Save). All are dropped by Release; the count stays, so names can still be shown.
+    private SavedPair _saved;
+    private byte _savedCount;
 
     // Walk state, owned by the engine during one backward walk and reset afterwards.
     internal int WalkDeps;
@@ -71,11 +84,13 @@ public abstract class Node
         }
         else
         {
-            _manyEdges = new Node?[inputs.Length];
+            var edges = new Node?[inputs.Length];
             for (var i = 0; i < inputs.Length; i++)
             {
-                _manyEdges[i] = inputs[i].Edge;
+                edges[i] = inputs[i].Edge;
             }
+
+            _edges[0] = edges;
         }
 
         Sequence = ++t_sequence;
@@ -113,8 +128,29 @@ public abstract class Node
     /// <summary>The operation's name, e.g. <c>Exp</c> or <c>Softmax</c>.</summary>
     public string Name { get; }
 
-    /// <summary>The backward formula in words, e.g. <c>dx = g ⊙ y</c>; shown by study tools.</summary>
-    public virtual string Formula => string.Empty;
+    /// <summary>The rule of this node: the <see cref="RuleAttribute"/> of its class for its <see cref="Name"/> (null when the class declares none).</summary>
+    public RuleAttribute? Rule
+    {
+        get
+        {
+            var variant = RuleVariant;
+            foreach (var rule in s_rules.GetOrAdd(GetType(), static t => [.. t.GetCustomAttributes<RuleAttribute>(inherit: false)]))
+            {
+                if (rule.Op == Name && rule.Variant == variant)
+                {
+                    return rule;
+                }
+            }
+
+            return null;
+        }
+    }
+
+    /// <summary>The backward formula, e.g. <c>dx = g ⊙ y</c>, from the node's <see cref="Rule"/>; shown by study tools.</summary>
+    public string Formula => Rule?.Backward ?? string.Empty;
+
+    /// <summary>The number of tensors the node saved for its rule (they stay counted after <see cref="IsReleased"/>).</summary>
+    public int SavedTensorCount => _savedCount;
 
     /// <summary>The order in which nodes were recorded on this thread (later nodes have larger numbers).</summary>
     public long Sequence { get; }
@@ -123,7 +159,9 @@ public abstract class Node
     public int InputCount => _inputCount;
 
     /// <summary>The nodes that produced the inputs (null for inputs that need no gradient).</summary>
-    public ReadOnlySpan<Node?> NextNodes => _manyEdges ?? ((ReadOnlySpan<Node?>)_edges)[.._inputCount];
+    public ReadOnlySpan<Node?> NextNodes => _inputCount <= 2
+        ? MemoryMarshal.CreateReadOnlySpan(ref Unsafe.As<object?, Node?>(ref MemoryMarshal.GetReference((ReadOnlySpan<object?>)_edges)), _inputCount)
+        : Unsafe.As<Node?[]>(_edges[0])!;
 
     /// <summary>The shape of the tensor this node produced.</summary>
     public Shape OutputShape { get; private set; } = Shape.Scalar;
@@ -134,8 +172,78 @@ public abstract class Node
     /// <summary>True once a backward without <c>retainGraph</c> has run this node and freed what it saved.</summary>
     public bool IsReleased { get; private set; }
 
+    /// <summary>
+    /// Selects among rows of the class's rules that share the operator's name (<see cref="RuleAttribute.Variant"/>);
+    /// null, the default, selects the row without a variant.
+    /// </summary>
+    protected virtual string? RuleVariant => null;
+
     /// <summary>True when the rule must compute the gradient of input <paramref name="i"/>.</summary>
     protected bool NeedsInputGrad(int i) => Next(i) is { WalkNeeded: true };
+
+    /// <summary>
+    /// The name of saved tensor <paramref name="slot"/>: the name its rule gives it in <see cref="RuleAttribute.Saves"/>,
+    /// e.g. <c>y</c>, or <c>saved0</c>, <c>saved1</c>, … for a node whose class declares no names.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="slot"/> is outside [0, <see cref="SavedTensorCount"/>).</exception>
+    public string SavedName(int slot)
+    {
+        CheckSlot(slot);
+        var names = Rule?.SavedNames;
+        return names is not null && slot < names.Count ? names[slot] : $"saved{slot}";
+    }
+
+    /// <summary>Saved tensor <paramref name="slot"/>, or null once a backward released it (see <see cref="IsReleased"/>).</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="slot"/> is outside [0, <see cref="SavedTensorCount"/>).</exception>
+    public Tensor? SavedTensor(int slot)
+    {
+        CheckSlot(slot);
+        return Slot(slot);
+    }
+
+    /// <summary>
+    /// Saves <paramref name="tensor"/> for the backward rule, in the next slot (0 for the first tensor saved, then 1, …);
+    /// the rule reads it back with <see cref="Saved"/>. The slots are named by <see cref="RuleAttribute.Saves"/>, in order.
+    /// Call it from the constructor. The first two tensors are kept inside the node; more take an array.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="tensor"/> is null.</exception>
+    protected void Save(Tensor tensor)
+    {
+        ArgumentNullException.ThrowIfNull(tensor);
+        var n = _savedCount;
+        if (n == byte.MaxValue)
+        {
+            throw new InvalidOperationException($"{Name}: a node can save at most {byte.MaxValue} tensors.");
+        }
+
+        if (n < 2)
+        {
+            _saved[n] = tensor;
+        }
+        else if (n == 2)
+        {
+            _saved[1] = new Tensor?[] { (Tensor?)_saved[1], tensor, null, null };
+        }
+        else
+        {
+            var more = (Tensor?[])_saved[1]!;
+            if (n - 1 == more.Length)
+            {
+                Array.Resize(ref more, more.Length * 2);
+                _saved[1] = more;
+            }
+
+            more[n - 1] = tensor;
+        }
+
+        _savedCount = (byte)(n + 1);
+    }
+
+    /// <summary>Saved tensor <paramref name="slot"/> (see <see cref="Save"/>), for the backward rule.</summary>
+    /// <exception cref="InvalidOperationException">A backward without <c>retainGraph</c> released it; the message names the operator and the tensor.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    protected Tensor Saved(int slot)
+        => (uint)slot < _savedCount && Slot(slot) is { } t ? t : throw SavedError(slot);
 
     /// <summary>
     /// The backward rule: given the gradient <paramref name="grad"/> of the output, writes the gradient of each input
@@ -144,8 +252,17 @@ public abstract class Node
     /// </summary>
     protected internal abstract void Backward(Tensor grad, Tensor?[] inputGrads);
 
-    /// <summary>Frees the tensors saved for backward. Overrides null their fields and call the base method.</summary>
-    protected internal virtual void Release() => IsReleased = true;
+    /// <summary>Frees the tensors saved for backward; a leaf's accumulator holds nothing and serves every later backward.</summary>
+    internal void Release()
+    {
+        if (IsAccumulator)
+        {
+            return;
+        }
+
+        _saved = default;
+        IsReleased = true;
+    }
 
     internal void AttachOutput(Tensor output)
     {
@@ -154,27 +271,52 @@ public abstract class Node
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal Node? Next(int i) => _manyEdges is null ? _edges[i] : _manyEdges[i];
+    internal Node? Next(int i) => _inputCount <= 2 ? Unsafe.As<Node>(_edges[i]) : Unsafe.As<Node?[]>(_edges[0])![i];
 
     internal bool IsAccumulator => this is AccumulateGrad;
 
     /// <summary>The name and the shape of the produced tensor, e.g. <c>Exp [9] float64</c>.</summary>
     public override string ToString() => $"{Name} {OutputShape} {OutputDType.Name()}";
 
-    /// <summary>Throws if a saved tensor was released; used by rules that read saved state.</summary>
-    protected static T Saved<T>(T? value, [CallerArgumentExpression(nameof(value))] string? what = null)
-        where T : class
-        => value ?? throw new InvalidOperationException($"Saved tensor '{what}' has been released.");
+    private Tensor? Slot(int slot)
+        => _savedCount <= 2 || slot == 0 ? (Tensor?)_saved[slot] : ((Tensor?[]?)_saved[1])?[slot - 1];
 
-    /// <summary>Storage for one or two edges inside the node.</summary>
+    private void CheckSlot(int slot)
+    {
+        if ((uint)slot >= _savedCount)
+        {
+            throw new ArgumentOutOfRangeException(nameof(slot), slot, $"{Name}: saved tensor {slot} does not exist; the node saved {_savedCount}.");
+        }
+    }
+
+    private InvalidOperationException SavedError(int slot)
+    {
+        if ((uint)slot >= _savedCount)
+        {
+            return new InvalidOperationException($"{Name}: the rule reads saved tensor {slot}, but the node saved only {_savedCount}.");
+        }
+
+        return new InvalidOperationException(
+            $"{Name}: the saved tensor '{SavedName(slot)}' was freed by an earlier backward; pass retainGraph: true to the first Backward to walk the graph twice.");
+    }
+
+    /// <summary>Storage for the edges inside the node: one or two nodes, or an array of nodes.</summary>
     [InlineArray(2)]
     private struct EdgePair
     {
-        private Node? _element;
+        private object? _element;
+    }
+
+    /// <summary>Storage for the saved tensors inside the node: two tensors, or a tensor and an array of the others.</summary>
+    [InlineArray(2)]
+    private struct SavedPair
+    {
+        private object? _element;
     }
 }
 
 /// <summary>The node that adds incoming gradients into a leaf tensor's <see cref="Tensor.Grad"/>.</summary>
+[Rule("AccumulateGrad", Forward = "the leaf x", Backward = "x.grad += g")]
 public sealed class AccumulateGrad : Node
 {
     internal AccumulateGrad(Tensor leaf)
@@ -188,16 +330,7 @@ public sealed class AccumulateGrad : Node
     public Tensor Leaf { get; }
 
     /// <inheritdoc />
-    public override string Formula => "x.grad += g";
-
-    /// <inheritdoc />
     protected internal override void Backward(Tensor grad, Tensor?[] inputGrads)
     {
-    }
-
-    /// <inheritdoc />
-    protected internal override void Release()
-    {
-        // A leaf's accumulator holds nothing to free and serves every later backward.
     }
 }

@@ -119,8 +119,8 @@ public static class Comparison
         /// Elementwise selection, as <c>torch.where</c>: <paramref name="a"/> where <paramref name="condition"/> is nonzero
         /// (NaN counts as nonzero), else <paramref name="b"/>, with the three broadcast to a common shape. The condition may
         /// be of any dtype (typically a comparison mask) and is not differentiated; a and b must share a float dtype.
-        /// Gradients: <c>da = Where(c, g, 0)</c>, <c>db = Where(c, 0, g)</c>, each summed back to its input's shape.
         /// </summary>
+        /// <remarks>The backward rule is in docs/rules.md.</remarks>
         /// <exception cref="ArgumentException">a and b have different or non-float dtypes, or the three shapes cannot be broadcast together.</exception>
         public static Tensor Where(Tensor condition, Tensor a, Tensor b)
         {
@@ -221,17 +221,22 @@ public static class Comparison
         }
     }
 
-    // y = where(c, a, b)   da = where(c, g, 0), db = where(c, 0, g)   (each summed back to its input's shape)
-    private sealed class WhereNode(Tensor condition, Tensor a, Tensor b) : Node("Where", a, b)
+    [Rule("Where", Forward = "y = where(c, a, b)", Backward = "da = where(c, g, 0), db = where(c, 0, g)", Saves = "c")]
+    private sealed class WhereNode : Node
     {
-        private readonly Shape _sa = a.Shape, _sb = b.Shape;
-        private Tensor? _c = condition;
+        private readonly Shape _sa, _sb;
 
-        public override string Formula => "da = where(c, g, 0), db = where(c, 0, g)";
+        public WhereNode(Tensor condition, Tensor a, Tensor b)
+            : base("Where", a, b)
+        {
+            _sa = a.Shape;
+            _sb = b.Shape;
+            Save(condition);
+        }
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
         {
-            var c = Saved(_c);
+            var c = Saved(0);
             if (NeedsInputGrad(0))
             {
                 grads[0] = Tensor.Where(c, g, 0.0).SumTo(_sa);
@@ -242,73 +247,65 @@ public static class Comparison
                 grads[1] = Tensor.Where(c, 0.0, g).SumTo(_sb);
             }
         }
-
-        protected internal override void Release()
-        {
-            _c = null;
-            base.Release();
-        }
     }
 
-    // y = maximum(a, b)    da = g ⊙ (1 − [a < b] − ½[a = b]), db = g ⊙ (1 − [a > b] − ½[a = b])
-    // y = minimum(a, b)    da = g ⊙ (1 − [a > b] − ½[a = b]), db = g ⊙ (1 − [a < b] − ½[a = b])
-    // (ties split half and half; where either is NaN, both get g, as PyTorch)
-    private sealed class ExtremumNode(string name, Tensor a, Tensor b, bool max) : Node(name, a, b)
+    // Ties are split half and half; where either is NaN, both get g, as in PyTorch.
+    [Rule("Maximum", Forward = "y = maximum(a, b)", Backward = "da = g ⊙ (1 − [a < b] − ½[a = b]), db = g ⊙ (1 − [a > b] − ½[a = b])", Saves = "a, b")]
+    [Rule("Minimum", Forward = "y = minimum(a, b)", Backward = "da = g ⊙ (1 − [a > b] − ½[a = b]), db = g ⊙ (1 − [a < b] − ½[a = b])", Saves = "a, b")]
+    private sealed class ExtremumNode : Node
     {
-        private Tensor? _a = a, _b = b;
+        private readonly bool _max;
 
-        public override string Formula => max
-            ? "da = g ⊙ (1 − [a < b] − ½[a = b]), db = g ⊙ (1 − [a > b] − ½[a = b])"
-            : "da = g ⊙ (1 − [a > b] − ½[a = b]), db = g ⊙ (1 − [a < b] − ½[a = b])";
+        public ExtremumNode(string name, Tensor a, Tensor b, bool max)
+            : base(name, a, b)
+        {
+            _max = max;
+            Save(a);
+            Save(b);
+        }
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
         {
-            var a = Saved(_a);
-            var b = Saved(_b);
+            var a = Saved(0);
+            var b = Saved(1);
             var half = 0.5 * a.Eq(b);
             if (NeedsInputGrad(0))
             {
-                var loses = max ? a.Lt(b) : a.Gt(b);
+                var loses = _max ? a.Lt(b) : a.Gt(b);
                 grads[0] = (g * (1.0 - loses - half)).SumTo(a.Shape);
             }
 
             if (NeedsInputGrad(1))
             {
-                var loses = max ? a.Gt(b) : a.Lt(b);
+                var loses = _max ? a.Gt(b) : a.Lt(b);
                 grads[1] = (g * (1.0 - loses - half)).SumTo(b.Shape);
             }
         }
-
-        protected internal override void Release()
-        {
-            _a = _b = null;
-            base.Release();
-        }
     }
 
-    // y = clamp(x, min, max)   dx = g ⊙ [min ≤ x ≤ max]   (bounds included)
-    private sealed class ClampNode(Tensor x, double? min, double? max) : Node("Clamp", x)
+    [Rule("Clamp", Forward = "y = clamp(x, min, max)", Backward = "dx = g ⊙ [min ≤ x ≤ max]", Saves = "x")]
+    private sealed class ClampNode : Node
     {
-        private Tensor? _x = x;
+        private readonly double? _min, _max;
 
-        public override string Formula => "dx = g ⊙ [min ≤ x ≤ max]";
+        public ClampNode(Tensor x, double? min, double? max)
+            : base("Clamp", x)
+        {
+            _min = min;
+            _max = max;
+            Save(x);
+        }
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
         {
-            var x = Saved(_x);
-            var inside = min is double lo ? x.Ge(lo) : null;
-            if (max is double hi)
+            var x = Saved(0);
+            var inside = _min is double lo ? x.Ge(lo) : null;
+            if (_max is double hi)
             {
                 inside = inside is null ? x.Le(hi) : inside * x.Le(hi);
             }
 
             grads[0] = g * inside!;
-        }
-
-        protected internal override void Release()
-        {
-            _x = null;
-            base.Release();
         }
     }
 }

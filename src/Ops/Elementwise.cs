@@ -6,7 +6,8 @@ namespace Autograd.Ops;
 /// <summary>
 /// Elementwise operators: add, sub, mul, div with NumPy broadcasting (and scalar overloads on either side), and the
 /// unary neg, exp, log, pow, sqrt, abs, tanh, sigmoid, relu; plus the differentiable dtype conversion.
-/// Each forward kernel is followed by its backward rule, the formula in the comment above it.
+/// The forward kernels come first, then the nodes with the backward rules, each formula in the <see cref="RuleAttribute"/>
+/// on its node (all listed in docs/rules.md).
 /// </summary>
 public static class Elementwise
 {
@@ -183,7 +184,13 @@ public static class Elementwise
         var y = Dispatch.Scalar<TD, TF>(a, s, scalarFirst);
         if (Tensor.ShouldRecord(a))
         {
-            y.SetGradFn(new ScalarNode(op, a, s, scalarFirst));
+            y.SetGradFn(op switch
+            {
+                ScalarOp.Add => new AddNumberNode(a, s, scalarFirst),
+                ScalarOp.Sub => new SubNumberNode(a, s, scalarFirst),
+                ScalarOp.Mul => new MulNumberNode(a, s, scalarFirst),
+                _ => new DivNumberNode(a, s, scalarFirst),
+            });
         }
 
         return y;
@@ -217,12 +224,10 @@ public static class Elementwise
         return y;
     }
 
-    // y = a + b            da = g, db = g   (each summed back to its input's shape)
+    [Rule("Add", Forward = "y = a + b", Backward = "da = g, db = g")]
     private sealed class AddNode(Tensor a, Tensor b) : Node("Add", a, b)
     {
         private readonly Shape _sa = a.Shape, _sb = b.Shape;
-
-        public override string Formula => "da = g, db = g";
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
         {
@@ -238,12 +243,10 @@ public static class Elementwise
         }
     }
 
-    // y = a − b            da = g, db = −g
+    [Rule("Sub", Forward = "y = a − b", Backward = "da = g, db = −g")]
     private sealed class SubNode(Tensor a, Tensor b) : Node("Sub", a, b)
     {
         private readonly Shape _sa = a.Shape, _sb = b.Shape;
-
-        public override string Formula => "da = g, db = −g";
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
         {
@@ -259,17 +262,20 @@ public static class Elementwise
         }
     }
 
-    // y = a ⊙ b            da = g ⊙ b, db = g ⊙ a
-    private sealed class MulNode(Tensor a, Tensor b) : Node("Mul", a, b)
+    [Rule("Mul", Forward = "y = a ⊙ b", Backward = "da = g ⊙ b, db = g ⊙ a", Saves = "a, b")]
+    private sealed class MulNode : Node
     {
-        private Tensor? _a = a, _b = b;
-
-        public override string Formula => "da = g ⊙ b, db = g ⊙ a";
+        public MulNode(Tensor a, Tensor b)
+            : base("Mul", a, b)
+        {
+            Save(a);
+            Save(b);
+        }
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
         {
-            var a = Saved(_a);
-            var b = Saved(_b);
+            var a = Saved(0);
+            var b = Saved(1);
             if (NeedsInputGrad(0))
             {
                 grads[0] = (g * b).SumTo(a.Shape);
@@ -280,25 +286,22 @@ public static class Elementwise
                 grads[1] = (g * a).SumTo(b.Shape);
             }
         }
-
-        protected internal override void Release()
-        {
-            _a = _b = null;
-            base.Release();
-        }
     }
 
-    // y = a / b            da = g / b, db = −g ⊙ a / b²
-    private sealed class DivNode(Tensor a, Tensor b) : Node("Div", a, b)
+    [Rule("Div", Forward = "y = a / b", Backward = "da = g / b, db = −g ⊙ a / b²", Saves = "a, b")]
+    private sealed class DivNode : Node
     {
-        private Tensor? _a = a, _b = b;
-
-        public override string Formula => "da = g / b, db = −g ⊙ a / b²";
+        public DivNode(Tensor a, Tensor b)
+            : base("Div", a, b)
+        {
+            Save(a);
+            Save(b);
+        }
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
         {
-            var a = Saved(_a);
-            var b = Saved(_b);
+            var a = Saved(0);
+            var b = Saved(1);
             if (NeedsInputGrad(0))
             {
                 grads[0] = (g / b).SumTo(a.Shape);
@@ -308,12 +311,6 @@ public static class Elementwise
             {
                 grads[1] = (-g * a / (b * b)).SumTo(b.Shape);
             }
-        }
-
-        protected internal override void Release()
-        {
-            _a = _b = null;
-            base.Release();
         }
     }
 
@@ -325,236 +322,210 @@ public static class Elementwise
         Div,
     }
 
-    // a ⊕ c or c ⊕ a for a number c (the input at the number's place has no edge):
-    //   a + c, c + a:  da = g        a − c: da = g     c − a: da = −g
-    //   a · c, c · a:  da = g · c    a / c: da = g / c   c / a: da = −g · c / a²
-    private sealed class ScalarNode : Node
+    // A number operand c is the input with no edge (a or b): only the tensor's gradient is computed, and c is kept as a
+    // number. The rules need not know on which side the number is: its input has no edge, so its gradient is never needed.
+    [Rule("Add", Variant = "number", Forward = "y = a + b, a or b a number", Backward = "da = g, db = g")]
+    private sealed class AddNumberNode(Tensor a, double c, bool numberFirst) : Node("Add", a, numberFirst ? 0 : 1, c)
     {
-        private readonly ScalarOp _op;
-        private readonly double _c;
-        private readonly bool _scalarFirst;
-
-        // Only c / b reads its tensor input back.
-        private Tensor? _b;
-
-        public ScalarNode(ScalarOp op, Tensor a, double c, bool scalarFirst)
-            : base(NameOf(op), a, scalarFirst ? 0 : 1, c)
-        {
-            _op = op;
-            _c = c;
-            _scalarFirst = scalarFirst;
-            _b = op == ScalarOp.Div && scalarFirst ? a : null;
-        }
-
-        public override string Formula => _op switch
-        {
-            ScalarOp.Add => "da = g, db = g",
-            ScalarOp.Sub => "da = g, db = −g",
-            ScalarOp.Mul => "da = g ⊙ b, db = g ⊙ a",
-            _ => "da = g / b, db = −g ⊙ a / b²",
-        };
+        protected override string RuleVariant => "number";
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
         {
-            var i = _scalarFirst ? 1 : 0;
-            if (!NeedsInputGrad(i))
+            if (NeedsInputGrad(0))
             {
-                return;
+                grads[0] = g;
             }
 
-            grads[i] = _op switch
+            if (NeedsInputGrad(1))
             {
-                ScalarOp.Add => g,
-                ScalarOp.Sub => _scalarFirst ? g.Neg() : g,
-                ScalarOp.Mul => g * _c,
-                _ when !_scalarFirst => g / _c,
-                _ => DivRule(g, _c, Saved(_b)),
-            };
-        }
-
-        private static string NameOf(ScalarOp op) => op switch
-        {
-            ScalarOp.Add => "Add",
-            ScalarOp.Sub => "Sub",
-            ScalarOp.Mul => "Mul",
-            _ => "Div",
-        };
-
-        // d(c / b)/db = −g ⊙ c / b², in the order of operations of the tensor rule −g ⊙ a / (b ⊙ b).
-        private static Tensor DivRule(Tensor g, double c, Tensor b) => -g * c / (b * b);
-
-        protected internal override void Release()
-        {
-            _b = null;
-            base.Release();
+                grads[1] = g;
+            }
         }
     }
 
-    // y = −x               dx = −g
+    [Rule("Sub", Variant = "number", Forward = "y = a − b, a or b a number", Backward = "da = g, db = −g")]
+    private sealed class SubNumberNode(Tensor a, double c, bool numberFirst) : Node("Sub", a, numberFirst ? 0 : 1, c)
+    {
+        protected override string RuleVariant => "number";
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads)
+        {
+            if (NeedsInputGrad(0))
+            {
+                grads[0] = g;
+            }
+
+            if (NeedsInputGrad(1))
+            {
+                grads[1] = g.Neg();
+            }
+        }
+    }
+
+    [Rule("Mul", Variant = "number", Forward = "y = a ⊙ b, a or b a number", Backward = "da = g ⊙ b, db = g ⊙ a")]
+    private sealed class MulNumberNode(Tensor a, double c, bool numberFirst) : Node("Mul", a, numberFirst ? 0 : 1, c)
+    {
+        private readonly double _c = c;
+
+        protected override string RuleVariant => "number";
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads)
+        {
+            if (NeedsInputGrad(0))
+            {
+                grads[0] = g * _c;
+            }
+
+            if (NeedsInputGrad(1))
+            {
+                grads[1] = g * _c;
+            }
+        }
+    }
+
+    // Only c / b reads its tensor input back.
+    [Rule("Div", Variant = "number divisor", Forward = "y = a / b, b a number", Backward = "da = g / b, db = −g ⊙ a / b²")]
+    [Rule("Div", Variant = "number dividend", Forward = "y = a / b, a a number", Backward = "da = g / b, db = −g ⊙ a / b²", Saves = "b")]
+    private sealed class DivNumberNode : Node
+    {
+        private readonly double _c;
+        private readonly bool _numberFirst;
+
+        public DivNumberNode(Tensor a, double c, bool numberFirst)
+            : base("Div", a, numberFirst ? 0 : 1, c)
+        {
+            _c = c;
+            _numberFirst = numberFirst;
+            if (numberFirst)
+            {
+                Save(a);
+            }
+        }
+
+        protected override string RuleVariant => _numberFirst ? "number dividend" : "number divisor";
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads)
+        {
+            if (NeedsInputGrad(0))
+            {
+                grads[0] = g / _c;
+            }
+
+            if (NeedsInputGrad(1))
+            {
+                // −g ⊙ c / b², in the order of operations of the tensor rule −g ⊙ a / (b ⊙ b).
+                var b = Saved(0);
+                grads[1] = -g * _c / (b * b);
+            }
+        }
+    }
+
+    [Rule("Neg", Forward = "y = −x", Backward = "dx = −g")]
     private sealed class NegNode(Tensor x) : Node("Neg", x)
     {
-        public override string Formula => "dx = −g";
-
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g.Neg();
     }
 
-    // y = exp(x)           dx = g ⊙ y
-    private sealed class ExpNode(Tensor x, Tensor y) : Node("Exp", x)
+    [Rule("Exp", Forward = "y = exp(x)", Backward = "dx = g ⊙ y", Saves = "y")]
+    private sealed class ExpNode : Node
     {
-        private Tensor? _y = y;
+        public ExpNode(Tensor x, Tensor y)
+            : base("Exp", x) => Save(y);
 
-        public override string Formula => "dx = g ⊙ y";
-
-        protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g * Saved(_y);
-
-        protected internal override void Release()
-        {
-            _y = null;
-            base.Release();
-        }
+        protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g * Saved(0);
     }
 
-    // y = log(x)           dx = g / x
-    private sealed class LogNode(Tensor x) : Node("Log", x)
+    [Rule("Log", Forward = "y = log(x)", Backward = "dx = g / x", Saves = "x")]
+    private sealed class LogNode : Node
     {
-        private Tensor? _x = x;
+        public LogNode(Tensor x)
+            : base("Log", x) => Save(x);
 
-        public override string Formula => "dx = g / x";
-
-        protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g / Saved(_x);
-
-        protected internal override void Release()
-        {
-            _x = null;
-            base.Release();
-        }
+        protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g / Saved(0);
     }
 
-    // y = x^p              dx = g ⊙ p·x^(p−1)   (0 when p = 0)
-    private sealed class PowNode(Tensor x, double p) : Node("Pow", x)
+    [Rule("Pow", Forward = "y = x^p, p a number", Backward = "dx = g ⊙ p·x^(p − 1), 0 when p = 0", Saves = "x")]
+    private sealed class PowNode : Node
     {
-        private Tensor? _x = x;
+        private readonly double _p;
 
-        public override string Formula => $"dx = g ⊙ {p}·x^({p} − 1)";
+        public PowNode(Tensor x, double p)
+            : base("Pow", x)
+        {
+            _p = p;
+            Save(x);
+        }
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
         {
-            var x = Saved(_x);
-            grads[0] = p == 0 ? Tensor.ZerosLike(x) : g * (x.Pow(p - 1) * p);
-        }
-
-        protected internal override void Release()
-        {
-            _x = null;
-            base.Release();
+            var x = Saved(0);
+            grads[0] = _p == 0 ? Tensor.ZerosLike(x) : g * (x.Pow(_p - 1) * _p);
         }
     }
 
-    // y = √x               dx = g / (2y)
-    private sealed class SqrtNode(Tensor x, Tensor y) : Node("Sqrt", x)
+    [Rule("Sqrt", Forward = "y = √x", Backward = "dx = g / (2y)", Saves = "y")]
+    private sealed class SqrtNode : Node
     {
-        private Tensor? _y = y;
+        public SqrtNode(Tensor x, Tensor y)
+            : base("Sqrt", x) => Save(y);
 
-        public override string Formula => "dx = g / (2y)";
-
-        protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g / (2.0 * Saved(_y));
-
-        protected internal override void Release()
-        {
-            _y = null;
-            base.Release();
-        }
+        protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g / (2.0 * Saved(0));
     }
 
-    // y = |x|              dx = g ⊙ sign(x)
-    private sealed class AbsNode(Tensor x) : Node("Abs", x)
+    [Rule("Abs", Forward = "y = |x|", Backward = "dx = g ⊙ sign(x)", Saves = "x")]
+    private sealed class AbsNode : Node
     {
-        private Tensor? _x = x;
+        public AbsNode(Tensor x)
+            : base("Abs", x) => Save(x);
 
-        public override string Formula => "dx = g ⊙ sign(x)";
-
-        protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g * SignMask(Saved(_x));
-
-        protected internal override void Release()
-        {
-            _x = null;
-            base.Release();
-        }
+        protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g * SignMask(Saved(0));
     }
 
-    // y = tanh(x)          dx = g ⊙ (1 − y²)
-    private sealed class TanhNode(Tensor x, Tensor y) : Node("Tanh", x)
+    [Rule("Tanh", Forward = "y = tanh(x)", Backward = "dx = g ⊙ (1 − y²)", Saves = "y")]
+    private sealed class TanhNode : Node
     {
-        private Tensor? _y = y;
-
-        public override string Formula => "dx = g ⊙ (1 − y²)";
+        public TanhNode(Tensor x, Tensor y)
+            : base("Tanh", x) => Save(y);
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
         {
-            var y = Saved(_y);
+            var y = Saved(0);
             grads[0] = g * (1.0 - (y * y));
         }
-
-        protected internal override void Release()
-        {
-            _y = null;
-            base.Release();
-        }
     }
 
-    // y = σ(x)             dx = g ⊙ (1 − y) ⊙ y
-    private sealed class SigmoidNode(Tensor x, Tensor y) : Node("Sigmoid", x)
+    [Rule("Sigmoid", Forward = "y = σ(x) = 1 / (1 + exp(−x))", Backward = "dx = g ⊙ (1 − y) ⊙ y", Saves = "y")]
+    private sealed class SigmoidNode : Node
     {
-        private Tensor? _y = y;
-
-        public override string Formula => "dx = g ⊙ (1 − y) ⊙ y";
+        public SigmoidNode(Tensor x, Tensor y)
+            : base("Sigmoid", x) => Save(y);
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
         {
-            var y = Saved(_y);
+            var y = Saved(0);
             grads[0] = g * (1.0 - y) * y;
         }
-
-        protected internal override void Release()
-        {
-            _y = null;
-            base.Release();
-        }
     }
 
-    // y = max(x, 0)        dx = g ⊙ [y > 0]
-    private sealed class ReluNode(Tensor x, Tensor y) : Node("Relu", x)
+    [Rule("Relu", Forward = "y = max(x, 0)", Backward = "dx = g ⊙ [y > 0]", Saves = "y")]
+    private sealed class ReluNode : Node
     {
-        private Tensor? _y = y;
+        public ReluNode(Tensor x, Tensor y)
+            : base("Relu", x) => Save(y);
 
-        public override string Formula => "dx = g ⊙ [y > 0]";
-
-        protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g * PositiveMask(Saved(_y));
-
-        protected internal override void Release()
-        {
-            _y = null;
-            base.Release();
-        }
+        protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g * PositiveMask(Saved(0));
     }
 
-    // y = erf(x)           dx = g ⊙ 2/√π · exp(−x²)
-    private sealed class ErfNode(Tensor x) : Node("Erf", x)
+    [Rule("Erf", Forward = "y = erf(x)", Backward = "dx = g ⊙ 2/√π · exp(−x²)", Saves = "x")]
+    private sealed class ErfNode : Node
     {
-        private Tensor? _x = x;
-
-        public override string Formula => "dx = g ⊙ 2/√π · exp(−x²)";
+        public ErfNode(Tensor x)
+            : base("Erf", x) => Save(x);
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
         {
-            var x = Saved(_x);
+            var x = Saved(0);
             grads[0] = g * ((x * x).Neg().Exp() * (2.0 / Math.Sqrt(Math.PI)));
-        }
-
-        protected internal override void Release()
-        {
-            _x = null;
-            base.Release();
         }
     }
 
@@ -565,12 +536,10 @@ public static class Elementwise
             => TensorPrimitives.Pow(x.Span<T>(), T.CreateTruncating(exponent), y.Span<T>());
     }
 
-    // y = convert(x)       dx = convert_back(g)
+    [Rule("To", Forward = "y = x converted to another float dtype", Backward = "dx = g converted back to x's dtype")]
     private sealed class ToNode(Tensor x) : Node("To", x)
     {
         private readonly DType _from = x.DType;
-
-        public override string Formula => "dx = g converted back to x's dtype";
 
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g.To(_from);
     }

@@ -19,8 +19,8 @@ public static class Indexing
         /// Picks values along <paramref name="dim"/> with an int64 <paramref name="index"/> of the same rank, as
         /// <c>torch.gather</c>: for a 3-D x and dim 1, <c>y[i, j, k] = x[i, index[i, j, k], k]</c>. The result has the
         /// index's shape, which may be larger than x's along <paramref name="dim"/> and no larger along the others.
-        /// The gradient is scattered back: <c>dx = ScatterAdd(zeros(x.shape), dim, index, g)</c> (repeated indices add up).
         /// </summary>
+        /// <remarks>The gradient is scattered back with <see cref="ScatterAdd"/>; the backward rule is in docs/rules.md.</remarks>
         /// <exception cref="ArgumentException">The index is not int64, its rank differs from x's, or it is larger than x in a dim other than <paramref name="dim"/>.</exception>
         /// <exception cref="ArgumentOutOfRangeException">The dim is out of range, or an index value is outside [0, x.Shape[dim]).</exception>
         public Tensor Gather(int dim, Tensor index)
@@ -49,8 +49,9 @@ public static class Indexing
         /// names along <paramref name="dim"/>, as <c>torch.scatter_add</c>: for a 3-D x and dim 1,
         /// <c>y[i, index[i, j, k], k] += src[i, j, k]</c>, repeated positions accumulating. Here the index and
         /// <paramref name="src"/> must have the same shape, no larger than x's in the dims other than <paramref name="dim"/>.
-        /// The adjoint of <see cref="Gather"/>: <c>dx = g</c>, <c>dsrc = Gather(g, dim, index)</c>.
+        /// The adjoint of <see cref="Gather"/>.
         /// </summary>
+        /// <remarks>The backward rule is in docs/rules.md.</remarks>
         /// <exception cref="ArgumentException">Mixed dtypes of x and src, an index that is not int64 or of another rank, src and index of different shapes, or an index larger than x off <paramref name="dim"/>.</exception>
         /// <exception cref="ArgumentOutOfRangeException">The dim is out of range, or an index value is outside [0, x.Shape[dim]).</exception>
         public Tensor ScatterAdd(int dim, Tensor index, Tensor src)
@@ -85,8 +86,8 @@ public static class Indexing
         /// The slices of x at the positions a one-dimensional int64 <paramref name="index"/> lists along
         /// <paramref name="dim"/>, in that order and possibly repeated, as <c>torch.index_select</c>: the result has x's
         /// shape with <paramref name="dim"/> resized to the index length (a rank-0 index counts as one position).
-        /// The gradient is added back: <c>dx = IndexAdd(zeros(x.shape), dim, index, g)</c>.
         /// </summary>
+        /// <remarks>The gradient is added back with <see cref="IndexAdd"/>; the backward rule is in docs/rules.md.</remarks>
         /// <exception cref="ArgumentException">x is rank-0, or the index is not int64 or has rank above 1.</exception>
         /// <exception cref="ArgumentOutOfRangeException">The dim is out of range, or an index value is outside [0, x.Shape[dim]).</exception>
         public Tensor IndexSelect(int dim, Tensor index)
@@ -119,8 +120,9 @@ public static class Indexing
         /// A copy of x with the slices of <paramref name="source"/> added at the positions a one-dimensional int64
         /// <paramref name="index"/> lists along <paramref name="dim"/>, as <c>torch.index_add</c>: source has x's shape
         /// with <paramref name="dim"/> resized to the index length; repeated positions accumulate. The adjoint of
-        /// <see cref="IndexSelect"/>: <c>dx = g</c>, <c>dsource = IndexSelect(g, dim, index)</c>.
+        /// <see cref="IndexSelect"/>.
         /// </summary>
+        /// <remarks>The backward rule is in docs/rules.md.</remarks>
         /// <exception cref="ArgumentException">Mixed dtypes, x rank-0, an index that is not int64 or has rank above 1, or a source of the wrong shape.</exception>
         /// <exception cref="ArgumentOutOfRangeException">The dim is out of range, or an index value is outside [0, x.Shape[dim]).</exception>
         public Tensor IndexAdd(int dim, Tensor index, Tensor source)
@@ -160,8 +162,9 @@ public static class Indexing
         /// <summary>
         /// The <paramref name="length"/> consecutive slices of x along <paramref name="dim"/> that begin at
         /// <paramref name="start"/> (negative counts from the end), as <c>torch.narrow</c>; unlike <see cref="Slice"/>
-        /// the range must lie inside the dim. The gradient is padded back with zeros.
+        /// the range must lie inside the dim.
         /// </summary>
+        /// <remarks>The gradient is padded back with zeros; the backward rule is in docs/rules.md.</remarks>
         /// <exception cref="ArgumentException">x is rank-0.</exception>
         /// <exception cref="ArgumentOutOfRangeException">The dim is out of range, start is outside [−size, size], the length is negative, or start + length exceeds the size.</exception>
         public Tensor Narrow(int dim, int start, int length)
@@ -188,9 +191,9 @@ public static class Indexing
         /// <summary>
         /// The Python slice <c>x[start:end:step]</c> along <paramref name="dim"/>: negative start and end count from the
         /// end, and both are clamped to [0, size] as in Python (so <c>int.MaxValue</c> as end means "to the end", and an
-        /// empty range gives a size-0 dim). The step must be positive, as in PyTorch. The gradient is padded back with
-        /// zeros: <c>dx[..., start + j·step, ...] = g[..., j, ...]</c>, 0 elsewhere.
+        /// empty range gives a size-0 dim). The step must be positive, as in PyTorch.
         /// </summary>
+        /// <remarks>The gradient is padded back with zeros; the backward rule is in docs/rules.md.</remarks>
         /// <exception cref="ArgumentException">x is rank-0.</exception>
         /// <exception cref="ArgumentOutOfRangeException">The dim is out of range, or the step is not positive.</exception>
         public Tensor Slice(int dim, int start, int end, int step = 1)
@@ -214,9 +217,9 @@ public static class Indexing
     {
         /// <summary>
         /// Joins tensors along an existing dim, as <c>torch.cat</c>: all must have the same dtype and rank (at least 1)
-        /// and the same sizes except along <paramref name="dim"/>. The gradient is split back:
-        /// <c>d tensors[i] = Narrow(g, dim, offset_i, size_i)</c>.
+        /// and the same sizes except along <paramref name="dim"/>.
         /// </summary>
+        /// <remarks>The gradient is split back with <c>Narrow</c>; the backward rule is in docs/rules.md.</remarks>
         /// <exception cref="ArgumentNullException">The list, or one of its tensors, is null.</exception>
         /// <exception cref="ArgumentException">The list is empty, or a tensor is rank-0, or its dtype, rank or sizes differ from tensor 0's; the message names its index and both shapes.</exception>
         /// <exception cref="ArgumentOutOfRangeException">The dim is out of range.</exception>
@@ -265,8 +268,9 @@ public static class Indexing
 
         /// <summary>
         /// Joins tensors of one shape along a new dim inserted at <paramref name="dim"/> (in [−rank−1, rank]), as
-        /// <c>torch.stack</c>. The gradient is split back: <c>d tensors[i] = g</c> at position i of the new dim.
+        /// <c>torch.stack</c>.
         /// </summary>
+        /// <remarks>The gradient is split back along the new dim; the backward rule is in docs/rules.md.</remarks>
         /// <exception cref="ArgumentNullException">The list, or one of its tensors, is null.</exception>
         /// <exception cref="ArgumentException">The list is empty, or a tensor's dtype or shape differs from tensor 0's; the message names its index and both shapes.</exception>
         /// <exception cref="ArgumentOutOfRangeException">The dim is out of range.</exception>
@@ -560,77 +564,37 @@ public static class Indexing
 
     // ---------------------------------------------------------------- backward rules
 
-    // y = gather(x, dim, index)            dx = scatterAdd(zeros(x.shape), dim, index, g)
-    private sealed class GatherNode(Tensor x, int dim, Tensor index) : Node("Gather", x)
+    [Rule("Gather", Forward = "y = gather(x, dim, index)", Backward = "dx = scatterAdd(zeros(x.shape), dim, index, g)", Saves = "index")]
+    private sealed class GatherNode : Node
     {
-        private readonly Shape _shape = x.Shape;
-        private readonly DType _dtype = x.DType;
-        private Tensor? _index = index;
+        private readonly Shape _shape;
+        private readonly DType _dtype;
+        private readonly int _dim;
 
-        public override string Formula => "dx = scatterAdd(zeros(x.shape), dim, index, g)";
+        public GatherNode(Tensor x, int dim, Tensor index)
+            : base("Gather", x)
+        {
+            _shape = x.Shape;
+            _dtype = x.DType;
+            _dim = dim;
+            Save(index);
+        }
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
-            => grads[0] = Tensor.Zeros(_shape, _dtype).ScatterAdd(dim, Saved(_index), g);
-
-        protected internal override void Release()
-        {
-            _index = null;
-            base.Release();
-        }
+            => grads[0] = Tensor.Zeros(_shape, _dtype).ScatterAdd(_dim, Saved(0), g);
     }
 
-    // y = scatterAdd(x, dim, index, src)   dx = g, dsrc = gather(g, dim, index)
-    private sealed class ScatterAddNode(Tensor x, Tensor src, int dim, Tensor index) : Node("ScatterAdd", x, src)
+    [Rule("ScatterAdd", Forward = "y = scatterAdd(x, dim, index, src)", Backward = "dx = g, dsrc = gather(g, dim, index)", Saves = "index")]
+    private sealed class ScatterAddNode : Node
     {
-        private Tensor? _index = index;
+        private readonly int _dim;
 
-        public override string Formula => "dx = g, dsrc = gather(g, dim, index)";
-
-        protected internal override void Backward(Tensor g, Tensor?[] grads)
+        public ScatterAddNode(Tensor x, Tensor src, int dim, Tensor index)
+            : base("ScatterAdd", x, src)
         {
-            if (NeedsInputGrad(0))
-            {
-                grads[0] = g;
-            }
-
-            if (NeedsInputGrad(1))
-            {
-                grads[1] = g.Gather(dim, Saved(_index));
-            }
+            _dim = dim;
+            Save(index);
         }
-
-        protected internal override void Release()
-        {
-            _index = null;
-            base.Release();
-        }
-    }
-
-    // y = indexSelect(x, dim, index)       dx = indexAdd(zeros(x.shape), dim, index, g)
-    private sealed class IndexSelectNode(Tensor x, int dim, Tensor index) : Node("IndexSelect", x)
-    {
-        private readonly Shape _shape = x.Shape;
-        private readonly DType _dtype = x.DType;
-        private Tensor? _index = index;
-
-        public override string Formula => "dx = indexAdd(zeros(x.shape), dim, index, g)";
-
-        protected internal override void Backward(Tensor g, Tensor?[] grads)
-            => grads[0] = Tensor.Zeros(_shape, _dtype).IndexAdd(dim, Saved(_index), g);
-
-        protected internal override void Release()
-        {
-            _index = null;
-            base.Release();
-        }
-    }
-
-    // y = indexAdd(x, dim, index, source)  dx = g, dsource = indexSelect(g, dim, index)
-    private sealed class IndexAddNode(Tensor x, Tensor source, int dim, Tensor index) : Node("IndexAdd", x, source)
-    {
-        private Tensor? _index = index;
-
-        public override string Formula => "dx = g, dsource = indexSelect(g, dim, index)";
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
         {
@@ -641,44 +605,79 @@ public static class Indexing
 
             if (NeedsInputGrad(1))
             {
-                grads[1] = g.IndexSelect(dim, Saved(_index));
+                grads[1] = g.Gather(_dim, Saved(0));
             }
-        }
-
-        protected internal override void Release()
-        {
-            _index = null;
-            base.Release();
         }
     }
 
-    // y = x[start::step] along dim (Narrow, Slice)     dx = zeros(x.shape) with dx[start + j·step] = g[j]
+    [Rule("IndexSelect", Forward = "y = indexSelect(x, dim, index)", Backward = "dx = indexAdd(zeros(x.shape), dim, index, g)", Saves = "index")]
+    private sealed class IndexSelectNode : Node
+    {
+        private readonly Shape _shape;
+        private readonly DType _dtype;
+        private readonly int _dim;
+
+        public IndexSelectNode(Tensor x, int dim, Tensor index)
+            : base("IndexSelect", x)
+        {
+            _shape = x.Shape;
+            _dtype = x.DType;
+            _dim = dim;
+            Save(index);
+        }
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads)
+            => grads[0] = Tensor.Zeros(_shape, _dtype).IndexAdd(_dim, Saved(0), g);
+    }
+
+    [Rule("IndexAdd", Forward = "y = indexAdd(x, dim, index, source)", Backward = "dx = g, dsource = indexSelect(g, dim, index)", Saves = "index")]
+    private sealed class IndexAddNode : Node
+    {
+        private readonly int _dim;
+
+        public IndexAddNode(Tensor x, Tensor source, int dim, Tensor index)
+            : base("IndexAdd", x, source)
+        {
+            _dim = dim;
+            Save(index);
+        }
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads)
+        {
+            if (NeedsInputGrad(0))
+            {
+                grads[0] = g;
+            }
+
+            if (NeedsInputGrad(1))
+            {
+                grads[1] = g.IndexSelect(_dim, Saved(0));
+            }
+        }
+    }
+
+    [Rule("Narrow", Forward = "y = x[start : start + length] along dim", Backward = "dx = zeros(x.shape), dx[start + j·step] = g[j] along dim")]
+    [Rule("Slice", Forward = "y = x[start : end : step] along dim", Backward = "dx = zeros(x.shape), dx[start + j·step] = g[j] along dim")]
     private sealed class SliceNode(string name, Tensor x, int dim, int start, int step) : Node(name, x)
     {
         private readonly Shape _shape = x.Shape;
 
-        public override string Formula => "dx = zeros(x.shape), dx[start + j·step] = g[j] along dim";
-
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = SliceBackward(g, _shape, dim, start, step);
     }
 
-    // y = pad(g): zeros with y[start + j·step] = g[j]  dg = gg[start::step] along dim
+    [Rule("SliceBackward", Forward = "y = zeros(shape), y[start + j·step] = g[j] along dim", Backward = "dg = gg[start::step] along dim")]
     private sealed class SliceBackwardNode(Tensor g, int dim, int start, int step) : Node("SliceBackward", g)
     {
         private readonly int _count = g.Shape[dim];
 
-        public override string Formula => "dg = gg[start::step] along dim";
-
         protected internal override void Backward(Tensor gg, Tensor?[] grads) => grads[0] = SliceCore("Slice", gg, dim, start, step, _count);
     }
 
-    // y = concat(x_0, …, x_n−1; dim)       dx_i = narrow(g, dim, offset_i, size_i)
-    // y = stack(x_0, …, x_n−1; dim)        dx_i = reshape(narrow(g, dim, i, 1), x_i.shape)
+    [Rule("Concat", Forward = "y = concat(x_0, …, x_n−1; dim)", Backward = "dx_i = narrow(g, dim, offset_i, size_i)")]
+    [Rule("Stack", Forward = "y = stack(x_0, …, x_n−1; dim)", Backward = "dx_i = g[i] along the new dim")]
     private sealed class ConcatNode(string name, Tensor[] inputs, int dim, bool stacked) : Node(name, inputs)
     {
         private readonly Shape[] _shapes = [.. inputs.Select(t => t.Shape)];
-
-        public override string Formula => stacked ? "dx_i = g[i] along the new dim" : "dx_i = narrow(g, dim, offset_i, size_i)";
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
         {

@@ -199,25 +199,39 @@ public static class LinearAlgebra
         return offsets;
     }
 
-    // y = op(a) · op(b)     da = g · op(b)ᵀ, db = op(a)ᵀ · g   (each summed over broadcast batch dims), where a
-    // transposed operand takes the transpose of its gradient: da = op(b) · gᵀ when a is read transposed, db = gᵀ · op(a)
-    // when b is. Each product is again a MatMulT, so no operand is ever copied to transpose it.
-    private sealed class MatMulNode(Tensor a, Tensor b, bool transA, bool transB) : Node("MatMul", a, b)
+    // Gradients are summed over broadcast batch dims. A transposed operand is read in place, and each product of the
+    // rule is again a MatMulT, so no operand is ever copied to transpose it.
+    [Rule("MatMul", Forward = "y = a · b", Backward = "da = g · bᵀ, db = aᵀ · g", Saves = "a, b")]
+    [Rule("MatMul", Variant = "aᵀ · b", Forward = "y = aᵀ · b", Backward = "da = b · gᵀ, db = a · g", Saves = "a, b")]
+    [Rule("MatMul", Variant = "a · bᵀ", Forward = "y = a · bᵀ", Backward = "da = g · b, db = gᵀ · a", Saves = "a, b")]
+    [Rule("MatMul", Variant = "aᵀ · bᵀ", Forward = "y = aᵀ · bᵀ", Backward = "da = bᵀ · gᵀ, db = gᵀ · aᵀ", Saves = "a, b")]
+    private sealed class MatMulNode : Node
     {
-        private Tensor? _a = a, _b = b;
+        private readonly bool _transA, _transB;
 
-        public override string Formula => (transA, transB) switch
+        public MatMulNode(Tensor a, Tensor b, bool transA, bool transB)
+            : base("MatMul", a, b)
         {
-            (false, false) => "da = g · bᵀ, db = aᵀ · g",
-            (true, false) => "y = aᵀ · b: da = b · gᵀ, db = a · g",
-            (false, true) => "y = a · bᵀ: da = g · b, db = gᵀ · a",
-            _ => "y = aᵀ · bᵀ: da = bᵀ · gᵀ, db = gᵀ · aᵀ",
+            _transA = transA;
+            _transB = transB;
+            Save(a);
+            Save(b);
+        }
+
+        protected override string? RuleVariant => (_transA, _transB) switch
+        {
+            (false, false) => null,
+            (true, false) => "aᵀ · b",
+            (false, true) => "a · bᵀ",
+            _ => "aᵀ · bᵀ",
         };
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
         {
-            var a = Saved(_a);
-            var b = Saved(_b);
+            var a = Saved(0);
+            var b = Saved(1);
+            var transA = _transA;
+            var transB = _transB;
             if (NeedsInputGrad(0))
             {
                 var da = transA ? MatMulT(b, g, transB, true) : MatMulT(g, b, false, !transB);
@@ -245,12 +259,6 @@ public static class LinearAlgebra
                     grads[1] = db.SumTo(b.Shape);
                 }
             }
-        }
-
-        protected internal override void Release()
-        {
-            _a = _b = null;
-            base.Release();
         }
     }
 }

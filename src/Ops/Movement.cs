@@ -264,21 +264,24 @@ public static class Movement
         return y;
     }
 
-    // y = reshape(x)       dx = reshape(g, x.shape)
+    // Every view: the same elements in a new shape, sharing storage.
+    [Rule("Reshape", Forward = "y = reshape(x, shape)", Backward = "dx = reshape(g, x.shape)")]
+    [Rule("View", Forward = "y = view(x, shape)", Backward = "dx = reshape(g, x.shape)")]
+    [Rule("Flatten", Forward = "y = flatten(x, startDim, endDim)", Backward = "dx = reshape(g, x.shape)")]
+    [Rule("Squeeze", Forward = "y = squeeze(x), dims of size 1 removed", Backward = "dx = reshape(g, x.shape)")]
+    [Rule("Unsqueeze", Forward = "y = unsqueeze(x, dim), a dim of size 1 inserted", Backward = "dx = reshape(g, x.shape)")]
+    [Rule("Transpose", Forward = "y = x for x of rank < 2 (no dims to swap)", Backward = "dx = reshape(g, x.shape)")]
     private sealed class ViewNode(string name, Tensor x) : Node(name, x)
     {
         private readonly Shape _shape = x.Shape;
 
-        public override string Formula => "dx = reshape(g, x.shape)";
-
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g.Reshape(_shape.ToArray());
     }
 
-    // y = permute(x, p)    dx = permute(g, p⁻¹)
+    [Rule("Transpose", Forward = "y = permute(x, p), p swapping two dims", Backward = "dx = permute(g, p⁻¹)")]
+    [Rule("Permute", Forward = "y = permute(x, p)", Backward = "dx = permute(g, p⁻¹)")]
     private sealed class PermuteNode(string name, Tensor x, int[] perm) : Node(name, x)
     {
-        public override string Formula => "dx = permute(g, p⁻¹)";
-
         protected internal override void Backward(Tensor g, Tensor?[] grads)
         {
             var inverse = new int[perm.Length];
@@ -291,12 +294,10 @@ public static class Movement
         }
     }
 
-    // y = expand(x, s)     dx = sumTo(g, x.shape)
+    [Rule("Expand", Forward = "y = expand(x, shape)", Backward = "dx = sumTo(g, x.shape)")]
     private sealed class ExpandNode(Tensor x) : Node("Expand", x)
     {
         private readonly Shape _shape = x.Shape;
-
-        public override string Formula => "dx = sumTo(g, x.shape)";
 
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g.SumTo(_shape);
     }

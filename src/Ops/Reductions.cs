@@ -277,37 +277,38 @@ public static class Reductions
         return y;
     }
 
-    // y = Σ_dims x         dx = expand(g, x.shape)
+    [Rule("Sum", Forward = "y = Σ x over dims", Backward = "dx = expand(g, x.shape)")]
     private sealed class SumNode(Tensor x, Shape keepShape) : Node("Sum", x)
     {
         private readonly Shape _xShape = x.Shape;
-
-        public override string Formula => "dx = expand(g, x.shape)";
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
             => grads[0] = g.Reshape(keepShape.ToArray()).Expand(_xShape.ToArray());
     }
 
-    // y = amax_dims x (amin)   dx = g / count ⊙ [x = y], count = Σ_dims [x = y]   (split evenly among ties)
-    private sealed class ExtremeNode(string name, Tensor x, Tensor yKeep, int[] dims) : Node(name, x)
+    // The gradient is split evenly among tied extremes, as PyTorch's amax and amin.
+    [Rule("Max", Forward = "y = max of x over dims (amax)", Backward = "dx = g / count ⊙ [x = y], count = Σ [x = y]", Saves = "x, y")]
+    [Rule("Min", Forward = "y = min of x over dims (amin)", Backward = "dx = g / count ⊙ [x = y], count = Σ [x = y]", Saves = "x, y")]
+    private sealed class ExtremeNode : Node
     {
-        private Tensor? _x = x, _y = yKeep;
+        private readonly int[] _dims;
 
-        public override string Formula => "dx = g / count ⊙ [x = y], count = Σ [x = y]";
+        // yKeep: the result with the reduced dims kept (size 1).
+        public ExtremeNode(string name, Tensor x, Tensor yKeep, int[] dims)
+            : base(name, x)
+        {
+            _dims = dims;
+            Save(x);
+            Save(yKeep);
+        }
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
         {
-            var x = Saved(_x);
-            var y = Saved(_y);
+            var x = Saved(0);
+            var y = Saved(1);
             var mask = Elementwise.EqualMask(x, y);
-            var count = mask.Sum(dims, keepDim: true);
+            var count = mask.Sum(_dims, keepDim: true);
             grads[0] = g.Reshape(y.Shape.ToArray()) / count * mask;
-        }
-
-        protected internal override void Release()
-        {
-            _x = _y = null;
-            base.Release();
         }
     }
 }

@@ -12,13 +12,16 @@ public static class SoftmaxOps
 {
     extension(Tensor x)
     {
-        /// <summary>Fused softmax along <paramref name="dim"/>: y = exp(x − max) / Σ exp(x − max). Saves y; backward dx = y ⊙ (g − Σ g⊙y).</summary>
+        /// <summary>Fused softmax along <paramref name="dim"/>: y = exp(x − max) / Σ exp(x − max).</summary>
+        /// <remarks>The backward rule (saving only y) is in docs/rules.md.</remarks>
         public Tensor Softmax(int dim) => Fused(x, dim, log: false);
 
-        /// <summary>Fused log-softmax along <paramref name="dim"/>: y = x − max − log Σ exp(x − max). Saves y; backward dx = g − exp(y) ⊙ Σ g.</summary>
+        /// <summary>Fused log-softmax along <paramref name="dim"/>: y = x − max − log Σ exp(x − max).</summary>
+        /// <remarks>The backward rule (saving only y) is in docs/rules.md.</remarks>
         public Tensor LogSoftmax(int dim) => Fused(x, dim, log: true);
 
-        /// <summary>Fused logsumexp along <paramref name="dim"/>: log Σ exp(x), computed stably. Backward dx = g ⊙ exp(x − r).</summary>
+        /// <summary>Fused logsumexp along <paramref name="dim"/>: log Σ exp(x), computed stably.</summary>
+        /// <remarks>The backward rule is in docs/rules.md.</remarks>
         public Tensor LogSumExp(int dim, bool keepDim = false)
         {
             Dispatch.RequireFloat(x, "LogSumExp");
@@ -137,42 +140,47 @@ public static class SoftmaxOps
         return dx;
     }
 
-    // softmax:     y = exp(x − max) / Σ exp(x − max)      dx = y ⊙ (g − Σ g⊙y)
-    // log-softmax: y = x − max − log Σ exp(x − max)       dx = g − exp(y) ⊙ Σ g
-    private sealed class SoftmaxNode(string name, Tensor x, Tensor y, int dim, bool log) : Node(name, x)
+    [Rule("Softmax", Forward = "y = exp(x − max) / Σ exp(x − max)", Backward = "dx = y ⊙ (g − Σ g⊙y)", Saves = "y")]
+    [Rule("LogSoftmax", Forward = "y = x − max − log Σ exp(x − max)", Backward = "dx = g − exp(y) ⊙ Σ g", Saves = "y")]
+    private sealed class SoftmaxNode : Node
     {
-        private Tensor? _y = y;
+        private readonly int _dim;
+        private readonly bool _log;
 
-        public override string Formula => log ? "dx = g − exp(y) ⊙ Σ g" : "dx = y ⊙ (g − Σ g⊙y)";
-
-        protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = FusedBackward(g, Saved(_y), dim, log);
-
-        protected internal override void Release()
+        public SoftmaxNode(string name, Tensor x, Tensor y, int dim, bool log)
+            : base(name, x)
         {
-            _y = null;
-            base.Release();
+            _dim = dim;
+            _log = log;
+            Save(y);
         }
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = FusedBackward(g, Saved(0), _dim, _log);
     }
 
-    // softmax backward     dx = y ⊙ (g − s), s = Σ g⊙y
-    //   d/dg:  gg ↦ y ⊙ (gg − Σ gg⊙y)                     (the same kernel)
-    //   d/dy:  gg ↦ gg ⊙ (g − s) − g ⊙ Σ gg⊙y
-    // log-softmax backward dx = g − exp(y) ⊙ S, S = Σ g
-    //   d/dg:  gg ↦ gg − Σ gg⊙exp(y)
-    //   d/dy:  gg ↦ −gg ⊙ exp(y) ⊙ S
-    private sealed class SoftmaxBackwardNode(string name, Tensor g, Tensor y, int dim, bool log) : Node(name, g, y)
+    // For softmax, the gradient in g is the same kernel again.
+    [Rule("SoftmaxBackward", Forward = "dx = y ⊙ (g − Σ g⊙y)", Backward = "dg = y ⊙ (gg − Σ gg⊙y), dy = gg ⊙ (g − Σ g⊙y) − g ⊙ Σ gg⊙y", Saves = "g, y")]
+    [Rule("LogSoftmaxBackward", Forward = "dx = g − exp(y) ⊙ Σ g", Backward = "dg = gg − Σ gg⊙exp(y), dy = −gg ⊙ exp(y) ⊙ Σ g", Saves = "g, y")]
+    private sealed class SoftmaxBackwardNode : Node
     {
-        private Tensor? _g = g, _y = y;
+        private readonly int _dim;
+        private readonly bool _log;
 
-        public override string Formula => log
-            ? "dg = gg − Σ gg⊙exp(y), dy = −gg ⊙ exp(y) ⊙ Σ g"
-            : "dg = y ⊙ (gg − Σ gg⊙y), dy = gg ⊙ (g − Σ g⊙y) − g ⊙ Σ gg⊙y";
+        public SoftmaxBackwardNode(string name, Tensor g, Tensor y, int dim, bool log)
+            : base(name, g, y)
+        {
+            _dim = dim;
+            _log = log;
+            Save(g);
+            Save(y);
+        }
 
         protected internal override void Backward(Tensor gg, Tensor?[] grads)
         {
-            var g = Saved(_g);
-            var y = Saved(_y);
-            if (log)
+            var g = Saved(0);
+            var y = Saved(1);
+            var dim = _dim;
+            if (_log)
             {
                 var ey = y.Exp();
                 if (NeedsInputGrad(0))
@@ -199,34 +207,30 @@ public static class SoftmaxOps
                 grads[1] = (gg * (g - s)) - (g * (gg * y).Sum(dim, keepDim: true));
             }
         }
-
-        protected internal override void Release()
-        {
-            _g = _y = null;
-            base.Release();
-        }
     }
 
-    // r = log Σ exp(x)     dx = g ⊙ exp(x − r)
-    private sealed class LogSumExpNode(Tensor x, Tensor r, int dim, bool keptDim) : Node("LogSumExp", x)
+    [Rule("LogSumExp", Forward = "r = log Σ exp(x)", Backward = "dx = g ⊙ exp(x − r)", Saves = "x, r")]
+    private sealed class LogSumExpNode : Node
     {
-        private Tensor? _x = x, _r = r;
+        private readonly int _dim;
+        private readonly bool _keptDim;
 
-        public override string Formula => "dx = g ⊙ exp(x − r)";
+        public LogSumExpNode(Tensor x, Tensor r, int dim, bool keptDim)
+            : base("LogSumExp", x)
+        {
+            _dim = dim;
+            _keptDim = keptDim;
+            Save(x);
+            Save(r);
+        }
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
         {
-            var x = Saved(_x);
-            var r = Saved(_r);
-            var gk = keptDim ? g : g.Unsqueeze(dim);
-            var rk = keptDim ? r : r.Unsqueeze(dim);
+            var x = Saved(0);
+            var r = Saved(1);
+            var gk = _keptDim ? g : g.Unsqueeze(_dim);
+            var rk = _keptDim ? r : r.Unsqueeze(_dim);
             grads[0] = gk * (x - rk).Exp();
-        }
-
-        protected internal override void Release()
-        {
-            _x = _r = null;
-            base.Release();
         }
     }
 }

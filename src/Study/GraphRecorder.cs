@@ -368,21 +368,22 @@ public class GraphRecorder : TapeObserver, IDisposable
     }
 
     /// <summary>
-    /// What the rule of <paramref name="node"/> saved. A null field saved nothing, unless the node was already
-    /// <paramref name="released"/> when first met: then what it held is unknown.
+    /// What the rule of <paramref name="node"/> saved, named as its rule names them. A node that was already
+    /// <paramref name="released"/> when first met no longer holds its tensors: what they were is unknown.
     /// </summary>
     private SavedRef[] FindSaved(Node node, Entry e, Tensor? output, bool released)
     {
-        var saved = new List<SavedRef>();
-        foreach (var (field, t) in SavedTensors.Of(node))
+        var saved = new List<SavedRef>(node.SavedTensorCount);
+        for (var i = 0; i < node.SavedTensorCount; i++)
         {
-            if (t is not null)
+            var name = node.SavedName(i);
+            if (node.SavedTensor(i) is { } t)
             {
-                saved.Add(ResolveSaved(field, t, e, output));
+                saved.Add(ResolveSaved(name, t, e, output));
             }
             else if (released)
             {
-                saved.Add(new SavedRef(field, default, null, "?", null));
+                saved.Add(new SavedRef(name, default, null, "?", null));
             }
         }
 

@@ -1,6 +1,4 @@
-using System.Collections.Concurrent;
 using System.Globalization;
-using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text;
 
@@ -155,41 +153,9 @@ internal static class StudyText
     }
 }
 
-/// <summary>Finds what a node's backward rule saved: its fields of type <see cref="Tensor"/> (or arrays and lists of them).</summary>
-/// <remarks>Operators keep saved tensors in private fields (<c>_y</c>, <c>_a</c>, …); the engine knows no operator, so this reads them by reflection.</remarks>
+/// <summary>Helpers for what a node's backward rule saved (see <see cref="Node.SavedTensor"/>).</summary>
 internal static class SavedTensors
 {
-    private static readonly ConcurrentDictionary<Type, FieldInfo[]> s_fields = new();
-
-    /// <summary>The saved tensors of <paramref name="node"/> as (field name without its underscore, tensor or null once released).</summary>
-    public static List<(string Field, Tensor? Tensor)> Of(Node node)
-    {
-        var result = new List<(string, Tensor?)>();
-        foreach (var f in s_fields.GetOrAdd(node.GetType(), Find))
-        {
-            var value = f.GetValue(node);
-            var name = CleanName(f.Name);
-            if (f.FieldType == typeof(Tensor))
-            {
-                result.Add((name, (Tensor?)value));
-            }
-            else if (value is IEnumerable<Tensor?> list)
-            {
-                var i = 0;
-                foreach (var t in list)
-                {
-                    result.Add(($"{name}[{i++}]", t));
-                }
-            }
-            else
-            {
-                result.Add((name, null));
-            }
-        }
-
-        return result;
-    }
-
     /// <summary>True when two tensors view the same elements (one may be a reshaped alias of the other).</summary>
     public static bool SameData(Tensor a, Tensor b)
     {
@@ -212,38 +178,6 @@ internal static class SavedTensors
 
         static bool Unsafe<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y)
             => System.Runtime.CompilerServices.Unsafe.AreSame(ref MemoryMarshal.GetReference(x), ref MemoryMarshal.GetReference(y));
-    }
-
-    private static FieldInfo[] Find(Type type)
-    {
-        var fields = new List<FieldInfo>();
-        for (var t = type; t is not null && t != typeof(Node) && t != typeof(object); t = t.BaseType)
-        {
-            foreach (var f in t.GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly))
-            {
-                if (f.FieldType == typeof(Tensor) || (f.FieldType != typeof(string) && typeof(IEnumerable<Tensor>).IsAssignableFrom(f.FieldType)))
-                {
-                    fields.Add(f);
-                }
-            }
-        }
-
-        return [.. fields];
-    }
-
-    /// <summary><c>_y</c> → <c>y</c>; a captured primary-constructor parameter <c>&lt;x&gt;P</c> → <c>x</c>; a backing field → its property.</summary>
-    private static string CleanName(string field)
-    {
-        if (field.StartsWith('<'))
-        {
-            var end = field.IndexOf('>', StringComparison.Ordinal);
-            if (end > 1)
-            {
-                return field[1..end];
-            }
-        }
-
-        return field.TrimStart('_');
     }
 }
 

@@ -23,7 +23,7 @@ namespace Autograd.Study;
 /// </code>
 /// </example>
 /// <remarks>
-/// Saved tensors are found by reflection over the node's fields of type <see cref="Tensor"/> and named after the
+/// Saved tensors are read from the node (<see cref="Node.SavedTensor"/>), named as its rule names them, and shown as the
 /// tensor they are (or view). Operations recorded by a backward walk with <c>createGraph</c> are listed too, marked with the
 /// node whose rule recorded them. The listing is a <see cref="GraphRecorder"/>, so it can also be passed to
 /// <see cref="Graph.ToDot"/> and <see cref="ExplainBackward"/>.
