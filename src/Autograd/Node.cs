@@ -11,7 +11,7 @@ namespace Autograd;
 /// </summary>
 /// <remarks>
 /// Operators derive from this class, declare their rule with a <see cref="RuleAttribute"/>, save the tensors their rule
-/// needs with <see cref="Save"/> (other state, such as shapes and dims, in fields; no closures), and write the rule
+/// needs with <see cref="Save(Tensor)"/> (other state, such as shapes and dims, in fields; no closures), and write the rule
 /// with Tensor operations so that with <c>createGraph</c> the gradients are recorded too. The node owns what was saved:
 /// the walk releases it after the rule ran (unless <c>retainGraph</c> is set), and the study tools read it with
 /// <see cref="SavedTensorCount"/>, <see cref="SavedName"/> and <see cref="SavedTensor"/>.
@@ -239,7 +239,15 @@ public abstract class Node
         _savedCount = (byte)(n + 1);
     }
 
-    /// <summary>Saved tensor <paramref name="slot"/> (see <see cref="Save"/>), for the backward rule.</summary>
+    /// <summary>Saves two tensors for the backward rule, in the next two slots (see <see cref="Save(Tensor)"/>).</summary>
+    /// <exception cref="ArgumentNullException">A tensor is null.</exception>
+    protected void Save(Tensor first, Tensor second)
+    {
+        Save(first);
+        Save(second);
+    }
+
+    /// <summary>Saved tensor <paramref name="slot"/> (see <see cref="Save(Tensor)"/>), for the backward rule.</summary>
     /// <exception cref="InvalidOperationException">A backward without <c>retainGraph</c> released it; the message names the operator and the tensor.</exception>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     protected Tensor Saved(int slot)

@@ -260,8 +260,7 @@ public static class Comparison
             : base(name, a, b)
         {
             _max = max;
-            Save(a);
-            Save(b);
+            Save(a, b);
         }
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)

@@ -266,11 +266,7 @@ public static class Elementwise
     private sealed class MulNode : Node
     {
         public MulNode(Tensor a, Tensor b)
-            : base("Mul", a, b)
-        {
-            Save(a);
-            Save(b);
-        }
+            : base("Mul", a, b) => Save(a, b);
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
         {
@@ -292,11 +288,7 @@ public static class Elementwise
     private sealed class DivNode : Node
     {
         public DivNode(Tensor a, Tensor b)
-            : base("Div", a, b)
-        {
-            Save(a);
-            Save(b);
-        }
+            : base("Div", a, b) => Save(a, b);
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
         {

@@ -38,7 +38,7 @@ public static class Indexing
 
             if (Tensor.ShouldRecord(x))
             {
-                y.SetGradFn(new GatherNode(x, d, index));
+                y.SetGradFn(new SelectNode("Gather", x, d, index));
             }
 
             return y;
@@ -76,7 +76,7 @@ public static class Indexing
 
             if (Tensor.ShouldRecord(x, src))
             {
-                y.SetGradFn(new ScatterAddNode(x, src, d, index));
+                y.SetGradFn(new AddAtNode("ScatterAdd", x, src, d, index));
             }
 
             return y;
@@ -110,7 +110,7 @@ public static class Indexing
 
             if (Tensor.ShouldRecord(x))
             {
-                y.SetGradFn(new IndexSelectNode(x, d, index));
+                y.SetGradFn(new SelectNode("IndexSelect", x, d, index));
             }
 
             return y;
@@ -153,7 +153,7 @@ public static class Indexing
 
             if (Tensor.ShouldRecord(x, source))
             {
-                y.SetGradFn(new IndexAddNode(x, source, d, index));
+                y.SetGradFn(new AddAtNode("IndexAdd", x, source, d, index));
             }
 
             return y;
@@ -564,61 +564,17 @@ public static class Indexing
 
     // ---------------------------------------------------------------- backward rules
 
+    // Gather and IndexSelect read elements picked by an index; each is the adjoint of the matching scatter below.
     [Rule("Gather", Forward = "y = gather(x, dim, index)", Backward = "dx = scatterAdd(zeros(x.shape), dim, index, g)", Saves = "index")]
-    private sealed class GatherNode : Node
-    {
-        private readonly Shape _shape;
-        private readonly DType _dtype;
-        private readonly int _dim;
-
-        public GatherNode(Tensor x, int dim, Tensor index)
-            : base("Gather", x)
-        {
-            _shape = x.Shape;
-            _dtype = x.DType;
-            _dim = dim;
-            Save(index);
-        }
-
-        protected internal override void Backward(Tensor g, Tensor?[] grads)
-            => grads[0] = Tensor.Zeros(_shape, _dtype).ScatterAdd(_dim, Saved(0), g);
-    }
-
-    [Rule("ScatterAdd", Forward = "y = scatterAdd(x, dim, index, src)", Backward = "dx = g, dsrc = gather(g, dim, index)", Saves = "index")]
-    private sealed class ScatterAddNode : Node
-    {
-        private readonly int _dim;
-
-        public ScatterAddNode(Tensor x, Tensor src, int dim, Tensor index)
-            : base("ScatterAdd", x, src)
-        {
-            _dim = dim;
-            Save(index);
-        }
-
-        protected internal override void Backward(Tensor g, Tensor?[] grads)
-        {
-            if (NeedsInputGrad(0))
-            {
-                grads[0] = g;
-            }
-
-            if (NeedsInputGrad(1))
-            {
-                grads[1] = g.Gather(_dim, Saved(0));
-            }
-        }
-    }
-
     [Rule("IndexSelect", Forward = "y = indexSelect(x, dim, index)", Backward = "dx = indexAdd(zeros(x.shape), dim, index, g)", Saves = "index")]
-    private sealed class IndexSelectNode : Node
+    private sealed class SelectNode : Node
     {
         private readonly Shape _shape;
         private readonly DType _dtype;
         private readonly int _dim;
 
-        public IndexSelectNode(Tensor x, int dim, Tensor index)
-            : base("IndexSelect", x)
+        public SelectNode(string name, Tensor x, int dim, Tensor index)
+            : base(name, x)
         {
             _shape = x.Shape;
             _dtype = x.DType;
@@ -627,16 +583,21 @@ public static class Indexing
         }
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
-            => grads[0] = Tensor.Zeros(_shape, _dtype).IndexAdd(_dim, Saved(0), g);
+        {
+            var zeros = Tensor.Zeros(_shape, _dtype);
+            grads[0] = Name == "Gather" ? zeros.ScatterAdd(_dim, Saved(0), g) : zeros.IndexAdd(_dim, Saved(0), g);
+        }
     }
 
+    // ScatterAdd and IndexAdd add a source into x at the places an index picks; x's gradient passes through.
+    [Rule("ScatterAdd", Forward = "y = scatterAdd(x, dim, index, src)", Backward = "dx = g, dsrc = gather(g, dim, index)", Saves = "index")]
     [Rule("IndexAdd", Forward = "y = indexAdd(x, dim, index, source)", Backward = "dx = g, dsource = indexSelect(g, dim, index)", Saves = "index")]
-    private sealed class IndexAddNode : Node
+    private sealed class AddAtNode : Node
     {
         private readonly int _dim;
 
-        public IndexAddNode(Tensor x, Tensor source, int dim, Tensor index)
-            : base("IndexAdd", x, source)
+        public AddAtNode(string name, Tensor x, Tensor source, int dim, Tensor index)
+            : base(name, x, source)
         {
             _dim = dim;
             Save(index);
@@ -651,7 +612,7 @@ public static class Indexing
 
             if (NeedsInputGrad(1))
             {
-                grads[1] = g.IndexSelect(_dim, Saved(0));
+                grads[1] = Name == "ScatterAdd" ? g.Gather(_dim, Saved(0)) : g.IndexSelect(_dim, Saved(0));
             }
         }
     }

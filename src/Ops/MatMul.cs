@@ -214,8 +214,7 @@ public static class LinearAlgebra
         {
             _transA = transA;
             _transB = transB;
-            Save(a);
-            Save(b);
+            Save(a, b);
         }
 
         protected override string? RuleVariant => (_transA, _transB) switch

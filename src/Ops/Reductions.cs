@@ -298,8 +298,7 @@ public static class Reductions
             : base(name, x)
         {
             _dims = dims;
-            Save(x);
-            Save(yKeep);
+            Save(x, yKeep);
         }
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)

@@ -171,8 +171,7 @@ public static class SoftmaxOps
         {
             _dim = dim;
             _log = log;
-            Save(g);
-            Save(y);
+            Save(g, y);
         }
 
         protected internal override void Backward(Tensor gg, Tensor?[] grads)
@@ -220,8 +219,7 @@ public static class SoftmaxOps
         {
             _dim = dim;
             _keptDim = keptDim;
-            Save(x);
-            Save(r);
+            Save(x, r);
         }
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
