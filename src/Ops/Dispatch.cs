@@ -23,6 +23,21 @@ internal static class Dispatch
         }
     }
 
+    /// <summary>
+    /// Runs <paramref name="work"/> with the element type of <paramref name="dtype"/> (float64, float32 or int64), for
+    /// kernels that move or add elements of any dtype (indexing, copies).
+    /// </summary>
+    public static void ByElementType<TWork>(DType dtype, TWork work)
+        where TWork : IElementWork, allows ref struct
+    {
+        switch (dtype)
+        {
+            case DType.Float64: work.Run<double>(); break;
+            case DType.Float32: work.Run<float>(); break;
+            default: work.Run<long>(); break;
+        }
+    }
+
     public static void RequireFloat(Tensor t, string op)
     {
         if (!t.DType.IsFloatingPoint())
@@ -191,14 +206,15 @@ internal static class Dispatch
     public static Tensor StridedCopy(Tensor x, int[] strides, Shape shape)
     {
         var y = Tensor.Uninitialized(shape, x.DType);
-        switch (x.DType)
-        {
-            case DType.Float64: Strided.Copy<double>(x.Span<double>(), strides, shape.Dims, y.Span<double>()); break;
-            case DType.Float32: Strided.Copy<float>(x.Span<float>(), strides, shape.Dims, y.Span<float>()); break;
-            default: Strided.Copy<long>(x.Span<long>(), strides, shape.Dims, y.Span<long>()); break;
-        }
-
+        ByElementType(x.DType, new CopyWork(x, strides, y));
         return y;
+    }
+
+    private readonly struct CopyWork(Tensor x, int[] strides, Tensor y) : IElementWork
+    {
+        public void Run<T>()
+            where T : unmanaged, INumber<T>
+            => Strided.Copy(x.Span<T>(), strides, y.Shape.Dims, y.Span<T>());
     }
 
     /// <summary>Splits a shape around one dimension into (outer, size, inner) for row-major loops.</summary>
@@ -280,6 +296,14 @@ internal interface IFloatWork
     /// <summary>Runs the computation with element type <typeparamref name="T"/> (double or float).</summary>
     void Run<T>()
         where T : unmanaged, IFloatingPointIeee754<T>;
+}
+
+/// <summary>A computation written once for every element type; <see cref="Dispatch.ByElementType{TWork}"/> picks it.</summary>
+internal interface IElementWork
+{
+    /// <summary>Runs the computation with element type <typeparamref name="T"/> (double, float or long).</summary>
+    void Run<T>()
+        where T : unmanaged, INumber<T>;
 }
 
 internal static class Num

@@ -29,12 +29,7 @@ public static class Indexing
             var d = x.Shape.NormalizeDim(dim, op);
             var offsets = GatherOffsets(op, x.Shape, d, index);
             var y = Tensor.Empty(index.Shape, x.DType);
-            switch (x.DType)
-            {
-                case DType.Float64: IndexKernels.Take<double>(x.Span<double>(), offsets, y.Span<double>()); break;
-                case DType.Float32: IndexKernels.Take<float>(x.Span<float>(), offsets, y.Span<float>()); break;
-                default: IndexKernels.Take<long>(x.Span<long>(), offsets, y.Span<long>()); break;
-            }
+            Dispatch.ByElementType(x.DType, new TakeWork(x, y, offsets));
 
             if (Tensor.ShouldRecord(x))
             {
@@ -67,12 +62,7 @@ public static class Indexing
 
             var offsets = GatherOffsets(op, x.Shape, d, index);
             var y = x.Clone();
-            switch (x.DType)
-            {
-                case DType.Float64: IndexKernels.AddAt<double>(y.Span<double>(), offsets, src.Span<double>()); break;
-                case DType.Float32: IndexKernels.AddAt<float>(y.Span<float>(), offsets, src.Span<float>()); break;
-                default: IndexKernels.AddAt<long>(y.Span<long>(), offsets, src.Span<long>()); break;
-            }
+            Dispatch.ByElementType(x.DType, new AddAtWork(y, src, offsets));
 
             if (Tensor.ShouldRecord(x, src))
             {
@@ -100,13 +90,7 @@ public static class Indexing
             dims[d] = k;
             var y = Tensor.Empty(new Shape(dims), x.DType);
             var (outer, size, inner) = Dispatch.Around(x.Shape, d);
-            var idx = index.AsSpan<long>();
-            switch (x.DType)
-            {
-                case DType.Float64: IndexKernels.SelectBlocks<double>(x.Span<double>(), outer, size, inner, idx, y.Span<double>()); break;
-                case DType.Float32: IndexKernels.SelectBlocks<float>(x.Span<float>(), outer, size, inner, idx, y.Span<float>()); break;
-                default: IndexKernels.SelectBlocks<long>(x.Span<long>(), outer, size, inner, idx, y.Span<long>()); break;
-            }
+            Dispatch.ByElementType(x.DType, new SelectBlocksWork(x, y, outer, size, inner, index));
 
             if (Tensor.ShouldRecord(x))
             {
@@ -143,13 +127,7 @@ public static class Indexing
 
             var y = x.Clone();
             var (outer, size, inner) = Dispatch.Around(x.Shape, d);
-            var idx = index.AsSpan<long>();
-            switch (x.DType)
-            {
-                case DType.Float64: IndexKernels.AddBlocks<double>(y.Span<double>(), outer, size, inner, idx, source.Span<double>()); break;
-                case DType.Float32: IndexKernels.AddBlocks<float>(y.Span<float>(), outer, size, inner, idx, source.Span<float>()); break;
-                default: IndexKernels.AddBlocks<long>(y.Span<long>(), outer, size, inner, idx, source.Span<long>()); break;
-            }
+            Dispatch.ByElementType(x.DType, new AddBlocksWork(y, source, outer, size, inner, index));
 
             if (Tensor.ShouldRecord(x, source))
             {
@@ -346,12 +324,7 @@ public static class Indexing
             }
 
             var y = Tensor.Zeros(new Shape([.. indices.Shape.Dims, numClasses]), dtype);
-            switch (dtype)
-            {
-                case DType.Float64: IndexKernels.OneHot<double>(idx, numClasses, y.Span<double>()); break;
-                case DType.Float32: IndexKernels.OneHot<float>(idx, numClasses, y.Span<float>()); break;
-                default: IndexKernels.OneHot<long>(idx, numClasses, y.Span<long>()); break;
-            }
+            Dispatch.ByElementType(dtype, new OneHotWork(y, indices, numClasses));
 
             return y;
         }
@@ -496,12 +469,7 @@ public static class Indexing
         dims[d] = count;
         var y = Tensor.Empty(new Shape(dims), x.DType);
         var (outer, size, inner) = Dispatch.Around(x.Shape, d);
-        switch (x.DType)
-        {
-            case DType.Float64: IndexKernels.SliceCopy<double>(x.Span<double>(), outer, size, inner, start, step, count, y.Span<double>()); break;
-            case DType.Float32: IndexKernels.SliceCopy<float>(x.Span<float>(), outer, size, inner, start, step, count, y.Span<float>()); break;
-            default: IndexKernels.SliceCopy<long>(x.Span<long>(), outer, size, inner, start, step, count, y.Span<long>()); break;
-        }
+        Dispatch.ByElementType(x.DType, new SliceCopyWork(x, y, outer, size, inner, start, step, count));
 
         if (Tensor.ShouldRecord(x))
         {
@@ -520,12 +488,7 @@ public static class Indexing
         var count = g.Shape[d];
         var y = Tensor.Empty(shape, g.DType);
         var (outer, size, inner) = Dispatch.Around(shape, d);
-        switch (g.DType)
-        {
-            case DType.Float64: IndexKernels.SliceScatter<double>(g.Span<double>(), outer, size, inner, start, step, count, y.Span<double>()); break;
-            case DType.Float32: IndexKernels.SliceScatter<float>(g.Span<float>(), outer, size, inner, start, step, count, y.Span<float>()); break;
-            default: IndexKernels.SliceScatter<long>(g.Span<long>(), outer, size, inner, start, step, count, y.Span<long>()); break;
-        }
+        Dispatch.ByElementType(g.DType, new SliceScatterWork(g, y, outer, size, inner, start, step, count));
 
         if (Tensor.ShouldRecord(g))
         {
@@ -544,12 +507,7 @@ public static class Indexing
         foreach (var t in ts)
         {
             var size = stacked ? 1 : t.Shape[d];
-            switch (t.DType)
-            {
-                case DType.Float64: IndexKernels.CopyRows<double>(t.Span<double>(), outer, size * inner, y.Span<double>(), total * inner, offset * inner); break;
-                case DType.Float32: IndexKernels.CopyRows<float>(t.Span<float>(), outer, size * inner, y.Span<float>(), total * inner, offset * inner); break;
-                default: IndexKernels.CopyRows<long>(t.Span<long>(), outer, size * inner, y.Span<long>(), total * inner, offset * inner); break;
-            }
+            Dispatch.ByElementType(t.DType, new CopyRowsWork(t, y, outer, size, inner, total, offset));
 
             offset += size;
         }
@@ -560,6 +518,64 @@ public static class Indexing
         }
 
         return y;
+    }
+
+    // ---------------------------------------------------------------- kernels for every element type
+
+    private readonly struct TakeWork(Tensor x, Tensor y, int[] offsets) : IElementWork
+    {
+        public void Run<T>()
+            where T : unmanaged, System.Numerics.INumber<T>
+            => IndexKernels.Take(x.Span<T>(), offsets, y.Span<T>());
+    }
+
+    private readonly struct AddAtWork(Tensor y, Tensor src, int[] offsets) : IElementWork
+    {
+        public void Run<T>()
+            where T : unmanaged, System.Numerics.INumber<T>
+            => IndexKernels.AddAt(y.Span<T>(), offsets, src.Span<T>());
+    }
+
+    private readonly struct SelectBlocksWork(Tensor x, Tensor y, int outer, int size, int inner, Tensor index) : IElementWork
+    {
+        public void Run<T>()
+            where T : unmanaged, System.Numerics.INumber<T>
+            => IndexKernels.SelectBlocks(x.Span<T>(), outer, size, inner, index.AsSpan<long>(), y.Span<T>());
+    }
+
+    private readonly struct AddBlocksWork(Tensor y, Tensor source, int outer, int size, int inner, Tensor index) : IElementWork
+    {
+        public void Run<T>()
+            where T : unmanaged, System.Numerics.INumber<T>
+            => IndexKernels.AddBlocks(y.Span<T>(), outer, size, inner, index.AsSpan<long>(), source.Span<T>());
+    }
+
+    private readonly struct OneHotWork(Tensor y, Tensor index, int numClasses) : IElementWork
+    {
+        public void Run<T>()
+            where T : unmanaged, System.Numerics.INumber<T>
+            => IndexKernels.OneHot(index.AsSpan<long>(), numClasses, y.Span<T>());
+    }
+
+    private readonly struct SliceCopyWork(Tensor x, Tensor y, int outer, int size, int inner, int start, int step, int count) : IElementWork
+    {
+        public void Run<T>()
+            where T : unmanaged, System.Numerics.INumber<T>
+            => IndexKernels.SliceCopy(x.Span<T>(), outer, size, inner, start, step, count, y.Span<T>());
+    }
+
+    private readonly struct SliceScatterWork(Tensor g, Tensor y, int outer, int size, int inner, int start, int step, int count) : IElementWork
+    {
+        public void Run<T>()
+            where T : unmanaged, System.Numerics.INumber<T>
+            => IndexKernels.SliceScatter(g.Span<T>(), outer, size, inner, start, step, count, y.Span<T>());
+    }
+
+    private readonly struct CopyRowsWork(Tensor t, Tensor y, int outer, int size, int inner, int total, int offset) : IElementWork
+    {
+        public void Run<T>()
+            where T : unmanaged, System.Numerics.INumber<T>
+            => IndexKernels.CopyRows(t.Span<T>(), outer, size * inner, y.Span<T>(), total * inner, offset * inner);
     }
 
     // ---------------------------------------------------------------- backward rules
