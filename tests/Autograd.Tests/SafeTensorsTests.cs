@@ -344,7 +344,7 @@ public sealed class SafeTensorsTests : IDisposable
         {
             case "wrong name":
                 SafeTensors.Save(path, good.Select(p => p.Key == "0.weight" ? new KeyValuePair<string, Tensor>("0.weights", p.Value) : p));
-                expected = ["missing from the file: 0.weight", "not parameters of the module: 0.weights"];
+                expected = ["missing from the file: 0.weight", "not parameters or buffers of the module: 0.weights"];
                 break;
             case "wrong shape":
                 SafeTensors.Save(path, good.Select(p => p.Key == "2.weight" ? new KeyValuePair<string, Tensor>(p.Key, Tensor.Zeros(new Shape(3, 2), DType.Float32)) : p));
@@ -360,7 +360,7 @@ public sealed class SafeTensorsTests : IDisposable
                 break;
             case "unexpected":
                 SafeTensors.Save(path, [.. good, new("3.weight", Tensor.Zeros(new Shape(1), DType.Float32))]);
-                expected = ["not parameters of the module: 3.weight"];
+                expected = ["not parameters or buffers of the module: 3.weight"];
                 break;
             case "malformed header":
                 File.WriteAllBytes(path, [.. Prefix(8), .. "{\"0.weig"u8]);
@@ -400,7 +400,7 @@ public sealed class SafeTensorsTests : IDisposable
         var msg = Assert.Throws<InvalidDataException>(() => model.LoadSafeTensors(path)).Message;
         Assert.Contains("does not fit Sequential (nothing was loaded)", msg, StringComparison.Ordinal);
         Assert.Contains("missing from the file: 2.weight, 2.bias", msg, StringComparison.Ordinal);
-        Assert.Contains("not parameters of the module: extra", msg, StringComparison.Ordinal);
+        Assert.Contains("not parameters or buffers of the module: extra", msg, StringComparison.Ordinal);
         Assert.Contains("'0.weight': shape [3, 5] in the file, [3, 4] in the module", msg, StringComparison.Ordinal);
         Assert.Contains("'0.bias': dtype F64 (float64) in the file, F32 (float32) in the module", msg, StringComparison.Ordinal);
         Assert.Equal(before, Snapshot(model));

@@ -94,6 +94,29 @@ public sealed class Sequential : Module
     }
 }
 
+/// <summary>
+/// Flattens dims <see cref="StartDim"/> … <see cref="EndDim"/> into one, as PyTorch's <c>nn.Flatten</c> (by default every
+/// dim but the batch dim: [N, C, H, W] → [N, C·H·W]).
+/// </summary>
+/// <param name="startDim">The first dim to flatten (default 1, after the batch dim).</param>
+/// <param name="endDim">The last dim to flatten (default −1, the last).</param>
+public sealed class Flatten(int startDim = 1, int endDim = -1) : Module
+{
+    /// <summary>The first dim flattened.</summary>
+    public int StartDim { get; } = startDim;
+
+    /// <summary>The last dim flattened.</summary>
+    public int EndDim { get; } = endDim;
+
+    /// <inheritdoc />
+    protected override string ExtraDescription => string.Create(CultureInfo.InvariantCulture, $"start_dim={StartDim}, end_dim={EndDim}");
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentOutOfRangeException">A dim is outside the input's rank.</exception>
+    /// <exception cref="ArgumentException">The start dim comes after the end dim.</exception>
+    public override Tensor Forward(Tensor input) => input.Flatten(StartDim, EndDim);
+}
+
 /// <summary>max(x, 0).</summary>
 public sealed class ReLU : Module
 {

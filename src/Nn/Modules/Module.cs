@@ -7,6 +7,7 @@ namespace Autograd.Nn;
 public abstract class Module
 {
     private readonly List<KeyValuePair<string, Tensor>> _parameters = [];
+    private readonly List<KeyValuePair<string, Tensor>> _buffers = [];
     private readonly List<KeyValuePair<string, Module>> _children = [];
 
     /// <summary>True in training mode (the default), false after <see cref="Eval"/>. Dropout is active only in training.</summary>
@@ -34,6 +35,51 @@ public abstract class Module
             foreach (var (pn, p) in child.NamedParameters())
             {
                 yield return new(name + "." + pn, p);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Every buffer (state that is saved with the module but not trained, such as batch norm's <c>running_mean</c>) of
+    /// this module and its descendants with its dotted name, in the same order as <see cref="NamedParameters"/>.
+    /// </summary>
+    public IEnumerable<KeyValuePair<string, Tensor>> NamedBuffers()
+    {
+        foreach (var b in _buffers)
+        {
+            yield return b;
+        }
+
+        foreach (var (name, child) in _children)
+        {
+            foreach (var (bn, b) in child.NamedBuffers())
+            {
+                yield return new(name + "." + bn, b);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Everything saved with the module, named and ordered as PyTorch's <c>state_dict()</c>: this module's parameters,
+    /// then its buffers, then each child's state in registration order.
+    /// </summary>
+    public IEnumerable<KeyValuePair<string, Tensor>> NamedState()
+    {
+        foreach (var p in _parameters)
+        {
+            yield return p;
+        }
+
+        foreach (var b in _buffers)
+        {
+            yield return b;
+        }
+
+        foreach (var (name, child) in _children)
+        {
+            foreach (var (sn, t) in child.NamedState())
+            {
+                yield return new(name + "." + sn, t);
             }
         }
     }
@@ -86,6 +132,24 @@ public abstract class Module
         return parameter;
     }
 
+    /// <summary>
+    /// Registers a buffer under <paramref name="name"/>: a tensor saved and loaded with the module (see
+    /// <see cref="NamedState"/>) that is not a parameter and does not require grad. The module updates it in place.
+    /// </summary>
+    /// <exception cref="ArgumentException">The name is empty, contains a dot, or is already taken; or the tensor requires grad.</exception>
+    protected Tensor RegisterBuffer(string name, Tensor buffer)
+    {
+        ArgumentNullException.ThrowIfNull(buffer);
+        CheckName(name);
+        if (buffer.RequiresGrad)
+        {
+            throw new ArgumentException($"RegisterBuffer: buffer '{name}' (shape {buffer.Shape}) requires grad; a buffer is not trained. Pass a tensor without RequiresGrad, or register it as a parameter.", nameof(buffer));
+        }
+
+        _buffers.Add(new(name, buffer));
+        return buffer;
+    }
+
     /// <summary>Registers a child module under <paramref name="name"/>.</summary>
     /// <exception cref="ArgumentException">The name is empty, contains a dot, or is already taken.</exception>
     protected T RegisterModule<T>(string name, T module)
@@ -103,7 +167,7 @@ public abstract class Module
             throw new ArgumentException($"{GetType().Name}: invalid name '{name}'; names must be non-empty and contain no '.'.", nameof(name));
         }
 
-        if (_parameters.Any(p => p.Key == name) || _children.Any(c => c.Key == name))
+        if (_parameters.Any(p => p.Key == name) || _buffers.Any(b => b.Key == name) || _children.Any(c => c.Key == name))
         {
             throw new ArgumentException($"{GetType().Name}: the name '{name}' is already registered.", nameof(name));
         }

@@ -9,16 +9,16 @@ public sealed class SafeTensorsLoadResult
         UnexpectedKeys = unexpectedKeys;
     }
 
-    /// <summary>Parameters of the module that the file does not hold (left unchanged), in parameter order.</summary>
+    /// <summary>Parameters and buffers of the module that the file does not hold (left unchanged), in state order.</summary>
     public IReadOnlyList<string> MissingKeys { get; }
 
-    /// <summary>Tensors of the file that name no parameter of the module (ignored), in file order.</summary>
+    /// <summary>Tensors of the file that name no parameter or buffer of the module (ignored), in file order.</summary>
     public IReadOnlyList<string> UnexpectedKeys { get; }
 }
 
 /// <summary>
-/// Saves a module's parameters to a safetensors file and loads them back, named as by
-/// <see cref="Module.NamedParameters"/> (<c>0.weight</c>, <c>0.bias</c>, …) — the names of PyTorch's
+/// Saves a module's parameters and buffers to a safetensors file and loads them back, named as by
+/// <see cref="Module.NamedState"/> (<c>0.weight</c>, <c>0.bias</c>, <c>1.running_mean</c>, …) — the names of PyTorch's
 /// <c>state_dict()</c> for the same architecture, so files move between Autograd and PyTorch unchanged.
 /// </summary>
 public static class SafeTensorsModuleExtensions
@@ -26,25 +26,25 @@ public static class SafeTensorsModuleExtensions
     extension(Module module)
     {
         /// <summary>
-        /// Writes every parameter (<see cref="Module.NamedParameters"/>) to <paramref name="path"/> in the safetensors
+        /// Writes every parameter and buffer (<see cref="Module.NamedState"/>) to <paramref name="path"/> in the safetensors
         /// format, atomically (see <see cref="SafeTensors.Save(string, IEnumerable{KeyValuePair{string, Tensor}}, IReadOnlyDictionary{string, string}?)"/>).
         /// </summary>
         /// <exception cref="IOException">The file cannot be written.</exception>
         public void SaveSafeTensors(string path, IReadOnlyDictionary<string, string>? metadata = null)
         {
             ArgumentNullException.ThrowIfNull(module);
-            SafeTensors.Save(path, module.NamedParameters(), metadata);
+            SafeTensors.Save(path, module.NamedState(), metadata);
         }
 
-        /// <summary>Writes every parameter to <paramref name="stream"/> in the safetensors format.</summary>
+        /// <summary>Writes every parameter and buffer to <paramref name="stream"/> in the safetensors format.</summary>
         public void SaveSafeTensors(Stream stream, IReadOnlyDictionary<string, string>? metadata = null)
         {
             ArgumentNullException.ThrowIfNull(module);
-            SafeTensors.Save(stream, module.NamedParameters(), metadata);
+            SafeTensors.Save(stream, module.NamedState(), metadata);
         }
 
         /// <summary>
-        /// Loads the parameters from the safetensors file at <paramref name="path"/>. Everything is checked before
+        /// Loads the parameters and buffers from the safetensors file at <paramref name="path"/>. Everything is checked before
         /// anything is copied, so on any error the module is unchanged: the file must be well-formed, every tensor
         /// whose name matches a parameter must have its shape and dtype (F16 and BF16 files load into float32
         /// parameters), and, when <paramref name="strict"/>, the file's names must be exactly the parameters' names.
@@ -82,7 +82,7 @@ public static class SafeTensorsModuleExtensions
 
     private static SafeTensorsLoadResult Apply(Module module, SafeTensorsContent file, string source, bool strict)
     {
-        var parameters = module.NamedParameters().ToList();
+        var parameters = module.NamedState().ToList();
         var names = parameters.Select(p => p.Key).ToHashSet(StringComparer.Ordinal);
         var missing = parameters.Where(p => !file.Tensors.ContainsKey(p.Key)).Select(p => p.Key).ToList();
         var unexpected = file.Tensors.Keys.Where(k => !names.Contains(k)).ToList();
@@ -95,7 +95,7 @@ public static class SafeTensorsModuleExtensions
 
         if (strict && unexpected.Count > 0)
         {
-            problems.Add($"not parameters of the module: {string.Join(", ", unexpected)}");
+            problems.Add($"not parameters or buffers of the module: {string.Join(", ", unexpected)}");
         }
 
         foreach (var (name, p) in parameters)
