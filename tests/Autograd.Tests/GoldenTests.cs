@@ -167,6 +167,8 @@ public class GoldenTests
             "Maximum" => x[0].Maximum(x[1]),
             "Minimum" => x[0].Minimum(x[1]),
             "Clamp" => x[0].Clamp(OptionalDouble("min"), OptionalDouble("max")),
+            "Conv2d" => Conv2d(args, x),
+            "Conv1d" => x[0].Conv1d(x[1], x.Length > 2 ? x[2] : null, Int("stride"), Int("padding"), Int("dilation"), Int("groups")),
             "MlpNll" => MlpNll(x, Ints("targets")),
             "CrossEntropy" => Functional.CrossEntropy(x[0], x[1], Reduction(), args.GetProperty("labelSmoothing").GetDouble()),
             "NllLoss" => Functional.NllLoss(x[0], x[1], Reduction()),
@@ -175,6 +177,26 @@ public class GoldenTests
             "Gelu" => Functional.Gelu(x[0]),
             _ => throw new InvalidOperationException($"golden op '{op}' is not known to the test; add it to GoldenTests.Evaluate"),
         };
+    }
+
+    /// <summary>Conv2d with one number per argument (the int overload) or (H, W) pairs (the tuple overload).</summary>
+    private static Tensor Conv2d(JsonElement args, Tensor[] x)
+    {
+        var bias = x.Length > 2 ? x[2] : null;
+        var groups = args.GetProperty("groups").GetInt32();
+        var keys = new[] { "stride", "padding", "dilation" };
+        if (keys.All(k => args.GetProperty(k).ValueKind == JsonValueKind.Number))
+        {
+            return x[0].Conv2d(x[1], bias, args.GetProperty("stride").GetInt32(), args.GetProperty("padding").GetInt32(), args.GetProperty("dilation").GetInt32(), groups);
+        }
+
+        (int H, int W) Pair(string key)
+        {
+            var e = args.GetProperty(key);
+            return e.ValueKind == JsonValueKind.Number ? (e.GetInt32(), e.GetInt32()) : (e[0].GetInt32(), e[1].GetInt32());
+        }
+
+        return x[0].Conv2d(x[1], bias, Pair("stride"), Pair("padding"), Pair("dilation"), groups);
     }
 
     /// <summary>tanh(x·W1 + b1)·W2 + b2 → log-softmax → mean negative log-likelihood of the targets.</summary>

@@ -76,6 +76,7 @@ public static class OpTable
         .. SoftmaxRows(),
         .. ComparisonRows(),
         .. IndexingRows(),
+        .. ConvolutionRows(),
         .. CompositionRows(),
         .. NnRows(),
     ];
@@ -723,6 +724,40 @@ public static class OpTable
         yield return Idx("Stack", "Stack([a, b], -3) [2,3]", t => Tensor.Stack([t[0], t[1]], -3), [S(2, 3), S(2, 3)]);
         yield return Idx("Stack", "Stack([a, b, a], 0) []", t => Tensor.Stack([t[0], t[1], t[0]], 0), [S(), S()]);
         yield return Idx("Stack", "Stack([a, a·b], 2) [2,2]", t => Tensor.Stack([t[0], t[0] * t[1]], 2), [S(2, 2), S(2, 2)]);
+    }
+
+    // ---------------------------------------------------------------- convolutions
+
+    private static IEnumerable<OpCase> ConvolutionRows()
+    {
+        // Conv2d: stride 1 and 2, padding, dilation 2, groups 2 and depthwise, bias or none, odd sizes, 1×1 kernels.
+        yield return Row("Conv2d", "Conv2d x[2,2,5,5] w[3,2,3,3] bias", t => t[0].Conv2d(t[1], t[2]), [S(2, 2, 5, 5), S(3, 2, 3, 3), S(3)]);
+        yield return Row("Conv2d", "Conv2d x[2,2,4,5] w[3,2,3,3] no bias", t => t[0].Conv2d(t[1]), [S(2, 2, 4, 5), S(3, 2, 3, 3)]);
+        yield return Row("Conv2d", "Conv2d stride 2 padding 1 x[1,2,6,5] w[2,2,3,3] bias", t => t[0].Conv2d(t[1], t[2], stride: 2, padding: 1), [S(1, 2, 6, 5), S(2, 2, 3, 3), S(2)]);
+        yield return Row("Conv2d", "Conv2d dilation 2 x[1,2,7,7] w[2,2,3,3]", t => t[0].Conv2d(t[1], dilation: 2), [S(1, 2, 7, 7), S(2, 2, 3, 3)]);
+        yield return Row("Conv2d", "Conv2d stride (2,1) padding (1,2) dilation (1,2) x[1,2,6,5] w[2,2,3,2] bias", t => t[0].Conv2d(t[1], t[2], (2, 1), (1, 2), (1, 2)), [S(1, 2, 6, 5), S(2, 2, 3, 2), S(2)]);
+        yield return Row("Conv2d", "Conv2d groups 2 padding 1 x[1,4,4,4] w[4,2,3,3] bias", t => t[0].Conv2d(t[1], t[2], padding: 1, groups: 2), [S(1, 4, 4, 4), S(4, 2, 3, 3), S(4)]);
+        yield return Row("Conv2d", "Conv2d depthwise groups 3 padding 1 x[2,3,4,4] w[3,1,3,3]", t => t[0].Conv2d(t[1], padding: 1, groups: 3), [S(2, 3, 4, 4), S(3, 1, 3, 3)]);
+        yield return Row("Conv2d", "Conv2d depthwise ×2 groups 2 stride 2 x[1,2,5,5] w[4,1,2,2] bias", t => t[0].Conv2d(t[1], t[2], stride: 2, groups: 2), [S(1, 2, 5, 5), S(4, 1, 2, 2), S(4)]);
+        yield return Row("Conv2d", "Conv2d odd sizes stride (2,3) padding (1,0) x[3,1,5,4] w[2,1,2,3] bias", t => t[0].Conv2d(t[1], t[2], (2, 3), (1, 0)), [S(3, 1, 5, 4), S(2, 1, 2, 3), S(2)]);
+        yield return Row("Conv2d", "Conv2d 1×1 x[2,3,3,4] w[2,3,1,1] bias", t => t[0].Conv2d(t[1], t[2]), [S(2, 3, 3, 4), S(2, 3, 1, 1), S(2)]);
+        yield return Row("Conv2d", "Conv2d 1×1 stride 2 x[1,3,5,4] w[2,3,1,1]", t => t[0].Conv2d(t[1], stride: 2), [S(1, 3, 5, 4), S(2, 3, 1, 1)]);
+        yield return Row("Conv2d", "Conv2d kernel as large as the padded input x[1,2,2,3] w[2,2,4,3] padding (1,0)", t => t[0].Conv2d(t[1], null, (1, 1), (1, 0)), [S(1, 2, 2, 3), S(2, 2, 4, 3)]);
+        yield return Row("Conv2d", "Conv2d then Tanh then Conv2d x[1,1,6,6] w1[2,1,3,3] w2[2,2,2,2]", t => t[0].Conv2d(t[1], t[2], padding: 1).Tanh().Conv2d(t[3], stride: 2), [S(1, 1, 6, 6), S(2, 1, 3, 3), S(2), S(2, 2, 2, 2)]);
+
+        // Conv1d, through Conv2d of height 1.
+        yield return Row("Conv1d", "Conv1d x[2,3,7] w[2,3,3] bias", t => t[0].Conv1d(t[1], t[2]), [S(2, 3, 7), S(2, 3, 3), S(2)]);
+        yield return Row("Conv1d", "Conv1d stride 2 padding 1 x[2,2,8] w[3,2,3]", t => t[0].Conv1d(t[1], stride: 2, padding: 1), [S(2, 2, 8), S(3, 2, 3)]);
+        yield return Row("Conv1d", "Conv1d dilation 2 x[1,2,9] w[2,2,3] bias", t => t[0].Conv1d(t[1], t[2], dilation: 2), [S(1, 2, 9), S(2, 2, 3), S(2)]);
+        yield return Row("Conv1d", "Conv1d depthwise groups 4 padding 1 x[1,4,5] w[4,1,3]", t => t[0].Conv1d(t[1], padding: 1, groups: 4), [S(1, 4, 5), S(4, 1, 3)]);
+
+        // The two backward operators, differentiated in turn (third derivatives of Conv2d).
+        yield return Row("Conv2dBackwardInput", "Conv2dBackwardInput g[1,2,3,3] w[2,2,3,3] into [1,2,5,5]", t => Convolution.Conv2dBackwardInput(t[0], t[1], S(1, 2, 5, 5), (1, 1), (0, 0), (1, 1), 1), [S(1, 2, 3, 3), S(2, 2, 3, 3)]);
+        yield return Row("Conv2dBackwardInput", "Conv2dBackwardInput stride 2 padding 1 g[1,2,3,3] w[2,2,3,3] into [1,2,6,5]", t => Convolution.Conv2dBackwardInput(t[0], t[1], S(1, 2, 6, 5), (2, 2), (1, 1), (1, 1), 1), [S(1, 2, 3, 3), S(2, 2, 3, 3)]);
+        yield return Row("Conv2dBackwardInput", "Conv2dBackwardInput groups 2 dilation 2 g[1,4,1,3] w[4,2,2,2] into [1,4,3,5]", t => Convolution.Conv2dBackwardInput(t[0], t[1], S(1, 4, 3, 5), (1, 1), (0, 0), (2, 2), 2), [S(1, 4, 1, 3), S(4, 2, 2, 2)]);
+        yield return Row("Conv2dBackwardWeight", "Conv2dBackwardWeight g[1,2,3,3] x[1,2,5,5] into [2,2,3,3]", t => Convolution.Conv2dBackwardWeight(t[0], t[1], S(2, 2, 3, 3), (1, 1), (0, 0), (1, 1), 1), [S(1, 2, 3, 3), S(1, 2, 5, 5)]);
+        yield return Row("Conv2dBackwardWeight", "Conv2dBackwardWeight stride 2 padding 1 g[2,2,3,3] x[2,2,6,5] into [2,2,3,3]", t => Convolution.Conv2dBackwardWeight(t[0], t[1], S(2, 2, 3, 3), (2, 2), (1, 1), (1, 1), 1), [S(2, 2, 3, 3), S(2, 2, 6, 5)]);
+        yield return Row("Conv2dBackwardWeight", "Conv2dBackwardWeight groups 2 dilation 2 g[1,4,1,3] x[1,4,3,5] into [4,2,2,2]", t => Convolution.Conv2dBackwardWeight(t[0], t[1], S(4, 2, 2, 2), (1, 1), (0, 0), (2, 2), 2), [S(1, 4, 1, 3), S(1, 4, 3, 5)]);
     }
 
     // ---------------------------------------------------------------- compositions

@@ -163,6 +163,16 @@ public class RuleTests
         Unary("Slice", x => x.Slice(1, 0, 3, 2));
         Binary("Concat", (a, b) => Tensor.Concat([a, b], 0), sb: [1, 3]);
         Binary("Stack", (a, b) => Tensor.Stack([a, b], 1), sb: [2, 3]);
+
+        Binary("Conv2d", (x, w) => x.Conv2d(w, padding: 1), sa: [1, 2, 4, 4], sb: [3, 2, 3, 3]);
+        Binary("Conv1d", (x, w) => x.Conv1d(w, stride: 2), sa: [2, 2, 5], sb: [3, 2, 2]);
+        cases["Conv2d with bias"] = () =>
+        {
+            var x = L(1, false, [2, 2, 3, 3]);
+            var w = L(2, false, [4, 1, 2, 2]);
+            var b = L(3, false, [4]);
+            return ([x, w, b], () => x.Conv2d(w, b, stride: 1, groups: 2));
+        };
         return cases;
     }
 
@@ -282,14 +292,18 @@ public class RuleTests
             }
         }
 
-        /// <summary>What a saved name stands for: x, a, g the first input, b the second, y and r the result, index an int64 index.</summary>
+        /// <summary>What a saved name stands for: a, g the first input, x the first (or the second, after g), b and w the second, y and r the result, index an int64 index.</summary>
         private static bool Means(string name, Tensor saved, Tensor[] inputs, Tensor output)
         {
             bool Input(int k) => k < inputs.Length && Same(saved, inputs[k]);
             return name switch
             {
-                "x" or "a" or "g" => Input(0),
+                "a" or "g" => Input(0),
                 "b" => Input(1),
+
+                // The input, or the x input of a backward operator (g, x); a weight, the second input.
+                "x" => Input(0) || Input(1),
+                "w" => Input(1),
 
                 // The result, or the y input of a fused backward operator (g, y).
                 "y" => Same(saved, output) || Input(1),

@@ -473,9 +473,60 @@ def indexing():
     return fam
 
 
+# ---------------------------------------------------------------- convolutions
+def convolution():
+    fam = Family("convolution")
+
+    def norm(v):
+        return v if isinstance(v, int) else list(v)
+
+    # (x shape, weight shape, bias, stride, padding, dilation, groups, second order); a pair is (H, W).
+    conv2d = [
+        ([2, 3, 5, 5], [4, 3, 3, 3], True, 1, 0, 1, 1, True),
+        ([2, 3, 5, 5], [4, 3, 3, 3], False, 1, 0, 1, 1, True),
+        ([1, 2, 7, 6], [3, 2, 3, 2], True, 2, 1, 1, 1, True),
+        ([2, 2, 6, 7], [3, 2, 3, 3], True, (2, 1), (1, 2), 1, 1, True),
+        ([1, 2, 7, 7], [2, 2, 3, 3], True, 1, 0, 2, 1, True),
+        ([1, 2, 8, 7], [2, 2, 3, 2], False, 1, (2, 1), (1, 2), 1, True),
+        ([2, 4, 5, 5], [6, 2, 3, 3], True, 1, 1, 1, 2, True),
+        ([2, 3, 6, 6], [3, 1, 3, 3], True, 1, 1, 1, 3, True),
+        ([1, 3, 6, 5], [6, 1, 3, 3], False, 2, 1, 1, 3, True),
+        ([2, 5, 4, 3], [3, 5, 1, 1], True, 1, 0, 1, 1, True),
+        ([1, 4, 5, 5], [2, 4, 1, 1], False, 2, 0, 1, 1, True),
+        ([3, 3, 7, 5], [2, 3, 2, 4], True, (3, 2), (1, 0), 1, 1, True),
+        ([1, 2, 3, 3], [4, 2, 3, 3], True, 1, 0, 1, 1, True),
+        ([1, 4, 9, 8], [4, 2, 3, 3], True, 2, 2, 2, 2, True),
+        ([2, 1, 28, 28], [32, 1, 3, 3], True, 1, 1, 1, 1, False),
+        ([2, 32, 14, 14], [64, 32, 3, 3], True, 1, 1, 1, 1, False),
+    ]
+    conv1d = [
+        ([2, 3, 9], [4, 3, 3], True, 1, 0, 1, 1),
+        ([2, 3, 9], [4, 3, 3], False, 2, 1, 1, 1),
+        ([1, 2, 11], [3, 2, 3], True, 1, 2, 2, 1),
+        ([2, 4, 7], [4, 1, 3], True, 1, 1, 1, 4),
+        ([1, 4, 8], [6, 2, 2], False, 3, 1, 1, 2),
+    ]
+    for dt in DTYPES:
+        d = DTYPES[dt]
+        for sx, sw, has_bias, stride, padding, dilation, groups, second in conv2d:
+            name = f"Conv2d/x{sx}/w{sw}/bias={has_bias}/s={stride}/p={padding}/d={dilation}/g={groups}/{dt}"
+            inputs = [fam.randn(name, sx, d, 2), fam.randn(name, sw, d, 3)] + ([fam.randn(name, [sw[0]], d, 4)] if has_bias else [])
+            args = {"stride": norm(stride), "padding": norm(padding), "dilation": norm(dilation), "groups": groups}
+            fam.add(name, "Conv2d", args, inputs,
+                    lambda x, w, b=None, s=stride, p=padding, dl=dilation, g=groups: torch.nn.functional.conv2d(x, w, b, s, p, dl, g),
+                    second=second)
+        for sx, sw, has_bias, stride, padding, dilation, groups in conv1d:
+            name = f"Conv1d/x{sx}/w{sw}/bias={has_bias}/s={stride}/p={padding}/d={dilation}/g={groups}/{dt}"
+            inputs = [fam.randn(name, sx, d, 2), fam.randn(name, sw, d, 3)] + ([fam.randn(name, [sw[0]], d, 4)] if has_bias else [])
+            args = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+            fam.add(name, "Conv1d", args, inputs,
+                    lambda x, w, b=None, s=stride, p=padding, dl=dilation, g=groups: torch.nn.functional.conv1d(x, w, b, s, p, dl, g))
+    return fam
+
+
 def main():
     total = 0
-    for build in (elementwise, reductions, movement, matmul, softmax_family, composites, losses, indexing):
+    for build in (elementwise, reductions, movement, matmul, softmax_family, composites, losses, indexing, convolution):
         fam = build()
         n = fam.write()
         print(f"{fam.name}: {n} cases")

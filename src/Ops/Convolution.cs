@@ -1,0 +1,567 @@
+using System.Buffers;
+using System.Numerics;
+using System.Numerics.Tensors;
+
+using Autograd.Kernels;
+
+namespace Autograd.Ops;
+
+/// <summary>
+/// Convolutions as PyTorch's <c>torch.nn.functional.conv2d</c> and <c>conv1d</c> (cross-correlation, NCHW layout): with
+/// stride, zero padding, dilation and groups (depthwise when <c>groups</c> equals the input channels). Each image of the
+/// batch and each group is one matrix product: the receptive fields are copied into the columns of a matrix (im2col)
+/// and multiplied by the group's weights with the blocked GEMM; large batches are split among the cores. The gradient
+/// for the input is a transposed convolution (the weights' transpose times the gradient, folded back onto the image)
+/// and the gradient for the weights is the gradient times the transposed column matrix; both are operators with their
+/// own backward rules, so second derivatives work.
+/// </summary>
+public static class Convolution
+{
+    extension(Tensor x)
+    {
+        /// <summary>
+        /// The 2-D convolution of x [N, C_in, H, W] with <paramref name="weight"/> [C_out, C_in / groups, kH, kW], plus
+        /// <paramref name="bias"/> [C_out] when given: <c>y[n, o, i, j] = b[o] + Σ_{c,p,q} w[o, c, p, q] ·
+        /// x[n, g·C_in/groups + c, i·stride − padding + p·dilation, j·stride − padding + q·dilation]</c> for the group g of
+        /// output channel o, with zeros outside the image. The result is [N, C_out, H_out, W_out], where
+        /// <c>H_out = ⌊(H + 2·padding − dilation·(kH − 1) − 1) / stride⌋ + 1</c> (the same for W), as
+        /// <c>torch.nn.functional.conv2d</c>.
+        /// </summary>
+        /// <param name="weight">The kernels, [C_out, C_in / groups, kH, kW], of x's dtype.</param>
+        /// <param name="bias">One value per output channel, [C_out], or null for none.</param>
+        /// <param name="stride">The step between windows, in both spatial dims (≥ 1).</param>
+        /// <param name="padding">The zeros added on each side, in both spatial dims (≥ 0).</param>
+        /// <param name="dilation">The spacing between kernel taps, in both spatial dims (≥ 1).</param>
+        /// <param name="groups">The number of channel groups (≥ 1, dividing C_in and C_out); C_in for a depthwise convolution.</param>
+        /// <remarks>The backward rules are in docs/rules.md.</remarks>
+        /// <exception cref="ArgumentException">x is not 4-D or the weight not 4-D, mixed or non-float dtypes, groups that do not divide C_in or C_out, input channels that do not match the weight, a bias that is not [C_out], or a kernel larger than the padded input.</exception>
+        /// <exception cref="ArgumentOutOfRangeException">A stride, dilation or groups below 1, or a negative padding.</exception>
+        public Tensor Conv2d(Tensor weight, Tensor? bias = null, int stride = 1, int padding = 0, int dilation = 1, int groups = 1)
+            => Conv2d(x, weight, bias, (stride, stride), (padding, padding), (dilation, dilation), groups);
+
+        /// <summary>
+        /// The 2-D convolution with a stride, padding and dilation of their own for each spatial dim (H, W); otherwise as
+        /// <see cref="Conv2d(Tensor, Tensor, Tensor?, int, int, int, int)"/>.
+        /// </summary>
+        /// <param name="weight">The kernels, [C_out, C_in / groups, kH, kW], of x's dtype.</param>
+        /// <param name="bias">One value per output channel, [C_out], or null for none.</param>
+        /// <param name="stride">The step between windows along H and along W (each ≥ 1).</param>
+        /// <param name="padding">The zeros added on each side along H and along W (each ≥ 0); none when null.</param>
+        /// <param name="dilation">The spacing between kernel taps along H and along W (each ≥ 1); 1 when null.</param>
+        /// <param name="groups">The number of channel groups (≥ 1, dividing C_in and C_out).</param>
+        /// <exception cref="ArgumentException">As for <see cref="Conv2d(Tensor, Tensor, Tensor?, int, int, int, int)"/>.</exception>
+        /// <exception cref="ArgumentOutOfRangeException">A stride, dilation or groups below 1, or a negative padding.</exception>
+        public Tensor Conv2d(Tensor weight, Tensor? bias, (int H, int W) stride, (int H, int W)? padding = null, (int H, int W)? dilation = null, int groups = 1)
+        {
+            var args = new ConvArgs(stride.H, stride.W, padding?.H ?? 0, padding?.W ?? 0, dilation?.H ?? 1, dilation?.W ?? 1, groups);
+            CheckDTypes("Conv2d", x, weight, bias);
+            var geo = Validate("Conv2d", 2, x.Shape, weight.Shape, bias?.Shape, args);
+            return Forward(x, weight, bias, geo);
+        }
+
+        /// <summary>
+        /// The 1-D convolution of x [N, C_in, L] with <paramref name="weight"/> [C_out, C_in / groups, k], plus
+        /// <paramref name="bias"/> [C_out] when given, as <c>torch.nn.functional.conv1d</c>: the result is
+        /// [N, C_out, L_out] with <c>L_out = ⌊(L + 2·padding − dilation·(k − 1) − 1) / stride⌋ + 1</c>. It is computed as a
+        /// <see cref="Conv2d(Tensor, Tensor, Tensor?, int, int, int, int)"/> of height 1, so its node on the tape is a Conv2d.
+        /// </summary>
+        /// <param name="weight">The kernels, [C_out, C_in / groups, k], of x's dtype.</param>
+        /// <param name="bias">One value per output channel, [C_out], or null for none.</param>
+        /// <param name="stride">The step between windows (≥ 1).</param>
+        /// <param name="padding">The zeros added on each side (≥ 0).</param>
+        /// <param name="dilation">The spacing between kernel taps (≥ 1).</param>
+        /// <param name="groups">The number of channel groups (≥ 1, dividing C_in and C_out).</param>
+        /// <exception cref="ArgumentException">x is not 3-D or the weight not 3-D, mixed or non-float dtypes, groups that do not divide C_in or C_out, input channels that do not match the weight, a bias that is not [C_out], or a kernel larger than the padded input.</exception>
+        /// <exception cref="ArgumentOutOfRangeException">A stride, dilation or groups below 1, or a negative padding.</exception>
+        public Tensor Conv1d(Tensor weight, Tensor? bias = null, int stride = 1, int padding = 0, int dilation = 1, int groups = 1)
+        {
+            var args = new ConvArgs(1, stride, 0, padding, 1, dilation, groups);
+            CheckDTypes("Conv1d", x, weight, bias);
+            var geo = Validate("Conv1d", 1, x.Shape, weight.Shape, bias?.Shape, args);
+            return Forward(x.Unsqueeze(2), weight.Unsqueeze(2), bias, geo).Squeeze(2);
+        }
+    }
+
+    /// <summary>
+    /// The gradient of <see cref="Conv2d(Tensor, Tensor, Tensor?, int, int, int, int)"/> for its input: the transposed
+    /// convolution of <paramref name="g"/> [N, C_out, H_out, W_out] with <paramref name="weight"/>, an input-shaped tensor
+    /// (per image and group, col2im(W_gᵀ · g)). Linear in g and in the weight; its own rule uses Conv2d and
+    /// <see cref="Conv2dBackwardWeight"/>, so it is differentiable to any order.
+    /// </summary>
+    /// <exception cref="ArgumentException">Shapes that do not fit together, or mixed dtypes.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A stride, dilation or groups below 1, or a negative padding.</exception>
+    internal static Tensor Conv2dBackwardInput(Tensor g, Tensor weight, Shape inputShape, (int H, int W) stride, (int H, int W) padding, (int H, int W) dilation, int groups)
+    {
+        const string op = "Conv2dBackwardInput";
+        var args = new ConvArgs(stride.H, stride.W, padding.H, padding.W, dilation.H, dilation.W, groups);
+        CheckDTypes(op, g, weight, null);
+        var geo = Validate(op, 2, inputShape, weight.Shape, null, args);
+        return BackwardInput(g, weight, geo);
+    }
+
+    /// <summary>
+    /// The gradient of <see cref="Conv2d(Tensor, Tensor, Tensor?, int, int, int, int)"/> for its weight: per group, the sum
+    /// over the images of g · im2col(x)ᵀ, a tensor of shape <paramref name="weightShape"/>. Linear in g and in x; its own
+    /// rule uses Conv2d and <see cref="Conv2dBackwardInput"/>, so it is differentiable to any order.
+    /// </summary>
+    /// <exception cref="ArgumentException">Shapes that do not fit together, or mixed dtypes.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A stride, dilation or groups below 1, or a negative padding.</exception>
+    internal static Tensor Conv2dBackwardWeight(Tensor g, Tensor x, Shape weightShape, (int H, int W) stride, (int H, int W) padding, (int H, int W) dilation, int groups)
+    {
+        const string op = "Conv2dBackwardWeight";
+        var args = new ConvArgs(stride.H, stride.W, padding.H, padding.W, dilation.H, dilation.W, groups);
+        CheckDTypes(op, g, x, null);
+        var geo = Validate(op, 2, x.Shape, weightShape, null, args);
+        return BackwardWeight(g, x, geo);
+    }
+
+    /// <summary>Stride, padding and dilation along H and W, and the number of groups.</summary>
+    private readonly record struct ConvArgs(int SH, int SW, int PH, int PW, int DH, int DW, int Groups)
+    {
+        public (int H, int W) Stride => (SH, SW);
+
+        public (int H, int W) Padding => (PH, PW);
+
+        public (int H, int W) Dilation => (DH, DW);
+    }
+
+    /// <summary>The sizes of a 2-D convolution: batch, channels, image, kernel, output, and its arguments.</summary>
+    private readonly record struct Geometry(int N, int Cin, int H, int W, int Cout, int KH, int KW, int OH, int OW, ConvArgs Args)
+    {
+        public int Groups => Args.Groups;
+
+        /// <summary>Input channels per group.</summary>
+        public int Cg => Cin / Args.Groups;
+
+        /// <summary>Output channels per group.</summary>
+        public int Cog => Cout / Args.Groups;
+
+        /// <summary>The inner size of each product: Cg·KH·KW.</summary>
+        public int K => Cg * KH * KW;
+
+        public int OutPlane => OH * OW;
+
+        public int InPlane => H * W;
+
+        public Shape InputShape => new(N, Cin, H, W);
+
+        public Shape WeightShape => new(Cout, Cg, KH, KW);
+
+        public Shape OutputShape => new(N, Cout, OH, OW);
+
+        public ConvWindow Window => new(Cg, H, W, KH, KW, Args.SH, Args.SW, Args.PH, Args.PW, Args.DH, Args.DW, OH, OW);
+    }
+
+    /// <summary>Checks every argument (for a 1-D convolution when <paramref name="spatial"/> is 1) and returns the 2-D geometry.</summary>
+    private static Geometry Validate(string op, int spatial, Shape x, Shape w, Shape? bias, ConvArgs a)
+    {
+        var rank = spatial + 2;
+        var dimNames = spatial == 2 ? "H, W" : "L";
+        var kNames = spatial == 2 ? "kH, kW" : "k";
+        if (x.Rank != rank)
+        {
+            throw new ArgumentException($"{op}: the input must be {rank}-D [N, C_in, {dimNames}], got shape {x}.", nameof(x));
+        }
+
+        if (w.Rank != rank)
+        {
+            throw new ArgumentException($"{op}: the weight must be {rank}-D [C_out, C_in / groups, {kNames}], got shape {w}.");
+        }
+
+        string Pair(int h, int wv) => spatial == 2 ? $"({h}, {wv})" : $"{wv}";
+        if (a.SH <= 0 || a.SW <= 0)
+        {
+            throw new ArgumentOutOfRangeException($"{op}: the stride must be at least 1, got {Pair(a.SH, a.SW)} (input {x}, weight {w}).", (Exception?)null);
+        }
+
+        if (a.DH <= 0 || a.DW <= 0)
+        {
+            throw new ArgumentOutOfRangeException($"{op}: the dilation must be at least 1, got {Pair(a.DH, a.DW)} (input {x}, weight {w}).", (Exception?)null);
+        }
+
+        if (a.PH < 0 || a.PW < 0)
+        {
+            throw new ArgumentOutOfRangeException($"{op}: the padding must not be negative, got {Pair(a.PH, a.PW)} (input {x}, weight {w}).", (Exception?)null);
+        }
+
+        if (a.Groups <= 0)
+        {
+            throw new ArgumentOutOfRangeException($"{op}: groups must be at least 1, got {a.Groups} (input {x}, weight {w}).", (Exception?)null);
+        }
+
+        var cin = x[1];
+        var cout = w[0];
+        if (cin % a.Groups != 0)
+        {
+            throw new ArgumentException($"{op}: groups {a.Groups} must divide the input channels, but the input {x} has {cin}.");
+        }
+
+        if (cout % a.Groups != 0)
+        {
+            throw new ArgumentException($"{op}: groups {a.Groups} must divide the output channels, but the weight {w} has {cout}.");
+        }
+
+        if (w[1] * a.Groups != cin)
+        {
+            throw new ArgumentException($"{op}: the input has {cin} channels but the weight {w} expects {w[1] * a.Groups} (groups {a.Groups}); the input is {x}.");
+        }
+
+        if (bias is not null && (bias.Rank != 1 || bias[0] != cout))
+        {
+            throw new ArgumentException($"{op}: the bias must have shape [{cout}], one value per output channel of the weight {w}, got {bias}.", nameof(bias));
+        }
+
+        var (h, wd) = spatial == 2 ? (x[2], x[3]) : (1, x[2]);
+        var (kh, kw) = spatial == 2 ? (w[2], w[3]) : (1, w[2]);
+        var spanH = (a.DH * (kh - 1)) + 1;
+        var spanW = (a.DW * (kw - 1)) + 1;
+        var padH = h + (2 * a.PH);
+        var padW = wd + (2 * a.PW);
+        if (kh == 0 || kw == 0 || spanH > padH || spanW > padW)
+        {
+            throw new ArgumentException(
+                $"{op}: the kernel {Pair(kh, kw)} with dilation {Pair(a.DH, a.DW)} spans {Pair(spanH, spanW)} but the padded input is only {Pair(padH, padW)} (input {x}, padding {Pair(a.PH, a.PW)}); the output would be empty.");
+        }
+
+        var oh = ((padH - spanH) / a.SH) + 1;
+        var ow = ((padW - spanW) / a.SW) + 1;
+        return new Geometry(x[0], cin, h, wd, cout, kh, kw, oh, ow, a);
+    }
+
+    private static void CheckDTypes(string op, Tensor x, Tensor w, Tensor? bias)
+    {
+        Dispatch.RequireSameDType(x, w, op);
+        if (bias is not null)
+        {
+            Dispatch.RequireSameDType(x, bias, op);
+        }
+    }
+
+    private static Tensor Forward(Tensor x, Tensor w, Tensor? bias, Geometry geo)
+    {
+        var y = Tensor.Uninitialized(geo.OutputShape, x.DType);
+        if (y.ElementCount > 0)
+        {
+            Dispatch.ByFloatType(x.DType, new ConvWork(Pass.Forward, geo, x, w, bias, y));
+        }
+
+        if (bias is null ? Tensor.ShouldRecord(x, w) : Tensor.ShouldRecord([x, w, bias]))
+        {
+            y.SetGradFn(new Conv2dNode(x, w, bias, geo.Args));
+        }
+
+        return y;
+    }
+
+    private static Tensor BackwardInput(Tensor g, Tensor w, Geometry geo)
+    {
+        const string op = "Conv2dBackwardInput";
+        RequireShape(op, g, geo.OutputShape);
+        var dx = Tensor.Empty(geo.InputShape, w.DType);
+        if (g.ElementCount > 0)
+        {
+            Dispatch.ByFloatType(w.DType, new ConvWork(Pass.Input, geo, g, w, null, dx));
+        }
+
+        if (Tensor.ShouldRecord(g, w))
+        {
+            dx.SetGradFn(new BackwardInputNode(g, w, geo.Args));
+        }
+
+        return dx;
+    }
+
+    private static Tensor BackwardWeight(Tensor g, Tensor x, Geometry geo)
+    {
+        const string op = "Conv2dBackwardWeight";
+        RequireShape(op, g, geo.OutputShape);
+        var dw = Tensor.Empty(geo.WeightShape, x.DType);
+        if (g.ElementCount > 0 && dw.ElementCount > 0)
+        {
+            Dispatch.ByFloatType(x.DType, new ConvWork(Pass.Weight, geo, g, x, null, dw));
+        }
+
+        if (Tensor.ShouldRecord(g, x))
+        {
+            dw.SetGradFn(new BackwardWeightNode(g, x, geo.Args));
+        }
+
+        return dw;
+    }
+
+    private static void RequireShape(string op, Tensor g, Shape expected)
+    {
+        if (g.Shape != expected)
+        {
+            throw new ArgumentException($"{op}: the output gradient has shape {g.Shape} but the convolution's output is {expected}.", nameof(g));
+        }
+    }
+
+    private enum Pass
+    {
+        /// <summary>y = W ⋆ x + b: a is x, b is the weight.</summary>
+        Forward,
+
+        /// <summary>dx = col2im(Wᵀ · g): a is g, b is the weight.</summary>
+        Input,
+
+        /// <summary>dW = Σ_n g · im2col(x)ᵀ: a is g, b is x.</summary>
+        Weight,
+    }
+
+    private readonly struct ConvWork(Pass pass, Geometry geo, Tensor a, Tensor b, Tensor? bias, Tensor result) : IFloatWork
+    {
+        public void Run<T>()
+            where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            var work = (long)geo.N * geo.Cout * geo.K * geo.OutPlane;
+            var chunks = geo.N > 1 && Gemm.MaxThreads > 1 && Workers.CanSplit && work >= Gemm.ParallelThreshold
+                ? Math.Min(geo.N, Gemm.MaxThreads)
+                : 1;
+            var partials = pass == Pass.Weight && chunks > 1 ? new T[chunks][] : null;
+            var job = new ConvJob<T>(
+                pass,
+                geo,
+                (T[])a.Storage,
+                a.Offset,
+                (T[])b.Storage,
+                b.Offset,
+                bias is null ? null : (T[])bias.Storage,
+                bias?.Offset ?? 0,
+                (T[])result.Storage,
+                chunks,
+                partials);
+            Workers.For(chunks, chunks, job);
+            if (partials is not null)
+            {
+                var total = result.Span<T>();
+                for (var c = 1; c < chunks; c++)
+                {
+                    TensorPrimitives.Add(total, partials[c], total);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Chunks [start, end) of the batch, each a run of consecutive images done on one thread (or, with a single chunk,
+    /// with the GEMM itself split among the threads). For the weight gradient every chunk but the first sums into a
+    /// buffer of its own, added to the result afterwards.
+    /// </summary>
+    private readonly struct ConvJob<T>(Pass pass, Geometry geo, T[] a, int aOffset, T[] b, int bOffset, T[]? bias, int biasOffset, T[] result, int chunks, T[][]? partials) : IRangeJob
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Run(int start, int end)
+        {
+            for (var c = start; c < end; c++)
+            {
+                Chunk(c);
+            }
+        }
+
+        private void Chunk(int chunk)
+        {
+            var first = (int)((long)chunk * geo.N / chunks);
+            var last = (int)((long)(chunk + 1) * geo.N / chunks);
+            var threads = chunks > 1 ? 1 : 0;
+            var win = geo.Window;
+            var colLength = geo.K * geo.OutPlane;
+            var pointwise = win.IsPointwise;
+            var col = pointwise ? null : ArrayPool<T>.Shared.Rent(colLength);
+            var target = result;
+            if (pass == Pass.Weight && chunk > 0)
+            {
+                target = partials![chunk] = new T[geo.Cout * geo.K];
+            }
+
+            try
+            {
+                for (var n = first; n < last; n++)
+                {
+                    switch (pass)
+                    {
+                        case Pass.Forward: ForwardImage(n, col, threads); break;
+                        case Pass.Input: InputImage(n, col, threads); break;
+                        default: WeightImage(n, col, target, accumulate: n > first, threads); break;
+                    }
+                }
+            }
+            finally
+            {
+                if (col is not null)
+                {
+                    ArrayPool<T>.Shared.Return(col);
+                }
+            }
+        }
+
+        /// <summary>The columns of image n, group gi, of the tensor (array, offset): the image itself when pointwise.</summary>
+        private ReadOnlyMemory<T> Columns(T[] image, int offset, int n, int gi, T[]? col)
+        {
+            var start = offset + (((n * geo.Cin) + (gi * geo.Cg)) * geo.InPlane);
+            var length = geo.Cg * geo.InPlane;
+            if (col is null)
+            {
+                return new(image, start, length);
+            }
+
+            Im2Col.Expand<T>(geo.Window, image.AsSpan(start, length), col.AsSpan(0, geo.K * geo.OutPlane));
+            return new(col, 0, geo.K * geo.OutPlane);
+        }
+
+        private void ForwardImage(int n, T[]? col, int threads)
+        {
+            var plane = geo.OutPlane;
+            if (bias is not null)
+            {
+                for (var o = 0; o < geo.Cout; o++)
+                {
+                    result.AsSpan(((n * geo.Cout) + o) * plane, plane).Fill(bias[biasOffset + o]);
+                }
+            }
+
+            for (var gi = 0; gi < geo.Groups; gi++)
+            {
+                var cols = Columns(a, aOffset, n, gi, col);
+                var wOff = bOffset + (gi * geo.Cog * geo.K);
+                var yOff = ((n * geo.Cout) + (gi * geo.Cog)) * plane;
+                Gemm.Product<T>(false, false, geo.Cog, plane, geo.K, new(b, wOff, geo.Cog * geo.K), geo.K, cols, plane, new(result, yOff, geo.Cog * plane), plane, accumulate: bias is not null, threads: threads);
+            }
+        }
+
+        private void InputImage(int n, T[]? col, int threads)
+        {
+            var plane = geo.OutPlane;
+            for (var gi = 0; gi < geo.Groups; gi++)
+            {
+                var gOff = aOffset + (((n * geo.Cout) + (gi * geo.Cog)) * plane);
+                var wOff = bOffset + (gi * geo.Cog * geo.K);
+                var dxOff = ((n * geo.Cin) + (gi * geo.Cg)) * geo.InPlane;
+                var wMem = new ReadOnlyMemory<T>(b, wOff, geo.Cog * geo.K);
+                var gMem = new ReadOnlyMemory<T>(a, gOff, geo.Cog * plane);
+                if (col is null)
+                {
+                    // Pointwise: the columns are the image, so the product is the gradient itself.
+                    Gemm.Product<T>(true, false, geo.K, plane, geo.Cog, wMem, geo.K, gMem, plane, new(result, dxOff, geo.K * plane), plane, threads: threads);
+                    continue;
+                }
+
+                Gemm.Product<T>(true, false, geo.K, plane, geo.Cog, wMem, geo.K, gMem, plane, new(col, 0, geo.K * plane), plane, threads: threads);
+                Im2Col.Fold<T>(geo.Window, col.AsSpan(0, geo.K * plane), result.AsSpan(dxOff, geo.Cg * geo.InPlane));
+            }
+        }
+
+        private void WeightImage(int n, T[]? col, T[] target, bool accumulate, int threads)
+        {
+            var plane = geo.OutPlane;
+            for (var gi = 0; gi < geo.Groups; gi++)
+            {
+                var cols = Columns(b, bOffset, n, gi, col);
+                var gOff = aOffset + (((n * geo.Cout) + (gi * geo.Cog)) * plane);
+                var wOff = gi * geo.Cog * geo.K;
+                Gemm.Product<T>(false, true, geo.Cog, geo.K, plane, new(a, gOff, geo.Cog * plane), plane, cols, plane, new(target, wOff, geo.Cog * geo.K), geo.K, accumulate: accumulate, threads: threads);
+            }
+        }
+    }
+
+    private static Tensor[] Inputs(Tensor x, Tensor w, Tensor? bias) => bias is null ? [x, w] : [x, w, bias];
+
+    // The convolution is bilinear in x and W, so each gradient is the other backward operator or the convolution
+    // itself, with the same stride, padding, dilation and groups.
+    [Rule("Conv2d", Forward = "y = W ⋆ x + b (per image and group: W_g · im2col(x_g))", Backward = "dx = Conv2dBackwardInput(g, W), dW = Conv2dBackwardWeight(g, x), db = Σ_{n,h,w} g", Saves = "x, w")]
+    private sealed class Conv2dNode : Node
+    {
+        private readonly ConvArgs _args;
+        private readonly bool _hasBias;
+
+        public Conv2dNode(Tensor x, Tensor w, Tensor? bias, ConvArgs args)
+            : base("Conv2d", Inputs(x, w, bias))
+        {
+            _args = args;
+            _hasBias = bias is not null;
+            Save(x, w);
+        }
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads)
+        {
+            var x = Saved(0);
+            var w = Saved(1);
+            var a = _args;
+            if (NeedsInputGrad(0))
+            {
+                grads[0] = Conv2dBackwardInput(g, w, x.Shape, a.Stride, a.Padding, a.Dilation, a.Groups);
+            }
+
+            if (NeedsInputGrad(1))
+            {
+                grads[1] = Conv2dBackwardWeight(g, x, w.Shape, a.Stride, a.Padding, a.Dilation, a.Groups);
+            }
+
+            if (_hasBias && NeedsInputGrad(2))
+            {
+                grads[2] = g.Sum([0, 2, 3]);
+            }
+        }
+    }
+
+    // ⟨dx, gg⟩ = ⟨g, conv(gg, W)⟩, so the gradient in g is conv(gg, W) and the gradient in W is that of the weight.
+    [Rule("Conv2dBackwardInput", Forward = "dx = col2im(Wᵀ · g) (transposed convolution)", Backward = "dg = Conv2d(gg, W), dW = Conv2dBackwardWeight(g, gg)", Saves = "g, w")]
+    private sealed class BackwardInputNode : Node
+    {
+        private readonly ConvArgs _args;
+
+        public BackwardInputNode(Tensor g, Tensor w, ConvArgs args)
+            : base("Conv2dBackwardInput", g, w)
+        {
+            _args = args;
+            Save(g, w);
+        }
+
+        protected internal override void Backward(Tensor gg, Tensor?[] grads)
+        {
+            var g = Saved(0);
+            var w = Saved(1);
+            var a = _args;
+            if (NeedsInputGrad(0))
+            {
+                grads[0] = gg.Conv2d(w, null, a.Stride, a.Padding, a.Dilation, a.Groups);
+            }
+
+            if (NeedsInputGrad(1))
+            {
+                grads[1] = Conv2dBackwardWeight(g, gg, w.Shape, a.Stride, a.Padding, a.Dilation, a.Groups);
+            }
+
+        }
+    }
+
+    // ⟨dW, gg⟩ = ⟨g, conv(x, gg)⟩, so the gradient in g is conv(x, gg) and the gradient in x is that of the input.
+    [Rule("Conv2dBackwardWeight", Forward = "dW = Σ_n g · im2col(x)ᵀ", Backward = "dg = Conv2d(x, gg), dx = Conv2dBackwardInput(g, gg)", Saves = "g, x")]
+    private sealed class BackwardWeightNode : Node
+    {
+        private readonly ConvArgs _args;
+
+        public BackwardWeightNode(Tensor g, Tensor x, ConvArgs args)
+            : base("Conv2dBackwardWeight", g, x)
+        {
+            _args = args;
+            Save(g, x);
+        }
+
+        protected internal override void Backward(Tensor gg, Tensor?[] grads)
+        {
+            var g = Saved(0);
+            var x = Saved(1);
+            var a = _args;
+            if (NeedsInputGrad(0))
+            {
+                grads[0] = x.Conv2d(gg, null, a.Stride, a.Padding, a.Dilation, a.Groups);
+            }
+
+            if (NeedsInputGrad(1))
+            {
+                grads[1] = Conv2dBackwardInput(g, gg, x.Shape, a.Stride, a.Padding, a.Dilation, a.Groups);
+            }
+        }
+    }
+}
