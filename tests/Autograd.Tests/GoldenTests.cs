@@ -108,6 +108,7 @@ public class GoldenTests
         bool HasScalar() => args.TryGetProperty("scalar", out _);
         double? OptionalDouble(string key) => args.GetProperty(key).ValueKind == JsonValueKind.Null ? null : args.GetProperty(key).GetDouble();
         Reduction Reduction() => Enum.Parse<Reduction>(args.GetProperty("reduction").GetString()!);
+        (int, int) Pair(string key) => Ints(key) is [var a, var b] ? (a, b) : throw new InvalidDataException($"golden: '{key}' is not a pair");
 
         return op switch
         {
@@ -175,6 +176,13 @@ public class GoldenTests
             "MseLoss" => Functional.MseLoss(x[0], x[1], Reduction()),
             "BinaryCrossEntropyWithLogits" => Functional.BinaryCrossEntropyWithLogits(x[0], x[1], Reduction()),
             "Gelu" => Functional.Gelu(x[0]),
+            "MaxPool2d" => x[0].MaxPool2d(Pair("kernel"), Pair("stride"), Pair("padding")),
+            "AvgPool2d" => x[0].AvgPool2d(Pair("kernel"), Pair("stride"), Pair("padding"), Bool("countIncludePad")),
+            "AdaptiveAvgPool2d" => x[0].AdaptiveAvgPool2d(Pair("outputSize")),
+            "LayerNorm" => x[0].LayerNorm(Ints("normalizedShape"), x.ElementAtOrDefault(1), x.ElementAtOrDefault(2), args.GetProperty("eps").GetDouble()),
+            "LayerNormComposed" => x[0].LayerNormComposed(Ints("normalizedShape"), x.ElementAtOrDefault(1), x.ElementAtOrDefault(2), args.GetProperty("eps").GetDouble()),
+            "LayerNormBackward" => Tensor.LayerNormBackward(x[0], x[1], Ints("normalizedShape"), args.GetProperty("eps").GetDouble()),
+            "BatchNorm" => BatchNorm(args, x),
             _ => throw new InvalidOperationException($"golden op '{op}' is not known to the test; add it to GoldenTests.Evaluate"),
         };
     }
@@ -197,6 +205,27 @@ public class GoldenTests
         }
 
         return x[0].Conv2d(x[1], bias, Pair("stride"), Pair("padding"), Pair("dilation"), groups);
+    }
+
+    /// <summary>
+    /// <c>BatchNorm</c> with the running statistics given in the arguments; the statistics after the call are compared
+    /// with PyTorch's here, the output by the caller.
+    /// </summary>
+    private static Tensor BatchNorm(JsonElement args, Tensor[] x)
+    {
+        Tensor? Stat(string key) => args.GetProperty(key).ValueKind == JsonValueKind.Null ? null : ReadTensor(args.GetProperty(key));
+        var runningMean = Stat("runningMean");
+        var runningVar = Stat("runningVar");
+        var y = x[0].BatchNorm(
+            runningMean, runningVar, x.ElementAtOrDefault(1), x.ElementAtOrDefault(2),
+            args.GetProperty("training").GetBoolean(), args.GetProperty("momentum").GetDouble(), args.GetProperty("eps").GetDouble());
+        if (runningMean is not null && runningVar is not null)
+        {
+            Compare("BatchNorm", "running mean after the call", args.GetProperty("runningMeanAfter"), runningMean);
+            Compare("BatchNorm", "running variance after the call", args.GetProperty("runningVarAfter"), runningVar);
+        }
+
+        return y;
     }
 
     /// <summary>tanh(x·W1 + b1)·W2 + b2 → log-softmax → mean negative log-likelihood of the targets.</summary>

@@ -77,6 +77,8 @@ public static class OpTable
         .. ComparisonRows(),
         .. IndexingRows(),
         .. ConvolutionRows(),
+        .. PoolingRows(),
+        .. NormalizationRows(),
         .. CompositionRows(),
         .. NnRows(),
     ];
@@ -758,6 +760,91 @@ public static class OpTable
         yield return Row("Conv2dBackwardWeight", "Conv2dBackwardWeight g[1,2,3,3] x[1,2,5,5] into [2,2,3,3]", t => Convolution.Conv2dBackwardWeight(t[0], t[1], S(2, 2, 3, 3), (1, 1), (0, 0), (1, 1), 1), [S(1, 2, 3, 3), S(1, 2, 5, 5)]);
         yield return Row("Conv2dBackwardWeight", "Conv2dBackwardWeight stride 2 padding 1 g[2,2,3,3] x[2,2,6,5] into [2,2,3,3]", t => Convolution.Conv2dBackwardWeight(t[0], t[1], S(2, 2, 3, 3), (2, 2), (1, 1), (1, 1), 1), [S(2, 2, 3, 3), S(2, 2, 6, 5)]);
         yield return Row("Conv2dBackwardWeight", "Conv2dBackwardWeight groups 2 dilation 2 g[1,4,1,3] x[1,4,3,5] into [4,2,2,2]", t => Convolution.Conv2dBackwardWeight(t[0], t[1], S(4, 2, 2, 2), (1, 1), (0, 0), (2, 2), 2), [S(1, 4, 1, 3), S(1, 4, 3, 5)]);
+    }
+
+    // ---------------------------------------------------------------- pooling
+
+    private static IEnumerable<OpCase> PoolingRows()
+    {
+        // Distinct inputs (no ties, so max pooling is differentiable); kernels, strides and paddings of both shapes.
+        var geometries = new (Shape X, (int, int) K, (int, int)? S, (int, int) P)[]
+        {
+            (S(1, 1, 4, 4), (2, 2), null, (0, 0)),
+            (S(2, 3, 5, 5), (3, 3), (2, 2), (1, 1)),
+            (S(2, 4, 5), (2, 3), (1, 2), (1, 1)),
+            (S(1, 2, 3, 6), (3, 2), (1, 1), (0, 1)),
+            (S(1, 1, 2, 2), (2, 2), (1, 1), (1, 1)),
+        };
+        foreach (var (sx, k, s, p) in geometries)
+        {
+            var args = $"k{k} s{s?.ToString() ?? "null"} p{p}";
+            yield return Row("MaxPool2d", $"MaxPool2d {args} x{sx}", t => t[0].MaxPool2d(k, s, p), [sx], Distinct);
+            yield return Row("AvgPool2d", $"AvgPool2d {args} x{sx}", t => t[0].AvgPool2d(k, s, p), [sx]);
+            yield return Row("AvgPool2d", $"AvgPool2d {args} countIncludePad false x{sx}", t => t[0].AvgPool2d(k, s, p, countIncludePad: false), [sx]);
+        }
+
+        yield return Row("MaxPool2d", "MaxPool2d(3, 2, 1) x[1,2,7,7]", t => t[0].MaxPool2d(3, 2, 1), [S(1, 2, 7, 7)], Distinct);
+        yield return Row("AvgPool2d", "AvgPool2d(2) x[3,4,4]", t => t[0].AvgPool2d(2), [S(3, 4, 4)]);
+
+        // Ties built on purpose: one leaf value appears twice in a window, so moving it moves both copies and the
+        // derivative is 1 whichever copy takes the gradient; a rule that gave it to every tied copy would give 2.
+        yield return Row("MaxPool2d", "MaxPool2d(2, 1) ties: Concat([x, x], -1) x[1,1,4,1]", t => Tensor.Concat([t[0], t[0]], -1).MaxPool2d(2, 1), [S(1, 1, 4, 1)], Distinct);
+        yield return Row("MaxPool2d", "MaxPool2d(2, 1, 1) ties: Concat([x, x], -2) x[2,1,1,3]", t => Tensor.Concat([t[0], t[0]], -2).MaxPool2d(2, 1, 1), [S(2, 1, 1, 3)], Distinct);
+
+        yield return Row("AdaptiveAvgPool2d", "AdaptiveAvgPool2d(1) x[2,3,4,5]", t => t[0].AdaptiveAvgPool2d(1), [S(2, 3, 4, 5)]);
+        yield return Row("AdaptiveAvgPool2d", "AdaptiveAvgPool2d(1) x[3,2,2]", t => t[0].AdaptiveAvgPool2d(1), [S(3, 2, 2)]);
+        yield return Row("AdaptiveAvgPool2d", "AdaptiveAvgPool2d((2, 3)) x[1,2,4,6]", t => t[0].AdaptiveAvgPool2d((2, 3)), [S(1, 2, 4, 6)]);
+    }
+
+    // ---------------------------------------------------------------- layer norm, batch norm
+
+    private static IEnumerable<OpCase> NormalizationRows()
+    {
+        var layerNorms = new (string Op, Func<Tensor, int[], Tensor?, Tensor?, double, Tensor> F)[]
+        {
+            ("LayerNorm", (x, n, w, b, eps) => x.LayerNorm(n, w, b, eps)),
+            ("LayerNormComposed", (x, n, w, b, eps) => x.LayerNormComposed(n, w, b, eps)),
+        };
+        var shapes = new (Shape X, int[] Normalized)[]
+        {
+            (S(3, 5), [5]),
+            (S(2, 3, 4), [4]),
+            (S(2, 3, 4), [3, 4]),
+            (S(6), [6]),
+            (S(4, 1), [1]),
+        };
+        foreach (var (op, f) in layerNorms)
+        {
+            foreach (var (sx, n) in shapes)
+            {
+                var ns = new Shape(n);
+                var args = $"[{string.Join(",", n)}]";
+                yield return Row(op, $"{op}({args}) x{sx}", t => f(t[0], n, null, null, 1e-5), [sx]);
+                yield return Row(op, $"{op}({args}, w, b) x{sx}", t => f(t[0], n, t[1], t[2], 1e-5), [sx, ns, ns]);
+                yield return Row(op, $"{op}({args}, w) x{sx}", t => f(t[0], n, t[1], null, 1e-5), [sx, ns]);
+                yield return Row(op, $"{op}({args}, null, b, eps 0.5) x{sx}", t => f(t[0], n, null, t[1], 0.5), [sx, ns]);
+            }
+        }
+
+        // The fused backward operator, differentiable in the gradient and the input.
+        foreach (var (sx, n) in shapes)
+        {
+            yield return Row("LayerNormBackward", $"LayerNormBackward(g, x, [{string.Join(",", n)}]) x{sx}", t => Tensor.LayerNormBackward(t[0], t[1], n), [sx, sx]);
+        }
+
+        yield return Row("LayerNormBackward", "LayerNormBackward(g, x, [7], eps 0.3) x[2,7]", t => Tensor.LayerNormBackward(t[0], t[1], [7], 0.3), [S(2, 7), S(2, 7)]);
+
+        // Batch norm: batch statistics (the running ones, fresh on every call, are updated as a side effect) and running ones.
+        var batchShapes = new[] { S(4, 3), S(3, 2, 5), S(2, 3, 2, 2) };
+        foreach (var sx in batchShapes)
+        {
+            var c = sx[1];
+            Tensor Mean() => Tensor.RandN(S(c), 5) * 0.3;
+            Tensor Var() => Tensor.Rand(S(c), 6, low: 0.5, high: 2.0);
+            yield return Row("BatchNorm", $"BatchNorm training x{sx}", t => t[0].BatchNorm(Mean(), Var(), training: true), [sx]);
+            yield return Row("BatchNorm", $"BatchNorm training, no running stats, w, b x{sx}", t => t[0].BatchNorm(null, null, t[1], t[2], training: true), [sx, S(c), S(c)]);
+            yield return Row("BatchNorm", $"BatchNorm eval w, b x{sx}", t => t[0].BatchNorm(Mean(), Var(), t[1], t[2]), [sx, S(c), S(c)]);
+        }
     }
 
     // ---------------------------------------------------------------- compositions

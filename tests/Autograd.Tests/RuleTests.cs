@@ -173,6 +173,13 @@ public class RuleTests
             var b = L(3, false, [4]);
             return ([x, w, b], () => x.Conv2d(w, b, stride: 1, groups: 2));
         };
+
+        Unary("MaxPool2d", x => x.MaxPool2d(2), shape: [1, 2, 4, 4]);
+        Unary("AvgPool2d", x => x.AvgPool2d(3, 1, 1), shape: [1, 2, 4, 4]);
+        Unary("LayerNorm", x => x.LayerNorm([3]));
+        Binary("LayerNorm with weight", (x, w) => x.LayerNorm([3], w), sb: [3]);
+        Binary("LayerNorm with bias", (x, b) => x.LayerNorm([3], null, b), sb: [3]);
+        Binary("LayerNormBackward", (g, x) => Tensor.LayerNormBackward(g, x, [3]), sb: [2, 3]);
         return cases;
     }
 
@@ -292,7 +299,11 @@ public class RuleTests
             }
         }
 
-        /// <summary>What a saved name stands for: a, g the first input, x the first (or the second, after g), b and w the second, y and r the result, index an int64 index.</summary>
+        /// <summary>
+        /// What a saved name stands for: a, g the first input, x the first (or the second, after g), b and w the second,
+        /// weight a later input, y and r the result, index an int64 index, c, mean and rstd a tensor the forward computed
+        /// that is neither the first two inputs nor the result.
+        /// </summary>
         private static bool Means(string name, Tensor saved, Tensor[] inputs, Tensor output)
         {
             bool Input(int k) => k < inputs.Length && Same(saved, inputs[k]);
@@ -304,12 +315,13 @@ public class RuleTests
                 // The input, or the x input of a backward operator (g, x); a weight, the second input.
                 "x" => Input(0) || Input(1),
                 "w" => Input(1),
+                "weight" => inputs.Skip(1).Any(i => Same(saved, i)),
 
                 // The result, or the y input of a fused backward operator (g, y).
                 "y" => Same(saved, output) || Input(1),
                 "r" => Same(saved, output),
                 "index" => saved.DType == DType.Int64,
-                "c" => !Input(0) && !Input(1) && !Same(saved, output),
+                "c" or "mean" or "rstd" => !Input(0) && !Input(1) && !Same(saved, output),
                 _ => false,
             };
         }

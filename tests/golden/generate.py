@@ -524,9 +524,83 @@ def convolution():
     return fam
 
 
+# ---------------------------------------------------------------- pooling and normalisation
+def normalization():
+    fam = Family("normalization")
+    F = torch.nn.functional
+    for dt in DTYPES:
+        d = DTYPES[dt]
+        # pooling: square and rectangular kernels, strides, padding; CHW and NCHW
+        for shape, k, s, p in (([1, 2, 5, 5], [2, 2], [2, 2], [0, 0]), ([2, 1, 6, 7], [3, 3], [2, 2], [1, 1]),
+                               ([3, 4, 5], [2, 3], [1, 2], [1, 0]), ([1, 1, 4, 4], [4, 4], [1, 1], [2, 2])):
+            name = f"MaxPool2d/{shape}/k={k}/s={s}/p={p}/{dt}"
+            fam.add(name, "MaxPool2d", {"kernel": k, "stride": s, "padding": p}, [distinct(fam, name, shape, d)],
+                    lambda x, k=k, s=s, p=p: F.max_pool2d(x, k, s, p))
+            for cip in (True, False):
+                name = f"AvgPool2d/{shape}/k={k}/s={s}/p={p}/cip={cip}/{dt}"
+                fam.add(name, "AvgPool2d", {"kernel": k, "stride": s, "padding": p, "countIncludePad": cip}, [fam.randn(name, shape, d)],
+                        lambda x, k=k, s=s, p=p, cip=cip: F.avg_pool2d(x, k, s, p, count_include_pad=cip))
+        # ties: the first maximum of a window (row-major) takes the gradient
+        ties = torch.tensor([[[[1.0, 1.0, 0.0, 2.0], [1.0, 0.5, 2.0, 2.0], [3.0, 0.0, -1.0, -1.0], [0.0, 3.0, -1.0, -1.0]]]], dtype=d)
+        for k, s, p in (([2, 2], [2, 2], [0, 0]), ([3, 3], [1, 1], [1, 1]), ([2, 2], [1, 1], [1, 1])):
+            name = f"MaxPool2d/ties/k={k}/s={s}/p={p}/{dt}"
+            fam.add(name, "MaxPool2d", {"kernel": k, "stride": s, "padding": p}, [ties], lambda x, k=k, s=s, p=p: F.max_pool2d(x, k, s, p))
+        for shape, out in (([2, 3, 4, 5], [1, 1]), ([3, 6, 4], [1, 1]), ([1, 2, 6, 4], [3, 2])):
+            name = f"AdaptiveAvgPool2d/{shape}/{out}/{dt}"
+            fam.add(name, "AdaptiveAvgPool2d", {"outputSize": out}, [fam.randn(name, shape, d)], lambda x, out=out: F.adaptive_avg_pool2d(x, out))
+        # layer norm, fused and composed, with and without affine, over one and two dims
+        for op in ("LayerNorm", "LayerNormComposed"):
+            for shape, ns in (([4, 6], [6]), ([2, 3, 5], [5]), ([2, 3, 4], [3, 4]), ([7], [7])):
+                for affine in ("none", "weight", "both"):
+                    name = f"{op}/{shape}/{ns}/{affine}/{dt}"
+                    x = fam.randn(name, shape, d) * 2 + 0.5
+                    ins = [x]
+                    if affine != "none":
+                        ins.append(fam.randn(name, ns, d, 2) + 1)
+                    if affine == "both":
+                        ins.append(fam.randn(name, ns, d, 3))
+                    fam.add(name, op, {"normalizedShape": ns, "eps": 1e-5, "affine": affine}, ins,
+                            lambda x, w=None, b=None, ns=ns: F.layer_norm(x, ns, w, b, 1e-5))
+        for shape, ns, eps in (([3, 8], [8], 1e-5), ([2, 3, 4], [3, 4], 0.1)):
+            name = f"LayerNormBackward/{shape}/{ns}/eps={eps}/{dt}"
+
+            # The gradient of the layer norm composed from primitives: PyTorch's fused layer_norm treats its saved mean and
+            # rstd as constants in its double backward, so its third derivative in x is wrong (off by up to ~6 on these inputs).
+            def lnb(g, x, ns=ns, eps=eps):
+                x2 = x if x.requires_grad else x.detach().requires_grad_()
+                dims = tuple(range(-len(ns), 0))
+                c = x2 - x2.mean(dims, keepdim=True)
+                y = c / ((c * c).mean(dims, keepdim=True) + eps).sqrt()
+                return torch.autograd.grad(y, x2, g, create_graph=True)[0]
+
+            fam.add(name, "LayerNormBackward", {"normalizedShape": ns, "eps": eps}, [fam.randn(name, shape, d, 1), fam.randn(name, shape, d, 2) * 2], lnb)
+        # batch norm: training (batch statistics, running statistics updated) and evaluation
+        for shape in ([4, 3], [2, 3, 5], [2, 3, 3, 2]):
+            c = shape[1]
+            for training in (True, False):
+                for affine in (False, True):
+                    for momentum in ((0.1, 0.3) if training else (0.1,)):
+                        name = f"BatchNorm/{shape}/training={training}/affine={affine}/momentum={momentum}/{dt}"
+                        x = fam.randn(name, shape, d) * 1.5 + 0.7
+                        rm = fam.randn(name, [c], d, 4) * 0.2
+                        rv = positive(fam, name, [c], d)
+                        rm2, rv2 = rm.clone(), rv.clone()
+                        ins = [x] + ([fam.randn(name, [c], d, 2) + 1, fam.randn(name, [c], d, 3)] if affine else [])
+                        F.batch_norm(x, rm2, rv2, *(ins[1:] if affine else []), training=training, momentum=momentum, eps=1e-5)
+                        args = {"training": training, "momentum": momentum, "eps": 1e-5, "affine": affine,
+                                "runningMean": ser(rm), "runningVar": ser(rv), "runningMeanAfter": ser(rm2), "runningVarAfter": ser(rv2)}
+                        fam.add(name, "BatchNorm", args, ins,
+                                lambda x, w=None, b=None, rm=rm, rv=rv, training=training, momentum=momentum:
+                                F.batch_norm(x, rm.clone(), rv.clone(), w, b, training=training, momentum=momentum, eps=1e-5))
+        name = f"BatchNorm/no_running/{dt}"
+        fam.add(name, "BatchNorm", {"training": True, "momentum": 0.1, "eps": 1e-3, "affine": False, "runningMean": None, "runningVar": None},
+                [fam.randn(name, [5, 2, 3], d)], lambda x: F.batch_norm(x, None, None, training=True, eps=1e-3))
+    return fam
+
+
 def main():
     total = 0
-    for build in (elementwise, reductions, movement, matmul, softmax_family, composites, losses, indexing, convolution):
+    for build in (elementwise, reductions, movement, matmul, softmax_family, composites, losses, indexing, convolution, normalization):
         fam = build()
         n = fam.write()
         print(f"{fam.name}: {n} cases")
