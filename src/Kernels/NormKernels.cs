@@ -3,14 +3,59 @@ using System.Numerics.Tensors;
 
 namespace Autograd.Kernels;
 
-/// <summary>Layer normalisation over rows of length <c>size</c>: the forward pass and the backward pass, one row at a time.</summary>
+/// <summary>
+/// Layer normalisation over rows of length <c>size</c>: the forward pass and the backward pass, one row at a time
+/// (each row's loops are <see cref="TensorPrimitives"/> calls); large inputs split the rows between the cores.
+/// </summary>
 public static class NormKernels
 {
+    /// <summary>Rows per chunk are chosen so that a chunk holds at least this many elements.</summary>
+    private const int MinPerChunk = Workers.ElementwiseThreshold / 4;
+
     /// <summary>
     /// For each row: mean μ, rstd = 1/√(mean((x − μ)²) + eps), y = (x − μ)·rstd, then y ⊙ weight + bias when given
-    /// (each of length <paramref name="size"/>, or empty).
+    /// (each of length <paramref name="size"/>, or empty). The number of rows is the length of <paramref name="mean"/>.
     /// </summary>
-    public static void LayerNormForward<T>(ReadOnlySpan<T> x, Span<T> y, Span<T> mean, Span<T> rstd, int size, ReadOnlySpan<T> weight, ReadOnlySpan<T> bias, double eps)
+    public static void LayerNormForward<T>(ReadOnlyMemory<T> x, Memory<T> y, Memory<T> mean, Memory<T> rstd, int size, ReadOnlyMemory<T> weight, ReadOnlyMemory<T> bias, double eps)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var rows = mean.Length;
+        Workers.For(rows, Workers.Chunks((long)rows * size, MinPerChunk), new ForwardJob<T>(x, y, mean, rstd, size, weight, bias, eps));
+    }
+
+    /// <summary>
+    /// The gradient of y = (x − μ)·rstd for the output gradient g, row by row: with x̂ = (x − μ)·rstd,
+    /// dx = rstd ⊙ (g − mean(g) − x̂ ⊙ mean(g ⊙ x̂)). <paramref name="mean"/> and <paramref name="rstd"/> are the
+    /// forward's statistics of each row.
+    /// </summary>
+    public static void LayerNormBackward<T>(ReadOnlyMemory<T> g, ReadOnlyMemory<T> x, ReadOnlyMemory<T> mean, ReadOnlyMemory<T> rstd, Memory<T> dx, int size)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var rows = mean.Length;
+        Workers.For(rows, Workers.Chunks((long)rows * size, MinPerChunk), new BackwardJob<T>(g, x, mean, rstd, dx, size));
+    }
+
+    private readonly struct ForwardJob<T>(ReadOnlyMemory<T> x, Memory<T> y, Memory<T> mean, Memory<T> rstd, int size, ReadOnlyMemory<T> weight, ReadOnlyMemory<T> bias, double eps) : IRangeJob
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Run(int start, int end)
+        {
+            var n = (end - start) * size;
+            ForwardRows(x.Span.Slice(start * size, n), y.Span.Slice(start * size, n), mean.Span[start..end], rstd.Span[start..end], size, weight.Span, bias.Span, eps);
+        }
+    }
+
+    private readonly struct BackwardJob<T>(ReadOnlyMemory<T> g, ReadOnlyMemory<T> x, ReadOnlyMemory<T> mean, ReadOnlyMemory<T> rstd, Memory<T> dx, int size) : IRangeJob
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Run(int start, int end)
+        {
+            var n = (end - start) * size;
+            BackwardRows(g.Span.Slice(start * size, n), x.Span.Slice(start * size, n), mean.Span[start..end], rstd.Span[start..end], dx.Span.Slice(start * size, n), size);
+        }
+    }
+
+    private static void ForwardRows<T>(ReadOnlySpan<T> x, Span<T> y, Span<T> mean, Span<T> rstd, int size, ReadOnlySpan<T> weight, ReadOnlySpan<T> bias, double eps)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var rows = mean.Length;
@@ -39,12 +84,7 @@ public static class NormKernels
         }
     }
 
-    /// <summary>
-    /// The gradient of y = (x − μ)·rstd for the output gradient g, row by row: with x̂ = (x − μ)·rstd,
-    /// dx = rstd ⊙ (g − mean(g) − x̂ ⊙ mean(g ⊙ x̂)). <paramref name="mean"/> and <paramref name="rstd"/> are the
-    /// forward's statistics of each row.
-    /// </summary>
-    public static void LayerNormBackward<T>(ReadOnlySpan<T> g, ReadOnlySpan<T> x, ReadOnlySpan<T> mean, ReadOnlySpan<T> rstd, Span<T> dx, int size)
+    private static void BackwardRows<T>(ReadOnlySpan<T> g, ReadOnlySpan<T> x, ReadOnlySpan<T> mean, ReadOnlySpan<T> rstd, Span<T> dx, int size)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var rows = mean.Length;
@@ -61,12 +101,10 @@ public static class NormKernels
             var c = size == 0 ? T.Zero : TensorPrimitives.Dot(gr, dr) / n;
             var gMean = size == 0 ? T.Zero : TensorPrimitives.Sum(gr) / n;
 
-            // dx = s·(g − gMean) − (s·c)·x̂
+            // dx = s·g − (s·c)·x̂ − s·gMean
             TensorPrimitives.Multiply(dr, -(s * c), dr);
-            for (var i = 0; i < size; i++)
-            {
-                dr[i] += s * (gr[i] - gMean);
-            }
+            TensorPrimitives.MultiplyAdd(gr, s, dr, dr);
+            TensorPrimitives.Subtract(dr, s * gMean, dr);
         }
     }
 

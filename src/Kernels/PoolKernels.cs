@@ -17,14 +17,67 @@ public readonly record struct PoolGeometry(
     public int OutPlaneSize => OutHeight * OutWidth;
 }
 
-/// <summary>Max and average pooling over the planes of an NCHW tensor, and the adjoint of the average.</summary>
+/// <summary>
+/// Max and average pooling over the planes of an NCHW tensor, and the adjoint of the average; large inputs split the
+/// planes between the cores.
+/// </summary>
 public static class PoolKernels
 {
+    private const int MinPerChunk = Workers.ElementwiseThreshold / 4;
+
     /// <summary>
     /// y = the maximum of each window, <paramref name="indices"/> = its position in the plane (row·W + column). Padding
     /// counts as −∞; the first maximum in row-major order wins ties, and a NaN counts as the maximum, as in PyTorch.
     /// </summary>
-    public static void MaxPool<T>(ReadOnlySpan<T> x, Span<T> y, Span<long> indices, in PoolGeometry p)
+    public static void MaxPool<T>(ReadOnlyMemory<T> x, Memory<T> y, Memory<long> indices, PoolGeometry p)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => Workers.For(p.Planes, Chunks(p), new Job<T>(Kind.Max, x, y, indices, p, false));
+
+    /// <summary>
+    /// y = the average of each window: the sum of the input values in it divided by kernelH·kernelW
+    /// (<paramref name="countIncludePad"/>) or by the number of input elements in it.
+    /// </summary>
+    public static void AvgPool<T>(ReadOnlyMemory<T> x, Memory<T> y, PoolGeometry p, bool countIncludePad)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => Workers.For(p.Planes, Chunks(p), new Job<T>(Kind.Average, x, y, default, p, countIncludePad));
+
+    /// <summary>The adjoint of <see cref="AvgPool{T}(ReadOnlyMemory{T}, Memory{T}, PoolGeometry, bool)"/>: dx = Σ over the windows containing each element of g / divisor.</summary>
+    public static void AvgPoolAdjoint<T>(ReadOnlyMemory<T> g, Memory<T> dx, PoolGeometry p, bool countIncludePad)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => Workers.For(p.Planes, Chunks(p), new Job<T>(Kind.Adjoint, g, dx, default, p, countIncludePad));
+
+    private static int Chunks(in PoolGeometry p) => Workers.Chunks((long)p.Planes * p.OutPlaneSize * p.KernelH * p.KernelW, MinPerChunk);
+
+    private enum Kind
+    {
+        Max,
+        Average,
+        Adjoint,
+    }
+
+    private readonly struct Job<T>(Kind kind, ReadOnlyMemory<T> src, Memory<T> dst, Memory<long> indices, PoolGeometry p, bool countIncludePad) : IRangeJob
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Run(int start, int end)
+        {
+            var sub = p with { Planes = end - start };
+            var (inSize, outSize) = (p.PlaneSize, p.OutPlaneSize);
+            switch (kind)
+            {
+                case Kind.Max:
+                    MaxPool(src.Span.Slice(start * inSize, sub.Planes * inSize), dst.Span.Slice(start * outSize, sub.Planes * outSize), indices.Span.Slice(start * outSize, sub.Planes * outSize), sub);
+                    break;
+                case Kind.Average:
+                    AvgPool(src.Span.Slice(start * inSize, sub.Planes * inSize), dst.Span.Slice(start * outSize, sub.Planes * outSize), sub, countIncludePad);
+                    break;
+                default:
+                    AvgPoolAdjoint(src.Span.Slice(start * outSize, sub.Planes * outSize), dst.Span.Slice(start * inSize, sub.Planes * inSize), sub, countIncludePad);
+                    break;
+            }
+        }
+    }
+
+    private static void MaxPool<T>(ReadOnlySpan<T> x, Span<T> y, Span<long> indices, in PoolGeometry p)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (h, w, oh, ow) = (p.Height, p.Width, p.OutHeight, p.OutWidth);
@@ -70,11 +123,7 @@ public static class PoolKernels
         }
     }
 
-    /// <summary>
-    /// y = the average of each window: the sum of the input values in it divided by kernelH·kernelW
-    /// (<paramref name="countIncludePad"/>) or by the number of input elements in it.
-    /// </summary>
-    public static void AvgPool<T>(ReadOnlySpan<T> x, Span<T> y, in PoolGeometry p, bool countIncludePad)
+    private static void AvgPool<T>(ReadOnlySpan<T> x, Span<T> y, in PoolGeometry p, bool countIncludePad)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (h, w, oh, ow) = (p.Height, p.Width, p.OutHeight, p.OutWidth);
@@ -103,8 +152,7 @@ public static class PoolKernels
         }
     }
 
-    /// <summary>The adjoint of <see cref="AvgPool{T}"/>: dx = Σ over the windows containing each element of g / divisor.</summary>
-    public static void AvgPoolAdjoint<T>(ReadOnlySpan<T> g, Span<T> dx, in PoolGeometry p, bool countIncludePad)
+    private static void AvgPoolAdjoint<T>(ReadOnlySpan<T> g, Span<T> dx, in PoolGeometry p, bool countIncludePad)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (h, w, oh, ow) = (p.Height, p.Width, p.OutHeight, p.OutWidth);

@@ -317,13 +317,15 @@ public static class Normalization
         return new Shape(dims);
     }
 
+    private static Memory<T> Mem<T>(Tensor t) => new((T[])t.Storage, t.Offset, t.ElementCount);
+
     private readonly struct ForwardWork(Tensor x, Tensor y, Tensor mean, Tensor rstd, int size, Tensor? weight, Tensor? bias, double eps) : IFloatWork
     {
         public void Run<T>()
             where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
             => NormKernels.LayerNormForward(
-                x.AsSpan<T>(), y.Span<T>(), mean.Span<T>(), rstd.Span<T>(), size,
-                weight is null ? default : weight.AsSpan<T>(), bias is null ? default : bias.AsSpan<T>(), eps);
+                Mem<T>(x), Mem<T>(y), Mem<T>(mean), Mem<T>(rstd), size,
+                weight is null ? default : Mem<T>(weight), bias is null ? default : Mem<T>(bias), eps);
     }
 
     private readonly struct StatsWork(Tensor x, Tensor mean, Tensor rstd, int size, double eps) : IFloatWork
@@ -337,7 +339,7 @@ public static class Normalization
     {
         public void Run<T>()
             where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
-            => NormKernels.LayerNormBackward(g.AsSpan<T>(), x.AsSpan<T>(), mean.AsSpan<T>(), rstd.AsSpan<T>(), dx.Span<T>(), size);
+            => NormKernels.LayerNormBackward(Mem<T>(g), Mem<T>(x), Mem<T>(mean), Mem<T>(rstd), Mem<T>(dx), size);
     }
 
     [Rule("LayerNorm", Forward = "y = (x − mean) ⊙ rstd (+ b), rstd = 1/√(var + eps)", Backward = "dx = LayerNormBackward(g, x), db = Σ g", Saves = "x, mean, rstd")]

@@ -191,11 +191,13 @@ public static class Pooling
         return (new PoolGeometry(planes, h, w, kernel.H, kernel.W, s.H, s.W, padding.H, padding.W, oh, ow), new Shape(dims));
     }
 
+    private static Memory<T> Mem<T>(Tensor t) => new((T[])t.Storage, t.Offset, t.ElementCount);
+
     private readonly struct MaxWork(Tensor x, Tensor y, Tensor indices, PoolGeometry p) : IFloatWork
     {
         public void Run<T>()
             where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
-            => PoolKernels.MaxPool(x.AsSpan<T>(), y.Span<T>(), indices.Span<long>(), p);
+            => PoolKernels.MaxPool(Mem<T>(x), Mem<T>(y), Mem<long>(indices), p);
     }
 
     private readonly struct AvgWork(Tensor src, Tensor dst, PoolGeometry p, bool countIncludePad, bool adjoint) : IFloatWork
@@ -205,11 +207,11 @@ public static class Pooling
         {
             if (adjoint)
             {
-                PoolKernels.AvgPoolAdjoint(src.AsSpan<T>(), dst.Span<T>(), p, countIncludePad);
+                PoolKernels.AvgPoolAdjoint(Mem<T>(src), Mem<T>(dst), p, countIncludePad);
             }
             else
             {
-                PoolKernels.AvgPool(src.AsSpan<T>(), dst.Span<T>(), p, countIncludePad);
+                PoolKernels.AvgPool(Mem<T>(src), Mem<T>(dst), p, countIncludePad);
             }
         }
     }

@@ -74,6 +74,23 @@ public class NormalizationTests
     }
 
     [Fact]
+    public void LargeInputsSplitBetweenCoresGiveTheRowByRowResults()
+    {
+        // 96 rows of 1024: above the size from which the kernels split the rows between threads.
+        var x = Tensor.RandN(S(96, 1024), 7).WithRequiresGrad();
+        var g = Tensor.RandN(S(96, 1024), 8);
+        var y = x.LayerNorm([1024]);
+        var dx = Autodiff.Grad(y, x, g);
+        foreach (var row in new[] { 0, 50, 95 })
+        {
+            var xr = x.Detach().Narrow(0, row, 1).WithRequiresGrad();
+            var yr = xr.LayerNorm([1024]);
+            Assert.Equal(yr.ToArray(), y.Narrow(0, row, 1).ToArray());
+            Assert.Equal(Autodiff.Grad(yr, xr, g.Narrow(0, row, 1)).ToArray(), dx.Narrow(0, row, 1).ToArray());
+        }
+    }
+
+    [Fact]
     public void TrainingUsesBatchStatisticsAndUpdatesTheRunningOnes()
     {
         // Channel 0 holds 1 and 3 (mean 2, biased variance 1, unbiased 2); channel 1 holds 2 and 6 (mean 4, 4, 8).
