@@ -27,7 +27,7 @@ public static class PoolKernels
 
     /// <summary>
     /// y = the maximum of each window, <paramref name="indices"/> = its position in the plane (row·W + column). Padding
-    /// counts as −∞; the first maximum in row-major order wins ties, and a NaN counts as the maximum, as in PyTorch.
+    /// counts as −∞; the first maximum in row-major order wins ties, and a NaN counts as the maximum (the last NaN of a window), as in PyTorch.
     /// </summary>
     public static void MaxPool<T>(ReadOnlyMemory<T> x, Memory<T> y, Memory<long> indices, PoolGeometry p)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -107,15 +107,10 @@ public static class PoolKernels
                             {
                                 best = v;
                                 at = (r * w) + c;
-                                if (T.IsNaN(v))
-                                {
-                                    goto Done;
-                                }
                             }
                         }
                     }
 
-                Done:
                     y[o] = best;
                     indices[o] = at;
                 }

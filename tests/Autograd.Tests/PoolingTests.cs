@@ -29,6 +29,16 @@ public class PoolingTests
     }
 
     [Fact]
+    public void MaxPoolPropagatesNaNAsPyTorchDoes()
+    {
+        // PyTorch's test is (v > max || isnan(v)), so a NaN wins its window and the last NaN takes the gradient.
+        var x = Plane(new double[,] { { 1, double.NaN }, { double.NaN, 4 } }).WithRequiresGrad();
+        var y = x.MaxPool2d(2);
+        Assert.True(double.IsNaN(y.Item()));
+        Assert.Equal([0.0, 0, 1, 0], Autodiff.Grad(y, x, Tensor.Ones(1, 1, 1, 1)).ToArray());
+    }
+
+    [Fact]
     public void MaxPoolPadsWithMinusInfinity()
     {
         // All values negative: a zero padding would win, −∞ padding does not.
