@@ -163,6 +163,18 @@ public class RuleTests
         Unary("Slice", x => x.Slice(1, 0, 3, 2));
         Binary("Concat", (a, b) => Tensor.Concat([a, b], 0), sb: [1, 3]);
         Binary("Stack", (a, b) => Tensor.Stack([a, b], 1), sb: [2, 3]);
+
+        Unary("Embedding", w => Tensor.Embedding(Index([0, 2, 2, 1], 2, 2), w, paddingIndex: 1), shape: [4, 3]);
+        cases["ScaledDotProductAttention"] = () =>
+        {
+            var (q, k, v) = (L(1, 2, 3), L(2, 4, 3), L(3, 4, 2));
+            return ([q, k, v], () => Tensor.ScaledDotProductAttention(q, k, v, causal: true));
+        };
+        cases["ScaledDotProductAttention with a fully masked row"] = () =>
+        {
+            var (q, k, v) = (L(1, 2, 3), L(2, 4, 3), L(3, 4, 2));
+            return ([q, k, v], () => Tensor.ScaledDotProductAttention(q, k, v, Index([1, 0, 1, 1, 0, 0, 0, 0], 2, 4)));
+        };
         return cases;
     }
 
@@ -282,7 +294,10 @@ public class RuleTests
             }
         }
 
-        /// <summary>What a saved name stands for: x, a, g the first input, b the second, y and r the result, index an int64 index.</summary>
+        /// <summary>
+        /// What a saved name stands for: x, a, g the first input, b the second, y and r the result, index an int64 index;
+        /// for attention q, k, v its three inputs and p the weights [..., Lq, Lk] (the result of the weights operator).
+        /// </summary>
         private static bool Means(string name, Tensor saved, Tensor[] inputs, Tensor output)
         {
             bool Input(int k) => k < inputs.Length && Same(saved, inputs[k]);
@@ -296,6 +311,10 @@ public class RuleTests
                 "r" => Same(saved, output),
                 "index" => saved.DType == DType.Int64,
                 "c" => !Input(0) && !Input(1) && !Same(saved, output),
+                "q" => Input(0),
+                "k" => Input(1),
+                "v" => Input(2),
+                "p" => Same(saved, output) || (inputs.Length >= 2 && saved.Rank >= 2 && saved.Shape[-2] == inputs[0].Shape[-2] && saved.Shape[-1] == inputs[1].Shape[-2]),
                 _ => false,
             };
         }
