@@ -1,5 +1,5 @@
 using System.Numerics;
-using System.Numerics.Tensors;
+using Autograd.Kernels;
 
 namespace Autograd.Ops;
 
@@ -144,8 +144,6 @@ public static class Attention
 
         public bool Causal { get; } = causal;
 
-        public bool Masked => Mask is not null || Causal;
-
         /// <summary>The scores' shape [..batch, Lq, Lk].</summary>
         public Shape Scores => new([.. Batch.Dims, Lq, Lk]);
 
@@ -154,7 +152,7 @@ public static class Attention
         {
             if (Mask is null)
             {
-                return new MaskReader(null, [], 0, 0, Lq, Lk, Causal);
+                return new MaskReader(null, [], 0, 0, Causal);
             }
 
             var keep = new bool[Mask.ElementCount];
@@ -189,7 +187,7 @@ public static class Attention
                 }
             }
 
-            return new MaskReader(keep, offsets, strides[rank - 2], strides[rank - 1], Lq, Lk, Causal);
+            return new MaskReader(keep, offsets, strides[rank - 2], strides[rank - 1], Causal);
         }
 
         /// <summary>1 where a score is kept and 0 where it is masked, of the scores' shape; a constant.</summary>
@@ -215,12 +213,16 @@ public static class Attention
         }
     }
 
-    /// <summary>Reads whether score (b, i, j) is kept, from a boolean mask broadcast to the scores and the causal rule.</summary>
-    private readonly struct MaskReader(bool[]? keep, int[] batchOffsets, int strideI, int strideJ, int lq, int lk, bool causal)
+    /// <summary>A boolean mask broadcast to the scores (score (b, i, j) at <c>BatchOffsets[b] + i·StrideI + j·StrideJ</c>) and the causal rule.</summary>
+    private sealed class MaskReader(bool[]? keep, int[] batchOffsets, int strideI, int strideJ, bool causal)
     {
-        public int Lq => lq;
+        public bool[]? Keep => keep;
 
-        public int Lk => lk;
+        public int[] BatchOffsets => batchOffsets;
+
+        public int StrideI => strideI;
+
+        public int StrideJ => strideJ;
 
         public bool Keeps(int b, int i, int j)
             => (!causal || j <= i) && (keep is null || keep[batchOffsets[b] + (i * strideI) + (j * strideJ)]);
@@ -329,7 +331,7 @@ public static class Attention
         var fully = false;
         if (s.ElementCount > 0)
         {
-            var work = new ScaleMaskWork(s, plan.Scale, plan.Masked ? plan.Reader() : null, plan.Batch.ElementCount);
+            var work = new ScaleMaskWork(s, plan);
             Dispatch.ByFloatType(s.DType, work);
             fully = work.FullyMasked[0];
         }
@@ -344,50 +346,17 @@ public static class Attention
         return both != full;
     }
 
-    private readonly struct ScaleMaskWork(Tensor s, double scale, MaskReader? reader, int batchCount) : IFloatWork
+    private readonly struct ScaleMaskWork(Tensor s, Plan plan) : IFloatWork
     {
+        private readonly MaskReader _reader = plan.Reader();
+
         public bool[] FullyMasked { get; } = new bool[1];
 
         public void Run<T>()
             where T : unmanaged, IFloatingPointIeee754<T>
-            => FullyMasked[0] = ScaleAndMask(s.Span<T>(), T.CreateChecked(scale), reader, batchCount);
-    }
-
-    /// <summary>s ← s·scale, then −∞ at the masked scores; returns whether a row had every score masked.</summary>
-    private static bool ScaleAndMask<T>(Span<T> s, T scale, MaskReader? mask, int batchCount)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        TensorPrimitives.Multiply(s, scale, s);
-        if (mask is not { } m)
-        {
-            return false;
-        }
-
-        var (lq, lk) = (m.Lq, m.Lk);
-        var fully = false;
-        for (var b = 0; b < batchCount; b++)
-        {
-            for (var i = 0; i < lq; i++)
-            {
-                var row = s.Slice(((b * lq) + i) * lk, lk);
-                var kept = 0;
-                for (var j = 0; j < lk; j++)
-                {
-                    if (m.Keeps(b, i, j))
-                    {
-                        kept++;
-                    }
-                    else
-                    {
-                        row[j] = T.NegativeInfinity;
-                    }
-                }
-
-                fully |= kept == 0 && lk > 0;
-            }
-        }
-
-        return fully;
+            => FullyMasked[0] = AttentionKernels.ScaleAndMask(
+                s.Span<T>(), T.CreateChecked(plan.Scale), plan.Batch.ElementCount, plan.Lq, plan.Lk, plan.Causal, _reader.Keep is not null,
+                _reader.Keep, _reader.BatchOffsets, _reader.StrideI, _reader.StrideJ);
     }
 
     // ---------------------------------------------------------------- backward rules

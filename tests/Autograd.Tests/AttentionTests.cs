@@ -48,6 +48,7 @@ public class AttentionTests
         { "odd: q[3,7,5] k[3,9,5] v[3,9,3] mask [3,7,9] causal", [3, 7, 5], [3, 9, 5], [3, 9, 3], 3, true },
         { "odd: q[1,11,3] k[2,1,6,3] v[6,1] mask [1,6]", [1, 11, 3], [2, 1, 6, 3], [6, 1], 2, false },
         { "rank 2: q[9,1] k[9,1] v[9,7] causal", [9, 1], [9, 1], [9, 7], 0, true },
+        { "v's batch the largest: q[5,3] k[1,6,3] v[2,3,6,4] mask [6] causal", [5, 3], [1, 6, 3], [2, 3, 6, 4], 1, true },
     };
 
     [Theory]

@@ -761,6 +761,7 @@ public static class OpTable
             ("causal Lq 5 > Lk 3, scale 0.8", S(5, 2), S(3, 2), S(3, 3), null, true, 0.8),
             ("mask [1,2,1,4] and causal, heads", S(2, 2, 3, 2), S(2, 2, 4, 2), S(2, 2, 4, 2), floatMask, true, null),
             ("broadcast batch q[2,1,3,2] k[2,4,2] v[4,3]", S(2, 1, 3, 2), S(2, 4, 2), S(4, 3), null, false, 0.5),
+            ("v's batch the largest: q[3,2] k[1,4,2] v[2,4,3], mask [2,1,4]", S(3, 2), S(1, 4, 2), S(2, 4, 3), Tensor.FromArray(new double[] { 1, 1, 0, 1, 1, 0, 1, 1 }, 2, 1, 4), false, null),
         };
         foreach (var (name, sq, sk, sv, m, causal, scale) in attention)
         {

@@ -507,6 +507,7 @@ def attention():
             ("heads", [2, 2, 3, 4], [2, 2, 3, 4], [2, 2, 3, 4], [2, 1, 1, 3], False, None),
             ("broadcast batch", [2, 1, 3, 4], [1, 2, 5, 4], [5, 2], None, False, 0.3),
             ("rank 2 causal Lq>Lk", [5, 3], [3, 3], [3, 2], None, True, None),
+            ("v batch the largest", [3, 4], [1, 5, 4], [2, 5, 3], [2, 1, 5], True, None),
             ("fully masked row", [2, 3, 4], [2, 4, 4], [2, 4, 3], [2, 3, 4], False, None),
         )
         for label, sq, sk, sv, sm, causal, scale in configs:
