@@ -5,11 +5,12 @@ namespace Autograd.Ops;
 /// <summary>
 /// Indexing operators: <c>Gather</c> and its adjoint <c>ScatterAdd</c>, <c>IndexSelect</c> and its adjoint
 /// <c>IndexAdd</c>, <c>Narrow</c> and Python-like <c>Slice</c> along one dim, <c>Concat</c> and <c>Stack</c> of several
-/// tensors, and <c>OneHot</c>. Index tensors are int64 (<see cref="DType.Int64"/>); an index outside its dim is an
-/// error naming the value, where it is in the index, the dim and its size (negative indices do not wrap, as in
-/// PyTorch's gather and index_select). The results are new contiguous tensors; every operator works on float64,
-/// float32 and int64 data and is differentiable in its floating-point inputs, each backward rule being another
-/// operator of this family so that second derivatives work.
+/// tensors, <c>OneHot</c>, and <c>Embedding</c>, the row lookup in a float table whose gradient is an <c>IndexAdd</c>.
+/// Index tensors are int64 (<see cref="DType.Int64"/>); an index outside its dim is an error naming the value, where it
+/// is in the index, the dim and its size (negative indices do not wrap, as in PyTorch's gather and index_select). The
+/// results are new contiguous tensors; every operator but <c>Embedding</c> works on float64, float32 and int64 data, and
+/// each is differentiable in its floating-point inputs, each backward rule being another operator of this family so
+/// that second derivatives work.
 /// </summary>
 public static class Indexing
 {
