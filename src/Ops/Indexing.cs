@@ -5,11 +5,12 @@ namespace Autograd.Ops;
 /// <summary>
 /// Indexing operators: <c>Gather</c> and its adjoint <c>ScatterAdd</c>, <c>IndexSelect</c> and its adjoint
 /// <c>IndexAdd</c>, <c>Narrow</c> and Python-like <c>Slice</c> along one dim, <c>Concat</c> and <c>Stack</c> of several
-/// tensors, and <c>OneHot</c>. Index tensors are int64 (<see cref="DType.Int64"/>); an index outside its dim is an
-/// error naming the value, where it is in the index, the dim and its size (negative indices do not wrap, as in
-/// PyTorch's gather and index_select). The results are new contiguous tensors; every operator works on float64,
-/// float32 and int64 data and is differentiable in its floating-point inputs, each backward rule being another
-/// operator of this family so that second derivatives work.
+/// tensors, <c>OneHot</c>, and <c>Embedding</c>, the row lookup in a float table whose gradient is an <c>IndexAdd</c>.
+/// Index tensors are int64 (<see cref="DType.Int64"/>); an index outside its dim is an error naming the value, where it
+/// is in the index, the dim and its size (negative indices do not wrap, as in PyTorch's gather and index_select). The
+/// results are new contiguous tensors; every operator but <c>Embedding</c> works on float64, float32 and int64 data, and
+/// each is differentiable in its floating-point inputs, each backward rule being another operator of this family so
+/// that second derivatives work.
 /// </summary>
 public static class Indexing
 {
@@ -328,6 +329,74 @@ public static class Indexing
 
             return y;
         }
+
+        /// <summary>
+        /// Looks up rows of an embedding table, as <c>torch.nn.functional.embedding</c>: for int64
+        /// <paramref name="indices"/> of any shape and a <paramref name="weight"/> [vocabulary, embeddingDim], the result
+        /// [..indices.shape, embeddingDim] holds row <c>weight[indices[...]]</c> at each index position.
+        /// </summary>
+        /// <param name="indices">The int64 row numbers, each in [0, vocabulary).</param>
+        /// <param name="weight">The table [vocabulary, embeddingDim], float64 or float32.</param>
+        /// <param name="paddingIndex">
+        /// A row that takes no gradient (its value is still looked up), as <c>padding_idx</c>; a negative value counts
+        /// from the end of the table.
+        /// </param>
+        /// <remarks>
+        /// The gradient of the table adds the output gradient of every position into the row it names (repeated indices
+        /// accumulate) with <see cref="IndexAdd"/>, leaving the padding row zero, so it is linear in the output gradient
+        /// and second derivatives work. The backward rule is in docs/rules.md.
+        /// </remarks>
+        /// <exception cref="ArgumentException">The indices are not int64, or the weight is not a float tensor of rank 2.</exception>
+        /// <exception cref="ArgumentOutOfRangeException">An index is outside [0, vocabulary), or the padding index is outside [−vocabulary, vocabulary).</exception>
+        public static Tensor Embedding(Tensor indices, Tensor weight, int? paddingIndex = null)
+        {
+            const string op = "Embedding";
+            ArgumentNullException.ThrowIfNull(indices);
+            ArgumentNullException.ThrowIfNull(weight);
+            if (indices.DType != DType.Int64)
+            {
+                throw new ArgumentException(
+                    $"{op}: the indices must be an int64 tensor, got {indices.DType.Name()} (shape {indices.Shape}); convert them with To(DType.Int64).", nameof(indices));
+            }
+
+            if (weight.Rank != 2 || !weight.DType.IsFloatingPoint())
+            {
+                throw new ArgumentException(
+                    $"{op}: the weight must be a float64 or float32 table [vocabulary, embeddingDim], got {weight.DType.Name()} of shape {weight.Shape}.", nameof(weight));
+            }
+
+            var vocabulary = weight.Shape[0];
+            int? padding = null;
+            if (paddingIndex is { } pad)
+            {
+                if (pad < -vocabulary || pad >= vocabulary)
+                {
+                    throw new ArgumentOutOfRangeException(nameof(paddingIndex), pad,
+                        $"{op}: the padding index {pad} is out of range for a vocabulary of {vocabulary} (weight shape {weight.Shape}); expected one in [{-vocabulary}, {vocabulary - 1}].");
+                }
+
+                padding = pad < 0 ? pad + vocabulary : pad;
+            }
+
+            var idx = indices.AsSpan<long>();
+            var bad = IndexKernels.FirstOutOfRange(idx, vocabulary);
+            if (bad >= 0)
+            {
+                throw new ArgumentOutOfRangeException(nameof(indices),
+                    $"{op}: index {idx[bad]} at position {Position(indices.Shape, bad)} of the indices (shape {indices.Shape}) is out of range for a vocabulary of {vocabulary} (weight shape {weight.Shape}); indices must be in [0, {vocabulary - 1}].");
+            }
+
+            var dim = weight.Shape[1];
+            var y = Tensor.Empty(new Shape([.. indices.Shape.Dims, dim]), weight.DType);
+            Dispatch.ByElementType(weight.DType, new SelectBlocksWork(weight, y, 1, vocabulary, dim, indices));
+
+            if (Tensor.ShouldRecord(weight))
+            {
+                y.SetGradFn(new EmbeddingNode(weight, indices, padding));
+            }
+
+            return y;
+        }
     }
 
     // ---------------------------------------------------------------- checks
@@ -630,6 +699,54 @@ public static class Indexing
             {
                 grads[1] = Name == "ScatterAdd" ? g.Gather(_dim, Saved(0)) : g.IndexSelect(_dim, Saved(0));
             }
+        }
+    }
+
+    // The table's gradient is linear in g: IndexAdd's own rule gives the second derivatives.
+    [Rule("Embedding", Forward = "y[p] = W[index[p]]", Backward = "dW = indexAdd(zeros(W.shape), 0, index, g), row paddingIndex left 0", Saves = "index")]
+    private sealed class EmbeddingNode : Node
+    {
+        private readonly Shape _shape;
+        private readonly DType _dtype;
+        private readonly int? _padding;
+
+        public EmbeddingNode(Tensor weight, Tensor indices, int? padding)
+            : base("Embedding", weight)
+        {
+            _shape = weight.Shape;
+            _dtype = weight.DType;
+            _padding = padding;
+            Save(indices);
+        }
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads)
+        {
+            var indices = Saved(0);
+            var flat = indices.Reshape(-1);
+            var rows = g.Reshape(indices.ElementCount, _shape[1]);
+            if (_padding is { } pad)
+            {
+                // Only the positions that do not name the padding row send their gradient.
+                var idx = flat.AsSpan<long>();
+                var keep = new List<long>(idx.Length);
+                var keptRows = new List<long>(idx.Length);
+                for (var i = 0; i < idx.Length; i++)
+                {
+                    if (idx[i] != pad)
+                    {
+                        keep.Add(i);
+                        keptRows.Add(idx[i]);
+                    }
+                }
+
+                if (keep.Count < idx.Length)
+                {
+                    rows = rows.IndexSelect(0, Tensor.FromArray(keep.ToArray(), keep.Count));
+                    flat = Tensor.FromArray(keptRows.ToArray(), keptRows.Count);
+                }
+            }
+
+            grads[0] = Tensor.Zeros(_shape, _dtype).IndexAdd(0, flat, rows);
         }
     }
 

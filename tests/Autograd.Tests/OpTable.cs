@@ -79,6 +79,7 @@ public static class OpTable
         .. ConvolutionRows(),
         .. PoolingRows(),
         .. NormalizationRows(),
+        .. AttentionRows(),
         .. CompositionRows(),
         .. NnRows(),
     ];
@@ -99,6 +100,9 @@ public static class OpTable
 
         /// <summary>Gather, ScatterAdd, IndexSelect, IndexAdd, Narrow, Slice, Concat, Stack.</summary>
         public static readonly SeedRule Indexing = new(500, 31);
+
+        /// <summary>Embedding, ScaledDotProductAttention and its composed form, AttentionWeights.</summary>
+        public static readonly SeedRule Attention = new(900, 23);
 
         /// <summary>Fresh leaves that require grad: input i of shape <paramref name="shapes"/>[i], drawn by <paramref name="gens"/>[i] (or by the only generator).</summary>
         public Func<Tensor[]> Leaves(string name, Shape[] shapes, Generator[] gens)
@@ -845,6 +849,54 @@ public static class OpTable
             yield return Row("BatchNorm", $"BatchNorm training, no running stats, w, b x{sx}", t => t[0].BatchNorm(null, null, t[1], t[2], training: true), [sx, S(c), S(c)]);
             yield return Row("BatchNorm", $"BatchNorm eval w, b x{sx}", t => t[0].BatchNorm(Mean(), Var(), t[1], t[2]), [sx, S(c), S(c)]);
         }
+    }
+
+    // ---------------------------------------------------------------- embedding and attention
+
+    private static IEnumerable<OpCase> AttentionRows()
+    {
+        static OpCase Att(string op, string name, Func<Tensor[], Tensor> f, Shape[] shapes)
+            => new(op, name, f, SeedRule.Attention.Leaves(name, shapes, [Normal]));
+
+        // Embedding: repeated indices, every rank of index, a padding row named and not named.
+        var tokens = Tensor.FromArray(new long[] { 1, 3, 1, 0, 4, 1 }, 2, 3);
+        yield return Att("Embedding", "Embedding(tokens[2,3] with repeats) W[5,3]", t => Tensor.Embedding(tokens, t[0]), [S(5, 3)]);
+        yield return Att("Embedding", "Embedding(rank-0 index) W[4,2]", t => Tensor.Embedding(Tensor.FromArray([2L], []), t[0]), [S(4, 2)]);
+        yield return Att("Embedding", "Embedding(tokens[7]) W[4,1]·Tanh", t => Tensor.Embedding(I(0, 3, 3, 2, 1, 0, 3), t[0]).Tanh(), [S(4, 1)]);
+
+        // The padding row is looked up but takes no gradient, so finite differences see it only when its value does
+        // not depend on the input: the table passed in holds a constant there (Where), and the rows check the others.
+        static Tensor PadRow(Tensor w, int pad) => Tensor.Where(Tensor.OneHot(I(pad < 0 ? pad + w.Shape[0] : pad), w.Shape[0]).Reshape(w.Shape[0], 1), 0.5, w);
+        yield return Att("Embedding", "Embedding(tokens[2,3], padding 1) W[5,3]", t => Tensor.Embedding(tokens, PadRow(t[0], 1), paddingIndex: 1), [S(5, 3)]);
+        yield return Att("Embedding", "Embedding(tokens[2,3], padding -1) W[5,3]", t => Tensor.Embedding(tokens, PadRow(t[0], -1), paddingIndex: -1), [S(5, 3)]);
+        yield return Att("Embedding", "Embedding(tokens[2,3], padding 2, not named) W[5,3]", t => Tensor.Embedding(tokens, t[0], paddingIndex: 2), [S(5, 3)]);
+        yield return Att("Embedding", "Embedding(tokens[2,2,2], padding 0)·v", t => Tensor.Embedding(I(0, 1, 2, 0, 2, 2, 1, 0).Reshape(2, 2, 2), PadRow(t[0], 0), 0).MatMul(t[1]).Tanh(), [S(3, 4), S(4, 2)]);
+
+        // Attention, fused and composed, differentiated in q, k and v.
+        var mask = Tensor.FromArray(new long[] { 1, 0, 1, 1, 0, 1, 1, 0, 0, 1, 1, 1, 0, 1, 0 }, 3, 5);
+        var floatMask = Tensor.FromArray(new double[] { 1, 1, 0, 1, 1, 0, 1, 0 }, 1, 2, 1, 4);
+        var attention = new (string Name, Shape Q, Shape K, Shape V, Tensor? Mask, bool Causal, double? Scale)[]
+        {
+            ("[2,3,4]·[2,5,4]·[2,5,2]", S(2, 3, 4), S(2, 5, 4), S(2, 5, 2), null, false, null),
+            ("mask [3,5]", S(2, 3, 4), S(2, 5, 4), S(2, 5, 2), mask, false, null),
+            ("causal [4,4]", S(4, 3), S(4, 3), S(4, 2), null, true, null),
+            ("causal Lq 5 > Lk 3, scale 0.8", S(5, 2), S(3, 2), S(3, 3), null, true, 0.8),
+            ("mask [1,2,1,4] and causal, heads", S(2, 2, 3, 2), S(2, 2, 4, 2), S(2, 2, 4, 2), floatMask, true, null),
+            ("broadcast batch q[2,1,3,2] k[2,4,2] v[4,3]", S(2, 1, 3, 2), S(2, 4, 2), S(4, 3), null, false, 0.5),
+            ("v's batch the largest: q[3,2] k[1,4,2] v[2,4,3], mask [2,1,4]", S(3, 2), S(1, 4, 2), S(2, 4, 3), Tensor.FromArray(new double[] { 1, 1, 0, 1, 1, 0, 1, 1 }, 2, 1, 4), false, null),
+        };
+        foreach (var (name, sq, sk, sv, m, causal, scale) in attention)
+        {
+            yield return Att("ScaledDotProductAttention", $"ScaledDotProductAttention {name}", t => Tensor.ScaledDotProductAttention(t[0], t[1], t[2], m, causal, scale), [sq, sk, sv]);
+            yield return Att("ScaledDotProductAttentionComposed", $"ScaledDotProductAttentionComposed {name}", t => Tensor.ScaledDotProductAttentionComposed(t[0], t[1], t[2], m, causal, scale), [sq, sk, sv]);
+        }
+
+        // The weights operator whose node gives the fused attention its second derivatives.
+        yield return Att("AttentionWeights", "AttentionWeights [2,3,4]·[2,5,4]", t => Attention.AttentionWeights(t[0], t[1]), [S(2, 3, 4), S(2, 5, 4)]);
+        yield return Att("AttentionWeights", "AttentionWeights mask [3,5], causal", t => Attention.AttentionWeights(t[0], t[1], mask, true, 0.9), [S(3, 4), S(5, 4)]);
+
+        // Fused attention inside a larger function: the output used twice, q = k = v.
+        yield return Att(Composition, "self-attention: ScaledDotProductAttention(x, x, x)·x", t => Tensor.ScaledDotProductAttention(t[0], t[0], t[0], causal: true) * t[0], [S(4, 3)]);
     }
 
     // ---------------------------------------------------------------- compositions

@@ -180,6 +180,17 @@ public class RuleTests
         Binary("LayerNorm with weight", (x, w) => x.LayerNorm([3], w), sb: [3]);
         Binary("LayerNorm with bias", (x, b) => x.LayerNorm([3], null, b), sb: [3]);
         Binary("LayerNormBackward", (g, x) => Tensor.LayerNormBackward(g, x, [3]), sb: [2, 3]);
+        Unary("Embedding", w => Tensor.Embedding(Index([0, 2, 2, 1], 2, 2), w, paddingIndex: 1), shape: [4, 3]);
+        cases["ScaledDotProductAttention"] = () =>
+        {
+            var (q, k, v) = (L(1, 2, 3), L(2, 4, 3), L(3, 4, 2));
+            return ([q, k, v], () => Tensor.ScaledDotProductAttention(q, k, v, causal: true));
+        };
+        cases["ScaledDotProductAttention with a fully masked row"] = () =>
+        {
+            var (q, k, v) = (L(1, 2, 3), L(2, 4, 3), L(3, 4, 2));
+            return ([q, k, v], () => Tensor.ScaledDotProductAttention(q, k, v, Index([1, 0, 1, 1, 0, 0, 0, 0], 2, 4)));
+        };
         return cases;
     }
 
@@ -302,7 +313,8 @@ public class RuleTests
         /// <summary>
         /// What a saved name stands for: a, g the first input, x the first (or the second, after g), b and w the second,
         /// weight a later input, y and r the result, index an int64 index, c, mean and rstd a tensor the forward computed
-        /// that is neither the first two inputs nor the result.
+        /// that is neither the first two inputs nor the result; for attention q, k, v its three inputs and p the weights
+        /// [..., Lq, Lk] (the result of the weights operator).
         /// </summary>
         private static bool Means(string name, Tensor saved, Tensor[] inputs, Tensor output)
         {
@@ -322,6 +334,10 @@ public class RuleTests
                 "r" => Same(saved, output),
                 "index" => saved.DType == DType.Int64,
                 "c" or "mean" or "rstd" => !Input(0) && !Input(1) && !Same(saved, output),
+                "q" => Input(0),
+                "k" => Input(1),
+                "v" => Input(2),
+                "p" => Same(saved, output) || (inputs.Length >= 2 && saved.Rank >= 2 && saved.Shape[-2] == inputs[0].Shape[-2] && saved.Shape[-1] == inputs[1].Shape[-2]),
                 _ => false,
             };
         }

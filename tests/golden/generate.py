@@ -595,12 +595,63 @@ def normalization():
         name = f"BatchNorm/no_running/{dt}"
         fam.add(name, "BatchNorm", {"training": True, "momentum": 0.1, "eps": 1e-3, "affine": False, "runningMean": None, "runningVar": None},
                 [fam.randn(name, [5, 2, 3], d)], lambda x: F.batch_norm(x, None, None, training=True, eps=1e-3))
+def attention():
+    fam = Family("attention")
+
+    def sdpa(q, k, v, mask=None, causal=False, scale=None):
+        # PyTorch 1.13 has no scaled_dot_product_attention: the reference is its composition.
+        s = q @ k.transpose(-2, -1) * (scale if scale is not None else 1.0 / math.sqrt(q.shape[-1]))
+        if mask is not None:
+            s = s.masked_fill(mask == 0, float("-inf"))
+        if causal:
+            lq, lk = s.shape[-2], s.shape[-1]
+            s = s.masked_fill(torch.ones(lq, lk, dtype=torch.bool).triu(1), float("-inf"))
+        return torch.softmax(s, -1) @ v
+
+    for dt in DTYPES:
+        d = DTYPES[dt]
+        for ishape, vocab, pad in (([2, 3], 5, None), ([2, 3], 5, 1), ([7], 4, -1), ([], 3, None), ([2, 2, 2], 6, 0)):
+            name = f"Embedding/{ishape}/{vocab}/pad={pad}/{dt}"
+            n = 1
+            for s_ in ishape:
+                n *= s_
+            idx = torch.randint(0, vocab, ishape, generator=fam.gen(name + "#i"))
+            if pad is not None and n > 1:
+                idx.view(-1)[0] = pad % vocab  # the padding row is named at least once
+                idx.view(-1)[-1] = idx.view(-1)[1]  # and some row twice
+            fam.add(name, "Embedding", {"paddingIndex": pad}, [idx, fam.randn(name, [vocab, 4], d)],
+                    lambda i, w, pad=pad: torch.nn.functional.embedding(i, w, padding_idx=pad))
+        configs = (
+            ("plain", [2, 3, 4], [2, 5, 4], [2, 5, 3], None, False, None),
+            ("mask", [2, 3, 4], [2, 5, 4], [2, 5, 3], [2, 3, 5], False, None),
+            ("causal", [2, 4, 3], [2, 4, 3], [2, 4, 2], None, True, None),
+            ("mask+causal", [2, 4, 3], [2, 6, 3], [2, 6, 5], [1, 6], True, 0.7),
+            ("heads", [2, 2, 3, 4], [2, 2, 3, 4], [2, 2, 3, 4], [2, 1, 1, 3], False, None),
+            ("broadcast batch", [2, 1, 3, 4], [1, 2, 5, 4], [5, 2], None, False, 0.3),
+            ("rank 2 causal Lq>Lk", [5, 3], [3, 3], [3, 2], None, True, None),
+            ("v batch the largest", [3, 4], [1, 5, 4], [2, 5, 3], [2, 1, 5], True, None),
+            ("fully masked row", [2, 3, 4], [2, 4, 4], [2, 4, 3], [2, 3, 4], False, None),
+        )
+        for label, sq, sk, sv, sm, causal, scale in configs:
+            for op in ("ScaledDotProductAttention", "ScaledDotProductAttentionComposed"):
+                name = f"{op}/{label}/{dt}"
+                base = f"{label}/{dt}"
+                inputs = [fam.randn(base, sq, d, 1), fam.randn(base, sk, d, 2), fam.randn(base, sv, d, 3)]
+                if sm is not None:
+                    mask = torch.randint(0, 4, sm, generator=fam.gen(base + "#m")).clamp(max=1)  # three in four kept
+                    if label == "fully masked row":
+                        mask[1, 2, :] = 0
+                    else:
+                        mask[..., 0] = 1  # every query keeps a key
+                    inputs.append(mask)
+                fam.add(name, op, {"causal": causal, "scale": scale}, inputs,
+                        lambda q, k, v, m=None, causal=causal, scale=scale: sdpa(q, k, v, m, causal, scale))
     return fam
 
 
 def main():
     total = 0
-    for build in (elementwise, reductions, movement, matmul, softmax_family, composites, losses, indexing, convolution, normalization):
+    for build in (elementwise, reductions, movement, matmul, softmax_family, composites, losses, indexing, convolution, normalization, attention):
         fam = build()
         n = fam.write()
         print(f"{fam.name}: {n} cases")
