@@ -35,27 +35,37 @@ def corpus(path, seed, fraction=0.1):
     return vocab, encode(words[n_val:]), encode(words[:n_val])
 
 
-class Block(torch.nn.Module):
+class Attention(torch.nn.Module):
     def __init__(self, d, heads):
         super().__init__()
         self.heads = heads
-        self.ln1 = torch.nn.LayerNorm(d)
         self.qkv = torch.nn.Linear(d, 3 * d)
         self.proj = torch.nn.Linear(d, d)
-        self.ln2 = torch.nn.LayerNorm(d)
-        self.fc = torch.nn.Linear(d, 4 * d)
-        self.out = torch.nn.Linear(4 * d, d)
 
     def forward(self, x):
         b, t, d = x.shape
         h = self.heads
-        q, k, v = self.qkv(self.ln1(x)).split(d, dim=2)
+        q, k, v = self.qkv(x).split(d, dim=2)
         q, k, v = (z.view(b, t, h, d // h).transpose(1, 2) for z in (q, k, v))
         scores = q @ k.transpose(-2, -1) / math.sqrt(d // h)
         causal = torch.ones(t, t, dtype=torch.bool).tril()
         att = scores.masked_fill(~causal, float("-inf")).softmax(-1) @ v
-        x = x + self.proj(att.transpose(1, 2).reshape(b, t, d))
-        return x + self.out(F.gelu(self.fc(self.ln2(x))))
+        return self.proj(att.transpose(1, 2).reshape(b, t, d))
+
+
+class Block(torch.nn.Module):
+    """Pre-LayerNorm block; names as Autograd.Nn.TransformerBlock: ln1, attn (qkv, proj), ln2, mlp (0, 2)."""
+
+    def __init__(self, d, heads):
+        super().__init__()
+        self.ln1 = torch.nn.LayerNorm(d)
+        self.attn = Attention(d, heads)
+        self.ln2 = torch.nn.LayerNorm(d)
+        self.mlp = torch.nn.Sequential(torch.nn.Linear(d, 4 * d), torch.nn.GELU(), torch.nn.Linear(4 * d, d))
+
+    def forward(self, x):
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
 
 
 class Gpt(torch.nn.Module):

@@ -1,0 +1,146 @@
+// Shared by the Fashion-MNIST examples: command-line options, data loading, one training epoch with a progress bar,
+// evaluation with a confusion matrix, and the plot of the training curves.
+using System.Diagnostics;
+using System.Globalization;
+using Autograd.Nn;
+using Autograd.Nn.Data;
+using Autograd.Nn.Optim;
+using Autograd.Ops;
+using Spectre.Console;
+
+namespace Autograd.Examples;
+
+internal sealed record FashionOptions(string? DataDir, int Epochs, int Seed, string OutDir)
+{
+    public static FashionOptions Parse(string[] args, int defaultEpochs)
+    {
+        string? dir = null;
+        var epochs = defaultEpochs;
+        var seed = 1;
+        var outDir = ".";
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--data": dir = args[++i]; break;
+                case "--epochs": epochs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--seed": seed = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--out": outDir = args[++i]; break;
+                default: throw new ArgumentException($"unknown argument '{args[i]}'; use --data DIR, --epochs N, --seed N, --out DIR");
+            }
+        }
+
+        return new FashionOptions(dir, epochs, seed, outDir);
+    }
+}
+
+internal static class FashionTraining
+{
+    /// <summary>Loads the data set, or prints how to install it and returns null.</summary>
+    public static FashionMnistData? Load(string? dir)
+    {
+        try
+        {
+            var data = FashionMnist.Load(dir);
+            Console.WriteLine($"Fashion-MNIST from {data.Directory}: {data.Train.Count} training and {data.Test.Count} test images");
+            return data;
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            Console.Error.WriteLine(e.Message);
+            Console.Error.WriteLine("Install the data set with:  apt-get install -y dataset-fashion-mnist   (or pass --data DIR)");
+            return null;
+        }
+    }
+
+    /// <summary>One epoch of Adam steps with a progress bar; returns the mean loss and the seconds it took.</summary>
+    public static (double Loss, double Seconds) Epoch(Module model, Func<Tensor, Tensor> shape, Optimizer optimizer, DataLoader loader, int epoch, int epochs)
+    {
+        model.Train();
+        double lossSum = 0;
+        var batches = 0;
+        var clock = Stopwatch.StartNew();
+        AnsiConsole.Progress()
+            .AutoClear(true)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask($"epoch {epoch}/{epochs}", maxValue: loader.BatchCount);
+                foreach (var batch in loader.Epoch(epoch))
+                {
+                    optimizer.ZeroGrad();
+                    var loss = Functional.CrossEntropy(model.Forward(shape(batch.Features)), batch.Labels);
+                    loss.Backward();
+                    optimizer.Step();
+                    lossSum += loss.Item();
+                    batches++;
+                    task.Increment(1);
+                }
+            });
+        return (lossSum / batches, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Test accuracy and the confusion matrix, in evaluation mode and batches of 1000.</summary>
+    public static (double Accuracy, int[,] Confusion) Evaluate(Module model, Func<Tensor, Tensor> shape, TensorDataset test)
+    {
+        model.Eval();
+        var confusion = new int[10, 10];
+        var correct = 0;
+        using var _ = Tensor.NoGrad();
+        for (var start = 0; start < test.Count; start += 1000)
+        {
+            var part = test.Slice(start, Math.Min(1000, test.Count - start));
+            var predicted = model.Forward(shape(part.Features)).ArgMax(1).ToArray<long>();
+            var truth = part.Labels.ToArray<long>();
+            for (var i = 0; i < truth.Length; i++)
+            {
+                confusion[truth[i], predicted[i]]++;
+                correct += truth[i] == predicted[i] ? 1 : 0;
+            }
+        }
+
+        return ((double)correct / test.Count, confusion);
+    }
+
+    public static void PrintConfusion(int[,] confusion)
+    {
+        var table = new Table().Title("confusion matrix (rows: true class, columns: predicted)");
+        table.AddColumn("true \\ predicted");
+        for (var j = 0; j < 10; j++)
+        {
+            table.AddColumn(new TableColumn(j.ToString(CultureInfo.InvariantCulture)).RightAligned());
+        }
+
+        for (var i = 0; i < 10; i++)
+        {
+            var row = new List<string> { $"{i} {FashionMnist.ClassNames[i]}" };
+            for (var j = 0; j < 10; j++)
+            {
+                row.Add(i == j ? $"[green]{confusion[i, j]}[/]" : confusion[i, j].ToString(CultureInfo.InvariantCulture));
+            }
+
+            table.AddRow(row.ToArray());
+        }
+
+        AnsiConsole.Write(table);
+    }
+
+    public static void WritePlot(List<(int Epoch, double Loss, double Accuracy, double Seconds)> history, string title, string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        var epochs = history.Select(h => (double)h.Epoch).ToArray();
+        var plot = new ScottPlot.Plot();
+        var loss = plot.Add.Scatter(epochs, history.Select(h => h.Loss).ToArray());
+        loss.LegendText = "training loss (left)";
+        var accuracy = plot.Add.Scatter(epochs, history.Select(h => h.Accuracy).ToArray());
+        accuracy.LegendText = "test accuracy (right)";
+        accuracy.Axes.YAxis = plot.Axes.Right;
+        plot.Axes.Left.Label.Text = "cross-entropy";
+        plot.Axes.Right.Label.Text = "accuracy";
+        plot.XLabel("epoch");
+        plot.Title(title);
+        plot.ShowLegend(ScottPlot.Alignment.MiddleRight);
+        plot.SavePng(path, 900, 600);
+        Console.WriteLine($"training curves written to {Path.GetFullPath(path)}");
+    }
+}

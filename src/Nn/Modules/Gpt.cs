@@ -1,0 +1,101 @@
+using System.Text;
+using Autograd.Nn.Data;
+
+namespace Autograd.Nn;
+
+/// <summary>
+/// Token and learned position embeddings, pre-LayerNorm transformer blocks, a final LayerNorm and a linear head.
+/// A character-level (or any token-level) GPT: the children are named <c>tok</c>, <c>pos</c>, <c>blocks</c> (a
+/// <see cref="Sequential"/> of <see cref="TransformerBlock"/>s), <c>ln</c> and <c>head</c>, as the PyTorch model of
+/// benchmarks/peers/char_gpt.py, so its weights load unchanged.
+/// </summary>
+public sealed class Gpt : Module
+{
+    /// <summary>Creates the model; parameters are drawn from generators seeded from <paramref name="seed"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A size is not positive.</exception>
+    /// <exception cref="ArgumentException"><paramref name="heads"/> does not divide <paramref name="dModel"/>.</exception>
+    public Gpt(int vocabulary, int dModel, int context, int layers, int heads, int seed, DType dtype = DType.Float32)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(layers);
+        Context = context;
+        Tok = RegisterModule("tok", new Embedding(vocabulary, dModel, seed, dtype: dtype));
+        Pos = RegisterModule("pos", new Embedding(context, dModel, seed + 1, dtype: dtype));
+        Blocks = RegisterModule("blocks", new Sequential([.. Enumerable.Range(0, layers).Select(i => new TransformerBlock(dModel, heads, seed + 10 + (10 * i), causal: true, dtype))]));
+        Ln = RegisterModule("ln", new LayerNorm(dModel, dtype: dtype));
+        Head = RegisterModule("head", new Linear(dModel, vocabulary, seed + 2, dtype: dtype));
+    }
+
+    /// <summary>The longest input sequence (the number of position embeddings).</summary>
+    public int Context { get; }
+
+    /// <summary>The token embedding.</summary>
+    public Embedding Tok { get; }
+
+    /// <summary>The learned position embedding.</summary>
+    public Embedding Pos { get; }
+
+    /// <summary>The transformer blocks.</summary>
+    public Sequential Blocks { get; }
+
+    /// <summary>The final LayerNorm.</summary>
+    public LayerNorm Ln { get; }
+
+    /// <summary>The output projection to logits over the vocabulary.</summary>
+    public Linear Head { get; }
+
+    /// <summary>Logits [B, T, vocabulary] for int64 tokens [B, T].</summary>
+    /// <exception cref="ArgumentException">The input is not [B, T] with 1 ≤ T ≤ <see cref="Context"/>.</exception>
+    public override Tensor Forward(Tensor input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        if (input.Rank != 2 || input.Shape[1] < 1 || input.Shape[1] > Context)
+        {
+            throw new ArgumentException($"Gpt: expected tokens [B, T] with 1 ≤ T ≤ {Context}, got shape {input.Shape}.", nameof(input));
+        }
+
+        var t = input.Shape[1];
+        var x = Tok.Forward(input) + Pos.Weight.Narrow(0, 0, t);
+        return Head.Forward(Ln.Forward(Blocks.Forward(x)));
+    }
+
+    /// <summary>The mean cross-entropy of the next-token predictions <paramref name="x"/> → <paramref name="y"/> (both [B, T]).</summary>
+    public Tensor Loss(Tensor x, Tensor y)
+    {
+        var logits = Forward(x);
+        var (b, t) = (x.Shape[0], x.Shape[1]);
+        return Functional.CrossEntropy(logits.Reshape(b * t, logits.Shape[2]), y.Reshape(b * t));
+    }
+
+    /// <summary>One new word: characters drawn from softmax(logits / temperature), starting from the end-of-word token, until the next one (at most 40).</summary>
+    public string Sample(CharCorpus corpus, double temperature, Random random)
+    {
+        Eval();
+        using var _ = Tensor.NoGrad();
+        var tokens = new List<long> { corpus.Encode(CharCorpus.EndOfWord.ToString())[0] };
+        var word = new StringBuilder();
+        while (word.Length < 40)
+        {
+            var window = tokens.Skip(Math.Max(0, tokens.Count - Context)).ToArray();
+            var logits = Forward(Tensor.FromArray(window, 1, window.Length));
+            var last = logits.Narrow(1, window.Length - 1, 1).Reshape(-1).To(DType.Float64) * (1.0 / temperature);
+            var p = last.Softmax(0).ToArray<double>();
+            var u = random.NextDouble();
+            var next = 0;
+            for (var acc = p[0]; acc < u && next < p.Length - 1; acc += p[++next])
+            {
+            }
+
+            if (corpus.Vocabulary[next] == CharCorpus.EndOfWord)
+            {
+                break;
+            }
+
+            word.Append(corpus.Vocabulary[next]);
+            tokens.Add(next);
+        }
+
+        Train();
+        return word.ToString();
+    }
+}
+
