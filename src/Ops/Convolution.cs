@@ -265,7 +265,7 @@ public static class Convolution
 
         if (Tensor.ShouldRecord(g, w))
         {
-            dx.SetGradFn(new BackwardInputNode(g, w, geo.Args));
+            dx.SetGradFn(new BackwardNode("Conv2dBackwardInput", g, w, geo.Args));
         }
 
         return dx;
@@ -283,7 +283,7 @@ public static class Convolution
 
         if (Tensor.ShouldRecord(g, x))
         {
-            dw.SetGradFn(new BackwardWeightNode(g, x, geo.Args));
+            dw.SetGradFn(new BackwardNode("Conv2dBackwardWeight", g, x, geo.Args));
         }
 
         return dw;
@@ -504,63 +504,37 @@ public static class Convolution
         }
     }
 
-    // ⟨dx, gg⟩ = ⟨g, conv(gg, W)⟩, so the gradient in g is conv(gg, W) and the gradient in W is that of the weight.
+    // Both backward operators are bilinear in (g, other), where other is W for the input's and x for the weight's:
+    // ⟨dx, gg⟩ = ⟨g, conv(gg, W)⟩ and ⟨dW, gg⟩ = ⟨g, conv(x, gg)⟩, so each one's rule is Conv2d and the other operator.
     [Rule("Conv2dBackwardInput", Forward = "dx = col2im(Wᵀ · g) (transposed convolution)", Backward = "dg = Conv2d(gg, W), dW = Conv2dBackwardWeight(g, gg)", Saves = "g, w")]
-    private sealed class BackwardInputNode : Node
-    {
-        private readonly ConvArgs _args;
-
-        public BackwardInputNode(Tensor g, Tensor w, ConvArgs args)
-            : base("Conv2dBackwardInput", g, w)
-        {
-            _args = args;
-            Save(g, w);
-        }
-
-        protected internal override void Backward(Tensor gg, Tensor?[] grads)
-        {
-            var g = Saved(0);
-            var w = Saved(1);
-            var a = _args;
-            if (NeedsInputGrad(0))
-            {
-                grads[0] = gg.Conv2d(w, null, a.Stride, a.Padding, a.Dilation, a.Groups);
-            }
-
-            if (NeedsInputGrad(1))
-            {
-                grads[1] = Conv2dBackwardWeight(g, gg, w.Shape, a.Stride, a.Padding, a.Dilation, a.Groups);
-            }
-
-        }
-    }
-
-    // ⟨dW, gg⟩ = ⟨g, conv(x, gg)⟩, so the gradient in g is conv(x, gg) and the gradient in x is that of the input.
     [Rule("Conv2dBackwardWeight", Forward = "dW = Σ_n g · im2col(x)ᵀ", Backward = "dg = Conv2d(x, gg), dx = Conv2dBackwardInput(g, gg)", Saves = "g, x")]
-    private sealed class BackwardWeightNode : Node
+    private sealed class BackwardNode : Node
     {
         private readonly ConvArgs _args;
 
-        public BackwardWeightNode(Tensor g, Tensor x, ConvArgs args)
-            : base("Conv2dBackwardWeight", g, x)
+        public BackwardNode(string name, Tensor g, Tensor other, ConvArgs args)
+            : base(name, g, other)
         {
             _args = args;
-            Save(g, x);
+            Save(g, other);
         }
 
         protected internal override void Backward(Tensor gg, Tensor?[] grads)
         {
             var g = Saved(0);
-            var x = Saved(1);
+            var other = Saved(1);
             var a = _args;
+            var ofInput = Name == "Conv2dBackwardInput";
             if (NeedsInputGrad(0))
             {
-                grads[0] = x.Conv2d(gg, null, a.Stride, a.Padding, a.Dilation, a.Groups);
+                grads[0] = ofInput ? gg.Conv2d(other, null, a.Stride, a.Padding, a.Dilation, a.Groups) : other.Conv2d(gg, null, a.Stride, a.Padding, a.Dilation, a.Groups);
             }
 
             if (NeedsInputGrad(1))
             {
-                grads[1] = Conv2dBackwardInput(g, gg, x.Shape, a.Stride, a.Padding, a.Dilation, a.Groups);
+                grads[1] = ofInput
+                    ? Conv2dBackwardWeight(g, gg, other.Shape, a.Stride, a.Padding, a.Dilation, a.Groups)
+                    : Conv2dBackwardInput(g, gg, other.Shape, a.Stride, a.Padding, a.Dilation, a.Groups);
             }
         }
     }

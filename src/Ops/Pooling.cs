@@ -126,7 +126,7 @@ public static class Pooling
 
         if (Tensor.ShouldRecord(g))
         {
-            dx.SetGradFn(new AvgPoolBackwardNode(g, p, countIncludePad));
+            dx.SetGradFn(new AvgPoolNode("AvgPool2dBackward", g, p, countIncludePad));
         }
 
         return dx;
@@ -139,7 +139,7 @@ public static class Pooling
 
         if (Tensor.ShouldRecord(x))
         {
-            y.SetGradFn(new AvgPoolNode(x, p, countIncludePad));
+            y.SetGradFn(new AvgPoolNode("AvgPool2d", x, p, countIncludePad));
         }
 
         return y;
@@ -237,40 +237,24 @@ public static class Pooling
                 .Reshape(_shape.ToArray());
     }
 
+    // Average pooling is linear and AvgPool2dBackward is its adjoint, so each one's gradient is the other.
     [Rule("AvgPool2d", Forward = "y = mean of x over each window", Backward = "dx = AvgPool2dBackward(g): each g spread evenly over its window", Saves = "")]
+    [Rule("AvgPool2dBackward", Forward = "dx = each g spread evenly over its window", Backward = "dg = AvgPool2d(gg)", Saves = "")]
     private sealed class AvgPoolNode : Node
     {
-        private readonly Shape _shape;
+        private readonly Shape _inputShape;
         private readonly PoolGeometry _p;
         private readonly bool _countIncludePad;
 
-        public AvgPoolNode(Tensor x, PoolGeometry p, bool countIncludePad)
-            : base("AvgPool2d", x)
+        public AvgPoolNode(string name, Tensor input, PoolGeometry p, bool countIncludePad)
+            : base(name, input)
         {
-            _shape = x.Shape;
+            _inputShape = input.Shape;
             _p = p;
             _countIncludePad = countIncludePad;
         }
 
-        protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = AvgPool2dBackward(g, _shape, _p, _countIncludePad);
-    }
-
-    // The adjoint of a linear map: its gradient is the map itself.
-    [Rule("AvgPool2dBackward", Forward = "dx = each g spread evenly over its window", Backward = "dg = AvgPool2d(gg)", Saves = "")]
-    private sealed class AvgPoolBackwardNode : Node
-    {
-        private readonly Shape _outShape;
-        private readonly PoolGeometry _p;
-        private readonly bool _countIncludePad;
-
-        public AvgPoolBackwardNode(Tensor g, PoolGeometry p, bool countIncludePad)
-            : base("AvgPool2dBackward", g)
-        {
-            _outShape = g.Shape;
-            _p = p;
-            _countIncludePad = countIncludePad;
-        }
-
-        protected internal override void Backward(Tensor gg, Tensor?[] grads) => grads[0] = Average(gg, _p, _outShape, _countIncludePad);
+        protected internal override void Backward(Tensor g, Tensor?[] grads)
+            => grads[0] = Name == "AvgPool2d" ? AvgPool2dBackward(g, _inputShape, _p, _countIncludePad) : Average(g, _p, _inputShape, _countIncludePad);
     }
 }

@@ -23,66 +23,19 @@ public abstract class Module
     /// Every parameter of this module and its descendants with its dotted name (<c>0.weight</c>, <c>encoder.1.bias</c>):
     /// own parameters first in registration order, then each child's in registration order.
     /// </summary>
-    public IEnumerable<KeyValuePair<string, Tensor>> NamedParameters()
-    {
-        foreach (var p in _parameters)
-        {
-            yield return p;
-        }
-
-        foreach (var (name, child) in _children)
-        {
-            foreach (var (pn, p) in child.NamedParameters())
-            {
-                yield return new(name + "." + pn, p);
-            }
-        }
-    }
+    public IEnumerable<KeyValuePair<string, Tensor>> NamedParameters() => Named(static m => m._parameters);
 
     /// <summary>
     /// Every buffer (state that is saved with the module but not trained, such as batch norm's <c>running_mean</c>) of
     /// this module and its descendants with its dotted name, in the same order as <see cref="NamedParameters"/>.
     /// </summary>
-    public IEnumerable<KeyValuePair<string, Tensor>> NamedBuffers()
-    {
-        foreach (var b in _buffers)
-        {
-            yield return b;
-        }
-
-        foreach (var (name, child) in _children)
-        {
-            foreach (var (bn, b) in child.NamedBuffers())
-            {
-                yield return new(name + "." + bn, b);
-            }
-        }
-    }
+    public IEnumerable<KeyValuePair<string, Tensor>> NamedBuffers() => Named(static m => m._buffers);
 
     /// <summary>
     /// Everything saved with the module, named and ordered as PyTorch's <c>state_dict()</c>: this module's parameters,
     /// then its buffers, then each child's state in registration order.
     /// </summary>
-    public IEnumerable<KeyValuePair<string, Tensor>> NamedState()
-    {
-        foreach (var p in _parameters)
-        {
-            yield return p;
-        }
-
-        foreach (var b in _buffers)
-        {
-            yield return b;
-        }
-
-        foreach (var (name, child) in _children)
-        {
-            foreach (var (sn, t) in child.NamedState())
-            {
-                yield return new(name + "." + sn, t);
-            }
-        }
-    }
+    public IEnumerable<KeyValuePair<string, Tensor>> NamedState() => Named(static m => m._parameters.Concat(m._buffers));
 
     /// <summary>Every parameter, in the order of <see cref="NamedParameters"/>.</summary>
     public IEnumerable<Tensor> Parameters() => NamedParameters().Select(p => p.Value);
@@ -170,6 +123,23 @@ public abstract class Module
         if (_parameters.Any(p => p.Key == name) || _buffers.Any(b => b.Key == name) || _children.Any(c => c.Key == name))
         {
             throw new ArgumentException($"{GetType().Name}: the name '{name}' is already registered.", nameof(name));
+        }
+    }
+
+    /// <summary>The tensors <paramref name="own"/> picks from this module, then from each descendant, with dotted names.</summary>
+    private IEnumerable<KeyValuePair<string, Tensor>> Named(Func<Module, IEnumerable<KeyValuePair<string, Tensor>>> own)
+    {
+        foreach (var t in own(this))
+        {
+            yield return t;
+        }
+
+        foreach (var (name, child) in _children)
+        {
+            foreach (var (tn, t) in child.Named(own))
+            {
+                yield return new(name + "." + tn, t);
+            }
         }
     }
 
