@@ -120,26 +120,17 @@ public static class Pooling
 
     /// <summary>The adjoint of average pooling: spreads each value of g evenly over its window (the gradient of <c>AvgPool2d</c>).</summary>
     internal static Tensor AvgPool2dBackward(Tensor g, Shape inputShape, PoolGeometry p, bool countIncludePad)
-    {
-        var dx = Tensor.Uninitialized(inputShape, g.DType);
-        Dispatch.ByFloatType(g.DType, new AvgWork(g, dx, p, countIncludePad, adjoint: true));
+        => Average(g, p, inputShape, countIncludePad, adjoint: true);
 
-        if (Tensor.ShouldRecord(g))
-        {
-            dx.SetGradFn(new AvgPoolNode("AvgPool2dBackward", g, p, countIncludePad));
-        }
-
-        return dx;
-    }
-
-    private static Tensor Average(Tensor x, PoolGeometry p, Shape outShape, bool countIncludePad)
+    /// <summary>Average pooling of x into <paramref name="outShape"/>, or with <paramref name="adjoint"/> its adjoint (x is then a gradient).</summary>
+    private static Tensor Average(Tensor x, PoolGeometry p, Shape outShape, bool countIncludePad, bool adjoint = false)
     {
         var y = Tensor.Uninitialized(outShape, x.DType);
-        Dispatch.ByFloatType(x.DType, new AvgWork(x, y, p, countIncludePad, adjoint: false));
+        Dispatch.ByFloatType(x.DType, new AvgWork(x, y, p, countIncludePad, adjoint));
 
         if (Tensor.ShouldRecord(x))
         {
-            y.SetGradFn(new AvgPoolNode("AvgPool2d", x, p, countIncludePad));
+            y.SetGradFn(new AvgPoolNode(adjoint ? "AvgPool2dBackward" : "AvgPool2d", x, p, countIncludePad));
         }
 
         return y;
