@@ -10,9 +10,9 @@ namespace Autograd.Benchmarks;
 /// <summary>The benchmark classes and the jobs and configs of the quick, report and interactive modes.</summary>
 public static class Suite
 {
-    /// <summary>The four questions, one class each.</summary>
+    /// <summary>The five questions, one class each.</summary>
     public static readonly Type[] Classes =
-        [typeof(SoftmaxBenchmarks), typeof(TapeOverheadBenchmarks), typeof(MatMulBenchmarks), typeof(TrainingStepBenchmarks)];
+        [typeof(SoftmaxBenchmarks), typeof(TapeOverheadBenchmarks), typeof(MatMulBenchmarks), typeof(TrainingStepBenchmarks), typeof(LayerBenchmarks)];
 
     /// <summary>Every benchmark once, in this process (BenchmarkDotNet's Dry job, in-process): a smoke test, not a measurement.</summary>
     public static Job QuickJob { get; } = Job.Dry.WithToolchain(InProcessEmitToolchain.Instance).WithId("Quick");
