@@ -2,12 +2,9 @@
 // flatten; Linear 3136→128, ReLU, Linear 128→10. Adam 1e-3, batch 64, float32, 5 epochs. Reports test accuracy and
 // time after every epoch, prints the confusion matrix, writes the training curves and the weights (safetensors, under
 // PyTorch's names, so benchmarks/peers/fashion_cnn.py's model loads them).
-using System.Globalization;
 using Autograd;
 using Autograd.Examples;
 using Autograd.Nn;
-using Autograd.Nn.Data;
-using Autograd.Nn.Optim;
 using Autograd.Nn.Serialization;
 using Autograd.Ops;
 
@@ -24,25 +21,9 @@ var model = new Sequential(
     new Flatten(),
     new Linear(3136, 128, seed: seed + 2, dtype: DType.Float32), new ReLU(),
     new Linear(128, 10, seed: seed + 3, dtype: DType.Float32));
-var optimizer = new Adam(model.Parameters(), learningRate: 1e-3);
-var loader = new DataLoader(data.Train, batchSize: 64, shuffle: true, seed: seed);
-Console.WriteLine(model);
-Console.WriteLine($"{model.ParameterCount:N0} parameters, {loader.BatchCount} batches of 64 per epoch, seed {seed}");
-
-static Tensor Images(Tensor rows) => rows.Reshape(rows.Shape[0], 1, 28, 28);
-var history = new List<(int Epoch, double Loss, double Accuracy, double Seconds)>();
-for (var epoch = 1; epoch <= options.Epochs; epoch++)
-{
-    var (loss, seconds) = FashionTraining.Epoch(model, Images, optimizer, loader, epoch, options.Epochs);
-    var (accuracy, _) = FashionTraining.Evaluate(model, Images, data.Test);
-    history.Add((epoch, loss, accuracy, seconds));
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"epoch {epoch,2}  train loss {loss:F4}  test accuracy {accuracy:F4}  {seconds:F1} s"));
-}
-
-var (finalAccuracy, confusion) = FashionTraining.Evaluate(model, Images, data.Test);
-Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"final test accuracy {finalAccuracy:F4}; mean epoch time {history.Average(h => h.Seconds):F1} s"));
-FashionTraining.PrintConfusion(confusion);
-FashionTraining.WritePlot(history, "Fashion-MNIST, CNN (2 conv + 2 linear), Adam 1e-3, batch 64", Path.Combine(options.OutDir, "fashion-cnn-training.png"));
+FashionTraining.Train(
+    model, static rows => rows.Reshape(rows.Shape[0], 1, 28, 28), data, options,
+    "Fashion-MNIST, CNN (2 conv + 2 linear), Adam 1e-3, batch 64", "fashion-cnn-training.png");
 var weights = Path.Combine(options.OutDir, "fashion-cnn.safetensors");
 model.SaveSafeTensors(weights, new Dictionary<string, string> { ["format"] = "pt" });
 Console.WriteLine($"weights written to {Path.GetFullPath(weights)}");

@@ -36,6 +36,31 @@ internal sealed record FashionOptions(string? DataDir, int Epochs, int Seed, str
 
 internal static class FashionTraining
 {
+    /// <summary>
+    /// Trains <paramref name="model"/> with Adam (1e-3) on batches of 64 for the options' epochs, printing the loss, test
+    /// accuracy and time of each epoch, then the confusion matrix, and writes the training curves to <paramref name="png"/>.
+    /// </summary>
+    public static void Train(Module model, Func<Tensor, Tensor> shape, FashionMnistData data, FashionOptions options, string title, string png)
+    {
+        var optimizer = new Adam(model.Parameters(), learningRate: 1e-3);
+        var loader = new DataLoader(data.Train, batchSize: 64, shuffle: true, seed: options.Seed);
+        Console.WriteLine(model);
+        Console.WriteLine($"{model.ParameterCount:N0} parameters, {loader.BatchCount} batches of 64 per epoch, seed {options.Seed}");
+        var history = new List<(int Epoch, double Loss, double Accuracy, double Seconds)>();
+        for (var epoch = 1; epoch <= options.Epochs; epoch++)
+        {
+            var (loss, seconds) = Epoch(model, shape, optimizer, loader, epoch, options.Epochs);
+            var (accuracy, _) = Evaluate(model, shape, data.Test);
+            history.Add((epoch, loss, accuracy, seconds));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"epoch {epoch,2}  train loss {loss:F4}  test accuracy {accuracy:F4}  {seconds:F1} s"));
+        }
+
+        var (finalAccuracy, confusion) = Evaluate(model, shape, data.Test);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"final test accuracy {finalAccuracy:F4}; mean epoch time {history.Average(h => h.Seconds):F1} s"));
+        PrintConfusion(confusion);
+        WritePlot(history, title, Path.Combine(options.OutDir, png));
+    }
+
     /// <summary>Loads the data set, or prints how to install it and returns null.</summary>
     public static FashionMnistData? Load(string? dir)
     {
@@ -54,7 +79,7 @@ internal static class FashionTraining
     }
 
     /// <summary>One epoch of Adam steps with a progress bar; returns the mean loss and the seconds it took.</summary>
-    public static (double Loss, double Seconds) Epoch(Module model, Func<Tensor, Tensor> shape, Optimizer optimizer, DataLoader loader, int epoch, int epochs)
+    private static (double Loss, double Seconds) Epoch(Module model, Func<Tensor, Tensor> shape, Optimizer optimizer, DataLoader loader, int epoch, int epochs)
     {
         model.Train();
         double lossSum = 0;
@@ -102,7 +127,7 @@ internal static class FashionTraining
         return ((double)correct / test.Count, confusion);
     }
 
-    public static void PrintConfusion(int[,] confusion)
+    private static void PrintConfusion(int[,] confusion)
     {
         var table = new Table().Title("confusion matrix (rows: true class, columns: predicted)");
         table.AddColumn("true \\ predicted");
@@ -125,7 +150,7 @@ internal static class FashionTraining
         AnsiConsole.Write(table);
     }
 
-    public static void WritePlot(List<(int Epoch, double Loss, double Accuracy, double Seconds)> history, string title, string path)
+    private static void WritePlot(List<(int Epoch, double Loss, double Accuracy, double Seconds)> history, string title, string path)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         var epochs = history.Select(h => (double)h.Epoch).ToArray();
