@@ -373,6 +373,20 @@ public static class Attention
         return ds * scale;
     }
 
+    /// <summary>dq = dS · k and dk = dSᵀ · q (the scale is already in dS), each summed back to its input's shape, into slots 0 and 1.</summary>
+    private static void QueryKeyGradients(Tensor ds, Tensor q, Tensor k, bool needQ, bool needK, Tensor?[] grads)
+    {
+        if (needQ)
+        {
+            grads[0] = LinearAlgebra.MatMulT(ds, k, false, false).SumTo(q.Shape);
+        }
+
+        if (needK)
+        {
+            grads[1] = LinearAlgebra.MatMulT(ds, q, true, false).SumTo(k.Shape);
+        }
+    }
+
     // A row whose scores are all masked has NaN weights; its scores' gradient is zeroed at the masked positions (the
     // rule of the −∞ fill), so q and k get no gradient from it, as in the composed form.
     [Rule(
@@ -408,16 +422,7 @@ public static class Attention
             if (NeedsInputGrad(0) || NeedsInputGrad(1))
             {
                 var dp = LinearAlgebra.MatMulT(g, v, false, true);
-                var ds = ScoresGradient(dp, p, _keep, _scale);
-                if (NeedsInputGrad(0))
-                {
-                    grads[0] = LinearAlgebra.MatMulT(ds, k, false, false).SumTo(q.Shape);
-                }
-
-                if (NeedsInputGrad(1))
-                {
-                    grads[1] = LinearAlgebra.MatMulT(ds, q, true, false).SumTo(k.Shape);
-                }
+                QueryKeyGradients(ScoresGradient(dp, p, _keep, _scale), q, k, NeedsInputGrad(0), NeedsInputGrad(1), grads);
             }
         }
     }
@@ -447,16 +452,7 @@ public static class Attention
         {
             var q = Saved(0);
             var k = Saved(1);
-            var ds = ScoresGradient(g, Saved(2), _keep, _scale);
-            if (NeedsInputGrad(0))
-            {
-                grads[0] = LinearAlgebra.MatMulT(ds, k, false, false).SumTo(q.Shape);
-            }
-
-            if (NeedsInputGrad(1))
-            {
-                grads[1] = LinearAlgebra.MatMulT(ds, q, true, false).SumTo(k.Shape);
-            }
+            QueryKeyGradients(ScoresGradient(g, Saved(2), _keep, _scale), q, k, NeedsInputGrad(0), NeedsInputGrad(1), grads);
         }
     }
 }
