@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
 
@@ -24,15 +25,38 @@ public static class NormKernels
     }
 
     /// <summary>
-    /// The gradient of y = (x − μ)·rstd for the output gradient g, row by row: with x̂ = (x − μ)·rstd,
-    /// dx = rstd ⊙ (g − mean(g) − x̂ ⊙ mean(g ⊙ x̂)). <paramref name="mean"/> and <paramref name="rstd"/> are the
-    /// forward's statistics of each row.
+    /// The gradients of y = x̂ ⊙ w + b with x̂ = (x − μ)·rstd, for the output gradient g, in one pass over the rows:
+    /// with a = g ⊙ w (a = g without a weight), dx = rstd ⊙ (a − mean(a) − x̂ ⊙ mean(a ⊙ x̂)), dw = Σ_rows g ⊙ x̂ and
+    /// db = Σ_rows g. <paramref name="mean"/> and <paramref name="rstd"/> are the forward's statistics of each row.
+    /// An empty <paramref name="weight"/> means no weight; an empty <paramref name="dx"/>, <paramref name="dw"/> or
+    /// <paramref name="db"/> is not computed. The rows are split between the cores in a fixed number of chunks, each
+    /// summing dw and db over its rows; the chunks' sums are added in order, so results do not depend on timing.
     /// </summary>
-    public static void LayerNormBackward<T>(ReadOnlyMemory<T> g, ReadOnlyMemory<T> x, ReadOnlyMemory<T> mean, ReadOnlyMemory<T> rstd, Memory<T> dx, int size)
+    public static void LayerNormBackward<T>(ReadOnlyMemory<T> g, ReadOnlyMemory<T> x, ReadOnlyMemory<T> mean, ReadOnlyMemory<T> rstd, ReadOnlyMemory<T> weight, Memory<T> dx, Memory<T> dw, Memory<T> db, int size)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var rows = mean.Length;
-        Workers.For(rows, Workers.Chunks((long)rows * size, MinPerChunk), new BackwardJob<T>(g, x, mean, rstd, dx, size));
+        var chunks = Math.Min(Math.Max(rows, 1), Workers.Chunks((long)rows * size, MinPerChunk));
+        var sums = dw.IsEmpty && db.IsEmpty ? 0 : 2 * size;
+        var partials = chunks > 1 && sums > 0 ? new T[chunks - 1][] : null;
+        Workers.For(chunks, chunks, new BackwardJob<T>(g, x, mean, rstd, weight, dx, dw, db, size, chunks, partials));
+        if (partials is null)
+        {
+            return;
+        }
+
+        foreach (var partial in partials)
+        {
+            if (!dw.IsEmpty)
+            {
+                TensorPrimitives.Add(dw.Span, partial.AsSpan(0, size), dw.Span);
+            }
+
+            if (!db.IsEmpty)
+            {
+                TensorPrimitives.Add(db.Span, partial.AsSpan(size, size), db.Span);
+            }
+        }
     }
 
     private readonly struct ForwardJob<T>(ReadOnlyMemory<T> x, Memory<T> y, Memory<T> mean, Memory<T> rstd, int size, ReadOnlyMemory<T> weight, ReadOnlyMemory<T> bias, double eps) : IRangeJob
@@ -45,13 +69,35 @@ public static class NormKernels
         }
     }
 
-    private readonly struct BackwardJob<T>(ReadOnlyMemory<T> g, ReadOnlyMemory<T> x, ReadOnlyMemory<T> mean, ReadOnlyMemory<T> rstd, Memory<T> dx, int size) : IRangeJob
+    /// <summary>Chunk c of the rows; chunk 0 sums dw and db into the results, chunk c &gt; 0 into partials[c − 1].</summary>
+    private readonly struct BackwardJob<T>(ReadOnlyMemory<T> g, ReadOnlyMemory<T> x, ReadOnlyMemory<T> mean, ReadOnlyMemory<T> rstd, ReadOnlyMemory<T> weight, Memory<T> dx, Memory<T> dw, Memory<T> db, int size, int chunks, T[][]? partials) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         public void Run(int start, int end)
         {
-            var n = (end - start) * size;
-            BackwardRows(g.Span.Slice(start * size, n), x.Span.Slice(start * size, n), mean.Span[start..end], rstd.Span[start..end], dx.Span.Slice(start * size, n), size);
+            var rows = mean.Length;
+            for (var c = start; c < end; c++)
+            {
+                var first = (int)((long)rows * c / chunks);
+                var last = (int)((long)rows * (c + 1) / chunks);
+                var n = (last - first) * size;
+                Span<T> dwSum = default, dbSum = default;
+                if (c == 0 || partials is null)
+                {
+                    dwSum = dw.Span;
+                    dbSum = db.Span;
+                }
+                else
+                {
+                    var partial = partials[c - 1] = new T[2 * size];
+                    dwSum = dw.IsEmpty ? default : partial.AsSpan(0, size);
+                    dbSum = db.IsEmpty ? default : partial.AsSpan(size, size);
+                }
+
+                BackwardRows(
+                    g.Span.Slice(first * size, n), x.Span.Slice(first * size, n), mean.Span[first..last], rstd.Span[first..last], weight.Span,
+                    dx.IsEmpty ? default : dx.Span.Slice(first * size, n), dwSum, dbSum, size);
+            }
         }
     }
 
@@ -69,12 +115,15 @@ public static class NormKernels
             var variance = size == 0 ? T.Zero : TensorPrimitives.SumOfSquares<T>(yr) / n;
             var s = T.One / T.Sqrt(variance + T.CreateTruncating(eps));
             TensorPrimitives.Multiply(yr, s, yr);
-            if (!weight.IsEmpty)
+            if (!weight.IsEmpty && !bias.IsEmpty)
+            {
+                TensorPrimitives.FusedMultiplyAdd(yr, weight, bias, yr);
+            }
+            else if (!weight.IsEmpty)
             {
                 TensorPrimitives.Multiply(yr, weight, yr);
             }
-
-            if (!bias.IsEmpty)
+            else if (!bias.IsEmpty)
             {
                 TensorPrimitives.Add(yr, bias, yr);
             }
@@ -84,27 +133,65 @@ public static class NormKernels
         }
     }
 
-    private static void BackwardRows<T>(ReadOnlySpan<T> g, ReadOnlySpan<T> x, ReadOnlySpan<T> mean, ReadOnlySpan<T> rstd, Span<T> dx, int size)
+    private static void BackwardRows<T>(ReadOnlySpan<T> g, ReadOnlySpan<T> x, ReadOnlySpan<T> mean, ReadOnlySpan<T> rstd, ReadOnlySpan<T> weight, Span<T> dx, Span<T> dw, Span<T> db, int size)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var rows = mean.Length;
         var n = T.CreateTruncating(size);
-        for (var r = 0; r < rows; r++)
+        dw.Clear();
+        db.Clear();
+        if (size == 0)
         {
-            var gr = g.Slice(r * size, size);
-            var dr = dx.Slice(r * size, size);
-            var s = rstd[r];
+            return;
+        }
 
-            // dr holds x̂ until it is overwritten below, element by element.
-            TensorPrimitives.Subtract(x.Slice(r * size, size), mean[r], dr);
-            TensorPrimitives.Multiply(dr, s, dr);
-            var c = size == 0 ? T.Zero : TensorPrimitives.Dot(gr, dr) / n;
-            var gMean = size == 0 ? T.Zero : TensorPrimitives.Sum(gr) / n;
+        // x̂ goes where dx will be (or into the scratch when dx is not wanted), g ⊙ w into the scratch.
+        var rent = ArrayPool<T>.Shared.Rent(2 * size);
+        try
+        {
+            var scratch = rent.AsSpan(0, size);
+            var xhatScratch = rent.AsSpan(size, size);
+            for (var r = 0; r < rows; r++)
+            {
+                var gr = g.Slice(r * size, size);
+                var xhat = dx.IsEmpty ? xhatScratch : dx.Slice(r * size, size);
+                var s = rstd[r];
+                TensorPrimitives.Subtract(x.Slice(r * size, size), mean[r], xhat);
+                TensorPrimitives.Multiply(xhat, s, xhat);
+                if (!dw.IsEmpty)
+                {
+                    TensorPrimitives.MultiplyAdd(gr, xhat, dw, dw);
+                }
 
-            // dx = s·g − (s·c)·x̂ − s·gMean
-            TensorPrimitives.Multiply(dr, -(s * c), dr);
-            TensorPrimitives.MultiplyAdd(gr, s, dr, dr);
-            TensorPrimitives.Subtract(dr, s * gMean, dr);
+                if (!db.IsEmpty)
+                {
+                    TensorPrimitives.Add(db, gr, db);
+                }
+
+                if (dx.IsEmpty)
+                {
+                    continue;
+                }
+
+                ReadOnlySpan<T> a = gr;
+                if (!weight.IsEmpty)
+                {
+                    TensorPrimitives.Multiply(gr, weight, scratch);
+                    a = scratch;
+                }
+
+                var c = TensorPrimitives.Dot(a, xhat) / n;
+                var aMean = TensorPrimitives.Sum(a) / n;
+
+                // dx = s·a − (s·c)·x̂ − s·mean(a), overwriting x̂ element by element.
+                TensorPrimitives.Multiply(xhat, -(s * c), xhat);
+                TensorPrimitives.MultiplyAdd(a, s, xhat, xhat);
+                TensorPrimitives.Subtract(xhat, s * aMean, xhat);
+            }
+        }
+        finally
+        {
+            ArrayPool<T>.Shared.Return(rent);
         }
     }
 

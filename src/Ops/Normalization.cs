@@ -200,7 +200,7 @@ public static class Normalization
         }
     }
 
-    private static Tensor BackwardCore(Tensor g, Tensor x, Tensor mean, Tensor rstd, int[] normalizedShape, double eps)
+    private static int Size(int[] normalizedShape)
     {
         var size = 1;
         foreach (var d in normalizedShape)
@@ -208,6 +208,12 @@ public static class Normalization
             size *= d;
         }
 
+        return size;
+    }
+
+    private static Tensor BackwardCore(Tensor g, Tensor x, Tensor mean, Tensor rstd, int[] normalizedShape, double eps)
+    {
+        var size = Size(normalizedShape);
         var dx = Tensor.Uninitialized(x.Shape, x.DType);
         Dispatch.ByFloatType(x.DType, new BackwardWork(g, x, mean, rstd, dx, size));
 
@@ -339,7 +345,17 @@ public static class Normalization
     {
         public void Run<T>()
             where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
-            => NormKernels.LayerNormBackward(Mem<T>(g), Mem<T>(x), Mem<T>(mean), Mem<T>(rstd), Mem<T>(dx), size);
+            => NormKernels.LayerNormBackward(Mem<T>(g), Mem<T>(x), Mem<T>(mean), Mem<T>(rstd), default, Mem<T>(dx), default, default, size);
+    }
+
+    /// <summary>dx, dw and db of the affine layer norm in one kernel pass (the tensors not wanted are null).</summary>
+    private readonly struct AffineBackwardWork(Tensor g, Tensor x, Tensor mean, Tensor rstd, Tensor? weight, Tensor? dx, Tensor? dw, Tensor? db, int size) : IFloatWork
+    {
+        public void Run<T>()
+            where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+            => NormKernels.LayerNormBackward(
+                Mem<T>(g), Mem<T>(x), Mem<T>(mean), Mem<T>(rstd), weight is null ? default : Mem<T>(weight),
+                dx is null ? default : Mem<T>(dx), dw is null ? default : Mem<T>(dw), db is null ? default : Mem<T>(db), size);
     }
 
     [Rule("LayerNorm", Forward = "y = (x − mean) ⊙ rstd (+ b), rstd = 1/√(var + eps)", Backward = "dx = LayerNormBackward(g, x), db = Σ g", Saves = "x, mean, rstd")]
@@ -378,6 +394,27 @@ public static class Normalization
             var mean = Saved(1);
             var rstd = Saved(2);
             var w = _hasWeight ? Saved(3) : null;
+            if (!GradMode.IsEnabled)
+            {
+                // Nothing is recorded: one kernel pass gives every gradient wanted.
+                var dx = NeedsInputGrad(0) ? Tensor.Uninitialized(x.Shape, x.DType) : null;
+                var dw = w is not null && NeedsInputGrad(_weightInput) ? Tensor.Uninitialized(w.Shape, x.DType) : null;
+                var db = _biasInput >= 0 && NeedsInputGrad(_biasInput) ? Tensor.Uninitialized(_biasShape!, x.DType) : null;
+                Dispatch.ByFloatType(x.DType, new AffineBackwardWork(g, x, mean, rstd, w, dx, dw, db, Size(_normalizedShape)));
+                grads[0] = dx;
+                if (dw is not null)
+                {
+                    grads[_weightInput] = dw;
+                }
+
+                if (db is not null)
+                {
+                    grads[_biasInput] = db;
+                }
+
+                return;
+            }
+
             if (NeedsInputGrad(0))
             {
                 grads[0] = BackwardCore(w is null ? g : g * w, x, mean, rstd, _normalizedShape, _eps);

@@ -73,6 +73,71 @@ public class NormalizationTests
         }
     }
 
+    public static TheoryData<string, bool, bool, string> FirstOrderCases()
+    {
+        var data = new TheoryData<string, bool, bool, string>();
+        foreach (var shape in new[] { "float64 [5,7]", "float64 [96,1024]", "float32 [33,300]", "float64 [0,4]" })
+        {
+            foreach (var (weight, bias) in new[] { (true, true), (true, false), (false, true), (false, false) })
+            {
+                foreach (var wanted in new[] { "x,w,b", "x", "w,b", "w", "b" })
+                {
+                    if ((weight || !wanted.Contains('w', StringComparison.Ordinal)) && (bias || !wanted.Contains('b', StringComparison.Ordinal)))
+                    {
+                        data.Add(shape, weight, bias, wanted);
+                    }
+                }
+            }
+        }
+
+        return data;
+    }
+
+    /// <summary>
+    /// Without create-graph, the fused rule computes dx, dw and db in one kernel pass (rows split between the cores for
+    /// the large shapes); each gradient asked for, alone or with the others, matches the composed form's.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(FirstOrderCases))]
+    public void FirstOrderGradientsOfEveryInputSubsetMatchTheComposedForm(string shapeAndDType, bool weight, bool bias, string wanted)
+    {
+        var dtype = shapeAndDType.StartsWith("float32", StringComparison.Ordinal) ? DType.Float32 : DType.Float64;
+        var dims = shapeAndDType[(shapeAndDType.IndexOf('[', StringComparison.Ordinal) + 1)..^1].Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+        var d = dims[^1];
+        var x = (Tensor.RandN(S(dims), 21, dtype) * 3.0) - 1.0;
+        var g = Tensor.RandN(S(dims), 22, dtype);
+        var w = weight ? Tensor.RandN(S(d), 23, dtype) + 1.0 : null;
+        var b = bias ? Tensor.RandN(S(d), 24, dtype) : null;
+        var results = new List<Tensor[]>();
+        foreach (var fused in new[] { true, false })
+        {
+            var xs = wanted.Contains('x', StringComparison.Ordinal) ? x.Clone().WithRequiresGrad() : x;
+            var ws = w is not null && wanted.Contains('w', StringComparison.Ordinal) ? w.Clone().WithRequiresGrad() : w;
+            var bs = b is not null && wanted.Contains('b', StringComparison.Ordinal) ? b.Clone().WithRequiresGrad() : b;
+            var inputs = new[] { xs, ws, bs }.OfType<Tensor>().Where(t => t.RequiresGrad).ToArray();
+            var y = fused ? xs.LayerNorm([d], ws, bs) : xs.LayerNormComposed([d], ws, bs);
+            if (fused)
+            {
+                Assert.Equal("LayerNorm", y.OpName);
+            }
+
+            results.Add(Autodiff.Grad([y], inputs, [g]));
+        }
+
+        var tol = ForDType.Pick(dtype, float64: 1e-9, float32: 2e-3);
+        for (var i = 0; i < results[0].Length; i++)
+        {
+            Assert.Equal(results[1][i].Shape, results[0][i].Shape);
+            var fusedValues = results[0][i].ToArray();
+            var composedValues = results[1][i].ToArray();
+            var scale = composedValues.Length == 0 ? 1 : Math.Max(1, composedValues.Max(Math.Abs));
+            for (var j = 0; j < fusedValues.Length; j++)
+            {
+                Assert.True(Math.Abs(fusedValues[j] - composedValues[j]) <= tol * scale, $"{shapeAndDType} weight {weight} bias {bias}, gradient {i} of ({wanted}) at {j}: fused {fusedValues[j]}, composed {composedValues[j]}");
+            }
+        }
+    }
+
     [Fact]
     public void LargeInputsSplitBetweenCoresGiveTheRowByRowResults()
     {
