@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Autograd.Nn;
 using Autograd.Nn.Data;
 using Autograd.Nn.Optim;
@@ -48,35 +47,11 @@ public static class Mlp
     }
 
     /// <summary>
-    /// Trains a fresh model for one epoch over <paramref name="train"/> (batch 64, shuffled, Adam 1e-3), as the
-    /// example does, including the data loader's copies and reading each loss, and returns the wall-clock time.
-    /// <paramref name="warmupSteps"/> steps on a throwaway model come first so that the JIT has compiled the path.
+    /// Trains a fresh MLP for one epoch over <paramref name="train"/> and returns the wall-clock time; see
+    /// <see cref="Networks.TimeEpoch"/>.
     /// </summary>
     public static EpochTiming TimeEpoch(TensorDataset train, int warmupSteps = 20, int seed = 1)
-    {
-        var warmModel = Create(seed);
-        var warmOptimizer = new Adam(warmModel.Parameters(), learningRate: 1e-3);
-        var warmLoader = new DataLoader(train, Workloads.BatchSize, shuffle: true, seed: seed);
-        foreach (var batch in warmLoader.Epoch(0).Take(warmupSteps))
-        {
-            Step(warmModel, warmOptimizer, batch.Features, batch.Labels).Item();
-        }
-
-        var model = Create(seed);
-        var optimizer = new Adam(model.Parameters(), learningRate: 1e-3);
-        var loader = new DataLoader(train, Workloads.BatchSize, shuffle: true, seed: seed);
-        model.Train();
-        double lossSum = 0;
-        var batches = 0;
-        var clock = Stopwatch.StartNew();
-        foreach (var batch in loader.Epoch(1))
-        {
-            lossSum += Step(model, optimizer, batch.Features, batch.Labels).Item();
-            batches++;
-        }
-
-        return new EpochTiming(clock.Elapsed.TotalSeconds, batches, train.Count, lossSum / batches);
-    }
+        => Networks.TimeEpoch(Create, static rows => rows, train, warmupSteps, seed);
 }
 
 /// <summary>The time of one training epoch, its batch and sample counts and the mean training loss.</summary>

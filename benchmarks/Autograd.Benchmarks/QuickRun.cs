@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Autograd.Nn.Data;
 using BenchmarkDotNet.Loggers;
 using BenchmarkDotNet.Running;
 
@@ -99,8 +100,32 @@ public static class QuickRun
         }
 
         Console.WriteLine($"quick: epoch timer on 512 synthetic images: {epoch.Batches} batches, mean loss {epoch.MeanLoss:F4}");
-        var markdown = ReportWriter.Render(new ReportData(Machine.Collect(null), measurements, null, epoch, "(quick mode: synthetic data)", []));
-        foreach (var heading in new[] { "## Targets", "## 1. Softmax", "## 2. Tape overhead", "## 3. MatMul", "## 4. Training step" })
+        var cnn = Networks.TimeEpoch(Networks.Cnn, Networks.AsImages, Mlp.SyntheticDataset(2 * Workloads.BatchSize, Workloads.Seed), warmupSteps: 1);
+        if (cnn.Batches != 2 || !double.IsFinite(cnn.MeanLoss))
+        {
+            failures.Add($"CNN epoch timer: expected 2 batches and a finite loss, got {cnn}");
+        }
+
+        var words = Path.Combine(Path.GetTempPath(), $"autograd-quick-words-{Environment.ProcessId}.txt");
+        GptTiming gpt;
+        try
+        {
+            File.WriteAllLines(words, Enumerable.Range(0, 200).Select(i => $"word{i % 17}{(char)('a' + (i % 26))}"));
+            gpt = Networks.TimeGptSteps(CharCorpus.Load(words), steps: 3, warmupSteps: 1);
+        }
+        finally
+        {
+            File.Delete(words);
+        }
+
+        if (gpt.Steps != 3 || !double.IsFinite(gpt.MeanLoss) || gpt.MsPerStep <= 0)
+        {
+            failures.Add($"GPT step timer: expected 3 steps and a finite loss, got {gpt}");
+        }
+
+        Console.WriteLine($"quick: CNN epoch timer {cnn.Batches} batches, mean loss {cnn.MeanLoss:F4}; GPT step timer {gpt.Steps} steps, mean loss {gpt.MeanLoss:F4}");
+        var markdown = ReportWriter.Render(new ReportData(Machine.Collect(null), measurements, null, epoch, "(quick mode: synthetic data)", []) { OurCnn = cnn, OurGpt = gpt });
+        foreach (var heading in new[] { "## Targets", "## 1. Softmax", "## 2. Tape overhead", "## 3. MatMul", "## 4. Training step", "## 5. Layers", "## 6. Small networks" })
         {
             if (!markdown.Contains(heading, StringComparison.Ordinal))
             {
@@ -108,7 +133,7 @@ public static class QuickRun
             }
         }
 
-        foreach (var key in new[] { "softmax/fwdbwd/fused/f32/1024x1024", "tape/fwdbwd", $"matmul/matmul/f32/512x512x512/t{Environment.ProcessorCount}", "training/step" })
+        foreach (var key in new[] { "softmax/fwdbwd/fused/f32/1024x1024", "tape/fwdbwd", $"matmul/matmul/f32/512x512x512/t{Environment.ProcessorCount}", "training/step", "LayerBenchmarks/Conv2d_ForwardBackward/large", "LayerBenchmarks/Attention_Fused/small" })
         {
             if (!measurements.ContainsKey(key))
             {

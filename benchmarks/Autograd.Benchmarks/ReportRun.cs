@@ -9,11 +9,15 @@ namespace Autograd.Benchmarks;
 
 /// <summary>
 /// <c>--report</c>: runs our side with a moderate job, then the PyTorch peers, times one Fashion-MNIST epoch on each
-/// side when the data set is installed, and writes docs/benchmarks.md. Options: <c>--out PATH</c>,
-/// <c>--python PATH</c> (default /usr/bin/python3), <c>--no-peers</c>, <c>--data DIR</c>.
+/// side (the MLP and the CNN) when the data set is installed, times <see cref="GptSteps"/> steps of the character-level GPT
+/// on each side when the word list is installed, and writes docs/benchmarks.md. Options: <c>--out PATH</c>,
+/// <c>--python PATH</c> (default /usr/bin/python3), <c>--no-peers</c>, <c>--data DIR</c>, <c>--words FILE</c>.
 /// </summary>
 public static class ReportRun
 {
+    /// <summary>The GPT training steps timed on each side.</summary>
+    public const int GptSteps = 300;
+
     public static int Run(string[] args)
     {
         var root = RepositoryRoot();
@@ -21,6 +25,7 @@ public static class ReportRun
         var python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
         var peers = true;
         var dataDir = FashionMnist.DefaultDirectory;
+        var words = CharCorpus.DefaultWordList;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -29,8 +34,9 @@ public static class ReportRun
                 case "--python": python = args[++i]; break;
                 case "--no-peers": peers = false; break;
                 case "--data": dataDir = Path.GetFullPath(args[++i]); break;
+                case "--words": words = Path.GetFullPath(args[++i]); break;
                 default:
-                    Console.Error.WriteLine($"report: unknown argument '{args[i]}'; use --out PATH, --python PATH, --no-peers, --data DIR");
+                    Console.Error.WriteLine($"report: unknown argument '{args[i]}'; use --out PATH, --python PATH, --no-peers, --data DIR, --words FILE");
                     return 2;
             }
         }
@@ -60,6 +66,7 @@ public static class ReportRun
         }
 
         EpochTiming? epoch = null;
+        EpochTiming? cnn = null;
         string? epochNote = null;
         FashionMnistData? data = null;
         try
@@ -76,19 +83,41 @@ public static class ReportRun
             Console.WriteLine($"report: timing one epoch over {data.Train.Count} images from {data.Directory}");
             epoch = Mlp.TimeEpoch(data.Train);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"report: epoch {epoch.Seconds:F2} s, mean loss {epoch.MeanLoss:F4}"));
+            Console.WriteLine("report: timing one epoch of the CNN");
+            cnn = Networks.TimeEpoch(Networks.Cnn, Networks.AsImages, data.Train);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"report: CNN epoch {cnn.Seconds:F2} s, mean loss {cnn.MeanLoss:F4}"));
+        }
+
+        GptTiming? gpt = null;
+        string? gptNote = null;
+        try
+        {
+            var corpus = CharCorpus.Load(words);
+            Console.WriteLine($"report: timing {GptSteps} GPT training steps on {words}");
+            gpt = Networks.TimeGptSteps(corpus, GptSteps);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"report: GPT {gpt.MsPerStep:F1} ms per step, mean loss {gpt.MeanLoss:F4}"));
+        }
+        catch (FileNotFoundException e)
+        {
+            gptNote = $"The GPT was not timed: {e.Message}";
         }
 
         PeerResults? peerResults = null;
         if (peers)
         {
-            peerResults = Peers.Run(python, Path.Combine(root, "benchmarks", "peers"), Suite.ThreadCounts, data is null ? null : dataDir, Console.Out);
+            peerResults = Peers.Run(python, Path.Combine(root, "benchmarks", "peers"), Suite.ThreadCounts, data is null ? null : dataDir, Console.Out, gpt is null ? null : words, GptSteps);
             if (peerResults is null)
             {
                 Console.Error.WriteLine($"report: '{python}' cannot import torch; writing our side only (apt-get install -y python3-torch libopenblas0-pthread)");
             }
         }
 
-        var markdown = ReportWriter.Render(new ReportData(machine, ours, peerResults, epoch, epochNote, problems, Machine.ReadLoadAverage()));
+        var markdown = ReportWriter.Render(new ReportData(machine, ours, peerResults, epoch, epochNote, problems, Machine.ReadLoadAverage())
+        {
+            OurCnn = cnn,
+            OurGpt = gpt,
+            GptNote = gptNote,
+        });
         Directory.CreateDirectory(Path.GetDirectoryName(outPath)!);
         File.WriteAllText(outPath, markdown);
         Console.WriteLine($"report: wrote {outPath} after {clock.Elapsed.TotalMinutes:F1} min");

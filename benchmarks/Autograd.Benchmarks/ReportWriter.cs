@@ -11,7 +11,17 @@ public sealed record ReportData(
     EpochTiming? OurEpoch,
     string? EpochNote,
     IReadOnlyList<string> Problems,
-    string? LoadAverageAtEnd = null);
+    string? LoadAverageAtEnd = null)
+{
+    /// <summary>Our CNN epoch on Fashion-MNIST (null when the data set is missing).</summary>
+    public EpochTiming? OurCnn { get; init; }
+
+    /// <summary>Our GPT training steps (null when the word list is missing).</summary>
+    public GptTiming? OurGpt { get; init; }
+
+    /// <summary>Why the GPT was not timed, if it was not.</summary>
+    public string? GptNote { get; init; }
+}
 
 /// <summary>Writes docs/benchmarks.md: the targets, then a table per question with our time, PyTorch's and the ratio.</summary>
 public static class ReportWriter
@@ -70,6 +80,8 @@ public static class ReportWriter
         WriteTape(sb, data);
         WriteMatMul(sb, data);
         WriteTraining(sb, data);
+        WriteLayers(sb, data);
+        WriteNetworks(sb, data);
         return sb.ToString();
     }
 
@@ -128,6 +140,30 @@ public static class ReportWriter
         var oursEpoch = data.OurEpoch?.Seconds;
         var peerEpoch = data.Peers?.Epoch?.Seconds;
         Line(sb, $"| Fashion-MNIST MLP epoch (60 000 images, batch 64, {data.Machine.LogicalCores} threads) | {Seconds(peerEpoch)} | {Seconds(oursEpoch)} | {Ratio(Div(oursEpoch, peerEpoch))} | ≤ 5 s | {Met(oursEpoch, s => s <= 5)} |");
+        var cnnOurs = data.OurCnn?.Seconds;
+        var cnnPeer = data.Peers?.Cnn?.Seconds;
+        Line(sb, $"| Fashion-MNIST CNN epoch (60 000 images, batch 64, {data.Machine.LogicalCores} threads) | {Seconds(cnnPeer)} | {Seconds(cnnOurs)} | {Ratio(Div(cnnOurs, cnnPeer))} | ≤ 1.0× PyTorch | {Met(Div(cnnOurs, cnnPeer), r => r <= 1.0)} |");
+        key = "LayerBenchmarks/Conv2d_ForwardBackward/large";
+        ours = Ours(data, key);
+        peer = Peer(data, key);
+        Line(sb, $"| Conv2d fwd+bwd 32→64 3×3 on [64, 32, 14, 14], float32 | {Time(peer)} | {Time(ours)} | {Ratio(Div(ours, peer))} | ≥ 0.8× PyTorch's speed (ratio ≤ 1.25×) | {Met(Div(ours, peer), r => r <= 1.25)} |");
+        var gptOurs = data.OurGpt?.MsPerStep * 1e6;
+        var gptPeer = data.Peers?.Gpt?.MsPerStep * 1e6;
+        Line(sb, $"| character-level GPT training step (batch 64 × context 16) | {Time(gptPeer)} | {Time(gptOurs)} | {Ratio(Div(gptOurs, gptPeer))} | ≤ 0.5× PyTorch | {Met(Div(gptOurs, gptPeer), r => r <= 0.5)} |");
+        foreach (var (family, name) in new[] { ("LayerNorm", "layer norm"), ("Attention", "causal attention") })
+        {
+            foreach (var c in new[] { "small", "large" })
+            {
+                var fused = Ours(data, $"LayerBenchmarks/{family}_Fused/{c}");
+                var composedForm = Ours(data, $"LayerBenchmarks/{family}_Composed/{c}");
+                peer = Peer(data, $"LayerBenchmarks/{family}_{(family == "LayerNorm" ? "Fused" : "Composed")}/{c}");
+                var faster = Div(composedForm, fused);
+                var vsPeer = Div(fused, peer);
+                var met = faster is { } f && vsPeer is { } v ? (f >= 2 && v <= 1.0 ? "yes" : "no") : "–";
+                Line(sb, $"| {name} fwd+bwd fused, {LayerShape(family, c)}, float32 | {Time(peer)} | {Time(fused)} (composed {Time(composedForm)}) | {Ratio(vsPeer)} | ≥ 2× faster than composed (here {Times(faster)}) and ≤ 1.0× PyTorch | {met} |");
+            }
+        }
+
         Line(sb);
         Line(sb, "The issue quoted PyTorch at 1.10 ms (softmax 1024×1024), 14 µs (softmax [9]), ≈ 10 µs per op, 31–36 GFLOP/s");
         Line(sb, "(OpenBLAS, 512×512) and 14.4 s per epoch; the column \"PyTorch here\" is what this run measured.");
@@ -287,6 +323,89 @@ public static class ReportWriter
         if (data.EpochNote is not null)
         {
             Line(sb, data.EpochNote);
+            Line(sb);
+        }
+    }
+
+    private static string LayerShape(string family, string c) => (family, c) switch
+    {
+        ("Conv2d", "small") => "1→32 on [64, 1, 28, 28]",
+        ("Conv2d", _) => "32→64 on [64, 32, 14, 14]",
+        ("LayerNorm", "small") => "[1024, 64]",
+        ("LayerNorm", _) => "[4096, 1024]",
+        (_, "small") => "[64, 4, 16, 16]",
+        _ => "[8, 8, 256, 64]",
+    };
+
+    /// <summary>Multiply-adds ×2 of one convolution forward at the benchmark's shapes (backward: twice that again).</summary>
+    private static double ConvFlops(string c) => c == "small" ? 2.0 * 64 * 32 * 1 * 9 * 28 * 28 : 2.0 * 64 * 64 * 32 * 9 * 14 * 14;
+
+    private static void WriteLayers(StringBuilder sb, ReportData data)
+    {
+        Line(sb, "## 5. Layers of a CNN and a transformer (`LayerBenchmarks`, `peers/layers.py`)");
+        Line(sb);
+        Line(sb, "float32, all cores. Convolutions: the two of the CNN at batch 64 (3×3, padding 1, bias), forward without");
+        Line(sb, "recording and forward+backward (`Autodiff.Grad` to x, w and b / `torch.autograd.grad`); GFLOP/s counts");
+        Line(sb, "2·N·Cout·Cin·9·H·W for the forward and three times that for forward+backward. Layer norm over the last dim with");
+        Line(sb, "weight and bias, and causal attention (softmax(q·kᵀ/√d, causal)·v), forward+backward to every input: *fused*");
+        Line(sb, "is our single operator (`LayerNorm`, `ScaledDotProductAttention`), *composed* the same built from primitives");
+        Line(sb, "and differentiated by the tape (`LayerNormComposed`, `ScaledDotProductAttentionComposed`). PyTorch's layer norm");
+        Line(sb, "is its fused `F.layer_norm`; PyTorch 1.13 has no fused attention, so its attention is the composed form.");
+        Line(sb);
+        Line(sb, "| layer | shape | ours | PyTorch | ours ÷ PyTorch | ours GFLOP/s or c÷f | PyTorch GFLOP/s | ours allocated |");
+        Line(sb, "|---|---|---:|---:|---:|---:|---:|---:|");
+        foreach (var c in new[] { "small", "large" })
+        {
+            foreach (var (method, name, flops) in new[] { ("Conv2d_Forward", "Conv2d forward", ConvFlops(c)), ("Conv2d_ForwardBackward", "Conv2d forward+backward", 3 * ConvFlops(c)) })
+            {
+                var key = $"LayerBenchmarks/{method}/{c}";
+                var ours = Ours(data, key);
+                var peer = Peer(data, key);
+                Line(sb, $"| {name} | {LayerShape("Conv2d", c)} | {Time(ours)} | {Time(peer)} | {Ratio(Div(ours, peer))} | {Gflops(flops, ours, unit: false)} | {Gflops(flops, peer, unit: false)} | {Bytes(data.Ours.GetValueOrDefault(key)?.AllocatedBytes)} |");
+            }
+        }
+
+        foreach (var family in new[] { "LayerNorm", "Attention" })
+        {
+            foreach (var c in new[] { "small", "large" })
+            {
+                var fusedKey = $"LayerBenchmarks/{family}_Fused/{c}";
+                var composedKey = $"LayerBenchmarks/{family}_Composed/{c}";
+                var fused = Ours(data, fusedKey);
+                var composed = Ours(data, composedKey);
+                var peerFused = family == "LayerNorm" ? Peer(data, fusedKey) : null;
+                var peerComposed = Peer(data, composedKey);
+                var name = family == "LayerNorm" ? "layer norm" : "causal attention";
+                Line(sb, $"| {name} fused | {LayerShape(family, c)} | {Time(fused)} | {Time(peerFused ?? peerComposed)} | {Ratio(Div(fused, peerFused ?? peerComposed))} | {Times(Div(composed, fused))} | | {Bytes(data.Ours.GetValueOrDefault(fusedKey)?.AllocatedBytes)} |");
+                Line(sb, $"| {name} composed | {LayerShape(family, c)} | {Time(composed)} | {Time(peerComposed)} | {Ratio(Div(composed, peerComposed))} | | | {Bytes(data.Ours.GetValueOrDefault(composedKey)?.AllocatedBytes)} |");
+            }
+        }
+
+        Line(sb);
+    }
+
+    private static void WriteNetworks(StringBuilder sb, ReportData data)
+    {
+        Line(sb, "## 6. Small networks: a CNN epoch and a GPT step (`Networks`, `peers/fashion_cnn.py`, `peers/char_gpt.py`)");
+        Line(sb);
+        Line(sb, "The CNN of `examples/FashionCnn` (conv 1→32, pool, conv 32→64, pool, Linear 3136→128→10; Adam 1e-3, batch 64,");
+        Line(sb, "float32) for one epoch over the 60 000 training images, shuffled, each loss read back (ours after 20 warm-up steps");
+        Line(sb, "on a throwaway model). The GPT of `examples/CharGpt` (2 pre-LayerNorm blocks, 4 causal heads, d_model 64,");
+        Line(sb, $"context 16, AdamW 3e-3, batch 64, float32) on the `wamerican` word list: the mean of {ReportRun.GptSteps} training steps");
+        Line(sb, "(batch sampling, forward, loss, backward, optimizer step; ours after 20 warm-up steps), evaluation not counted.");
+        Line(sb);
+        Line(sb, "| | ours | PyTorch | ours ÷ PyTorch | ours: loss | PyTorch: loss |");
+        Line(sb, "|---|---:|---:|---:|---:|---:|");
+        var cnn = data.OurCnn;
+        var peerCnn = data.Peers?.Cnn;
+        Line(sb, $"| CNN epoch, {cnn?.Batches ?? peerCnn?.Batches ?? 938} steps | {Seconds(cnn?.Seconds)} | {Seconds(peerCnn?.Seconds)} | {Ratio(Div(cnn?.Seconds, peerCnn?.Seconds))} | {Num(cnn?.MeanLoss, "0.0000")} (mean) | {Num(peerCnn?.MeanLoss, "0.0000")} (mean; test accuracy {Num(peerCnn?.TestAccuracy, "0.0000")}) |");
+        var gpt = data.OurGpt;
+        var peerGpt = data.Peers?.Gpt;
+        Line(sb, $"| GPT step ({gpt?.Parameters ?? peerGpt?.Parameters} parameters) | {Time(gpt?.MsPerStep * 1e6)} | {Time(peerGpt?.MsPerStep * 1e6)} | {Ratio(Div(gpt?.MsPerStep, peerGpt?.MsPerStep))} | {Num(gpt?.MeanLoss, "0.0000")} (mean of the steps) | {Num(peerGpt?.MeanLoss, "0.0000")} (after them, 20 batches) |");
+        Line(sb);
+        if (data.GptNote is not null)
+        {
+            Line(sb, data.GptNote);
             Line(sb);
         }
     }

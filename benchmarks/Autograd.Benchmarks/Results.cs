@@ -9,7 +9,8 @@ public sealed record Measurement(string Key, double MedianNs, double? AllocatedB
 /// <summary>
 /// Turns BenchmarkDotNet reports into <see cref="Measurement"/>s with the keys the PyTorch peers also write:
 /// softmax/{fwd|bwd|fwdbwd}/{composed|fused|logsoftmax}/{f32|f64}/{shape}, tape/{nograd|recorded|fwdbwd},
-/// matmul/{matmul|rowkernel}/{f32|f64}/{NxKxM}/t{threads}, training/{forward|fwdbwd|step}.
+/// matmul/{matmul|rowkernel}/{f32|f64}/{NxKxM}/t{threads}, training/{forward|fwdbwd|step},
+/// LayerBenchmarks/{method}/{small|large}.
 /// </summary>
 public static class Results
 {
@@ -72,6 +73,11 @@ public static class Results
                 nameof(TrainingStepBenchmarks.TrainingStep) => "step",
                 _ => method,
             };
+        }
+
+        if (type == typeof(LayerBenchmarks))
+        {
+            return $"LayerBenchmarks/{method}/{benchmark.Parameters["Case"]}";
         }
 
         return $"{type.Name}/{method}";
