@@ -15,12 +15,15 @@ public sealed class Shape : IEquatable<Shape>, IReadOnlyList<int>
     /// <summary>The shape of a scalar (rank 0, one element).</summary>
     public static Shape Scalar { get; } = new([]);
 
-    /// <summary>Creates a shape from dimension sizes; every size must be zero or positive.</summary>
-    /// <exception cref="ArgumentException">A size is negative or the element count overflows.</exception>
+    /// <summary>
+    /// Creates a shape from dimension sizes; every size must be zero or positive. A shape with a zero size has no
+    /// elements, whatever its other sizes (such as [2147483647, 0]).
+    /// </summary>
+    /// <exception cref="ArgumentException">A size is negative, or the element count is more than an array can hold.</exception>
     public Shape(params ReadOnlySpan<int> dims)
     {
         _dims = dims.ToArray();
-        long n = 1;
+        var empty = false;
         foreach (var d in _dims)
         {
             if (d < 0)
@@ -28,10 +31,22 @@ public sealed class Shape : IEquatable<Shape>, IReadOnlyList<int>
                 throw new ArgumentException($"Shape {Format(_dims)} has a negative dimension size {d}.", nameof(dims));
             }
 
+            empty |= d == 0;
+        }
+
+        if (empty)
+        {
+            ElementCount = 0;
+            return;
+        }
+
+        long n = 1;
+        foreach (var d in _dims)
+        {
             n *= d;
             if (n > Array.MaxLength)
             {
-                throw new ArgumentException($"Shape {Format(_dims)} has more elements than an array can hold.", nameof(dims));
+                throw new ArgumentException($"Shape {Format(_dims)} has more elements than an array can hold ({Array.MaxLength}).", nameof(dims));
             }
         }
 
@@ -145,12 +160,14 @@ public sealed class Shape : IEquatable<Shape>, IReadOnlyList<int>
 
     private static int[] ComputeStrides(int[] dims)
     {
+        // A shape with no elements may have sizes whose product overflows; no element is addressed through its
+        // strides, which saturate at int.MaxValue.
         var s = new int[dims.Length];
-        var acc = 1;
+        long acc = 1;
         for (var i = dims.Length - 1; i >= 0; i--)
         {
-            s[i] = acc;
-            acc *= Math.Max(dims[i], 1);
+            s[i] = (int)Math.Min(acc, int.MaxValue);
+            acc = Math.Min(acc * Math.Max(dims[i], 1), int.MaxValue);
         }
 
         return s;

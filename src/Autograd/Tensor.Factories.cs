@@ -194,18 +194,24 @@ public sealed partial class Tensor
     /// The values start, start + step, … up to but excluding <paramref name="stop"/>, as a one-dimensional tensor
     /// (as <c>torch.arange</c>).
     /// </summary>
-    /// <exception cref="ArgumentException">The step is zero, or its sign cannot reach <paramref name="stop"/>.</exception>
+    /// <exception cref="ArgumentException">A bound or the step is NaN or infinite, the step is zero, its sign cannot reach <paramref name="stop"/>, or the range has more values than a tensor can hold.</exception>
     public static Tensor Arange(double start, double stop, double step = 1.0, DType dtype = DType.Float64)
     {
-        if (step == 0 || double.IsNaN(step) || double.IsInfinity(start) || double.IsInfinity(stop))
+        if (step == 0 || !double.IsFinite(step) || !double.IsFinite(start) || !double.IsFinite(stop))
         {
-            throw new ArgumentException($"Arange: invalid range start={start}, stop={stop}, step={step}; step must be non-zero and the bounds finite.", nameof(step));
+            var name = !double.IsFinite(start) ? nameof(start) : !double.IsFinite(stop) ? nameof(stop) : nameof(step);
+            throw new ArgumentException($"Arange: invalid range start={start}, stop={stop}, step={step}; the bounds and the step must be finite numbers (not NaN or ±∞) and the step non-zero.", name);
         }
 
         var n = Math.Ceiling((stop - start) / step);
         if (n < 0)
         {
             throw new ArgumentException($"Arange: step {step} moves away from stop {stop} starting at {start}.", nameof(step));
+        }
+
+        if (!(n <= Array.MaxLength))
+        {
+            throw new ArgumentException($"Arange: start={start}, stop={stop}, step={step} gives {n} values, more than a tensor can hold ({Array.MaxLength}).", nameof(step));
         }
 
         var t = Uninitialized(new Shape((int)n), dtype);

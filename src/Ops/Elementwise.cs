@@ -78,17 +78,36 @@ public static class Elementwise
 
         /// <summary>
         /// The error function erf(a) = 2/√π ∫₀ᵃ e^(−t²) dt of each element: float64 by MathNet.Numerics' implementation,
-        /// float32 by the vectorised rational approximation of <see cref="ErfKernel"/> (within a few units in the last place).
+        /// float32 by the vectorised rational approximation of <see cref="ErfKernel"/> (within 2 units in the last place).
         /// </summary>
         public Tensor Erf()
             => Unary("Erf", a, static (x, d) => Map(x, d, MathNet.Numerics.SpecialFunctions.Erf), ErfKernel.Erf, static (x, _) => new ErfNode(x));
 
-        /// <summary>A copy converted to <paramref name="dtype"/>; differentiable between float types (the gradient is converted back).</summary>
+        /// <summary>
+        /// A copy converted to <paramref name="dtype"/>; differentiable between float types (the gradient is converted back).
+        /// Floats become int64 by truncation toward zero, as <c>torch.Tensor.to(torch.int64)</c>; a NaN, an infinity or a value
+        /// outside int64's range has no int64 value and is refused (PyTorch leaves the result undefined).
+        /// </summary>
+        /// <exception cref="ArgumentException">Converting to int64 a float element that is NaN, infinite or outside [−2⁶³, 2⁶³).</exception>
         public Tensor To(DType dtype)
         {
             if (a.DType == dtype)
             {
                 return a;
+            }
+
+            if (dtype == DType.Int64)
+            {
+                for (var i = 0; i < a.ElementCount; i++)
+                {
+                    var v = a.GetFlat(i);
+                    if (!(v >= -9.2233720368547758e18 && v < 9.2233720368547758e18))
+                    {
+                        throw new ArgumentException(
+                            $"To: element {i} (flat index) of the {a.DType.Name()} tensor of shape {a.Shape} is {v.ToString(System.Globalization.CultureInfo.InvariantCulture)}, which has no int64 value (NaN, ±∞ and values outside [−2⁶³, 2⁶³) are refused).",
+                            nameof(dtype));
+                    }
+                }
             }
 
             var y = Tensor.Uninitialized(a.Shape, dtype);

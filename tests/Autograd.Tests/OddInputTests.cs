@@ -1,0 +1,84 @@
+namespace Autograd.Tests;
+
+/// <summary>
+/// Odd but possible inputs that once gave a wrong or unclear answer: shapes with no elements and huge sizes, ranges
+/// with NaN bounds, and float-to-int64 conversions of values that have no int64 value.
+/// </summary>
+public class OddInputTests
+{
+    [Theory]
+    [InlineData(new[] { int.MaxValue, 0 })]
+    [InlineData(new[] { 0, 100_000, 100_000 })]
+    [InlineData(new[] { 65_536, 65_536, 0, 65_536 })]
+    public void AShapeWithAZeroSizeHasNoElementsWhateverItsOtherSizes(int[] dims)
+    {
+        var shape = new Shape(dims);
+        Assert.Equal(0, shape.ElementCount);
+        Assert.All(shape.Strides.ToArray(), s => Assert.True(s >= 1, $"stride {s} of {shape}"));
+        var t = Tensor.Zeros(shape, DType.Float32);
+        Assert.Equal(shape, t.Shape);
+        Assert.Empty(t.ToArray());
+        Assert.Equal(0, t.Sum().Item());
+    }
+
+    [Fact]
+    public void AShapeWithTooManyElementsIsRefusedWithItsSizes()
+    {
+        var e = Assert.Throws<ArgumentException>(() => new Shape(65_536, 65_536));
+        Assert.Contains("[65536, 65536]", e.Message, StringComparison.Ordinal);
+        Assert.Contains("more elements than an array can hold", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(double.NaN, 5, 1, "start")]
+    [InlineData(0, double.NaN, 1, "stop")]
+    [InlineData(0, 5, double.NaN, "step")]
+    [InlineData(double.NegativeInfinity, 5, 1, "start")]
+    [InlineData(0, double.PositiveInfinity, 1, "stop")]
+    [InlineData(0, 5, 0, "step")]
+    public void ARangeWithANonFiniteBoundOrStepIsRefused(double start, double stop, double step, string parameter)
+    {
+        var e = Assert.Throws<ArgumentException>(() => Tensor.Arange(start, stop, step));
+        Assert.StartsWith("Arange:", e.Message, StringComparison.Ordinal);
+        Assert.Equal(parameter, e.ParamName);
+    }
+
+    [Fact]
+    public void ARangeOfMoreValuesThanATensorHoldsIsRefusedBeforeAllocating()
+    {
+        var e = Assert.Throws<ArgumentException>(() => Tensor.Arange(0, 1e300, 1e-300));
+        Assert.Contains("more than a tensor can hold", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void FloatsBecomeInt64ByTruncationTowardZero()
+    {
+        var t = Tensor.From(-2.7, -0.5, 0.0, 3.9, 9.007199254740992e15).To(DType.Int64);
+        Assert.Equal([-2L, 0L, 0L, 3L, 9_007_199_254_740_992L], t.ToArray<long>());
+    }
+
+    [Theory]
+    [InlineData(double.NaN)]
+    [InlineData(double.PositiveInfinity)]
+    [InlineData(double.NegativeInfinity)]
+    [InlineData(1e19)]
+    [InlineData(-1e19)]
+    [InlineData(9.3e18)]
+    public void AFloatWithNoInt64ValueIsRefusedNamingItsPositionAndValue(double value)
+    {
+        foreach (var dtype in new[] { DType.Float64, DType.Float32 })
+        {
+            var t = Tensor.From(1.5, 2.5, value).To(dtype);
+            var stored = t.ToArray()[2];
+            var e = Assert.Throws<ArgumentException>(() => t.To(DType.Int64));
+            Assert.StartsWith($"To: element 2 (flat index) of the {dtype.Name()} tensor of shape [3] is {stored.ToString(System.Globalization.CultureInfo.InvariantCulture)},", e.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void TheLargestFloatsBelowTwoToTheSixtyThreeConvert()
+    {
+        var below = Math.BitDecrement(9.2233720368547758e18);
+        Assert.Equal([(long)below, long.MinValue], Tensor.From(below, -9.2233720368547758e18).To(DType.Int64).ToArray<long>());
+    }
+}
