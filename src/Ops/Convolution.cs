@@ -399,6 +399,10 @@ public static class Convolution
                 target = partials![chunk] = new T[geo.Cout * geo.K];
             }
 
+            // With fewer kernel taps than output channels (a few input channels), the weight gradient is computed
+            // transposed, [K, Cog] per group, so that the GEMM's wide side is the larger one; it is transposed at the end.
+            var transposed = pass == Pass.Weight && geo.K < geo.Cog;
+            var sums = transposed ? ArrayPool<T>.Shared.Rent(geo.Cout * geo.K) : target;
             try
             {
                 for (var n = first; n < last; n += nbMax)
@@ -410,7 +414,22 @@ public static class Convolution
                         {
                             case Pass.Forward: ForwardBlock(n, nb, gi, col, wide, threads); break;
                             case Pass.Input: InputBlock(n, nb, gi, col, wide, threads); break;
-                            default: WeightBlock(n, nb, gi, col, wide, target, accumulate: n > first, threads); break;
+                            default: WeightBlock(n, nb, gi, col, wide, sums, transposed, accumulate: n > first, threads); break;
+                        }
+                    }
+                }
+
+                if (transposed)
+                {
+                    for (var gi = 0; gi < geo.Groups; gi++)
+                    {
+                        var off = gi * geo.Cog * geo.K;
+                        for (var r = 0; r < geo.K; r++)
+                        {
+                            for (var o = 0; o < geo.Cog; o++)
+                            {
+                                target[off + (o * geo.K) + r] = sums[off + (r * geo.Cog) + o];
+                            }
                         }
                     }
                 }
@@ -421,6 +440,11 @@ public static class Convolution
                 if (wide is not null)
                 {
                     ArrayPool<T>.Shared.Return(wide);
+                }
+
+                if (transposed)
+                {
+                    ArrayPool<T>.Shared.Return(sums);
                 }
             }
         }
@@ -520,12 +544,26 @@ public static class Convolution
             }
         }
 
-        private void WeightBlock(int n, int nb, int gi, T[] col, T[]? wide, T[] target, bool accumulate, int threads)
+        /// <summary>
+        /// Adds (or, for the first block, writes) group gi's g · colᵀ over images [n, n + nb) to <paramref name="sums"/>:
+        /// [Cog, K] at the group's offset, or its transpose [K, Cog] (col · gᵀ) when <paramref name="transposed"/>.
+        /// </summary>
+        private void WeightBlock(int n, int nb, int gi, T[] col, T[]? wide, T[] sums, bool transposed, bool accumulate, int threads)
         {
             var ld = nb * geo.OutPlane;
             Expand(b, bOffset, n, nb, gi, col);
-            var wOff = gi * geo.Cog * geo.K;
-            Gemm.Product<T>(false, true, geo.Cog, geo.K, ld, Gradient(n, nb, gi, wide), ld, new(col, 0, geo.K * ld), ld, new(target, wOff, geo.Cog * geo.K), geo.K, accumulate: accumulate, threads: threads);
+            var off = gi * geo.Cog * geo.K;
+            var g = Gradient(n, nb, gi, wide);
+            var cols = new ReadOnlyMemory<T>(col, 0, geo.K * ld);
+            var dst = new Memory<T>(sums, off, geo.Cog * geo.K);
+            if (transposed)
+            {
+                Gemm.Product<T>(false, true, geo.K, geo.Cog, ld, cols, ld, g, ld, dst, geo.Cog, accumulate: accumulate, threads: threads);
+            }
+            else
+            {
+                Gemm.Product<T>(false, true, geo.Cog, geo.K, ld, g, ld, cols, ld, dst, geo.K, accumulate: accumulate, threads: threads);
+            }
         }
     }
 

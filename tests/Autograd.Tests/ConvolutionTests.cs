@@ -177,6 +177,11 @@ public class ConvolutionTests
         { [1, 1, 28, 28], [8, 1, 3, 3], true, 1, 1, 1, 1, 1, 1, 1 },
         { [9, 1, 28, 28], [8, 1, 3, 3], false, 1, 1, 1, 1, 1, 1, 1 },
 
+        // Fewer kernel taps than output channels per group: the weight gradient is computed transposed.
+        { [37, 1, 28, 28], [32, 1, 3, 3], true, 1, 1, 1, 1, 1, 1, 1 },
+        { [5, 2, 9, 9], [24, 1, 3, 3], false, 1, 1, 1, 1, 1, 1, 2 },
+        { [3, 1, 7, 9], [12, 1, 2, 3], true, 2, 1, 0, 1, 1, 1, 1 },
+
         // Stride 1 and as wide as the input, so each column row is a shifted copy of the plane: asymmetric kernel and
         // padding, padding along W only (fewer output lines), dilation, groups, a kernel reaching wholly into the padding.
         { [7, 4, 9, 10], [6, 4, 3, 5], true, 1, 1, 1, 2, 1, 1, 1 },
