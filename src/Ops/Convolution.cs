@@ -8,9 +8,10 @@ namespace Autograd.Ops;
 
 /// <summary>
 /// Convolutions as PyTorch's <c>torch.nn.functional.conv2d</c> and <c>conv1d</c> (cross-correlation, NCHW layout): with
-/// stride, zero padding, dilation and groups (depthwise when <c>groups</c> equals the input channels). Each image of the
-/// batch and each group is one matrix product: the receptive fields are copied into the columns of a matrix (im2col)
-/// and multiplied by the group's weights with the blocked GEMM; large batches are split among the cores. The gradient
+/// stride, zero padding, dilation and groups (depthwise when <c>groups</c> equals the input channels). Each group of a
+/// block of images is one matrix product: the receptive fields are copied into the columns of a matrix (im2col), the
+/// images of the block side by side so that the product is wide enough for the blocked GEMM to run near its peak, and
+/// multiplied by the group's weights; large batches are split among the cores. The gradient
 /// for the input is a transposed convolution (the weights' transpose times the gradient, folded back onto the image)
 /// and the gradient for the weights is the gradient times the transposed column matrix; both are operators with their
 /// own backward rules, so second derivatives work.
@@ -449,17 +450,27 @@ public static class Convolution
             }
         }
 
-        /// <summary>The column matrix [K, nb·plane] of group gi of images [n, n + nb) of the tensor (array, offset).</summary>
-        private void Expand(T[] image, int offset, int n, int nb, int gi, T[] col)
+        /// <summary>
+        /// The column matrix [K, nb·plane] of group gi of images [n, n + nb) of the tensor (array, offset), built in
+        /// <paramref name="col"/>; for a single image of a pointwise convolution, the image itself.
+        /// </summary>
+        private ReadOnlyMemory<T> Expand(T[] image, int offset, int n, int nb, int gi, T[] col)
         {
             var plane = geo.OutPlane;
             var ld = nb * plane;
             var length = geo.Cg * geo.InPlane;
+            if (nb == 1 && geo.Window.IsPointwise)
+            {
+                return new(image, offset + (((n * geo.Cin) + (gi * geo.Cg)) * geo.InPlane), length);
+            }
+
             for (var i = 0; i < nb; i++)
             {
                 var start = offset + ((((n + i) * geo.Cin) + (gi * geo.Cg)) * geo.InPlane);
                 Im2Col.Expand<T>(geo.Window, image.AsSpan(start, length), col.AsSpan(i * plane, ((geo.K - 1) * ld) + plane), ld);
             }
+
+            return new(col, 0, geo.K * ld);
         }
 
         /// <summary>
@@ -492,9 +503,8 @@ public static class Convolution
         {
             var plane = geo.OutPlane;
             var ld = nb * plane;
-            Expand(a, aOffset, n, nb, gi, col);
+            var cols = Expand(a, aOffset, n, nb, gi, col);
             var wMem = new ReadOnlyMemory<T>(b, bOffset + (gi * geo.Cog * geo.K), geo.Cog * geo.K);
-            var cols = new ReadOnlyMemory<T>(col, 0, geo.K * ld);
             if (nb == 1)
             {
                 var yOff = ((n * geo.Cout) + (gi * geo.Cog)) * plane;
@@ -535,8 +545,16 @@ public static class Convolution
             var plane = geo.OutPlane;
             var ld = nb * plane;
             var wMem = new ReadOnlyMemory<T>(b, bOffset + (gi * geo.Cog * geo.K), geo.Cog * geo.K);
-            Gemm.Product<T>(true, false, geo.K, ld, geo.Cog, wMem, geo.K, Gradient(n, nb, gi, wide), ld, new(col, 0, geo.K * ld), ld, threads: threads);
             var length = geo.Cg * geo.InPlane;
+            if (nb == 1 && geo.Window.IsPointwise)
+            {
+                // The columns are the image, so the product is the gradient itself.
+                var dxOff = ((n * geo.Cin) + (gi * geo.Cg)) * geo.InPlane;
+                Gemm.Product<T>(true, false, geo.K, plane, geo.Cog, wMem, geo.K, Gradient(n, nb, gi, wide), plane, new(result, dxOff, length), plane, threads: threads);
+                return;
+            }
+
+            Gemm.Product<T>(true, false, geo.K, ld, geo.Cog, wMem, geo.K, Gradient(n, nb, gi, wide), ld, new(col, 0, geo.K * ld), ld, threads: threads);
             for (var i = 0; i < nb; i++)
             {
                 var dxOff = (((n + i) * geo.Cin) + (gi * geo.Cg)) * geo.InPlane;
@@ -551,10 +569,9 @@ public static class Convolution
         private void WeightBlock(int n, int nb, int gi, T[] col, T[]? wide, T[] sums, bool transposed, bool accumulate, int threads)
         {
             var ld = nb * geo.OutPlane;
-            Expand(b, bOffset, n, nb, gi, col);
+            var cols = Expand(b, bOffset, n, nb, gi, col);
             var off = gi * geo.Cog * geo.K;
             var g = Gradient(n, nb, gi, wide);
-            var cols = new ReadOnlyMemory<T>(col, 0, geo.K * ld);
             var dst = new Memory<T>(sums, off, geo.Cog * geo.K);
             if (transposed)
             {

@@ -191,8 +191,11 @@ public class ConvolutionTests
         { [3, 4, 8, 8], [4, 1, 3, 3], false, 1, 1, 1, 1, 1, 1, 4 },
         { [4, 2, 5, 2], [3, 2, 3, 3], true, 1, 1, 3, 3, 3, 3, 1 },
 
-        // Other paths: pointwise, a 1×1 kernel with padding, stride 2, dilation without "same" padding.
+        // Other paths: pointwise, a 1×1 kernel with padding, stride 2, dilation without "same" padding, and planes large
+        // enough for a block of one image (the product reads and writes the tensors in place).
         { [13, 5, 7, 6], [3, 5, 1, 1], true, 1, 1, 0, 0, 1, 1, 1 },
+        { [3, 3, 33, 32], [4, 3, 1, 1], true, 1, 1, 0, 0, 1, 1, 1 },
+        { [3, 2, 34, 32], [3, 2, 3, 3], true, 1, 1, 1, 1, 1, 1, 1 },
         { [3, 2, 4, 5], [3, 2, 1, 1], false, 1, 1, 2, 1, 1, 1, 1 },
         { [17, 4, 15, 13], [6, 4, 3, 3], true, 2, 2, 1, 1, 1, 1, 1 },
         { [6, 4, 12, 11], [4, 2, 3, 2], false, 2, 1, 0, 1, 2, 3, 2 },
