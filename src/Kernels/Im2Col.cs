@@ -18,6 +18,13 @@ internal readonly record struct ConvWindow(int C, int H, int W, int KH, int KW, 
     /// <summary>True when the column matrix is the image itself (1×1 kernel, stride 1, no padding).</summary>
     public bool IsPointwise => KH == 1 && KW == 1 && SH == 1 && SW == 1 && PH == 0 && PW == 0;
 
+    /// <summary>
+    /// True when every row of the column matrix is the image plane shifted by a constant offset (stride 1 and an output
+    /// as wide as the input, as for a "same" convolution): output position t = oh·OW + ow reads the plane at
+    /// t + (i·DH − PH)·W + (j·DW − PW), apart from the positions whose window column falls into the padding.
+    /// </summary>
+    public bool IsShift => SH == 1 && SW == 1 && OW == W;
+
     /// <summary>The output positions [lo, hi) along one axis whose input index ow·s − p + k·d lies in [0, size).</summary>
     public static (int Lo, int Hi) ValidRange(int outSize, int size, int stride, int offset)
     {
@@ -32,7 +39,8 @@ internal readonly record struct ConvWindow(int C, int H, int W, int KH, int KW, 
 /// <summary>
 /// The two rearrangements that turn a convolution into a matrix product: im2col copies every receptive field of an
 /// image into a column of a matrix (zeros where the window reaches into the padding), and col2im adds the columns back
-/// onto the image, its adjoint.
+/// onto the image, its adjoint. The column matrix may be a block of columns of a wider matrix (row stride
+/// <c>ld ≥ Cols</c>), so that several images side by side make one product.
 /// </summary>
 internal static class Im2Col
 {
@@ -40,6 +48,11 @@ internal static class Im2Col
     /// col[(c·KH + i)·KW + j, oh·OW + ow] = image[c, oh·SH − PH + i·DH, ow·SW − PW + j·DW], or 0 outside the image.
     /// </summary>
     public static void Expand<T>(ConvWindow g, ReadOnlySpan<T> image, Span<T> col)
+        where T : unmanaged, INumber<T>
+        => Expand(g, image, col, g.Cols);
+
+    /// <summary>As <see cref="Expand{T}(ConvWindow, ReadOnlySpan{T}, Span{T})"/>, with row r of the column matrix at col[r·ld ..].</summary>
+    public static void Expand<T>(ConvWindow g, ReadOnlySpan<T> image, Span<T> col, int ld)
         where T : unmanaged, INumber<T>
     {
         var cols = g.Cols;
@@ -53,38 +66,29 @@ internal static class Im2Col
                 var (ohLo, ohHi) = ConvWindow.ValidRange(g.OH, g.H, g.SH, offH);
                 for (var j = 0; j < g.KW; j++, row++)
                 {
-                    var dst = col.Slice(row * cols, cols);
+                    var dst = col.Slice(row * ld, cols);
                     var offW = (j * g.DW) - g.PW;
                     var (owLo, owHi) = ConvWindow.ValidRange(g.OW, g.W, g.SW, offW);
-                    if (ohLo > 0)
+                    if (owHi <= owLo || ohHi <= ohLo)
                     {
-                        dst[..(ohLo * g.OW)].Clear();
+                        dst.Clear();
+                        continue;
                     }
 
-                    if (ohHi < g.OH)
+                    dst[..(ohLo * g.OW)].Clear();
+                    dst[(ohHi * g.OW)..].Clear();
+                    if (g.IsShift)
                     {
-                        dst[(ohHi * g.OW)..].Clear();
+                        ShiftRow(g, plane, dst, (offH * g.W) + offW, ohLo, ohHi, owLo, owHi);
+                        continue;
                     }
 
                     for (var oh = ohLo; oh < ohHi; oh++)
                     {
                         var src = plane.Slice(((oh * g.SH) + offH) * g.W, g.W);
                         var line = dst.Slice(oh * g.OW, g.OW);
-                        if (owLo > 0)
-                        {
-                            line[..owLo].Clear();
-                        }
-
-                        if (owHi < g.OW)
-                        {
-                            line[owHi..].Clear();
-                        }
-
-                        if (owHi <= owLo)
-                        {
-                            continue;
-                        }
-
+                        line[..owLo].Clear();
+                        line[owHi..].Clear();
                         if (g.SW == 1)
                         {
                             src.Slice(owLo + offW, owHi - owLo).CopyTo(line[owLo..owHi]);
@@ -102,7 +106,59 @@ internal static class Im2Col
         }
     }
 
-    /// <summary>The adjoint of <see cref="Expand{T}"/>: image[c, ih, iw] += every column entry that was read from it.</summary>
+    /// <summary>
+    /// The valid output lines [ohLo, ohHi) of one row of the column matrix when it is the plane shifted by
+    /// <paramref name="shift"/>: one contiguous copy, then zeros at the window columns outside [owLo, owHi).
+    /// </summary>
+    private static void ShiftRow<T>(ConvWindow g, ReadOnlySpan<T> plane, Span<T> dst, int shift, int ohLo, int ohHi, int owLo, int owHi)
+        where T : unmanaged, INumber<T>
+    {
+        var (s0, s1) = ShiftRange(g, shift, ohLo, ohHi);
+        var lo = ohLo * g.W;
+        var hi = ohHi * g.W;
+        plane[(s0 + shift)..(s1 + shift)].CopyTo(dst[s0..s1]);
+
+        // Positions before s0 or from s1 would read outside the plane; their columns are all in the padding.
+        dst[lo..s0].Clear();
+        dst[s1..hi].Clear();
+        ClearPadding(g, dst, ohLo, ohHi, owLo, owHi);
+    }
+
+    /// <summary>The positions [s0, s1) of the lines [ohLo, ohHi) whose shifted index lies inside the plane.</summary>
+    private static (int S0, int S1) ShiftRange(ConvWindow g, int shift, int ohLo, int ohHi)
+    {
+        var lo = ohLo * g.W;
+        var hi = ohHi * g.W;
+        var s0 = Math.Clamp(-shift, lo, hi);
+        var s1 = Math.Clamp((g.H * g.W) - shift, s0, hi);
+        return (s0, s1);
+    }
+
+    /// <summary>Zeros, on the lines [ohLo, ohHi) of a row, the window columns outside [owLo, owHi).</summary>
+    private static void ClearPadding<T>(ConvWindow g, Span<T> row, int ohLo, int ohHi, int owLo, int owHi)
+        where T : unmanaged, INumber<T>
+    {
+        if (owLo == 0 && owHi == g.OW)
+        {
+            return;
+        }
+
+        for (var oh = ohLo; oh < ohHi; oh++)
+        {
+            var line = row.Slice(oh * g.OW, g.OW);
+            for (var ow = 0; ow < owLo; ow++)
+            {
+                line[ow] = T.Zero;
+            }
+
+            for (var ow = owHi; ow < line.Length; ow++)
+            {
+                line[ow] = T.Zero;
+            }
+        }
+    }
+
+    /// <summary>The adjoint of <see cref="Expand{T}(ConvWindow, ReadOnlySpan{T}, Span{T})"/>: image[c, ih, iw] += every column entry that was read from it.</summary>
     public static void Fold<T>(ConvWindow g, ReadOnlySpan<T> col, Span<T> image)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -117,31 +173,79 @@ internal static class Im2Col
                 var (ohLo, ohHi) = ConvWindow.ValidRange(g.OH, g.H, g.SH, offH);
                 for (var j = 0; j < g.KW; j++, row++)
                 {
-                    var src = col.Slice(row * cols, cols);
                     var offW = (j * g.DW) - g.PW;
                     var (owLo, owHi) = ConvWindow.ValidRange(g.OW, g.W, g.SW, offW);
-                    if (owHi <= owLo)
+                    if (owHi > owLo)
+                    {
+                        FoldLines(g, col.Slice(row * cols, cols), plane, offH, offW, ohLo, ohHi, owLo, owHi);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// As <see cref="Fold{T}(ConvWindow, ReadOnlySpan{T}, Span{T})"/>, with row r of the column matrix at col[r·ld ..]. The
+    /// entries of <paramref name="col"/> that were not read from the image (window columns in the padding) may be
+    /// overwritten with zeros.
+    /// </summary>
+    public static void Fold<T>(ConvWindow g, Span<T> col, Span<T> image, int ld)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var cols = g.Cols;
+        var row = 0;
+        for (var c = 0; c < g.C; c++)
+        {
+            var plane = image.Slice(c * g.H * g.W, g.H * g.W);
+            for (var i = 0; i < g.KH; i++)
+            {
+                var offH = (i * g.DH) - g.PH;
+                var (ohLo, ohHi) = ConvWindow.ValidRange(g.OH, g.H, g.SH, offH);
+                for (var j = 0; j < g.KW; j++, row++)
+                {
+                    var offW = (j * g.DW) - g.PW;
+                    var (owLo, owHi) = ConvWindow.ValidRange(g.OW, g.W, g.SW, offW);
+                    if (owHi <= owLo || ohHi <= ohLo)
                     {
                         continue;
                     }
 
-                    for (var oh = ohLo; oh < ohHi; oh++)
+                    var src = col.Slice(row * ld, cols);
+                    if (g.IsShift)
                     {
-                        var dst = plane.Slice(((oh * g.SH) + offH) * g.W, g.W);
-                        var line = src.Slice(oh * g.OW, g.OW);
-                        if (g.SW == 1)
-                        {
-                            var target = dst.Slice(owLo + offW, owHi - owLo);
-                            TensorPrimitives.Add(target, line[owLo..owHi], target);
-                        }
-                        else
-                        {
-                            for (var ow = owLo; ow < owHi; ow++)
-                            {
-                                dst[(ow * g.SW) + offW] += line[ow];
-                            }
-                        }
+                        // Zero the entries of the padding columns, then add the lines as one shifted run.
+                        var shift = (offH * g.W) + offW;
+                        ClearPadding(g, src, ohLo, ohHi, owLo, owHi);
+                        var (s0, s1) = ShiftRange(g, shift, ohLo, ohHi);
+                        var target = plane[(s0 + shift)..(s1 + shift)];
+                        TensorPrimitives.Add(target, src[s0..s1], target);
+                        continue;
                     }
+
+                    FoldLines(g, src, plane, offH, offW, ohLo, ohHi, owLo, owHi);
+                }
+            }
+        }
+    }
+
+    /// <summary>Adds the valid part of one row of the column matrix onto the plane, line by line.</summary>
+    private static void FoldLines<T>(ConvWindow g, ReadOnlySpan<T> src, Span<T> plane, int offH, int offW, int ohLo, int ohHi, int owLo, int owHi)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (var oh = ohLo; oh < ohHi; oh++)
+        {
+            var dst = plane.Slice(((oh * g.SH) + offH) * g.W, g.W);
+            var line = src.Slice(oh * g.OW, g.OW);
+            if (g.SW == 1)
+            {
+                var target = dst.Slice(owLo + offW, owHi - owLo);
+                TensorPrimitives.Add(target, line[owLo..owHi], target);
+            }
+            else
+            {
+                for (var ow = owLo; ow < owHi; ow++)
+                {
+                    dst[(ow * g.SW) + offW] += line[ow];
                 }
             }
         }

@@ -8,9 +8,10 @@ namespace Autograd.Ops;
 
 /// <summary>
 /// Convolutions as PyTorch's <c>torch.nn.functional.conv2d</c> and <c>conv1d</c> (cross-correlation, NCHW layout): with
-/// stride, zero padding, dilation and groups (depthwise when <c>groups</c> equals the input channels). Each image of the
-/// batch and each group is one matrix product: the receptive fields are copied into the columns of a matrix (im2col)
-/// and multiplied by the group's weights with the blocked GEMM; large batches are split among the cores. The gradient
+/// stride, zero padding, dilation and groups (depthwise when <c>groups</c> equals the input channels). Each group of a
+/// block of images is one matrix product: the receptive fields are copied into the columns of a matrix (im2col), the
+/// images of the block side by side so that the product is wide enough for the blocked GEMM to run near its peak, and
+/// multiplied by the group's weights; large batches are split among the cores. The gradient
 /// for the input is a transposed convolution (the weights' transpose times the gradient, folded back onto the image)
 /// and the gradient for the weights is the gradient times the transposed column matrix; both are operators with their
 /// own backward rules, so second derivatives work.
@@ -345,12 +346,22 @@ public static class Convolution
 
     /// <summary>
     /// Chunks [start, end) of the batch, each a run of consecutive images done on one thread (or, with a single chunk,
-    /// with the GEMM itself split among the threads). For the weight gradient every chunk but the first sums into a
-    /// buffer of its own, added to the result afterwards.
+    /// with the GEMM itself split among the threads). A chunk goes through its images in blocks of a few: the column
+    /// matrices of a block's images sit side by side in one matrix [K, nb·plane], so that each product is nb times wider
+    /// (a product over a single image of a small plane runs the GEMM far from its peak). The output (forward) or the
+    /// gradient g (backward) is then copied between the tensor's [nb, C_out, plane] layout and the product's
+    /// [C_out, nb·plane]. For the weight gradient every chunk but the first sums into a buffer of its own, added to the
+    /// result afterwards.
     /// </summary>
     private readonly struct ConvJob<T>(Pass pass, Geometry geo, T[] a, int aOffset, T[] b, int bOffset, T[]? bias, int biasOffset, T[] result, int chunks, T[][]? partials) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        /// <summary>The columns a block's product aims at (nb·plane): wide enough for the GEMM to run near its peak.</summary>
+        private const int TargetColumns = 2048;
+
+        /// <summary>The most elements of a block's column matrix (K·nb·plane), so that it stays in the outer caches.</summary>
+        private const int MaxColumnElements = 1 << 20;
+
         public void Run(int start, int end)
         {
             for (var c = start; c < end; c++)
@@ -359,107 +370,216 @@ public static class Convolution
             }
         }
 
+        /// <summary>The images per block for a chunk of <paramref name="count"/> images: blocks of equal size, as wide as allowed.</summary>
+        private int BlockSize(int count)
+        {
+            var plane = geo.OutPlane;
+            var byColumns = Math.Max(1, TargetColumns / plane);
+            var byElements = (int)Math.Max(1, MaxColumnElements / ((long)geo.K * plane));
+            var most = Math.Min(Math.Min(byColumns, byElements), count);
+            var blocks = (count + most - 1) / most;
+            return (count + blocks - 1) / blocks;
+        }
+
         private void Chunk(int chunk)
         {
             var first = (int)((long)chunk * geo.N / chunks);
             var last = (int)((long)(chunk + 1) * geo.N / chunks);
+            if (last <= first)
+            {
+                return;
+            }
+
             var threads = chunks > 1 ? 1 : 0;
-            var win = geo.Window;
-            var colLength = geo.K * geo.OutPlane;
-            var pointwise = win.IsPointwise;
-            var col = pointwise ? null : ArrayPool<T>.Shared.Rent(colLength);
+            var nbMax = BlockSize(last - first);
+            var col = ArrayPool<T>.Shared.Rent(geo.K * nbMax * geo.OutPlane);
+            var wide = nbMax > 1 ? ArrayPool<T>.Shared.Rent(geo.Cog * nbMax * geo.OutPlane) : null;
             var target = result;
             if (pass == Pass.Weight && chunk > 0)
             {
                 target = partials![chunk] = new T[geo.Cout * geo.K];
             }
 
+            // With fewer kernel taps than output channels (a few input channels), the weight gradient is computed
+            // transposed, [K, Cog] per group, so that the GEMM's wide side is the larger one; it is transposed at the end.
+            var transposed = pass == Pass.Weight && geo.K < geo.Cog;
+            var sums = transposed ? ArrayPool<T>.Shared.Rent(geo.Cout * geo.K) : target;
             try
             {
-                for (var n = first; n < last; n++)
+                for (var n = first; n < last; n += nbMax)
                 {
-                    switch (pass)
+                    var nb = Math.Min(nbMax, last - n);
+                    for (var gi = 0; gi < geo.Groups; gi++)
                     {
-                        case Pass.Forward: ForwardImage(n, col, threads); break;
-                        case Pass.Input: InputImage(n, col, threads); break;
-                        default: WeightImage(n, col, target, accumulate: n > first, threads); break;
+                        switch (pass)
+                        {
+                            case Pass.Forward: ForwardBlock(n, nb, gi, col, wide, threads); break;
+                            case Pass.Input: InputBlock(n, nb, gi, col, wide, threads); break;
+                            default: WeightBlock(n, nb, gi, col, wide, sums, transposed, accumulate: n > first, threads); break;
+                        }
+                    }
+                }
+
+                if (transposed)
+                {
+                    for (var gi = 0; gi < geo.Groups; gi++)
+                    {
+                        var off = gi * geo.Cog * geo.K;
+                        for (var r = 0; r < geo.K; r++)
+                        {
+                            for (var o = 0; o < geo.Cog; o++)
+                            {
+                                target[off + (o * geo.K) + r] = sums[off + (r * geo.Cog) + o];
+                            }
+                        }
                     }
                 }
             }
             finally
             {
-                if (col is not null)
+                ArrayPool<T>.Shared.Return(col);
+                if (wide is not null)
                 {
-                    ArrayPool<T>.Shared.Return(col);
+                    ArrayPool<T>.Shared.Return(wide);
+                }
+
+                if (transposed)
+                {
+                    ArrayPool<T>.Shared.Return(sums);
                 }
             }
         }
 
-        /// <summary>The columns of image n, group gi, of the tensor (array, offset): the image itself when pointwise.</summary>
-        private ReadOnlyMemory<T> Columns(T[] image, int offset, int n, int gi, T[]? col)
+        /// <summary>
+        /// The column matrix [K, nb·plane] of group gi of images [n, n + nb) of the tensor (array, offset), built in
+        /// <paramref name="col"/>; for a single image of a pointwise convolution, the image itself.
+        /// </summary>
+        private ReadOnlyMemory<T> Expand(T[] image, int offset, int n, int nb, int gi, T[] col)
         {
-            var start = offset + (((n * geo.Cin) + (gi * geo.Cg)) * geo.InPlane);
+            var plane = geo.OutPlane;
+            var ld = nb * plane;
             var length = geo.Cg * geo.InPlane;
-            if (col is null)
+            if (nb == 1 && geo.Window.IsPointwise)
             {
-                return new(image, start, length);
+                return new(image, offset + (((n * geo.Cin) + (gi * geo.Cg)) * geo.InPlane), length);
             }
 
-            Im2Col.Expand<T>(geo.Window, image.AsSpan(start, length), col.AsSpan(0, geo.K * geo.OutPlane));
-            return new(col, 0, geo.K * geo.OutPlane);
+            for (var i = 0; i < nb; i++)
+            {
+                var start = offset + ((((n + i) * geo.Cin) + (gi * geo.Cg)) * geo.InPlane);
+                Im2Col.Expand<T>(geo.Window, image.AsSpan(start, length), col.AsSpan(i * plane, ((geo.K - 1) * ld) + plane), ld);
+            }
+
+            return new(col, 0, geo.K * ld);
         }
 
-        private void ForwardImage(int n, T[]? col, int threads)
+        /// <summary>
+        /// The output channels of group gi of images [n, n + nb) of g (array a) side by side, [Cog, nb·plane]: g itself when
+        /// nb is 1, else copied into <paramref name="wide"/>.
+        /// </summary>
+        private ReadOnlyMemory<T> Gradient(int n, int nb, int gi, T[]? wide)
         {
             var plane = geo.OutPlane;
-            if (bias is not null)
+            var rows = geo.Cog * plane;
+            if (nb == 1)
             {
-                for (var o = 0; o < geo.Cout; o++)
+                return new(a, aOffset + (((n * geo.Cout) + (gi * geo.Cog)) * plane), rows);
+            }
+
+            var ld = nb * plane;
+            for (var i = 0; i < nb; i++)
+            {
+                var gOff = aOffset + ((((n + i) * geo.Cout) + (gi * geo.Cog)) * plane);
+                for (var o = 0; o < geo.Cog; o++)
                 {
-                    result.AsSpan(((n * geo.Cout) + o) * plane, plane).Fill(bias[biasOffset + o]);
+                    a.AsSpan(gOff + (o * plane), plane).CopyTo(wide.AsSpan((o * ld) + (i * plane), plane));
                 }
             }
 
-            for (var gi = 0; gi < geo.Groups; gi++)
+            return new(wide, 0, geo.Cog * ld);
+        }
+
+        private void ForwardBlock(int n, int nb, int gi, T[] col, T[]? wide, int threads)
+        {
+            var plane = geo.OutPlane;
+            var ld = nb * plane;
+            var cols = Expand(a, aOffset, n, nb, gi, col);
+            var wMem = new ReadOnlyMemory<T>(b, bOffset + (gi * geo.Cog * geo.K), geo.Cog * geo.K);
+            if (nb == 1)
             {
-                var cols = Columns(a, aOffset, n, gi, col);
-                var wOff = bOffset + (gi * geo.Cog * geo.K);
                 var yOff = ((n * geo.Cout) + (gi * geo.Cog)) * plane;
-                Gemm.Product<T>(false, false, geo.Cog, plane, geo.K, new(b, wOff, geo.Cog * geo.K), geo.K, cols, plane, new(result, yOff, geo.Cog * plane), plane, accumulate: bias is not null, threads: threads);
-            }
-        }
-
-        private void InputImage(int n, T[]? col, int threads)
-        {
-            var plane = geo.OutPlane;
-            for (var gi = 0; gi < geo.Groups; gi++)
-            {
-                var gOff = aOffset + (((n * geo.Cout) + (gi * geo.Cog)) * plane);
-                var wOff = bOffset + (gi * geo.Cog * geo.K);
-                var dxOff = ((n * geo.Cin) + (gi * geo.Cg)) * geo.InPlane;
-                var wMem = new ReadOnlyMemory<T>(b, wOff, geo.Cog * geo.K);
-                var gMem = new ReadOnlyMemory<T>(a, gOff, geo.Cog * plane);
-                if (col is null)
+                if (bias is not null)
                 {
-                    // Pointwise: the columns are the image, so the product is the gradient itself.
-                    Gemm.Product<T>(true, false, geo.K, plane, geo.Cog, wMem, geo.K, gMem, plane, new(result, dxOff, geo.K * plane), plane, threads: threads);
-                    continue;
+                    for (var o = 0; o < geo.Cog; o++)
+                    {
+                        result.AsSpan(yOff + (o * plane), plane).Fill(bias[biasOffset + (gi * geo.Cog) + o]);
+                    }
                 }
 
-                Gemm.Product<T>(true, false, geo.K, plane, geo.Cog, wMem, geo.K, gMem, plane, new(col, 0, geo.K * plane), plane, threads: threads);
-                Im2Col.Fold<T>(geo.Window, col.AsSpan(0, geo.K * plane), result.AsSpan(dxOff, geo.Cg * geo.InPlane));
+                Gemm.Product<T>(false, false, geo.Cog, plane, geo.K, wMem, geo.K, cols, plane, new(result, yOff, geo.Cog * plane), plane, accumulate: bias is not null, threads: threads);
+                return;
+            }
+
+            Gemm.Product<T>(false, false, geo.Cog, ld, geo.K, wMem, geo.K, cols, ld, new(wide, 0, geo.Cog * ld), ld, threads: threads);
+            for (var i = 0; i < nb; i++)
+            {
+                var yOff = (((n + i) * geo.Cout) + (gi * geo.Cog)) * plane;
+                for (var o = 0; o < geo.Cog; o++)
+                {
+                    var src = wide.AsSpan((o * ld) + (i * plane), plane);
+                    var dst = result.AsSpan(yOff + (o * plane), plane);
+                    if (bias is null)
+                    {
+                        src.CopyTo(dst);
+                    }
+                    else
+                    {
+                        TensorPrimitives.Add(src, bias[biasOffset + (gi * geo.Cog) + o], dst);
+                    }
+                }
             }
         }
 
-        private void WeightImage(int n, T[]? col, T[] target, bool accumulate, int threads)
+        private void InputBlock(int n, int nb, int gi, T[] col, T[]? wide, int threads)
         {
             var plane = geo.OutPlane;
-            for (var gi = 0; gi < geo.Groups; gi++)
+            var ld = nb * plane;
+            var wMem = new ReadOnlyMemory<T>(b, bOffset + (gi * geo.Cog * geo.K), geo.Cog * geo.K);
+            var length = geo.Cg * geo.InPlane;
+            if (nb == 1 && geo.Window.IsPointwise)
             {
-                var cols = Columns(b, bOffset, n, gi, col);
-                var gOff = aOffset + (((n * geo.Cout) + (gi * geo.Cog)) * plane);
-                var wOff = gi * geo.Cog * geo.K;
-                Gemm.Product<T>(false, true, geo.Cog, geo.K, plane, new(a, gOff, geo.Cog * plane), plane, cols, plane, new(target, wOff, geo.Cog * geo.K), geo.K, accumulate: accumulate, threads: threads);
+                // The columns are the image, so the product is the gradient itself.
+                var dxOff = ((n * geo.Cin) + (gi * geo.Cg)) * geo.InPlane;
+                Gemm.Product<T>(true, false, geo.K, plane, geo.Cog, wMem, geo.K, Gradient(n, nb, gi, wide), plane, new(result, dxOff, length), plane, threads: threads);
+                return;
+            }
+
+            Gemm.Product<T>(true, false, geo.K, ld, geo.Cog, wMem, geo.K, Gradient(n, nb, gi, wide), ld, new(col, 0, geo.K * ld), ld, threads: threads);
+            for (var i = 0; i < nb; i++)
+            {
+                var dxOff = (((n + i) * geo.Cin) + (gi * geo.Cg)) * geo.InPlane;
+                Im2Col.Fold<T>(geo.Window, col.AsSpan(i * plane, ((geo.K - 1) * ld) + plane), result.AsSpan(dxOff, length), ld);
+            }
+        }
+
+        /// <summary>
+        /// Adds (or, for the first block, writes) group gi's g · colᵀ over images [n, n + nb) to <paramref name="sums"/>:
+        /// [Cog, K] at the group's offset, or its transpose [K, Cog] (col · gᵀ) when <paramref name="transposed"/>.
+        /// </summary>
+        private void WeightBlock(int n, int nb, int gi, T[] col, T[]? wide, T[] sums, bool transposed, bool accumulate, int threads)
+        {
+            var ld = nb * geo.OutPlane;
+            var cols = Expand(b, bOffset, n, nb, gi, col);
+            var off = gi * geo.Cog * geo.K;
+            var g = Gradient(n, nb, gi, wide);
+            var dst = new Memory<T>(sums, off, geo.Cog * geo.K);
+            if (transposed)
+            {
+                Gemm.Product<T>(false, true, geo.K, geo.Cog, ld, cols, ld, g, ld, dst, geo.Cog, accumulate: accumulate, threads: threads);
+            }
+            else
+            {
+                Gemm.Product<T>(false, true, geo.Cog, geo.K, ld, g, ld, cols, ld, dst, geo.K, accumulate: accumulate, threads: threads);
             }
         }
     }

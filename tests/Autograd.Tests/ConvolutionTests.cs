@@ -116,6 +116,116 @@ public class ConvolutionTests
         }
     }
 
+    /// <summary>dx and dW of ⟨y, g⟩ by the direct sum, term by term: every term x·w·g of the output adds w·g to dx and x·g to dW.</summary>
+    private static (double[] Dx, double[] Dw) DirectGradients(Tensor x, Tensor w, Tensor g, (int H, int W) s, (int H, int W) pad, (int H, int W) d, int groups)
+    {
+        var xv = x.ToArray();
+        var wv = w.ToArray();
+        var gv = g.ToArray();
+        int n = x.Shape[0], cin = x.Shape[1], h = x.Shape[2], wd = x.Shape[3];
+        int cout = w.Shape[0], cg = w.Shape[1], kh = w.Shape[2], kw = w.Shape[3];
+        int oh = g.Shape[2], ow = g.Shape[3];
+        var cog = cout / groups;
+        var dx = new double[xv.Length];
+        var dw = new double[wv.Length];
+        for (var ni = 0; ni < n; ni++)
+        {
+            for (var o = 0; o < cout; o++)
+            {
+                var gi = o / cog;
+                for (var i = 0; i < oh; i++)
+                {
+                    for (var j = 0; j < ow; j++)
+                    {
+                        var gval = gv[(((ni * cout) + o) * oh + i) * ow + j];
+                        for (var c = 0; c < cg; c++)
+                        {
+                            for (var p = 0; p < kh; p++)
+                            {
+                                for (var q = 0; q < kw; q++)
+                                {
+                                    var ih = (i * s.H) - pad.H + (p * d.H);
+                                    var iw = (j * s.W) - pad.W + (q * d.W);
+                                    if (ih < 0 || ih >= h || iw < 0 || iw >= wd)
+                                    {
+                                        continue;
+                                    }
+
+                                    var wi = (((o * cg) + c) * kh + p) * kw + q;
+                                    var xi = ((((ni * cin) + (gi * cg) + c) * h) + ih) * wd + iw;
+                                    dx[xi] += wv[wi] * gval;
+                                    dw[wi] += xv[xi] * gval;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        return (dx, dw);
+    }
+
+    public static TheoryData<int[], int[], bool, int, int, int, int, int, int, int> BlockShapes() => new()
+    {
+        // x, w, bias, stride (H, W), padding (H, W), dilation (H, W), groups.
+        // A batch of 23 on a 14×14 plane is one chunk cut into uneven blocks of images; 37 images of a larger product are
+        // split among the cores first.
+        { [23, 4, 14, 14], [6, 4, 3, 3], true, 1, 1, 1, 1, 1, 1, 1 },
+        { [37, 32, 14, 14], [16, 32, 3, 3], true, 1, 1, 1, 1, 1, 1, 1 },
+        { [1, 3, 14, 14], [5, 3, 3, 3], true, 1, 1, 1, 1, 1, 1, 1 },
+        { [1, 1, 28, 28], [8, 1, 3, 3], true, 1, 1, 1, 1, 1, 1, 1 },
+        { [9, 1, 28, 28], [8, 1, 3, 3], false, 1, 1, 1, 1, 1, 1, 1 },
+
+        // Fewer kernel taps than output channels per group: the weight gradient is computed transposed.
+        { [37, 1, 28, 28], [32, 1, 3, 3], true, 1, 1, 1, 1, 1, 1, 1 },
+        { [5, 2, 9, 9], [24, 1, 3, 3], false, 1, 1, 1, 1, 1, 1, 2 },
+        { [3, 1, 7, 9], [12, 1, 2, 3], true, 2, 1, 0, 1, 1, 1, 1 },
+
+        // Stride 1 and as wide as the input, so each column row is a shifted copy of the plane: asymmetric kernel and
+        // padding, padding along W only (fewer output lines), dilation, groups, a kernel reaching wholly into the padding.
+        { [7, 4, 9, 10], [6, 4, 3, 5], true, 1, 1, 1, 2, 1, 1, 1 },
+        { [5, 3, 9, 8], [4, 3, 3, 3], false, 1, 1, 0, 1, 1, 1, 1 },
+        { [6, 4, 10, 9], [6, 4, 3, 3], true, 1, 1, 2, 2, 2, 2, 1 },
+        { [11, 6, 8, 8], [9, 2, 3, 3], true, 1, 1, 1, 1, 1, 1, 3 },
+        { [3, 4, 8, 8], [4, 1, 3, 3], false, 1, 1, 1, 1, 1, 1, 4 },
+        { [4, 2, 5, 2], [3, 2, 3, 3], true, 1, 1, 3, 3, 3, 3, 1 },
+
+        // Other paths: pointwise, a 1×1 kernel with padding, stride 2, dilation without "same" padding, and planes large
+        // enough for a block of one image (the product reads and writes the tensors in place).
+        { [13, 5, 7, 6], [3, 5, 1, 1], true, 1, 1, 0, 0, 1, 1, 1 },
+        { [3, 3, 33, 32], [4, 3, 1, 1], true, 1, 1, 0, 0, 1, 1, 1 },
+        { [3, 2, 34, 32], [3, 2, 3, 3], true, 1, 1, 1, 1, 1, 1, 1 },
+        { [3, 2, 4, 5], [3, 2, 1, 1], false, 1, 1, 2, 1, 1, 1, 1 },
+        { [17, 4, 15, 13], [6, 4, 3, 3], true, 2, 2, 1, 1, 1, 1, 1 },
+        { [6, 4, 12, 11], [4, 2, 3, 2], false, 2, 1, 0, 1, 2, 3, 2 },
+    };
+
+    [Theory]
+    [MemberData(nameof(BlockShapes))]
+    public void BlocksOfImagesGiveTheDirectSumAndItsGradients(int[] sx, int[] sw, bool hasBias, int sh, int sW, int ph, int pw, int dh, int dw, int groups)
+    {
+        foreach (var dtype in new[] { DType.Float64, DType.Float32 })
+        {
+            var x = Tensor.RandN(new Shape(sx), seed: 11).To(dtype).WithRequiresGrad();
+            var w = Tensor.RandN(new Shape(sw), seed: 12).To(dtype).WithRequiresGrad();
+            var b = hasBias ? Tensor.RandN(new Shape(sw[0]), seed: 13).To(dtype).WithRequiresGrad() : null;
+            var x64 = x.Detach().To(DType.Float64);
+            var w64 = w.Detach().To(DType.Float64);
+            var y = x.Conv2d(w, b, (sh, sW), (ph, pw), (dh, dw), groups);
+            var expected = Direct(x64, w64, b?.Detach().To(DType.Float64), (sh, sW), (ph, pw), (dh, dw), groups, out var shape);
+            Assert.Equal(new Shape(shape), y.Shape);
+            var tol = dtype == DType.Float64 ? 1e-12 : 1e-4;
+            AssertClose(expected, y.ToArray(), tol, $"{dtype} output");
+
+            var g = Tensor.RandN(y.Shape, seed: 14).To(dtype);
+            var grads = Autodiff.Grad([y], b is null ? [x, w] : [x, w, b], [g]);
+            var (dxExpected, dwExpected) = DirectGradients(x64, w64, g.To(DType.Float64), (sh, sW), (ph, pw), (dh, dw), groups);
+            AssertClose(dxExpected, grads[0].To(DType.Float64).ToArray(), tol, $"{dtype} dx");
+            AssertClose(dwExpected, grads[1].To(DType.Float64).ToArray(), dtype == DType.Float64 ? 1e-11 : 1e-4, $"{dtype} dw");
+        }
+    }
+
     [Fact]
     public void Conv1dIsConv2dOfHeightOne()
     {
