@@ -1,11 +1,46 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Autograd.Kernels;
 
-/// <summary>The scale-and-mask pass of scaled dot-product attention, on the row-major scores [batch, Lq, Lk].</summary>
+/// <summary>
+/// Scaled dot-product attention kernels on row-major storage: the scale-and-mask pass of the scores, and a fused forward
+/// and backward for q [batch, Lq, d], k [batch, Lk, d], v [batch, Lk, dv] with one batch shape.
+/// </summary>
+/// <remarks>
+/// <para>
+/// The fused kernels work on blocks of consecutive query rows of one batch matrix. Each row i has an extent eᵢ: the keys
+/// after its last kept one are masked (j &gt; i with causal, and trailing zeros of the mask), so its weights are 0 there;
+/// a block's products take only the keys below the largest extent of its rows. With causal and Lq = Lk this skips about
+/// half of every product. The scores are formed in the weights' storage; each row is scaled, masked and turned into
+/// its softmax over all Lk keys (the masked ones −∞), exactly as the composed form does, so the weights P [batch, Lq, Lk]
+/// are complete and can be saved.
+/// </para>
+/// <para>
+/// A row whose keys are all masked gets NaN weights and the full extent (so its NaN reaches dv as in the composed form),
+/// and is marked in <see cref="AttentionLayout.Ends"/> so that the backward gives its scores no gradient. A row whose
+/// weights are NaN for another reason (a NaN or infinite score) also gets the full extent.
+/// </para>
+/// <para>
+/// The forward splits (batch matrix, row block) items between threads; the backward splits batch matrices, since dk and
+/// dv sum over the row blocks of their matrix. Every product is a serial GEMM on one thread, and the backward keeps
+/// one block of the scores' gradient in a per-thread buffer: nothing of the scores' size is allocated but P itself.
+/// </para>
+/// </remarks>
 internal static class AttentionKernels
 {
+    /// <summary>The extent recorded for a row whose keys are all masked.</summary>
+    public const int FullyMasked = -1;
+
+    /// <summary>The most elements of one row block of scores (so a block of the scores' gradient stays in the L2 cache).</summary>
+    public const int BlockElements = 1 << 14;
+
+    /// <summary>The multiply-adds from which the fused kernels use more than one thread.</summary>
+    private const int ParallelWork = 1 << 15;
+
     /// <summary>
     /// s ← s·scale, then −∞ at every masked score: where a boolean mask, read at
     /// <c>batchOffsets[b] + i·strideI + j·strideJ</c>, is false (when <paramref name="masked"/>), and where j &gt; i
@@ -48,5 +83,532 @@ internal static class AttentionKernels
         }
 
         return fully;
+    }
+
+    /// <summary>
+    /// P = softmax(mask(q·kᵀ·scale)) and y = P·v for every batch matrix, filling <see cref="AttentionLayout.Ends"/>.
+    /// q, k and v start at their offsets; p [batch, Lq, Lk] and y [batch, Lq, dv] at 0, and every element of both is written.
+    /// </summary>
+    /// <returns>Whether some row has every key masked.</returns>
+    public static bool Forward<T>(AttentionLayout layout, T scale, T[] q, int qOffset, T[] k, int kOffset, T[] v, int vOffset, T[] p, T[] y)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var items = layout.Batch * layout.Blocks;
+        var chunks = Workers.Chunks(layout.Work, ParallelWork);
+        Workers.For(items, chunks, new ForwardJob<T>(layout, scale, q, qOffset, k, kOffset, v, vOffset, p, y));
+        return Array.IndexOf(layout.Ends, FullyMasked) >= 0;
+    }
+
+    /// <summary>
+    /// The gradients of the fused forward, from its saved P and the output gradient g [batch, Lq, dv]: dv = Pᵀ·g,
+    /// dS = P ⊙ (dP − Σ dP⊙P)·scale with dP = g·vᵀ (0 on a fully masked row), dq = dS·k, dk = dSᵀ·q. Each gradient
+    /// that is not null is written whole (from offset 0).
+    /// </summary>
+    public static void Backward<T>(AttentionLayout layout, T scale, T[] q, int qOffset, T[] k, int kOffset, T[] v, int vOffset, T[] p, int pOffset, T[] g, int gOffset, T[]? dq, T[]? dk, T[]? dv)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var chunks = Workers.Chunks(2 * layout.Work, ParallelWork);
+        Workers.For(layout.Batch, chunks, new BackwardJob<T>(layout, scale, q, qOffset, k, kOffset, v, vOffset, p, pOffset, g, gOffset, dq, dk, dv));
+    }
+
+    /// <summary>The number of keys the products of a block take: the largest extent of its rows (from <paramref name="row0"/>, batch-major).</summary>
+    private static int BlockExtent(int[] ends, int row0, int rows, int lk)
+    {
+        var extent = 0;
+        for (var i = row0; i < row0 + rows; i++)
+        {
+            var e = ends[i] == FullyMasked ? lk : ends[i];
+            extent = Math.Max(extent, e);
+        }
+
+        return extent;
+    }
+
+    /// <summary>
+    /// Softmax of one row in place, as the softmax operator computes a row (so the values are those of the composed
+    /// form); returns the sum of the exponentials (NaN when the row holds a NaN or its maximum is infinite).
+    /// </summary>
+    private static T SoftmaxRow<T>(Span<T> row)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) == typeof(float) && FastExp.IsSupported)
+        {
+            return T.CreateTruncating(SoftmaxRowSingle(MemoryMarshal.Cast<T, float>(row)));
+        }
+
+        var max = TensorPrimitives.Max<T>(row);
+        TensorPrimitives.Subtract(row, max, row);
+        TensorPrimitives.Exp<T>(row, row);
+        var sum = TensorPrimitives.Sum<T>(row);
+        TensorPrimitives.Multiply(row, T.One / sum, row);
+        return sum;
+    }
+
+    /// <summary>
+    /// The float32 row on AVX-512: <see cref="FastExp.MaxIgnoringNaN"/>, then the exponentials and their sum in the
+    /// order of <see cref="FastExp.ExpShifted(ReadOnlySpan{float}, float, Span{float}, bool)"/> (two accumulators over
+    /// 32-element steps, the rest in the first), then the product by the reciprocal, in one place for short rows.
+    /// </summary>
+    private static float SoftmaxRowSingle(Span<float> row)
+    {
+        var n = row.Length;
+        var shift = Vector512.Create(FastExp.MaxIgnoringNaN(row));
+        ref var r = ref MemoryMarshal.GetReference(row);
+        var acc0 = Vector512<float>.Zero;
+        var acc1 = Vector512<float>.Zero;
+        var i = 0;
+        for (; i <= n - 32; i += 32)
+        {
+            var e0 = FastExp.ExpBelowInfinity(Vector512.LoadUnsafe(ref r, (nuint)i) - shift);
+            var e1 = FastExp.ExpBelowInfinity(Vector512.LoadUnsafe(ref r, (nuint)(i + 16)) - shift);
+            e0.StoreUnsafe(ref r, (nuint)i);
+            e1.StoreUnsafe(ref r, (nuint)(i + 16));
+            acc0 += e0;
+            acc1 += e1;
+        }
+
+        for (; i <= n - 16; i += 16)
+        {
+            var e = FastExp.ExpBelowInfinity(Vector512.LoadUnsafe(ref r, (nuint)i) - shift);
+            e.StoreUnsafe(ref r, (nuint)i);
+            acc0 += e;
+        }
+
+        if (i < n)
+        {
+            Span<float> buffer = stackalloc float[16];
+            buffer.Clear();
+            row[i..].CopyTo(buffer);
+            var lanes = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(n - i)).AsSingle();
+            var e = Vector512.ConditionalSelect(lanes, FastExp.ExpBelowInfinity(Vector512.Create<float>(buffer) - shift), Vector512<float>.Zero);
+            e.CopyTo(buffer);
+            buffer[..(n - i)].CopyTo(row[i..]);
+            acc0 += e;
+        }
+
+        var sum = Vector512.Sum(acc0 + acc1);
+        var scale = Vector512.Create(1f / sum);
+        for (i = 0; i <= n - 16; i += 16)
+        {
+            (Vector512.LoadUnsafe(ref r, (nuint)i) * scale).StoreUnsafe(ref r, (nuint)i);
+        }
+
+        if (i < n)
+        {
+            TensorPrimitives.Multiply(row[i..], 1f / sum, row[i..]);
+        }
+
+        return sum;
+    }
+
+    /// <summary>Forward items [start, end): item = batch matrix · blocks + row block.</summary>
+    private readonly struct ForwardJob<T>(AttentionLayout layout, T scale, T[] q, int qOffset, T[] k, int kOffset, T[] v, int vOffset, T[] p, T[] y) : IRangeJob
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Run(int start, int end)
+        {
+            var (lq, lk, d, dv) = (layout.Lq, layout.Lk, layout.D, layout.Dv);
+            var ends = layout.Ends;
+            for (var item = start; item < end; item++)
+            {
+                var b = item / layout.Blocks;
+                var r0 = (item % layout.Blocks) * layout.BlockRows;
+                var rows = Math.Min(layout.BlockRows, lq - r0);
+                var first = (b * lq) + r0;
+                layout.RowEnds(b, r0, rows, ends.AsSpan(first, rows));
+
+                // The scores of the block's rows for the keys it reaches, straight into P.
+                var extent = BlockExtent(ends, first, rows, lk);
+                var block = p.AsSpan(first * lk, rows * lk);
+                Product<T>(false, true, rows, extent, d, q.AsSpan(qOffset + (first * d), rows * d), d, k.AsSpan(kOffset + (b * lk * d), extent * d), d, block, lk, false);
+
+                for (var r = 0; r < rows; r++)
+                {
+                    var row = block.Slice(r * lk, lk);
+                    var e = ends[first + r];
+                    if (e == FullyMasked)
+                    {
+                        row.Fill(T.NaN);
+                        continue;
+                    }
+
+                    TensorPrimitives.Multiply(row[..extent], scale, row[..extent]);
+                    row[e..].Fill(T.NegativeInfinity);
+                    layout.MaskRow(b, r0 + r, row[..e]);
+                    if (T.IsNaN(SoftmaxRow(row)))
+                    {
+                        // NaN weights over the whole row: every key takes part, as in the composed form.
+                        ends[first + r] = lk;
+                    }
+                }
+
+                extent = BlockExtent(ends, first, rows, lk);
+                Product<T>(false, false, rows, dv, extent, block, lk, v.AsSpan(vOffset + (b * lk * dv), extent * dv), dv, y.AsSpan(first * dv, rows * dv), dv, false);
+            }
+        }
+    }
+
+    /// <summary>Backward over batch matrices [start, end), block by block of query rows.</summary>
+    private readonly struct BackwardJob<T>(AttentionLayout layout, T scale, T[] q, int qOffset, T[] k, int kOffset, T[] v, int vOffset, T[] p, int pOffset, T[] g, int gOffset, T[]? dq, T[]? dk, T[]? dv) : IRangeJob
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Run(int start, int end)
+        {
+            var (lq, lk, d, dvSize) = (layout.Lq, layout.Lk, layout.D, layout.Dv);
+            var ends = layout.Ends;
+            var scores = dq is not null || dk is not null;
+            var ds = scores ? BlockBuffer<T>.Get(layout.BlockRows * lk) : default;
+            for (var b = start; b < end; b++)
+            {
+                var keys = k.AsSpan(kOffset + (b * lk * d), lk * d);
+                var values = v.AsSpan(vOffset + (b * lk * dvSize), lk * dvSize);
+                var dkb = dk is null ? default : dk.AsSpan(b * lk * d, lk * d);
+                var dvb = dv is null ? default : dv.AsSpan(b * lk * dvSize, lk * dvSize);
+                dkb.Clear();
+                dvb.Clear();
+                for (var r0 = 0; r0 < lq; r0 += layout.BlockRows)
+                {
+                    var rows = Math.Min(layout.BlockRows, lq - r0);
+                    var first = (b * lq) + r0;
+                    var extent = BlockExtent(ends, first, rows, lk);
+                    var pb = p.AsSpan(pOffset + (first * lk), rows * lk);
+                    var gb = g.AsSpan(gOffset + (first * dvSize), rows * dvSize);
+                    if (dv is not null)
+                    {
+                        Product<T>(true, false, extent, dvSize, rows, pb, lk, gb, dvSize, dvb, dvSize, true);
+                    }
+
+                    if (!scores)
+                    {
+                        continue;
+                    }
+
+                    // dP = g·vᵀ for the keys the block reaches, then dS in place: P ⊙ (dP − Σ dP⊙P) · scale.
+                    var dsb = ds[..(rows * extent)];
+                    Product<T>(false, true, rows, extent, dvSize, gb, dvSize, values[..(extent * dvSize)], dvSize, dsb, extent, false);
+                    for (var r = 0; r < rows; r++)
+                    {
+                        var row = dsb.Slice(r * extent, extent);
+                        if (ends[first + r] == FullyMasked)
+                        {
+                            row.Clear();
+                            continue;
+                        }
+
+                        var pr = pb.Slice(r * lk, extent);
+                        var dot = TensorPrimitives.Dot<T>(row, pr);
+                        TensorPrimitives.AddMultiply(row, -dot, pr, row);
+                        TensorPrimitives.Multiply(row, scale, row);
+                    }
+
+                    if (dq is not null)
+                    {
+                        Product<T>(false, false, rows, d, extent, dsb, extent, keys[..(extent * d)], d, dq.AsSpan(first * d, rows * d), d, false);
+                    }
+
+                    if (dk is not null)
+                    {
+                        Product<T>(true, false, extent, d, rows, dsb, extent, q.AsSpan(qOffset + (first * d), rows * d), d, dkb, d, true);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// C = op(A)·op(B), or C += op(A)·op(B) when <paramref name="accumulate"/>, on the calling thread, with the arguments of
+    /// <see cref="Gemm.Serial{T}"/>. Small products (every size at most <see cref="SmallSize"/>) skip the packing of the
+    /// blocked GEMM, which costs more than their arithmetic: see <see cref="SmallProduct{T}"/>.
+    /// </summary>
+    private static void Product<T>(bool transA, bool transB, int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc, bool accumulate)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (m > SmallSize || n > SmallSize || k > SmallSize || !Vector512.IsHardwareAccelerated || Gemm.ForcedVectorBits >= 0)
+        {
+            Gemm.Serial(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+            return;
+        }
+
+        if (transB)
+        {
+            // op(B) = the stored n×k B transposed: copy it to k×n rows first.
+            var bt = TransposeBuffer<T>.Get(k * n);
+            for (var j = 0; j < n; j++)
+            {
+                var src = b.Slice(j * ldb, k);
+                for (var p = 0; p < k; p++)
+                {
+                    bt[(p * n) + j] = src[p];
+                }
+            }
+
+            SmallProduct(transA, m, n, k, a, lda, bt, n, c, ldc, accumulate);
+            return;
+        }
+
+        SmallProduct(transA, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    }
+
+    /// <summary>The largest size of a product that <see cref="Product{T}"/> does without packing.</summary>
+    private const int SmallSize = 64;
+
+    /// <summary>
+    /// C (+)= op(A)·B with B stored k×n: each element is an FMA chain over p from zero, added to C when accumulating,
+    /// as in the GEMM's micro-kernel. Four rows of C by two vectors of columns at a time, then one row or one vector,
+    /// then single columns.
+    /// </summary>
+    private static void SmallProduct<T>(bool transA, int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc, bool accumulate)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var w = Vector512<T>.Count;
+        nint rowStep = transA ? 1 : lda;
+        nint pStep = transA ? lda : 1;
+        ref var ra = ref MemoryMarshal.GetReference(a);
+        ref var rb = ref MemoryMarshal.GetReference(b);
+        ref var rc = ref MemoryMarshal.GetReference(c);
+        var i = 0;
+        for (; i + 4 <= m; i += 4)
+        {
+            ref var a0 = ref Unsafe.Add(ref ra, i * rowStep);
+            ref var a1 = ref Unsafe.Add(ref a0, rowStep);
+            ref var a2 = ref Unsafe.Add(ref a1, rowStep);
+            ref var a3 = ref Unsafe.Add(ref a2, rowStep);
+            ref var c0 = ref Unsafe.Add(ref rc, (nint)i * ldc);
+            ref var c1 = ref Unsafe.Add(ref c0, ldc);
+            ref var c2 = ref Unsafe.Add(ref c1, ldc);
+            ref var c3 = ref Unsafe.Add(ref c2, ldc);
+            var j = 0;
+            for (; j + (2 * w) <= n; j += 2 * w)
+            {
+                Vector512<T> s00 = default, s01 = default, s10 = default, s11 = default, s20 = default, s21 = default, s30 = default, s31 = default;
+                for (nint p = 0; p < k; p++)
+                {
+                    ref var bp = ref Unsafe.Add(ref rb, (p * ldb) + j);
+                    var b0 = Vector512.LoadUnsafe(ref bp);
+                    var b1 = Vector512.LoadUnsafe(ref bp, (nuint)w);
+                    var x = Vector512.Create(Unsafe.Add(ref a0, p * pStep));
+                    s00 = GemmMath.Fma(x, b0, s00);
+                    s01 = GemmMath.Fma(x, b1, s01);
+                    x = Vector512.Create(Unsafe.Add(ref a1, p * pStep));
+                    s10 = GemmMath.Fma(x, b0, s10);
+                    s11 = GemmMath.Fma(x, b1, s11);
+                    x = Vector512.Create(Unsafe.Add(ref a2, p * pStep));
+                    s20 = GemmMath.Fma(x, b0, s20);
+                    s21 = GemmMath.Fma(x, b1, s21);
+                    x = Vector512.Create(Unsafe.Add(ref a3, p * pStep));
+                    s30 = GemmMath.Fma(x, b0, s30);
+                    s31 = GemmMath.Fma(x, b1, s31);
+                }
+
+                Put(ref Unsafe.Add(ref c0, j), s00, accumulate);
+                Put(ref Unsafe.Add(ref c0, j + w), s01, accumulate);
+                Put(ref Unsafe.Add(ref c1, j), s10, accumulate);
+                Put(ref Unsafe.Add(ref c1, j + w), s11, accumulate);
+                Put(ref Unsafe.Add(ref c2, j), s20, accumulate);
+                Put(ref Unsafe.Add(ref c2, j + w), s21, accumulate);
+                Put(ref Unsafe.Add(ref c3, j), s30, accumulate);
+                Put(ref Unsafe.Add(ref c3, j + w), s31, accumulate);
+            }
+
+            for (; j + w <= n; j += w)
+            {
+                Vector512<T> s0 = default, s1 = default, s2 = default, s3 = default;
+                for (nint p = 0; p < k; p++)
+                {
+                    var b0 = Vector512.LoadUnsafe(ref Unsafe.Add(ref rb, (p * ldb) + j));
+                    s0 = GemmMath.Fma(Vector512.Create(Unsafe.Add(ref a0, p * pStep)), b0, s0);
+                    s1 = GemmMath.Fma(Vector512.Create(Unsafe.Add(ref a1, p * pStep)), b0, s1);
+                    s2 = GemmMath.Fma(Vector512.Create(Unsafe.Add(ref a2, p * pStep)), b0, s2);
+                    s3 = GemmMath.Fma(Vector512.Create(Unsafe.Add(ref a3, p * pStep)), b0, s3);
+                }
+
+                Put(ref Unsafe.Add(ref c0, j), s0, accumulate);
+                Put(ref Unsafe.Add(ref c1, j), s1, accumulate);
+                Put(ref Unsafe.Add(ref c2, j), s2, accumulate);
+                Put(ref Unsafe.Add(ref c3, j), s3, accumulate);
+            }
+
+            for (; j < n; j++)
+            {
+                ColumnTail(ref a0, pStep, ref Unsafe.Add(ref rb, j), ldb, k, ref Unsafe.Add(ref c0, j), accumulate);
+                ColumnTail(ref a1, pStep, ref Unsafe.Add(ref rb, j), ldb, k, ref Unsafe.Add(ref c1, j), accumulate);
+                ColumnTail(ref a2, pStep, ref Unsafe.Add(ref rb, j), ldb, k, ref Unsafe.Add(ref c2, j), accumulate);
+                ColumnTail(ref a3, pStep, ref Unsafe.Add(ref rb, j), ldb, k, ref Unsafe.Add(ref c3, j), accumulate);
+            }
+        }
+
+        for (; i < m; i++)
+        {
+            ref var a0 = ref Unsafe.Add(ref ra, i * rowStep);
+            ref var c0 = ref Unsafe.Add(ref rc, (nint)i * ldc);
+            var j = 0;
+            for (; j + w <= n; j += w)
+            {
+                var s0 = Vector512<T>.Zero;
+                for (nint p = 0; p < k; p++)
+                {
+                    s0 = GemmMath.Fma(Vector512.Create(Unsafe.Add(ref a0, p * pStep)), Vector512.LoadUnsafe(ref Unsafe.Add(ref rb, (p * ldb) + j)), s0);
+                }
+
+                Put(ref Unsafe.Add(ref c0, j), s0, accumulate);
+            }
+
+            for (; j < n; j++)
+            {
+                ColumnTail(ref a0, pStep, ref Unsafe.Add(ref rb, j), ldb, k, ref Unsafe.Add(ref c0, j), accumulate);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Put<T>(ref T c, Vector512<T> sum, bool accumulate)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (accumulate)
+        {
+            sum += Vector512.LoadUnsafe(ref c);
+        }
+
+        sum.StoreUnsafe(ref c);
+    }
+
+    /// <summary>One element: c (+)= Σ_p a[p·pStep]·b[p·ldb], an FMA chain from zero.</summary>
+    private static void ColumnTail<T>(ref T a, nint pStep, ref T b, int ldb, int k, ref T c, bool accumulate)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var sum = T.Zero;
+        for (nint p = 0; p < k; p++)
+        {
+            sum = T.FusedMultiplyAdd(Unsafe.Add(ref a, p * pStep), Unsafe.Add(ref b, p * ldb), sum);
+        }
+
+        c = accumulate ? c + sum : sum;
+    }
+
+    /// <summary>A per-thread buffer for one block of the scores' gradient, grown on demand and kept for the next call.</summary>
+    private static class BlockBuffer<T>
+        where T : unmanaged
+    {
+        [ThreadStatic]
+        private static T[]? t_buffer;
+
+        public static Span<T> Get(int length)
+        {
+            var buffer = t_buffer;
+            if (buffer is null || buffer.Length < length)
+            {
+                buffer = new T[length];
+                t_buffer = buffer;
+            }
+
+            return buffer.AsSpan(0, length);
+        }
+    }
+
+    /// <summary>A per-thread buffer for the transposed operand of a small product.</summary>
+    private static class TransposeBuffer<T>
+        where T : unmanaged
+    {
+        [ThreadStatic]
+        private static T[]? t_buffer;
+
+        public static Span<T> Get(int length)
+        {
+            var buffer = t_buffer ??= new T[SmallSize * SmallSize];
+            return buffer.AsSpan(0, length);
+        }
+    }
+}
+
+/// <summary>
+/// The sizes of one fused attention call, its mask (booleans broadcast to the scores: score (b, i, j) at
+/// <c>BatchOffsets[b] + i·StrideI + j·StrideJ</c>) and the causal rule, the row blocks the kernels use, and, once the
+/// forward has run, the extent of every query row (see <see cref="AttentionKernels"/>).
+/// </summary>
+internal sealed class AttentionLayout
+{
+    private readonly bool[]? _keep;
+    private readonly int[] _batchOffsets;
+    private readonly int _strideI;
+    private readonly int _strideJ;
+
+    /// <summary>Describes a call; every size is at least 1.</summary>
+    public AttentionLayout(int batch, int lq, int lk, int d, int dv, bool causal, bool[]? keep, int[] batchOffsets, int strideI, int strideJ)
+    {
+        (Batch, Lq, Lk, D, Dv, Causal) = (batch, lq, lk, d, dv, causal);
+        (_keep, _batchOffsets, _strideI, _strideJ) = (keep, batchOffsets, strideI, strideJ);
+
+        // Causal blocks of 32 rows skip most of the masked triangle; without it a block is as tall as the scores'
+        // gradient buffer allows, so a matrix is one block when it fits.
+        var rows = Math.Max(8, AttentionKernels.BlockElements / lk / 8 * 8);
+        BlockRows = Math.Min(lq, causal ? Math.Min(32, rows) : rows);
+        Blocks = (lq + BlockRows - 1) / BlockRows;
+        Ends = new int[batch * lq];
+    }
+
+    public int Batch { get; }
+
+    public int Lq { get; }
+
+    public int Lk { get; }
+
+    public int D { get; }
+
+    public int Dv { get; }
+
+    public bool Causal { get; }
+
+    /// <summary>The query rows of a block (the last block of a matrix may have fewer).</summary>
+    public int BlockRows { get; }
+
+    /// <summary>The row blocks of one batch matrix.</summary>
+    public int Blocks { get; }
+
+    /// <summary>
+    /// Per query row (batch-major), the number of leading keys its weights may be nonzero for, or
+    /// <see cref="AttentionKernels.FullyMasked"/>; written by the forward, read by the backward.
+    /// </summary>
+    public int[] Ends { get; }
+
+    /// <summary>An upper bound of the multiply-adds of the forward.</summary>
+    public long Work => (long)Batch * Lq * Lk * (D + Dv);
+
+    /// <summary>The extents of <paramref name="rows"/> rows from r0 of batch matrix b.</summary>
+    public void RowEnds(int b, int r0, int rows, Span<int> ends)
+    {
+        for (var r = 0; r < rows; r++)
+        {
+            var i = r0 + r;
+            var e = Causal ? Math.Min(i + 1, Lk) : Lk;
+            if (_keep is not null)
+            {
+                var offset = _batchOffsets[b] + (i * _strideI);
+                while (e > 0 && !_keep[offset + ((e - 1) * _strideJ)])
+                {
+                    e--;
+                }
+            }
+
+            ends[r] = e == 0 ? AttentionKernels.FullyMasked : e;
+        }
+    }
+
+    /// <summary>−∞ at the masked scores of the leading part of row i of batch matrix b.</summary>
+    public void MaskRow<T>(int b, int i, Span<T> row)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (_keep is null)
+        {
+            return;
+        }
+
+        var offset = _batchOffsets[b] + (i * _strideI);
+        for (var j = 0; j < row.Length; j++)
+        {
+            if (!_keep[offset + (j * _strideJ)])
+            {
+                row[j] = T.NegativeInfinity;
+            }
+        }
     }
 }
