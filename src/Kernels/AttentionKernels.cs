@@ -3,6 +3,7 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Autograd.Kernels;
 
@@ -125,42 +126,94 @@ internal static class AttentionKernels
     }
 
     /// <summary>
-    /// Softmax of one row in place, as the softmax operator computes a row (so the values are those of the composed
-    /// form); returns the sum of the exponentials (NaN when the row holds a NaN or its maximum is infinite).
+    /// One row of P in place, from its scores for the keys below <paramref name="extent"/> (the rest is not read):
+    /// s·scale for the keys below <paramref name="end"/>, −∞ after them and at the keys the mask drops, then the softmax of
+    /// the whole row as the softmax operator computes a row (so the values are those of the composed form).
     /// </summary>
-    private static T SoftmaxRow<T>(Span<T> row)
+    /// <returns>False when the weights are NaN (a NaN or infinite score): then the whole row is NaN.</returns>
+    private static bool WeightsRow<T>(AttentionLayout layout, int b, int i, Span<T> row, T scale, int end, int extent)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        var masked = layout.HasMask;
         if (typeof(T) == typeof(float) && FastExp.IsSupported)
         {
-            return T.CreateTruncating(SoftmaxRowSingle(MemoryMarshal.Cast<T, float>(row)));
+            var r = MemoryMarshal.Cast<T, float>(row);
+            var factor = float.CreateTruncating(scale);
+            if (masked)
+            {
+                TensorPrimitives.Multiply(r[..end], factor, r[..end]);
+                layout.MaskRow(b, i, r[..end]);
+                factor = 1f;
+            }
+
+            return float.IsFinite(1f / SoftmaxRowSingle(r, factor, end));
         }
 
+        TensorPrimitives.Multiply(row[..extent], scale, row[..extent]);
+        row[end..].Fill(T.NegativeInfinity);
+        layout.MaskRow(b, i, row[..end]);
         var max = TensorPrimitives.Max<T>(row);
         TensorPrimitives.Subtract(row, max, row);
         TensorPrimitives.Exp<T>(row, row);
         var sum = TensorPrimitives.Sum<T>(row);
         TensorPrimitives.Multiply(row, T.One / sum, row);
-        return sum;
+        return T.IsFinite(T.One / sum);
     }
 
     /// <summary>
-    /// The float32 row on AVX-512: <see cref="FastExp.MaxIgnoringNaN"/>, then the exponentials and their sum in the
-    /// order of <see cref="FastExp.ExpShifted(ReadOnlySpan{float}, float, Span{float}, bool)"/> (two accumulators over
-    /// 32-element steps, the rest in the first), then the product by the reciprocal, in one place for short rows.
+    /// The float32 softmax of a row on AVX-512 whose elements are x·<paramref name="scale"/> below <paramref name="end"/>
+    /// and −∞ from it (what is stored there is not read): the row's maximum as <see cref="FastExp.MaxIgnoringNaN"/>
+    /// takes it, the exponentials and their sum in the order of
+    /// <see cref="FastExp.ExpShifted(ReadOnlySpan{float}, float, Span{float}, bool)"/> (two accumulators over 32-element
+    /// steps, the rest in the first; the zeros after <paramref name="end"/> are stored, not computed), then the product by
+    /// the reciprocal of the sum (of the whole row when the sum is not finite, so that the row is NaN).
     /// </summary>
-    private static float SoftmaxRowSingle(Span<float> row)
+    /// <returns>The sum of the exponentials.</returns>
+    private static float SoftmaxRowSingle(Span<float> row, float scale, int end)
     {
         var n = row.Length;
-        var shift = Vector512.Create(FastExp.MaxIgnoringNaN(row));
         ref var r = ref MemoryMarshal.GetReference(row);
+        var factor = Vector512.Create(scale);
+        var minusInfinity = Vector512.Create(float.NegativeInfinity);
+        var last = Vector512.Create(end);
+        var max = minusInfinity;
+        var i = 0;
+        for (; i <= n - 16 && i < end; i += 16)
+        {
+            var kept = Vector512.LessThan(Vector512<int>.Indices + Vector512.Create(i), last).AsSingle();
+            var x = Vector512.ConditionalSelect(kept, Vector512.LoadUnsafe(ref r, (nuint)i) * factor, minusInfinity);
+            x.StoreUnsafe(ref r, (nuint)i);
+            max = Avx512F.Max(max, x);
+        }
+
+        Span<float> buffer = stackalloc float[16];
+        if (i < n && i < end)
+        {
+            // The last, partial vector (i + 16 > n): through a buffer.
+            var count = n - i;
+            buffer.Clear();
+            row[i..].CopyTo(buffer);
+            var kept = Vector512.LessThan(Vector512<int>.Indices + Vector512.Create(i), last).AsSingle();
+            var x = Vector512.ConditionalSelect(kept, Vector512.Create<float>(buffer) * factor, minusInfinity);
+            x.CopyTo(buffer);
+            buffer[..count].CopyTo(row[i..]);
+            max = Avx512F.Max(max, x);
+        }
+
+        var shift = Vector512.Create(HorizontalMax(max));
         var acc0 = Vector512<float>.Zero;
         var acc1 = Vector512<float>.Zero;
-        var i = 0;
-        for (; i <= n - 32; i += 32)
+        for (i = 0; i <= n - 32; i += 32)
         {
+            if (i >= end)
+            {
+                Vector512<float>.Zero.StoreUnsafe(ref r, (nuint)i);
+                Vector512<float>.Zero.StoreUnsafe(ref r, (nuint)(i + 16));
+                continue;
+            }
+
             var e0 = FastExp.ExpBelowInfinity(Vector512.LoadUnsafe(ref r, (nuint)i) - shift);
-            var e1 = FastExp.ExpBelowInfinity(Vector512.LoadUnsafe(ref r, (nuint)(i + 16)) - shift);
+            var e1 = i + 16 >= end ? Vector512<float>.Zero : FastExp.ExpBelowInfinity(Vector512.LoadUnsafe(ref r, (nuint)(i + 16)) - shift);
             e0.StoreUnsafe(ref r, (nuint)i);
             e1.StoreUnsafe(ref r, (nuint)(i + 16));
             acc0 += e0;
@@ -169,36 +222,90 @@ internal static class AttentionKernels
 
         for (; i <= n - 16; i += 16)
         {
-            var e = FastExp.ExpBelowInfinity(Vector512.LoadUnsafe(ref r, (nuint)i) - shift);
+            var e = i >= end ? Vector512<float>.Zero : FastExp.ExpBelowInfinity(Vector512.LoadUnsafe(ref r, (nuint)i) - shift);
             e.StoreUnsafe(ref r, (nuint)i);
             acc0 += e;
         }
 
         if (i < n)
         {
-            Span<float> buffer = stackalloc float[16];
+            var count = n - i;
             buffer.Clear();
             row[i..].CopyTo(buffer);
-            var lanes = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(n - i)).AsSingle();
-            var e = Vector512.ConditionalSelect(lanes, FastExp.ExpBelowInfinity(Vector512.Create<float>(buffer) - shift), Vector512<float>.Zero);
+            var lanes = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle();
+            var e = i >= end ? Vector512<float>.Zero : Vector512.ConditionalSelect(lanes, FastExp.ExpBelowInfinity(Vector512.Create<float>(buffer) - shift), Vector512<float>.Zero);
             e.CopyTo(buffer);
-            buffer[..(n - i)].CopyTo(row[i..]);
+            buffer[..count].CopyTo(row[i..]);
             acc0 += e;
         }
 
         var sum = Vector512.Sum(acc0 + acc1);
-        var scale = Vector512.Create(1f / sum);
-        for (i = 0; i <= n - 16; i += 16)
+        var reciprocal = 1f / sum;
+        var scaled = float.IsFinite(reciprocal) ? Math.Min(n, end) : n;
+        var vr = Vector512.Create(reciprocal);
+        for (i = 0; i <= scaled - 16; i += 16)
         {
-            (Vector512.LoadUnsafe(ref r, (nuint)i) * scale).StoreUnsafe(ref r, (nuint)i);
+            (Vector512.LoadUnsafe(ref r, (nuint)i) * vr).StoreUnsafe(ref r, (nuint)i);
         }
 
-        if (i < n)
+        if (i < scaled)
         {
-            TensorPrimitives.Multiply(row[i..], 1f / sum, row[i..]);
+            TensorPrimitives.Multiply(row[i..scaled], reciprocal, row[i..scaled]);
         }
 
         return sum;
+    }
+
+    /// <summary>The largest lane, as <see cref="FastExp"/> reduces its maximum.</summary>
+    private static float HorizontalMax(Vector512<float> m)
+    {
+        var h = Avx.Max(m.GetLower(), m.GetUpper());
+        var q = Sse.Max(h.GetLower(), h.GetUpper());
+        q = Sse.Max(q, Sse.Shuffle(q, q, 0b_01_00_11_10));
+        q = Sse.Max(q, Sse.Shuffle(q, q, 0b_10_11_00_01));
+        return q.ToScalar();
+    }
+
+    /// <summary>One row of the scores' gradient in place: dP ← (dP − Σ dP⊙P) ⊙ P · scale, over the row's keys.</summary>
+    private static void ScoresGradientRow<T>(Span<T> dp, ReadOnlySpan<T> p, T scale)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var n = dp.Length;
+        var w = Vector512<T>.Count;
+        if (!Vector512.IsHardwareAccelerated || n < w)
+        {
+            var dot = TensorPrimitives.Dot<T>(dp, p);
+            TensorPrimitives.AddMultiply(dp, -dot, p, dp);
+            TensorPrimitives.Multiply(dp, scale, dp);
+            return;
+        }
+
+        ref var rd = ref MemoryMarshal.GetReference(dp);
+        ref var rp = ref MemoryMarshal.GetReference(p);
+        var acc = Vector512<T>.Zero;
+        var i = 0;
+        for (; i <= n - w; i += w)
+        {
+            acc = GemmMath.Fma(Vector512.LoadUnsafe(ref rd, (nuint)i), Vector512.LoadUnsafe(ref rp, (nuint)i), acc);
+        }
+
+        var total = Vector512.Sum(acc);
+        for (; i < n; i++)
+        {
+            total = T.FusedMultiplyAdd(dp[i], p[i], total);
+        }
+
+        var minusDot = Vector512.Create(-total);
+        var factor = Vector512.Create(scale);
+        for (i = 0; i <= n - w; i += w)
+        {
+            ((Vector512.LoadUnsafe(ref rd, (nuint)i) + minusDot) * Vector512.LoadUnsafe(ref rp, (nuint)i) * factor).StoreUnsafe(ref rd, (nuint)i);
+        }
+
+        for (; i < n; i++)
+        {
+            dp[i] = (dp[i] - total) * p[i] * scale;
+        }
     }
 
     /// <summary>Forward items [start, end): item = batch matrix · blocks + row block.</summary>
@@ -232,10 +339,7 @@ internal static class AttentionKernels
                         continue;
                     }
 
-                    TensorPrimitives.Multiply(row[..extent], scale, row[..extent]);
-                    row[e..].Fill(T.NegativeInfinity);
-                    layout.MaskRow(b, r0 + r, row[..e]);
-                    if (T.IsNaN(SoftmaxRow(row)))
+                    if (!WeightsRow(layout, b, r0 + r, row, scale, e, extent))
                     {
                         // NaN weights over the whole row: every key takes part, as in the composed form.
                         ends[first + r] = lk;
@@ -295,10 +399,7 @@ internal static class AttentionKernels
                             continue;
                         }
 
-                        var pr = pb.Slice(r * lk, extent);
-                        var dot = TensorPrimitives.Dot<T>(row, pr);
-                        TensorPrimitives.AddMultiply(row, -dot, pr, row);
-                        TensorPrimitives.Multiply(row, scale, row);
+                        ScoresGradientRow(row, pb.Slice(r * lk, extent), scale);
                     }
 
                     if (dq is not null)
@@ -333,20 +434,50 @@ internal static class AttentionKernels
         {
             // op(B) = the stored n×k B transposed: copy it to k×n rows first.
             var bt = TransposeBuffer<T>.Get(k * n);
-            for (var j = 0; j < n; j++)
-            {
-                var src = b.Slice(j * ldb, k);
-                for (var p = 0; p < k; p++)
-                {
-                    bt[(p * n) + j] = src[p];
-                }
-            }
+            Transpose(b, ldb, n, k, bt);
 
             SmallProduct(transA, m, n, k, a, lda, bt, n, c, ldc, accumulate);
             return;
         }
 
         SmallProduct(transA, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    }
+
+    /// <summary>dst[p·n + j] = src[j·lds + p] for j &lt; n, p &lt; k: whole 16×16 (float32) or 8×8 (float64) blocks in registers with AVX-512.</summary>
+    private static void Transpose<T>(ReadOnlySpan<T> src, int lds, int n, int k, Span<T> dst)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ref var rs = ref MemoryMarshal.GetReference(src);
+        ref var rd = ref MemoryMarshal.GetReference(dst);
+        var tile = !Avx512F.IsSupported ? 0 : typeof(T) == typeof(float) ? 16 : 8;
+        var nb = tile == 0 ? 0 : n / tile * tile;
+        var kb = tile == 0 ? 0 : k / tile * tile;
+        for (var j = 0; j < nb; j += tile)
+        {
+            for (var p = 0; p < kb; p += tile)
+            {
+                ref var from = ref Unsafe.Add(ref rs, ((nint)j * lds) + p);
+                ref var to = ref Unsafe.Add(ref rd, ((nint)p * n) + j);
+                if (typeof(T) == typeof(float))
+                {
+                    Transpose512.Block16x16(ref Unsafe.As<T, float>(ref from), lds, ref Unsafe.As<T, float>(ref to), n);
+                }
+                else
+                {
+                    Transpose512.Block8x8(ref Unsafe.As<T, double>(ref from), lds, ref Unsafe.As<T, double>(ref to), n);
+                }
+            }
+        }
+
+        // What the blocks leave: the columns p ≥ kb of the first nb rows, then the rows j ≥ nb.
+        for (var j = 0; j < n; j++)
+        {
+            ref var row = ref Unsafe.Add(ref rs, (nint)j * lds);
+            for (var p = j < nb ? kb : 0; p < k; p++)
+            {
+                Unsafe.Add(ref rd, ((nint)p * n) + j) = Unsafe.Add(ref row, p);
+            }
+        }
     }
 
     /// <summary>The largest size of a product that <see cref="Product{T}"/> does without packing.</summary>
@@ -557,6 +688,9 @@ internal sealed class AttentionLayout
     public int Dv { get; }
 
     public bool Causal { get; }
+
+    /// <summary>Whether a mask (besides the causal rule) drops scores.</summary>
+    public bool HasMask => _keep is not null;
 
     /// <summary>The query rows of a block (the last block of a matrix may have fewer).</summary>
     public int BlockRows { get; }
