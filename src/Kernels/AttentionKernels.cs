@@ -109,8 +109,29 @@ internal static class AttentionKernels
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var chunks = Workers.Chunks(2 * layout.Work, ParallelWork);
-        Workers.For(layout.Batch, chunks, new BackwardJob<T>(layout, scale, q, qOffset, k, kOffset, v, vOffset, p, pOffset, g, gOffset, dq, dk, dv));
+        if (layout.Batch >= chunks)
+        {
+            Workers.For(layout.Batch, chunks, new BackwardJob<T>(layout, scale, q, qOffset, k, kOffset, v, vOffset, p, pOffset, g, gOffset, dq, dk, dv));
+            return;
+        }
+
+        // Fewer matrices than threads: dq by blocks of query rows (keeping each row's Σ dP⊙P), then dk and dv by blocks
+        // of keys, which form their tiles of dP again: one product more, but no two threads add into one gradient.
+        var dots = dk is null ? null : new T[layout.Batch * layout.Lq];
+        if (dq is not null || dk is not null)
+        {
+            Workers.For(layout.Batch * layout.Blocks, chunks, new QueryBlockJob<T>(layout, scale, k, kOffset, v, vOffset, p, pOffset, g, gOffset, dq, dots));
+        }
+
+        if (dk is not null || dv is not null)
+        {
+            var keyBlocks = (layout.Lk + KeyBlock - 1) / KeyBlock;
+            Workers.For(layout.Batch * keyBlocks, chunks, new KeyBlockJob<T>(layout, scale, q, qOffset, v, vOffset, p, pOffset, g, gOffset, dk, dv, dots));
+        }
     }
+
+    /// <summary>The keys of one item of <see cref="KeyBlockJob{T}"/>.</summary>
+    private const int KeyBlock = 32;
 
     /// <summary>The number of keys the products of a block take: the largest extent of its rows (from <paramref name="row0"/>, batch-major).</summary>
     private static int BlockExtent(int[] ends, int row0, int rows, int lk)
@@ -266,18 +287,15 @@ internal static class AttentionKernels
         return q.ToScalar();
     }
 
-    /// <summary>One row of the scores' gradient in place: dP ← (dP − Σ dP⊙P) ⊙ P · scale, over the row's keys.</summary>
-    private static void ScoresGradientRow<T>(Span<T> dp, ReadOnlySpan<T> p, T scale)
+    /// <summary>Σ dP⊙P over a row.</summary>
+    private static T RowDot<T>(ReadOnlySpan<T> dp, ReadOnlySpan<T> p)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var n = dp.Length;
         var w = Vector512<T>.Count;
         if (!Vector512.IsHardwareAccelerated || n < w)
         {
-            var dot = TensorPrimitives.Dot<T>(dp, p);
-            TensorPrimitives.AddMultiply(dp, -dot, p, dp);
-            TensorPrimitives.Multiply(dp, scale, dp);
-            return;
+            return TensorPrimitives.Dot(dp, p);
         }
 
         ref var rd = ref MemoryMarshal.GetReference(dp);
@@ -295,16 +313,31 @@ internal static class AttentionKernels
             total = T.FusedMultiplyAdd(dp[i], p[i], total);
         }
 
-        var minusDot = Vector512.Create(-total);
-        var factor = Vector512.Create(scale);
-        for (i = 0; i <= n - w; i += w)
+        return total;
+    }
+
+    /// <summary>A row (or part of a row) of the scores' gradient in place: dP ← (dP − dot) ⊙ P · scale, dot being the row's Σ dP⊙P.</summary>
+    private static void ScoresGradientRow<T>(Span<T> dp, ReadOnlySpan<T> p, T dot, T scale)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var n = dp.Length;
+        var w = Vector512<T>.Count;
+        var i = 0;
+        if (Vector512.IsHardwareAccelerated)
         {
-            ((Vector512.LoadUnsafe(ref rd, (nuint)i) + minusDot) * Vector512.LoadUnsafe(ref rp, (nuint)i) * factor).StoreUnsafe(ref rd, (nuint)i);
+            ref var rd = ref MemoryMarshal.GetReference(dp);
+            ref var rp = ref MemoryMarshal.GetReference(p);
+            var minusDot = Vector512.Create(-dot);
+            var factor = Vector512.Create(scale);
+            for (; i <= n - w; i += w)
+            {
+                ((Vector512.LoadUnsafe(ref rd, (nuint)i) + minusDot) * Vector512.LoadUnsafe(ref rp, (nuint)i) * factor).StoreUnsafe(ref rd, (nuint)i);
+            }
         }
 
         for (; i < n; i++)
         {
-            dp[i] = (dp[i] - total) * p[i] * scale;
+            dp[i] = (dp[i] - dot) * p[i] * scale;
         }
     }
 
@@ -399,7 +432,8 @@ internal static class AttentionKernels
                             continue;
                         }
 
-                        ScoresGradientRow(row, pb.Slice(r * lk, extent), scale);
+                        var pr = pb.Slice(r * lk, extent);
+                        ScoresGradientRow(row, pr, RowDot<T>(row, pr), scale);
                     }
 
                     if (dq is not null)
@@ -614,6 +648,115 @@ internal static class AttentionKernels
         }
 
         c = accumulate ? c + sum : sum;
+    }
+
+    /// <summary>dq by (batch matrix, block of query rows) items, and Σ dP⊙P of every row into <c>dots</c> when it is not null.</summary>
+    private readonly struct QueryBlockJob<T>(AttentionLayout layout, T scale, T[] k, int kOffset, T[] v, int vOffset, T[] p, int pOffset, T[] g, int gOffset, T[]? dq, T[]? dots) : IRangeJob
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Run(int start, int end)
+        {
+            var (lq, lk, d, dvSize) = (layout.Lq, layout.Lk, layout.D, layout.Dv);
+            var ends = layout.Ends;
+            var ds = BlockBuffer<T>.Get(layout.BlockRows * lk);
+            for (var item = start; item < end; item++)
+            {
+                var b = item / layout.Blocks;
+                var r0 = (item % layout.Blocks) * layout.BlockRows;
+                var rows = Math.Min(layout.BlockRows, lq - r0);
+                var first = (b * lq) + r0;
+                var extent = BlockExtent(ends, first, rows, lk);
+                var pb = p.AsSpan(pOffset + (first * lk), rows * lk);
+                var dsb = ds[..(rows * extent)];
+                Product<T>(false, true, rows, extent, dvSize, g.AsSpan(gOffset + (first * dvSize), rows * dvSize), dvSize, v.AsSpan(vOffset + (b * lk * dvSize), extent * dvSize), dvSize, dsb, extent, false);
+                for (var r = 0; r < rows; r++)
+                {
+                    var row = dsb.Slice(r * extent, extent);
+                    if (ends[first + r] == FullyMasked)
+                    {
+                        row.Clear();
+                        continue;
+                    }
+
+                    var pr = pb.Slice(r * lk, extent);
+                    var dot = RowDot<T>(row, pr);
+                    dots?[first + r] = dot;
+                    if (dq is not null)
+                    {
+                        ScoresGradientRow(row, pr, dot, scale);
+                    }
+                }
+
+                if (dq is not null)
+                {
+                    Product<T>(false, false, rows, d, extent, dsb, extent, k.AsSpan(kOffset + (b * lk * d), extent * d), d, dq.AsSpan(first * d, rows * d), d, false);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// dk and dv by (batch matrix, block of <see cref="KeyBlock"/> keys) items: over the blocks of query rows that reach the
+    /// keys, dv += Pᵀ·g and dk += dSᵀ·q, with the tile of dS formed from g·vᵀ and the rows' Σ dP⊙P.
+    /// </summary>
+    private readonly struct KeyBlockJob<T>(AttentionLayout layout, T scale, T[] q, int qOffset, T[] v, int vOffset, T[] p, int pOffset, T[] g, int gOffset, T[]? dk, T[]? dv, T[]? dots) : IRangeJob
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Run(int start, int end)
+        {
+            var (lq, lk, d, dvSize) = (layout.Lq, layout.Lk, layout.D, layout.Dv);
+            var ends = layout.Ends;
+            var keyBlocks = (lk + KeyBlock - 1) / KeyBlock;
+            var ds = BlockBuffer<T>.Get(layout.BlockRows * KeyBlock);
+            for (var item = start; item < end; item++)
+            {
+                var b = item / keyBlocks;
+                var c0 = (item % keyBlocks) * KeyBlock;
+                var width = Math.Min(KeyBlock, lk - c0);
+                var dkb = dk is null ? default : dk.AsSpan(((b * lk) + c0) * d, width * d);
+                var dvb = dv is null ? default : dv.AsSpan(((b * lk) + c0) * dvSize, width * dvSize);
+                dkb.Clear();
+                dvb.Clear();
+                for (var r0 = 0; r0 < lq; r0 += layout.BlockRows)
+                {
+                    var rows = Math.Min(layout.BlockRows, lq - r0);
+                    var first = (b * lq) + r0;
+                    var w = Math.Min(width, BlockExtent(ends, first, rows, lk) - c0);
+                    if (w <= 0)
+                    {
+                        continue;
+                    }
+
+                    var pt = p.AsSpan(pOffset + (first * lk) + c0, ((rows - 1) * lk) + w);
+                    var gb = g.AsSpan(gOffset + (first * dvSize), rows * dvSize);
+                    if (dv is not null)
+                    {
+                        Product<T>(true, false, w, dvSize, rows, pt, lk, gb, dvSize, dvb, dvSize, true);
+                    }
+
+                    if (dk is null || dots is null)
+                    {
+                        continue;
+                    }
+
+                    var dst = ds[..(rows * w)];
+                    Product<T>(false, true, rows, w, dvSize, gb, dvSize, v.AsSpan(vOffset + (((b * lk) + c0) * dvSize), w * dvSize), dvSize, dst, w, false);
+                    for (var r = 0; r < rows; r++)
+                    {
+                        var row = dst.Slice(r * w, w);
+                        if (ends[first + r] == FullyMasked)
+                        {
+                            row.Clear();
+                            continue;
+                        }
+
+                        ScoresGradientRow(row, pt.Slice(r * lk, w), dots[first + r], scale);
+                    }
+
+                    Product<T>(true, false, w, d, rows, dst, w, q.AsSpan(qOffset + (first * d), rows * d), d, dkb, d, true);
+                }
+            }
+        }
     }
 
     /// <summary>A per-thread buffer for one block of the scores' gradient, grown on demand and kept for the next call.</summary>
