@@ -5,9 +5,8 @@ namespace Autograd.Ops;
 
 /// <summary>
 /// Scaled dot-product attention, as <c>torch.nn.functional.scaled_dot_product_attention</c>, twice: a fused operator
-/// with its own forward (two GEMM products around one scale-and-mask pass and the softmax row kernel) and its own
-/// backward, and a composed form built from <c>MatMul</c>, a product by the scale, <c>Where</c> and <c>Softmax</c>,
-/// differentiated by the tape.
+/// with its own forward and backward kernels, and a composed form built from <c>MatMul</c>, a product by the scale,
+/// <c>Where</c> and <c>Softmax</c>, differentiated by the tape.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -27,6 +26,15 @@ namespace Autograd.Ops;
 /// that composition too: such a row gives q (and k) no gradient, and the NaN weights reach v's gradient in every
 /// row of its batch. Keep at least one key per query (with <c>causal</c>, the diagonal always is) to avoid it.
 /// </para>
+/// <para>
+/// When q, k and v have one batch shape (nothing broadcast), the fused operator works block by block of query rows of
+/// each batch matrix (see <c>AttentionKernels</c>): the scores are formed in the weights' storage, scaled, masked and
+/// normalised row by row, and multiplied by v, and every product takes only the keys up to the block's last kept one,
+/// which skips about half of the work with <c>causal</c>. Its backward, without create-graph, is one kernel too
+/// (dv = Pᵀ·g, dS = P ⊙ (dP − Σ dP⊙P)·scale with dP = g·vᵀ, dq = dS·k, dk = dSᵀ·q, over the same blocks), which
+/// allocates nothing of the scores' size but the saved weights. With create-graph, and for broadcast batch dims, the
+/// same formulas run as tensor operations.
+/// </para>
 /// </remarks>
 public static class Attention
 {
@@ -34,9 +42,10 @@ public static class Attention
     {
         /// <summary>
         /// Fused scaled dot-product attention: softmax(mask(q·kᵀ·scale))·v along the last dim, the masked scores being
-        /// −∞. The products use the blocked GEMM; the scale and mask are applied in one pass and the softmax by its
-        /// row kernel; the backward is one rule (dP = g·vᵀ, dS = P ⊙ (dP − Σ dP⊙P), dq = dS·k·scale,
-        /// dk = dSᵀ·q·scale, dv = Pᵀ·g) written with tensor operators, so second derivatives work.
+        /// −∞. The forward and the backward (dP = g·vᵀ, dS = P ⊙ (dP − Σ dP⊙P), dq = dS·k·scale, dk = dSᵀ·q·scale,
+        /// dv = Pᵀ·g) are kernels working by blocks of query rows, which skip the keys after each block's last kept one
+        /// (half of the products with <paramref name="causal"/>); with create-graph the backward is the same rule written
+        /// with tensor operators, so second derivatives work.
         /// </summary>
         /// <param name="q">Queries [..., Lq, d].</param>
         /// <param name="k">Keys [..., Lk, d].</param>
