@@ -26,9 +26,11 @@ namespace Autograd.Kernels;
 /// weights are NaN for another reason (a NaN or infinite score) also gets the full extent.
 /// </para>
 /// <para>
-/// The forward splits (batch matrix, row block) items between threads; the backward splits batch matrices, since dk and
-/// dv sum over the row blocks of their matrix. Every product is a serial GEMM on one thread, and the backward keeps
-/// one block of the scores' gradient in a per-thread buffer: nothing of the scores' size is allocated but P itself.
+/// The forward splits (batch matrix, row block) items between threads. The backward splits batch matrices, since dk and
+/// dv sum over the row blocks of their matrix; with fewer matrices than threads it computes dq by (matrix, row block)
+/// and then dk and dv by (matrix, block of keys), forming the tiles of dP a second time. Every product runs on one
+/// thread (those of sizes up to 64 without the GEMM's packing), and the backward keeps one block of the scores' gradient
+/// in a per-thread buffer: nothing of the scores' size is allocated but P itself.
 /// </para>
 /// </remarks>
 internal static class AttentionKernels
@@ -41,6 +43,12 @@ internal static class AttentionKernels
 
     /// <summary>The multiply-adds from which the fused kernels use more than one thread.</summary>
     private const int ParallelWork = 1 << 15;
+
+    /// <summary>The keys of one item of <see cref="KeyBlockJob{T}"/>.</summary>
+    private const int KeyBlock = 32;
+
+    /// <summary>The largest size of a product that <see cref="Product{T}"/> does without packing.</summary>
+    private const int SmallSize = 64;
 
     /// <summary>
     /// s ← s·scale, then −∞ at every masked score: where a boolean mask, read at
@@ -130,10 +138,10 @@ internal static class AttentionKernels
         }
     }
 
-    /// <summary>The keys of one item of <see cref="KeyBlockJob{T}"/>.</summary>
-    private const int KeyBlock = 32;
-
-    /// <summary>The number of keys the products of a block take: the largest extent of its rows (from <paramref name="row0"/>, batch-major).</summary>
+    /// <summary>
+    /// The number of keys the products of a block take: the largest extent of its <paramref name="rows"/> rows from
+    /// <paramref name="row0"/> (a batch-major row index), a fully masked row counting as all <paramref name="lk"/> keys.
+    /// </summary>
     private static int BlockExtent(int[] ends, int row0, int rows, int lk)
     {
         var extent = 0;
@@ -513,9 +521,6 @@ internal static class AttentionKernels
             }
         }
     }
-
-    /// <summary>The largest size of a product that <see cref="Product{T}"/> does without packing.</summary>
-    private const int SmallSize = 64;
 
     /// <summary>
     /// C (+)= op(A)·B with B stored k×n: each element is an FMA chain over p from zero, added to C when accumulating,
