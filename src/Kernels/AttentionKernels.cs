@@ -825,16 +825,22 @@ internal sealed class AttentionLayout
         Ends = new int[batch * lq];
     }
 
+    /// <summary>The number of batch matrices.</summary>
     public int Batch { get; }
 
+    /// <summary>The queries of a batch matrix.</summary>
     public int Lq { get; }
 
+    /// <summary>The keys (and values) of a batch matrix.</summary>
     public int Lk { get; }
 
+    /// <summary>The feature size of q and k.</summary>
     public int D { get; }
 
+    /// <summary>The feature size of v and of the result.</summary>
     public int Dv { get; }
 
+    /// <summary>Whether key j is masked for query i when j &gt; i.</summary>
     public bool Causal { get; }
 
     /// <summary>Whether a mask (besides the causal rule) drops scores.</summary>
