@@ -5,9 +5,8 @@ namespace Autograd.Ops;
 
 /// <summary>
 /// Scaled dot-product attention, as <c>torch.nn.functional.scaled_dot_product_attention</c>, twice: a fused operator
-/// with its own forward (two GEMM products around one scale-and-mask pass and the softmax row kernel) and its own
-/// backward, and a composed form built from <c>MatMul</c>, a product by the scale, <c>Where</c> and <c>Softmax</c>,
-/// differentiated by the tape.
+/// with its own forward and backward kernels, and a composed form built from <c>MatMul</c>, a product by the scale,
+/// <c>Where</c> and <c>Softmax</c>, differentiated by the tape.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -27,6 +26,15 @@ namespace Autograd.Ops;
 /// that composition too: such a row gives q (and k) no gradient, and the NaN weights reach v's gradient in every
 /// row of its batch. Keep at least one key per query (with <c>causal</c>, the diagonal always is) to avoid it.
 /// </para>
+/// <para>
+/// When q, k and v have one batch shape (nothing broadcast), the fused operator works block by block of query rows of
+/// each batch matrix (see <c>AttentionKernels</c>): the scores are formed in the weights' storage, scaled, masked and
+/// normalised row by row, and multiplied by v, and every product takes only the keys up to the block's last kept one,
+/// which skips about half of the work with <c>causal</c>. Its backward, without create-graph, is one kernel too
+/// (dv = Pᵀ·g, dS = P ⊙ (dP − Σ dP⊙P)·scale with dP = g·vᵀ, dq = dS·k, dk = dSᵀ·q, over the same blocks), which
+/// allocates nothing of the scores' size but the saved weights. With create-graph, and for broadcast batch dims, the
+/// same formulas run as tensor operations.
+/// </para>
 /// </remarks>
 public static class Attention
 {
@@ -34,9 +42,10 @@ public static class Attention
     {
         /// <summary>
         /// Fused scaled dot-product attention: softmax(mask(q·kᵀ·scale))·v along the last dim, the masked scores being
-        /// −∞. The products use the blocked GEMM; the scale and mask are applied in one pass and the softmax by its
-        /// row kernel; the backward is one rule (dP = g·vᵀ, dS = P ⊙ (dP − Σ dP⊙P), dq = dS·k·scale,
-        /// dk = dSᵀ·q·scale, dv = Pᵀ·g) written with tensor operators, so second derivatives work.
+        /// −∞. The forward and the backward (dP = g·vᵀ, dS = P ⊙ (dP − Σ dP⊙P), dq = dS·k·scale, dk = dSᵀ·q·scale,
+        /// dv = Pᵀ·g) are kernels working by blocks of query rows, which skip the keys after each block's last kept one
+        /// (half of the products with <paramref name="causal"/>); with create-graph the backward is the same rule written
+        /// with tensor operators, so second derivatives work.
         /// </summary>
         /// <param name="q">Queries [..., Lq, d].</param>
         /// <param name="k">Keys [..., Lk, d].</param>
@@ -53,12 +62,24 @@ public static class Attention
         public static Tensor ScaledDotProductAttention(Tensor q, Tensor k, Tensor v, Tensor? mask = null, bool causal = false, double? scale = null)
         {
             var plan = Validate("ScaledDotProductAttention", q, k, v, mask, causal, scale);
+            var layout = plan.Layout(q, k, v);
             Tensor p, y;
             bool fullyMasked;
-            using (Tensor.NoGrad())
+            if (layout is not null)
             {
-                (p, fullyMasked) = Weights(q, k, plan);
-                y = LinearAlgebra.MatMulT(p, v, false, false);
+                p = Tensor.Uninitialized(plan.Scores, q.DType);
+                y = Tensor.Uninitialized(new Shape([.. plan.Batch.Dims, plan.Lq, layout.Dv]), q.DType);
+                var work = new FusedForwardWork(layout, plan.Scale, q, k, v, p, y);
+                Dispatch.ByFloatType(q.DType, work);
+                fullyMasked = work.FullyMasked[0];
+            }
+            else
+            {
+                using (Tensor.NoGrad())
+                {
+                    (p, fullyMasked) = Weights(q, k, plan);
+                    y = LinearAlgebra.MatMulT(p, v, false, false);
+                }
             }
 
             if (Tensor.ShouldRecord([q, k, v]))
@@ -69,7 +90,7 @@ public static class Attention
                     p.SetGradFn(new WeightsNode(q, k, p, keep, plan.Scale));
                 }
 
-                y.SetGradFn(new AttentionNode(q, k, v, p, keep, plan.Scale));
+                y.SetGradFn(new AttentionNode(q, k, v, p, keep, plan.Scale, layout));
             }
 
             return y;
@@ -188,6 +209,31 @@ public static class Attention
             }
 
             return new MaskReader(keep, offsets, strides[rank - 2], strides[rank - 1], Causal);
+        }
+
+        /// <summary>
+        /// The layout of the fused kernels when they apply: q, k and v of one batch shape (nothing broadcast) and no
+        /// empty dim; null otherwise (the operator then uses tensor operations).
+        /// </summary>
+        public AttentionLayout? Layout(Tensor q, Tensor k, Tensor v)
+        {
+            var rank = q.Rank;
+            if (k.Rank != rank || v.Rank != rank || Scores.ElementCount == 0 || q.Shape[-1] == 0 || v.Shape[-1] == 0)
+            {
+                return null;
+            }
+
+            for (var d = 0; d < rank - 2; d++)
+            {
+                if (k.Shape[d] != q.Shape[d] || v.Shape[d] != q.Shape[d])
+                {
+                    return null;
+                }
+            }
+
+            var reader = Reader();
+            return new AttentionLayout(
+                Batch.ElementCount, Lq, Lk, q.Shape[-1], v.Shape[-1], Causal, reader.Keep, reader.BatchOffsets, reader.StrideI, reader.StrideJ);
         }
 
         /// <summary>1 where a score is kept and 0 where it is masked, of the scores' shape; a constant.</summary>
@@ -359,6 +405,27 @@ public static class Attention
                 _reader.Keep, _reader.BatchOffsets, _reader.StrideI, _reader.StrideJ);
     }
 
+    /// <summary>The fused forward kernel: P and y written whole, and whether a row had all its keys masked.</summary>
+    private readonly struct FusedForwardWork(AttentionLayout layout, double scale, Tensor q, Tensor k, Tensor v, Tensor p, Tensor y) : IFloatWork
+    {
+        public bool[] FullyMasked { get; } = new bool[1];
+
+        public void Run<T>()
+            where T : unmanaged, IFloatingPointIeee754<T>
+            => FullyMasked[0] = AttentionKernels.Forward(
+                layout, T.CreateChecked(scale), (T[])q.Storage, q.Offset, (T[])k.Storage, k.Offset, (T[])v.Storage, v.Offset, (T[])p.Storage, (T[])y.Storage);
+    }
+
+    /// <summary>The fused backward kernel: each gradient that is not null written whole.</summary>
+    private readonly struct FusedBackwardWork(AttentionLayout layout, double scale, Tensor q, Tensor k, Tensor v, Tensor p, Tensor g, Tensor? dq, Tensor? dk, Tensor? dv) : IFloatWork
+    {
+        public void Run<T>()
+            where T : unmanaged, IFloatingPointIeee754<T>
+            => AttentionKernels.Backward(
+                layout, T.CreateChecked(scale), (T[])q.Storage, q.Offset, (T[])k.Storage, k.Offset, (T[])v.Storage, v.Offset, (T[])p.Storage, p.Offset,
+                (T[])g.Storage, g.Offset, (T[]?)dq?.Storage, (T[]?)dk?.Storage, (T[]?)dv?.Storage);
+    }
+
     // ---------------------------------------------------------------- backward rules
 
     /// <summary>dS = P ⊙ (dP − Σ dP⊙P), with the masked scores' gradient zeroed when a row was all masked, times the scale.</summary>
@@ -398,12 +465,14 @@ public static class Attention
     {
         private readonly Tensor? _keep;
         private readonly double _scale;
+        private readonly AttentionLayout? _layout;
 
-        public AttentionNode(Tensor q, Tensor k, Tensor v, Tensor p, Tensor? keep, double scale)
+        public AttentionNode(Tensor q, Tensor k, Tensor v, Tensor p, Tensor? keep, double scale, AttentionLayout? layout)
             : base("ScaledDotProductAttention", [q, k, v])
         {
             _keep = keep;
             _scale = scale;
+            _layout = layout;
             Save(q, k);
             Save(v, p);
         }
@@ -414,6 +483,19 @@ public static class Attention
             var k = Saved(1);
             var v = Saved(2);
             var p = Saved(3);
+
+            // Without create-graph nothing needs to be differentiable: one kernel per batch matrix, no temporary of
+            // the scores' size. With it, the rule below is recorded, differentiable in q and k through P's node.
+            if (_layout is not null && !GradMode.IsEnabled && g.DType == q.DType && g.ElementCount == _layout.Batch * _layout.Lq * _layout.Dv)
+            {
+                var dq = NeedsInputGrad(0) ? Tensor.Uninitialized(q.Shape, q.DType) : null;
+                var dk = NeedsInputGrad(1) ? Tensor.Uninitialized(k.Shape, k.DType) : null;
+                var dv = NeedsInputGrad(2) ? Tensor.Uninitialized(v.Shape, v.DType) : null;
+                Dispatch.ByFloatType(q.DType, new FusedBackwardWork(_layout, _scale, q, k, v, p, g, dq, dk, dv));
+                (grads[0], grads[1], grads[2]) = (dq, dk, dv);
+                return;
+            }
+
             if (NeedsInputGrad(2))
             {
                 grads[2] = LinearAlgebra.MatMulT(p, g, true, false).SumTo(v.Shape);

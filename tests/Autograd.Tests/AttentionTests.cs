@@ -49,6 +49,7 @@ public class AttentionTests
         { "odd: q[1,11,3] k[2,1,6,3] v[6,1] mask [1,6]", [1, 11, 3], [2, 1, 6, 3], [6, 1], 2, false },
         { "rank 2: q[9,1] k[9,1] v[9,7] causal", [9, 1], [9, 1], [9, 7], 0, true },
         { "v's batch the largest: q[5,3] k[1,6,3] v[2,3,6,4] mask [6] causal", [5, 3], [1, 6, 3], [2, 3, 6, 4], 1, true },
+        { "one batch shape, odd: q[2,37,3] k[2,40,3] v[2,40,2] mask [1,40] causal", [2, 37, 3], [2, 40, 3], [2, 40, 2], 2, true },
     };
 
     [Theory]
@@ -87,6 +88,166 @@ public class AttentionTests
             Assert.True(r.ValueAbs <= tol * Math.Max(1, MaxAbs(y)), msg);
             Assert.True(r.GradAbs <= tol * Math.Max(1, MaxAbs(gx)), msg);
             Assert.True(r.GradGradAbs <= tol * Math.Max(1, MaxAbs(hx)), msg);
+        }
+    }
+
+    // ───────────────────────────── the kernel path (one batch shape) ─────────────────────────────
+
+    /// <summary>
+    /// Cases of the fused kernels: q [..batch, Lq, d], k [..batch, Lk, d], v [..batch, Lk, dv]; the mask kind is 0 (none),
+    /// 1 (random [..batch, Lq, Lk] with key 0 kept), 2 (random with some rows fully masked), 3 (padding: trailing keys
+    /// masked per batch, [batch0, 1, 1, Lk] or [batch0, 1, Lk]).
+    /// </summary>
+    public static TheoryData<string, int[], int, int, int, int, int, bool> KernelCases => new()
+    {
+        { "causal Lq 37 < Lk 70", [2], 37, 70, 5, 3, 0, true },
+        { "causal Lq 70 > Lk 37", [2], 70, 37, 5, 3, 0, true },
+        { "causal Lq = Lk = 77 (not a multiple of the row block)", [3], 77, 77, 8, 8, 0, true },
+        { "mask and causal", [3], 45, 45, 6, 4, 1, true },
+        { "mask, Lq 33 Lk 70", [2, 2], 33, 70, 4, 5, 1, false },
+        { "fully masked rows", [2, 2], 40, 33, 4, 3, 2, false },
+        { "fully masked rows and causal", [2], 40, 33, 4, 3, 2, true },
+        { "padding mask", [2, 3], 21, 19, 4, 4, 3, false },
+        { "padding mask and causal", [2, 3], 26, 29, 3, 2, 3, true },
+        { "batch 1, causal", [1], 100, 100, 8, 12, 0, true },
+        { "batch 1, mask and causal", [1], 90, 75, 8, 8, 1, true },
+        { "batch 1, fully masked rows", [1], 40, 70, 16, 16, 2, false },
+        { "batch 1, padding mask", [1], 50, 100, 16, 16, 3, false },
+        { "batch 9 (more than the cores)", [9], 19, 23, 7, 5, 0, true },
+        { "no mask, products over 64", [2], 70, 130, 65, 66, 0, false },
+        { "causal, products over 64", [2], 130, 70, 65, 9, 0, true },
+        { "rank 2, causal", [], 33, 33, 3, 2, 0, true },
+        { "one query", [4], 1, 9, 3, 2, 0, true },
+        { "one key", [4], 9, 1, 3, 2, 1, false },
+        { "GPT shape [64, 4, 16, 16] causal", [64, 4], 16, 16, 16, 16, 0, true },
+    };
+
+    [Theory]
+    [MemberData(nameof(KernelCases))]
+    public void KernelPathMatchesComposed(string name, int[] batch, int lq, int lk, int d, int dv, int maskKind, bool causal)
+    {
+        var mask = KernelMask(batch, lq, lk, maskKind);
+        foreach (var dtype in new[] { DType.Float64, DType.Float32 })
+        {
+            var q = Tensor.RandN(S([.. batch, lq, d]), 21, dtype).WithRequiresGrad();
+            var k = Tensor.RandN(S([.. batch, lk, d]), 22, dtype).WithRequiresGrad();
+            var v = Tensor.RandN(S([.. batch, lk, dv]), 23, dtype).WithRequiresGrad();
+            var y = Tensor.ScaledDotProductAttention(q, k, v, mask, causal);
+            var yc = Tensor.ScaledDotProductAttentionComposed(q, k, v, mask, causal);
+            var g = Tensor.RandN(y.Shape, 24, dtype);
+            var grads = Autodiff.Grad([y], [q, k, v], [g]);
+            var expected = Autodiff.Grad([yc], [q, k, v], [g]);
+            var tol = ForDType.Pick(dtype, float64: 1e-12, float32: 2e-5);
+            var msg = $"{name} {dtype.Name()}";
+            AssertClose(yc, y, tol, $"{msg}: value");
+            AssertClose(expected[0], grads[0], tol, $"{msg}: dq");
+            AssertClose(expected[1], grads[1], tol, $"{msg}: dk");
+            AssertClose(expected[2], grads[2], tol, $"{msg}: dv");
+
+            // One gradient at a time: the kernel writes only what is asked for.
+            AssertClose(expected[0], Autodiff.Grad(Tensor.ScaledDotProductAttention(q, k, v.Detach(), mask, causal), q, g), tol, $"{msg}: dq alone");
+            AssertClose(expected[1], Autodiff.Grad(Tensor.ScaledDotProductAttention(q.Detach(), k, v.Detach(), mask, causal), k, g), tol, $"{msg}: dk alone");
+            AssertClose(expected[2], Autodiff.Grad(Tensor.ScaledDotProductAttention(q.Detach(), k.Detach(), v, mask, causal), v, g), tol, $"{msg}: dv alone");
+        }
+    }
+
+    [Fact]
+    public void KernelPathGivesTheComposedSecondDerivatives()
+    {
+        // With create-graph the rule is recorded from tensor operations on the weights the kernel saved.
+        var fused = Packed(S(2, 37, 3), S(2, 40, 3), S(2, 40, 2), null, true, null, fused: true);
+        var composed = Packed(S(2, 37, 3), S(2, 40, 3), S(2, 40, 2), null, true, null, fused: false);
+        var x = Tensor.RandN(S((2 * 37 * 3) + (2 * 40 * 3) + (2 * 40 * 2)), 31);
+        var r = FusedCheck.Compare(fused, composed, x);
+        Assert.True(r.MaxAbs < 1e-10, r.ToString());
+    }
+
+    [Fact]
+    public void KernelPathFullyMaskedRowsAreNaNWhereTheComposedFormsAre()
+    {
+        var mask = KernelMask([2], 40, 33, 2);
+        var q = Tensor.RandN(S(2, 40, 4), 1).WithRequiresGrad();
+        var k = Tensor.RandN(S(2, 33, 4), 2).WithRequiresGrad();
+        var v = Tensor.RandN(S(2, 33, 3), 3).WithRequiresGrad();
+        var y = Tensor.ScaledDotProductAttention(q, k, v, mask, causal: true);
+        var yc = Tensor.ScaledDotProductAttentionComposed(q, k, v, mask, causal: true);
+        Assert.Contains(y.ToArray(), double.IsNaN);
+        Assert.Equal(yc.ToArray().Select(double.IsNaN), y.ToArray().Select(double.IsNaN));
+        var g = Tensor.RandN(y.Shape, 4);
+        var grads = Autodiff.Grad([y], [q, k, v], [g]);
+        var expected = Autodiff.Grad([yc], [q, k, v], [g]);
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(expected[i].ToArray().Select(double.IsNaN), grads[i].ToArray().Select(double.IsNaN));
+        }
+
+        // q gets no gradient from a fully masked row, and nothing is NaN in q's or k's gradient.
+        Assert.All(grads[0].ToArray(), e => Assert.True(double.IsFinite(e)));
+        Assert.All(grads[1].ToArray(), e => Assert.True(double.IsFinite(e)));
+    }
+
+    /// <summary>A mask for <see cref="KernelCases"/>.</summary>
+    private static Tensor? KernelMask(int[] batch, int lq, int lk, int kind)
+    {
+        switch (kind)
+        {
+            case 0:
+                return null;
+            case 1:
+                return RandomMask(S([.. batch, lq, lk]), 41);
+            case 2:
+                {
+                    // Rows 3, 4 and the last of every batch matrix fully masked.
+                    var shape = S([.. batch, lq, lk]);
+                    var m = RandomMask(shape, 42).ToArray();
+                    for (var row = 0; row < m.Length / lk; row++)
+                    {
+                        var i = row % lq;
+                        if (i == 3 || i == 4 || i == lq - 1)
+                        {
+                            Array.Clear(m, row * lk, lk);
+                        }
+                    }
+
+                    return Tensor.FromArray(m, shape.ToArray());
+                }
+
+            default:
+                {
+                    // Keys from a per-batch length on masked, broadcast over the other batch dims and the queries.
+                    int[] dims = batch.Length > 1 ? [batch[0], .. Enumerable.Repeat(1, batch.Length), lk] : [1, lk];
+                    var m = new double[dims.Aggregate(1, (a, b) => a * b)];
+                    for (var b = 0; b < m.Length / lk; b++)
+                    {
+                        var length = Math.Max(1, lk - (5 * b) - 2);
+                        for (var j = 0; j < length; j++)
+                        {
+                            m[(b * lk) + j] = 1;
+                        }
+                    }
+
+                    return Tensor.FromArray(m, dims);
+                }
+        }
+    }
+
+    /// <summary>Equal NaN positions, and the other elements within <paramref name="tol"/> times the largest magnitude of <paramref name="expected"/> (at least 1).</summary>
+    private static void AssertClose(Tensor expected, Tensor actual, double tol, string what)
+    {
+        Assert.Equal(expected.Shape, actual.Shape);
+        Assert.Equal(expected.DType, actual.DType);
+        var e = expected.ToArray();
+        var a = actual.ToArray();
+        var bound = tol * Math.Max(1, MaxAbs(expected));
+        for (var i = 0; i < e.Length; i++)
+        {
+            if (double.IsNaN(e[i]) || double.IsNaN(a[i]))
+            {
+                Assert.True(double.IsNaN(e[i]) && double.IsNaN(a[i]), $"{what}: element {i} is {a[i]}, expected {e[i]}");
+                continue;
+            }
+
+            Assert.True(Math.Abs(e[i] - a[i]) <= bound, $"{what}: element {i} is {a[i]}, expected {e[i]} (bound {bound})");
         }
     }
 
