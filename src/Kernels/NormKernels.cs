@@ -1,6 +1,6 @@
-using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 
 namespace Autograd.Kernels;
 
@@ -105,31 +105,107 @@ public static class NormKernels
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var rows = mean.Length;
-        var n = T.CreateTruncating(size);
         for (var r = 0; r < rows; r++)
         {
             var xr = x.Slice(r * size, size);
             var yr = y.Slice(r * size, size);
-            var mu = size == 0 ? T.Zero : TensorPrimitives.Sum(xr) / n;
-            TensorPrimitives.Subtract(xr, mu, yr);
-            var variance = size == 0 ? T.Zero : TensorPrimitives.SumOfSquares<T>(yr) / n;
-            var s = T.One / T.Sqrt(variance + T.CreateTruncating(eps));
-            TensorPrimitives.Multiply(yr, s, yr);
-            if (!weight.IsEmpty && !bias.IsEmpty)
-            {
-                TensorPrimitives.FusedMultiplyAdd(yr, weight, bias, yr);
-            }
-            else if (!weight.IsEmpty)
-            {
-                TensorPrimitives.Multiply(yr, weight, yr);
-            }
-            else if (!bias.IsEmpty)
-            {
-                TensorPrimitives.Add(yr, bias, yr);
-            }
-
+            var (mu, s) = Stats(xr, eps);
+            Normalize(xr, yr, mu, s, weight, bias);
             mean[r] = mu;
             rstd[r] = s;
+        }
+    }
+
+    /// <summary>The mean μ of a row and rstd = 1/√(mean((x − μ)²) + eps), in two passes over the row.</summary>
+    private static (T Mean, T Rstd) Stats<T>(ReadOnlySpan<T> xr, double eps)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var size = xr.Length;
+        if (size == 0)
+        {
+            return (T.Zero, T.One / T.Sqrt(T.CreateTruncating(eps)));
+        }
+
+        var n = T.CreateTruncating(size);
+        ref var x0 = ref MemoryMarshal.GetReference(xr);
+        var w = Vector<T>.Count;
+        var acc = Vector<T>.Zero;
+        var j = 0;
+        for (; j <= size - w; j += w)
+        {
+            acc += Vector.LoadUnsafe(ref x0, (nuint)j);
+        }
+
+        var sum = Vector.Sum(acc);
+        for (; j < size; j++)
+        {
+            sum += xr[j];
+        }
+
+        var mu = sum / n;
+        var vmu = new Vector<T>(mu);
+        acc = Vector<T>.Zero;
+        j = 0;
+        for (; j <= size - w; j += w)
+        {
+            var d = Vector.LoadUnsafe(ref x0, (nuint)j) - vmu;
+            acc += d * d;
+        }
+
+        var squares = Vector.Sum(acc);
+        for (; j < size; j++)
+        {
+            var d = xr[j] - mu;
+            squares += d * d;
+        }
+
+        return (mu, T.One / T.Sqrt((squares / n) + T.CreateTruncating(eps)));
+    }
+
+    /// <summary>y = (x − μ)·s, then ⊙ weight and + bias when given (empty spans: none).</summary>
+    private static void Normalize<T>(ReadOnlySpan<T> xr, Span<T> yr, T mu, T s, ReadOnlySpan<T> weight, ReadOnlySpan<T> bias)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var size = xr.Length;
+        ref var x0 = ref MemoryMarshal.GetReference(xr);
+        ref var y0 = ref MemoryMarshal.GetReference(yr);
+        ref var w0 = ref MemoryMarshal.GetReference(weight);
+        ref var b0 = ref MemoryMarshal.GetReference(bias);
+        bool hasWeight = !weight.IsEmpty, hasBias = !bias.IsEmpty;
+        var w = Vector<T>.Count;
+        var vmu = new Vector<T>(mu);
+        var vs = new Vector<T>(s);
+        var j = 0;
+        for (; j <= size - w; j += w)
+        {
+            var v = (Vector.LoadUnsafe(ref x0, (nuint)j) - vmu) * vs;
+            if (hasWeight)
+            {
+                v *= Vector.LoadUnsafe(ref w0, (nuint)j);
+            }
+
+            if (hasBias)
+            {
+                v += Vector.LoadUnsafe(ref b0, (nuint)j);
+            }
+
+            v.StoreUnsafe(ref y0, (nuint)j);
+        }
+
+        for (; j < size; j++)
+        {
+            var v = (xr[j] - mu) * s;
+            if (hasWeight)
+            {
+                v *= weight[j];
+            }
+
+            if (hasBias)
+            {
+                v += bias[j];
+            }
+
+            yr[j] = v;
         }
     }
 
@@ -137,7 +213,6 @@ public static class NormKernels
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var rows = mean.Length;
-        var n = T.CreateTruncating(size);
         dw.Clear();
         db.Clear();
         if (size == 0)
@@ -145,53 +220,106 @@ public static class NormKernels
             return;
         }
 
-        // x̂ goes where dx will be (or into the scratch when dx is not wanted), g ⊙ w into the scratch.
-        var rent = ArrayPool<T>.Shared.Rent(2 * size);
-        try
+        for (var r = 0; r < rows; r++)
         {
-            var scratch = rent.AsSpan(0, size);
-            var xhatScratch = rent.AsSpan(size, size);
-            for (var r = 0; r < rows; r++)
+            var gr = g.Slice(r * size, size);
+            var xr = x.Slice(r * size, size);
+            var (sumA, sumAX) = AccumulateRow(gr, xr, mean[r], rstd[r], weight, dw, db);
+            if (!dx.IsEmpty)
             {
-                var gr = g.Slice(r * size, size);
-                var xhat = dx.IsEmpty ? xhatScratch : dx.Slice(r * size, size);
-                var s = rstd[r];
-                TensorPrimitives.Subtract(x.Slice(r * size, size), mean[r], xhat);
-                TensorPrimitives.Multiply(xhat, s, xhat);
-                if (!dw.IsEmpty)
-                {
-                    TensorPrimitives.MultiplyAdd(gr, xhat, dw, dw);
-                }
-
-                if (!db.IsEmpty)
-                {
-                    TensorPrimitives.Add(db, gr, db);
-                }
-
-                if (dx.IsEmpty)
-                {
-                    continue;
-                }
-
-                ReadOnlySpan<T> a = gr;
-                if (!weight.IsEmpty)
-                {
-                    TensorPrimitives.Multiply(gr, weight, scratch);
-                    a = scratch;
-                }
-
-                var c = TensorPrimitives.Dot(a, xhat) / n;
-                var aMean = TensorPrimitives.Sum(a) / n;
-
-                // dx = s·a − (s·c)·x̂ − s·mean(a), overwriting x̂ element by element.
-                TensorPrimitives.Multiply(xhat, -(s * c), xhat);
-                TensorPrimitives.MultiplyAdd(a, s, xhat, xhat);
-                TensorPrimitives.Subtract(xhat, s * aMean, xhat);
+                InputGradientRow(gr, xr, mean[r], rstd[r], weight, sumA, sumAX, dx.Slice(r * size, size));
             }
         }
-        finally
+    }
+
+    /// <summary>
+    /// One pass over a row: with x̂ = (x − μ)·s and a = g ⊙ w (g without a weight), returns Σ a and Σ a ⊙ x̂, and adds
+    /// g ⊙ x̂ to dw and g to db (when not empty).
+    /// </summary>
+    private static (T SumA, T SumAX) AccumulateRow<T>(ReadOnlySpan<T> gr, ReadOnlySpan<T> xr, T mu, T s, ReadOnlySpan<T> weight, Span<T> dw, Span<T> db)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var size = xr.Length;
+        ref var g0 = ref MemoryMarshal.GetReference(gr);
+        ref var x0 = ref MemoryMarshal.GetReference(xr);
+        ref var w0 = ref MemoryMarshal.GetReference(weight);
+        ref var dw0 = ref MemoryMarshal.GetReference(dw);
+        ref var db0 = ref MemoryMarshal.GetReference(db);
+        bool hasWeight = !weight.IsEmpty, wantW = !dw.IsEmpty, wantB = !db.IsEmpty;
+        var w = Vector<T>.Count;
+        var vmu = new Vector<T>(mu);
+        var vs = new Vector<T>(s);
+        Vector<T> accA = Vector<T>.Zero, accAX = Vector<T>.Zero;
+        var j = 0;
+        for (; j <= size - w; j += w)
         {
-            ArrayPool<T>.Shared.Return(rent);
+            var gv = Vector.LoadUnsafe(ref g0, (nuint)j);
+            var xh = (Vector.LoadUnsafe(ref x0, (nuint)j) - vmu) * vs;
+            var av = hasWeight ? gv * Vector.LoadUnsafe(ref w0, (nuint)j) : gv;
+            accA += av;
+            accAX += av * xh;
+            if (wantW)
+            {
+                (Vector.LoadUnsafe(ref dw0, (nuint)j) + (gv * xh)).StoreUnsafe(ref dw0, (nuint)j);
+            }
+
+            if (wantB)
+            {
+                (Vector.LoadUnsafe(ref db0, (nuint)j) + gv).StoreUnsafe(ref db0, (nuint)j);
+            }
+        }
+
+        T sumA = Vector.Sum(accA), sumAX = Vector.Sum(accAX);
+        for (; j < size; j++)
+        {
+            var gj = gr[j];
+            var xh = (xr[j] - mu) * s;
+            var aj = hasWeight ? gj * weight[j] : gj;
+            sumA += aj;
+            sumAX += aj * xh;
+            if (wantW)
+            {
+                dw[j] += gj * xh;
+            }
+
+            if (wantB)
+            {
+                db[j] += gj;
+            }
+        }
+
+        return (sumA, sumAX);
+    }
+
+    /// <summary>dx = s·a − (s·c)·x̂ − s·mean(a) with c = mean(a ⊙ x̂), x̂ = (x − μ)·s and a = g ⊙ w (g without a weight).</summary>
+    private static void InputGradientRow<T>(ReadOnlySpan<T> gr, ReadOnlySpan<T> xr, T mu, T s, ReadOnlySpan<T> weight, T sumA, T sumAX, Span<T> dr)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var size = xr.Length;
+        var n = T.CreateTruncating(size);
+        var sc = s * (sumAX / n);
+        var sm = s * (sumA / n);
+        ref var g0 = ref MemoryMarshal.GetReference(gr);
+        ref var x0 = ref MemoryMarshal.GetReference(xr);
+        ref var w0 = ref MemoryMarshal.GetReference(weight);
+        ref var d0 = ref MemoryMarshal.GetReference(dr);
+        var hasWeight = !weight.IsEmpty;
+        var w = Vector<T>.Count;
+        Vector<T> vmu = new(mu), vs = new(s), vsc = new(sc), vsm = new(sm);
+        var j = 0;
+        for (; j <= size - w; j += w)
+        {
+            var gv = Vector.LoadUnsafe(ref g0, (nuint)j);
+            var av = hasWeight ? gv * Vector.LoadUnsafe(ref w0, (nuint)j) : gv;
+            var xh = (Vector.LoadUnsafe(ref x0, (nuint)j) - vmu) * vs;
+            ((av * vs) - (vsc * xh) - vsm).StoreUnsafe(ref d0, (nuint)j);
+        }
+
+        for (; j < size; j++)
+        {
+            var aj = hasWeight ? gr[j] * weight[j] : gr[j];
+            var xh = (xr[j] - mu) * s;
+            dr[j] = (aj * s) - (sc * xh) - sm;
         }
     }
 
@@ -199,17 +327,9 @@ public static class NormKernels
     public static void RowStats<T>(ReadOnlySpan<T> x, Span<T> mean, Span<T> rstd, int size, double eps)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var rows = mean.Length;
-        var n = T.CreateTruncating(size);
-        var scratch = new T[size];
-        for (var r = 0; r < rows; r++)
+        for (var r = 0; r < mean.Length; r++)
         {
-            var xr = x.Slice(r * size, size);
-            var mu = size == 0 ? T.Zero : TensorPrimitives.Sum(xr) / n;
-            TensorPrimitives.Subtract(xr, mu, scratch);
-            var variance = size == 0 ? T.Zero : TensorPrimitives.SumOfSquares<T>(scratch) / n;
-            mean[r] = mu;
-            rstd[r] = T.One / T.Sqrt(variance + T.CreateTruncating(eps));
+            (mean[r], rstd[r]) = Stats(x.Slice(r * size, size), eps);
         }
     }
 }
