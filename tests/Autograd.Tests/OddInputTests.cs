@@ -1,11 +1,52 @@
+using Autograd.Nn.Data;
+
 namespace Autograd.Tests;
 
 /// <summary>
 /// Odd but possible inputs that once gave a wrong or unclear answer: shapes with no elements and huge sizes, ranges
-/// with NaN bounds, and float-to-int64 conversions of values that have no int64 value.
+/// with NaN bounds, float-to-int64 conversions of values that have no int64 value, and CSV tables whose first line is
+/// ambiguous, whose numbers overflow or whose column names repeat.
 /// </summary>
 public class OddInputTests
 {
+    [Fact]
+    public void AFirstCsvLineMixingNumbersAndTextIsRefusedNotTakenAsTheHeader()
+    {
+        var e = Assert.Throws<InvalidDataException>(() => CsvReader.Parse("1.5,abc,3\n4,5,6\n", sourceName: "mixed"));
+        Assert.Equal("CSV 'mixed' line 1: the first line mixes numbers (column 1: '1.5') and text (column 2: 'abc'), so it is neither clearly a header nor clearly data; set CsvOptions.HasHeader to say which.", e.Message);
+        var forced = CsvReader.Parse("1.5,abc,3\n4,5,6\n", new CsvOptions { HasHeader = true });
+        Assert.Equal(["1.5", "abc", "3"], forced.ColumnNames);
+        Assert.Equal([4.0, 5, 6], forced.Data.ToArray());
+        Assert.Equal(["a", "b"], CsvReader.Parse("a,b\n1,2\n").ColumnNames);
+        Assert.Equal(["column1", "column2"], CsvReader.Parse("1,2\n3,4\n").ColumnNames);
+    }
+
+    [Theory]
+    [InlineData("1e999", "'1e999' is beyond float64's range")]
+    [InlineData("-2e308", "'-2e308' is beyond float64's range")]
+    public void ACsvNumberBeyondFloat64IsRefusedNotReadAsInfinity(string cell, string message)
+    {
+        var e = Assert.Throws<InvalidDataException>(() => CsvReader.Parse($"a,b\n1,{cell}\n", sourceName: "big"));
+        Assert.StartsWith($"CSV 'big' line 2, column 2 ('b'): {message}", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ExplicitInfinityAndNaNInACsvAreValues()
+    {
+        var t = CsvReader.Parse("a,b,c,d\nInfinity,-Infinity,NaN,1e308\n").Data.ToArray();
+        Assert.Equal(double.PositiveInfinity, t[0]);
+        Assert.Equal(double.NegativeInfinity, t[1]);
+        Assert.True(double.IsNaN(t[2]));
+        Assert.Equal(1e308, t[3]);
+    }
+
+    [Fact]
+    public void RepeatedCsvColumnNamesAreRefused()
+    {
+        var e = Assert.Throws<InvalidDataException>(() => CsvReader.Parse("x,y, x\n1,2,3\n", sourceName: "dup"));
+        Assert.Equal("CSV 'dup' line 1: columns 1 and 3 are both named 'x'; column names must be distinct.", e.Message);
+    }
+
     [Theory]
     [InlineData(new[] { int.MaxValue, 0 })]
     [InlineData(new[] { 0, 100_000, 100_000 })]

@@ -11,7 +11,8 @@ public sealed record CsvOptions
 
     /// <summary>
     /// True when the first non-blank line holds column names, false when it is data, null (the default) to decide
-    /// from that line: it is a header when any of its fields is not a number.
+    /// from that line: it is a header when none of its fields is a number, data when all are; a line that mixes
+    /// numbers and text is refused as ambiguous (a data row with one bad cell must not silently become the header).
     /// </summary>
     public bool? HasHeader { get; init; }
 
@@ -63,7 +64,9 @@ public sealed record CsvTable(Tensor Data, IReadOnlyList<string> ColumnNames)
 
 /// <summary>
 /// Reads small numeric CSV tables into a float64 tensor. Numbers are parsed with the invariant culture (a dot for
-/// the decimal point, whatever the machine's locale); <c>NaN</c>, <c>Infinity</c> and exponents are accepted. Fields
+/// the decimal point, whatever the machine's locale); <c>NaN</c>, <c>Infinity</c> and exponents are accepted, but a
+/// finite number too large for float64 (such as <c>1e999</c>) is refused rather than read as infinity. Column names
+/// must be distinct. Fields
 /// may be enclosed in double quotes (a doubled quote inside stands for one), but a field cannot span lines. Blank
 /// lines are skipped; line numbers in messages are those of the file, starting at 1.
 /// </summary>
@@ -71,7 +74,7 @@ public static class CsvReader
 {
     /// <summary>Reads the CSV file at <paramref name="path"/>.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="InvalidDataException">The file is empty, a row has a different number of fields than the first, a field is not a number, or a quote is unterminated; the message names the file, line and column.</exception>
+    /// <exception cref="InvalidDataException">The file is empty, a row has a different number of fields than the first, a field is not a number or is out of float64's range, a quote is unterminated, two columns have the same name, or (without <see cref="CsvOptions.HasHeader"/>) the first line mixes numbers and text; the message names the file, line and column.</exception>
     /// <exception cref="ArgumentException">The options are invalid.</exception>
     public static CsvTable Read(string path, CsvOptions? options = null)
     {
@@ -132,10 +135,11 @@ public static class CsvReader
             var fields = Split(line, delim, sourceName, lineNo);
             if (names is null)
             {
-                var isHeader = options.HasHeader ?? fields.Exists(f => !TryNumber(f, out _));
+                var isHeader = options.HasHeader ?? IsHeader(fields, sourceName, lineNo);
                 if (isHeader)
                 {
                     names = [.. fields.Select(f => f.Trim())];
+                    RequireDistinct(names, sourceName, lineNo);
                     headerLine = lineNo;
                     continue;
                 }
@@ -160,6 +164,12 @@ public static class CsvReader
                         $"CSV '{sourceName}' line {lineNo}, column {c + 1} ('{names[c]}'): {what} is not a number.");
                 }
 
+                if (double.IsInfinity(v) && !IsInfinityLiteral(fields[c]))
+                {
+                    throw new InvalidDataException(
+                        $"CSV '{sourceName}' line {lineNo}, column {c + 1} ('{names[c]}'): '{fields[c].Trim()}' is beyond float64's range (±1.8e308); write Infinity or -Infinity for an infinite value.");
+                }
+
                 values.Add(v);
             }
 
@@ -177,6 +187,45 @@ public static class CsvReader
         }
 
         return new CsvTable(Tensor.FromArray([.. values], rows, names.Length), Array.AsReadOnly(names));
+    }
+
+    /// <summary>Whether an automatically detected first line is a header: no field a number; all numbers: data; else refused.</summary>
+    private static bool IsHeader(List<string> fields, string sourceName, int lineNo)
+    {
+        var numbers = fields.Count(f => TryNumber(f, out _));
+        if (numbers == 0)
+        {
+            return true;
+        }
+
+        if (numbers == fields.Count)
+        {
+            return false;
+        }
+
+        var text = fields.FindIndex(f => !TryNumber(f, out _));
+        var number = fields.FindIndex(f => TryNumber(f, out _));
+        throw new InvalidDataException(
+            $"CSV '{sourceName}' line {lineNo}: the first line mixes numbers (column {number + 1}: '{fields[number].Trim()}') and text (column {text + 1}: '{fields[text].Trim()}'), so it is neither clearly a header nor clearly data; set CsvOptions.HasHeader to say which.");
+    }
+
+    private static void RequireDistinct(string[] names, string sourceName, int lineNo)
+    {
+        var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < names.Length; i++)
+        {
+            if (!seen.TryAdd(names[i], i))
+            {
+                throw new InvalidDataException(
+                    $"CSV '{sourceName}' line {lineNo}: columns {seen[names[i]] + 1} and {i + 1} are both named '{names[i]}'; column names must be distinct.");
+            }
+        }
+    }
+
+    private static bool IsInfinityLiteral(string field)
+    {
+        var f = field.AsSpan().Trim().TrimStart("+-");
+        return f.Equals("Infinity", StringComparison.OrdinalIgnoreCase) || f.Equals("∞", StringComparison.Ordinal);
     }
 
     private static bool TryNumber(string field, out double value) =>
