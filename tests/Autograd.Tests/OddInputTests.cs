@@ -1,4 +1,5 @@
 using Autograd.Nn.Data;
+using Autograd.Nn.Optim;
 
 namespace Autograd.Tests;
 
@@ -9,6 +10,20 @@ namespace Autograd.Tests;
 /// </summary>
 public class OddInputTests
 {
+    [Fact]
+    public void AScheduleWhoseRateOverflowsBlamesItselfAndChangesNothing()
+    {
+        var w = Tensor.From(1.0, 2.0).WithRequiresGrad();
+        var sgd = new Sgd([w], 0.1);
+        var schedule = new StepLR(sgd, stepSize: 1, gamma: 1e200);
+        schedule.Step();
+        Assert.Equal(0.1 * 1e200, sgd.LearningRate, 1e185);
+        var e = Assert.Throws<InvalidOperationException>(schedule.Step);
+        Assert.StartsWith("StepLR: the learning rate at epoch 2 would be Infinity (base rate 0.1), which is not a finite number ≥ 0; the epoch stays 1", e.Message, StringComparison.Ordinal);
+        Assert.Equal(1, schedule.LastEpoch);
+        Assert.Equal(0.1 * 1e200, sgd.LearningRate, 1e185);
+    }
+
     [Fact]
     public void AFirstCsvLineMixingNumbersAndTextIsRefusedNotTakenAsTheHeader()
     {

@@ -31,10 +31,23 @@ public abstract class LearningRateScheduler
     public int LastEpoch { get; private set; }
 
     /// <summary>Advances one epoch and sets the optimiser's learning rate for it.</summary>
+    /// <exception cref="InvalidOperationException">
+    /// The schedule's rate at the next epoch is not a finite number ≥ 0 (for example a <c>StepLR</c> whose gamma overflows);
+    /// neither the epoch nor the optimiser's rate changes.
+    /// </exception>
     public void Step()
     {
-        LastEpoch++;
-        Optimizer.LearningRate = LearningRateAt(LastEpoch);
+        var epoch = LastEpoch + 1;
+        var rate = Compute(epoch);
+        if (!(rate >= 0 && double.IsFinite(rate)))
+        {
+            throw new InvalidOperationException(string.Create(
+                CultureInfo.InvariantCulture,
+                $"{GetType().Name}: the learning rate at epoch {epoch} would be {rate} (base rate {BaseLearningRate}), which is not a finite number ≥ 0; the epoch stays {LastEpoch} and the optimiser's rate stays {Optimizer.LearningRate}."));
+        }
+
+        Optimizer.LearningRate = rate;
+        LastEpoch = epoch;
     }
 
     /// <summary>The learning rate of the schedule at <paramref name="epoch"/> (≥ 0).</summary>
