@@ -195,7 +195,15 @@ public static class IdxFile
         RequireUByte(idx, 3, ImagesMagic, "image");
         var pixels = (byte[])idx.Data;
         var shape = idx.Shape;
-        int[] outShape = flatten ? [shape[0], shape[1] * shape[2]] : shape;
+        var rowLength = (long)shape[1] * shape[2];
+        if (flatten && rowLength > int.MaxValue)
+        {
+            // Only possible with zero images: a non-empty file this large was refused by Read.
+            throw new InvalidDataException(
+                $"IDX file '{path}': images of {shape[1]} × {shape[2]} pixels flatten to rows of {rowLength}, more than a tensor dimension holds ({int.MaxValue}); read them with flatten: false.");
+        }
+
+        int[] outShape = flatten ? [shape[0], (int)rowLength] : shape;
         var images = Tensor.Empty(new Shape(outShape), dtype);
         if (dtype == DType.Float32)
         {
@@ -308,7 +316,6 @@ public static class IdxFile
         }
 
         var shape = new int[ndim];
-        long count = 1;
         var elementSize = ElementSize(type);
         for (var d = 0; d < ndim; d++)
         {
@@ -319,13 +326,15 @@ public static class IdxFile
             }
         }
 
-        foreach (var size in shape)
+        // A zero size means no elements whatever the other sizes; otherwise the product, in long, must fit an array.
+        long count = shape.Contains(0) ? 0 : 1;
+        for (var d = 0; d < ndim && count > 0; d++)
         {
-            count *= size;
+            count *= shape[d];
             if (count * elementSize > Array.MaxLength)
             {
                 throw new InvalidDataException(
-                    $"IDX file '{path}': the sizes [{string.Join(", ", shape)}] of {type} elements describe more data than an array can hold.");
+                    $"IDX file '{path}': the sizes [{string.Join(", ", shape)}] of {type} elements describe more data than an array can hold ({Array.MaxLength} bytes).");
             }
         }
 
@@ -340,12 +349,37 @@ public static class IdxFile
                 $"IDX file '{path}': {(knownLength < expectedTotal ? "truncated data" : "trailing bytes")}: {promise}, but {what} {knownLength}.");
         }
 
-        var data = Allocate(type, (int)count);
-        var bytes = AsBytes(data);
-        got = s.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
-        if (got < bytes.Length)
+        Array data;
+        if (knownLength >= 0)
         {
-            throw new InvalidDataException($"IDX file '{path}': truncated data: {promise}, but {what} {headerBytes + got}.");
+            // The length was checked above: the bytes exist.
+            data = Allocate(type, (int)count);
+            var bytes = AsBytes(data);
+            got = s.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
+            if (got < bytes.Length)
+            {
+                throw new InvalidDataException($"IDX file '{path}': truncated data: {promise}, but {what} {headerBytes + got}.");
+            }
+        }
+        else
+        {
+            // A compressed file's length is unknown until it is read: grow the buffer as the bytes arrive, so a
+            // header that claims more than the file holds costs only a small multiple of what it really holds.
+            var (raw, arrived) = ReadGrowing(s, dataBytes);
+            if (arrived < dataBytes)
+            {
+                throw new InvalidDataException($"IDX file '{path}': truncated data: {promise}, but {what} {headerBytes + arrived}.");
+            }
+
+            if (type == IdxDataType.UByte)
+            {
+                data = raw;
+            }
+            else
+            {
+                data = Allocate(type, (int)count);
+                raw.AsSpan().CopyTo(AsBytes(data));
+            }
         }
 
         if (knownLength < 0)
@@ -359,6 +393,32 @@ public static class IdxFile
 
         ToMachineOrder(data);
         return new IdxArray(path, type, shape, data);
+    }
+
+    /// <summary>The first buffer a read of unknown real length allocates; it doubles each time it fills.</summary>
+    private const int FirstReadBytes = 1 << 16;
+
+    /// <summary>
+    /// Reads up to <paramref name="length"/> bytes into a buffer that starts at <see cref="FirstReadBytes"/> and doubles
+    /// (keeping what arrived) only when full. Returns the buffer (exactly <paramref name="length"/> long when every byte
+    /// arrived) and the number of bytes that arrived.
+    /// </summary>
+    private static (byte[] Buffer, long Arrived) ReadGrowing(Stream s, long length)
+    {
+        var buffer = new byte[(int)Math.Min(length, FirstReadBytes)];
+        var filled = 0;
+        while (true)
+        {
+            var want = buffer.Length - filled;
+            var n = s.ReadAtLeast(buffer.AsSpan(filled), want, throwOnEndOfStream: false);
+            filled += n;
+            if (n < want || filled == length)
+            {
+                return (buffer, filled);
+            }
+
+            Array.Resize(ref buffer, (int)Math.Min(length, (long)buffer.Length * 2));
+        }
     }
 
     private static Array Allocate(IdxDataType type, int count) => type switch
