@@ -145,8 +145,17 @@ public static class IdxFile
     /// The magic number is not an IDX one (its first two bytes are not zero or the type code is unknown), the header
     /// is truncated, it has no dimensions, a size is negative or the sizes multiply past what an array holds, the
     /// gzip stream is corrupt, or the file holds fewer or more bytes than the header promises. The message names the
-    /// file and, for a length mismatch, the expected and actual byte counts.
+    /// file and, for a length mismatch, the expected and actual byte counts. This is the only exception malformed
+    /// bytes raise.
     /// </exception>
+    /// <exception cref="IOException">The file cannot be read.</exception>
+    /// <remarks>
+    /// Nothing is allocated on the header's word alone: a raw file's length is checked against the size the header
+    /// claims before the elements are allocated, and a gzip-compressed file is decompressed into a buffer that starts
+    /// small and doubles only as bytes arrive, so a tiny file claiming gigabytes fails as truncated after allocating a
+    /// small multiple of what it really holds. A size of zero means no elements whatever the other sizes, and the
+    /// array keeps the header's shape.
+    /// </remarks>
     public static IdxArray Read(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -182,7 +191,10 @@ public static class IdxFile
     /// <param name="flatten">True (the default) for shape [n, rows·cols], one flattened image per row; false for [n, rows, cols].</param>
     /// <param name="dtype">Float32 (the default) or Float64.</param>
     /// <exception cref="ArgumentException"><paramref name="dtype"/> is not a floating-point type.</exception>
-    /// <exception cref="InvalidDataException">The file is not a valid IDX file, or not unsigned bytes with three dimensions.</exception>
+    /// <exception cref="InvalidDataException">
+    /// The file is not a valid IDX file, or not unsigned bytes with three dimensions, or (with <paramref name="flatten"/>)
+    /// it holds zero images whose rows·cols exceeds the largest tensor dimension.
+    /// </exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static Tensor ReadImages(string path, bool flatten = true, DType dtype = DType.Float32)
     {
