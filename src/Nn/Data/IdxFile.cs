@@ -145,8 +145,17 @@ public static class IdxFile
     /// The magic number is not an IDX one (its first two bytes are not zero or the type code is unknown), the header
     /// is truncated, it has no dimensions, a size is negative or the sizes multiply past what an array holds, the
     /// gzip stream is corrupt, or the file holds fewer or more bytes than the header promises. The message names the
-    /// file and, for a length mismatch, the expected and actual byte counts.
+    /// file and, for a length mismatch, the expected and actual byte counts. This is the only exception malformed
+    /// bytes raise.
     /// </exception>
+    /// <exception cref="IOException">The file cannot be read.</exception>
+    /// <remarks>
+    /// Nothing is allocated on the header's word alone: a raw file's length is checked against the size the header
+    /// claims before the elements are allocated, and a gzip-compressed file is decompressed into a buffer that starts
+    /// small and doubles only as bytes arrive, so a tiny file claiming gigabytes fails as truncated after allocating a
+    /// small multiple of what it really holds. A size of zero means no elements whatever the other sizes, and the
+    /// array keeps the header's shape.
+    /// </remarks>
     public static IdxArray Read(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -182,7 +191,10 @@ public static class IdxFile
     /// <param name="flatten">True (the default) for shape [n, rows·cols], one flattened image per row; false for [n, rows, cols].</param>
     /// <param name="dtype">Float32 (the default) or Float64.</param>
     /// <exception cref="ArgumentException"><paramref name="dtype"/> is not a floating-point type.</exception>
-    /// <exception cref="InvalidDataException">The file is not a valid IDX file, or not unsigned bytes with three dimensions.</exception>
+    /// <exception cref="InvalidDataException">
+    /// The file is not a valid IDX file, or not unsigned bytes with three dimensions, or (with <paramref name="flatten"/>)
+    /// it holds zero images whose rows·cols exceeds the largest tensor dimension.
+    /// </exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static Tensor ReadImages(string path, bool flatten = true, DType dtype = DType.Float32)
     {
@@ -195,7 +207,15 @@ public static class IdxFile
         RequireUByte(idx, 3, ImagesMagic, "image");
         var pixels = (byte[])idx.Data;
         var shape = idx.Shape;
-        int[] outShape = flatten ? [shape[0], shape[1] * shape[2]] : shape;
+        var rowLength = (long)shape[1] * shape[2];
+        if (flatten && rowLength > int.MaxValue)
+        {
+            // Only possible with zero images: a non-empty file this large was refused by Read.
+            throw new InvalidDataException(
+                $"IDX file '{path}': images of {shape[1]} × {shape[2]} pixels flatten to rows of {rowLength}, more than a tensor dimension holds ({int.MaxValue}); read them with flatten: false.");
+        }
+
+        int[] outShape = flatten ? [shape[0], (int)rowLength] : shape;
         var images = Tensor.Empty(new Shape(outShape), dtype);
         if (dtype == DType.Float32)
         {
@@ -308,7 +328,6 @@ public static class IdxFile
         }
 
         var shape = new int[ndim];
-        long count = 1;
         var elementSize = ElementSize(type);
         for (var d = 0; d < ndim; d++)
         {
@@ -319,13 +338,15 @@ public static class IdxFile
             }
         }
 
-        foreach (var size in shape)
+        // A zero size means no elements whatever the other sizes; otherwise the product, in long, must fit an array.
+        long count = shape.Contains(0) ? 0 : 1;
+        for (var d = 0; d < ndim && count > 0; d++)
         {
-            count *= size;
+            count *= shape[d];
             if (count * elementSize > Array.MaxLength)
             {
                 throw new InvalidDataException(
-                    $"IDX file '{path}': the sizes [{string.Join(", ", shape)}] of {type} elements describe more data than an array can hold.");
+                    $"IDX file '{path}': the sizes [{string.Join(", ", shape)}] of {type} elements describe more data than an array can hold ({Array.MaxLength} bytes).");
             }
         }
 
@@ -340,12 +361,37 @@ public static class IdxFile
                 $"IDX file '{path}': {(knownLength < expectedTotal ? "truncated data" : "trailing bytes")}: {promise}, but {what} {knownLength}.");
         }
 
-        var data = Allocate(type, (int)count);
-        var bytes = AsBytes(data);
-        got = s.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
-        if (got < bytes.Length)
+        Array data;
+        if (knownLength >= 0)
         {
-            throw new InvalidDataException($"IDX file '{path}': truncated data: {promise}, but {what} {headerBytes + got}.");
+            // The length was checked above: the bytes exist.
+            data = Allocate(type, (int)count);
+            var bytes = AsBytes(data);
+            got = s.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
+            if (got < bytes.Length)
+            {
+                throw new InvalidDataException($"IDX file '{path}': truncated data: {promise}, but {what} {headerBytes + got}.");
+            }
+        }
+        else
+        {
+            // A compressed file's length is unknown until it is read: grow the buffer as the bytes arrive, so a
+            // header that claims more than the file holds costs only a small multiple of what it really holds.
+            var (raw, arrived) = ReadGrowing(s, dataBytes);
+            if (arrived < dataBytes)
+            {
+                throw new InvalidDataException($"IDX file '{path}': truncated data: {promise}, but {what} {headerBytes + arrived}.");
+            }
+
+            if (type == IdxDataType.UByte)
+            {
+                data = raw;
+            }
+            else
+            {
+                data = Allocate(type, (int)count);
+                raw.AsSpan().CopyTo(AsBytes(data));
+            }
         }
 
         if (knownLength < 0)
@@ -359,6 +405,32 @@ public static class IdxFile
 
         ToMachineOrder(data);
         return new IdxArray(path, type, shape, data);
+    }
+
+    /// <summary>The first buffer a read of unknown real length allocates; it doubles each time it fills.</summary>
+    private const int FirstReadBytes = 1 << 16;
+
+    /// <summary>
+    /// Reads up to <paramref name="length"/> bytes into a buffer that starts at <see cref="FirstReadBytes"/> and doubles
+    /// (keeping what arrived) only when full. Returns the buffer (exactly <paramref name="length"/> long when every byte
+    /// arrived) and the number of bytes that arrived.
+    /// </summary>
+    private static (byte[] Buffer, long Arrived) ReadGrowing(Stream s, long length)
+    {
+        var buffer = new byte[(int)Math.Min(length, FirstReadBytes)];
+        var filled = 0;
+        while (true)
+        {
+            var want = buffer.Length - filled;
+            var n = s.ReadAtLeast(buffer.AsSpan(filled), want, throwOnEndOfStream: false);
+            filled += n;
+            if (n < want || filled == length)
+            {
+                return (buffer, filled);
+            }
+
+            Array.Resize(ref buffer, (int)Math.Min(length, (long)buffer.Length * 2));
+        }
     }
 
     private static Array Allocate(IdxDataType type, int count) => type switch

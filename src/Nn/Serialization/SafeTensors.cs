@@ -48,11 +48,15 @@ public sealed class SafeTensorsContent
 /// </para>
 /// <para>
 /// Reading validates the whole header before any data is read, as the reference implementation does: the header length
-/// fits the file (and at most 100 MB); the header is valid UTF-8 and a JSON object starting with <c>{</c>; names are unique;
+/// fits the file (and at most 100 MB); the header is valid UTF-8 and a JSON object starting with <c>{</c>; names are unique,
+/// and so are the keys of each entry (a second <c>"dtype"</c>, <c>"shape"</c> or <c>"data_offsets"</c> is an error, not an override);
 /// every entry has a known dtype, a shape of non-negative integers and two offsets with begin ≤ end, and
 /// shape product × element size = end − begin; the offsets are in bounds and the tensors cover the data section
 /// exactly (no overlap, no hole, no trailing bytes). A file that breaks a rule raises
-/// <see cref="InvalidDataException"/> naming the file and the offending tensor.
+/// <see cref="InvalidDataException"/> naming the file and the offending tensor. Nothing is allocated on the header's word
+/// alone: when the length is known (a file, a seekable stream) every size the header claims is checked against it
+/// first; when it is not (a non-seekable stream), buffers start small and double only as bytes arrive, so a truncated
+/// stream fails with "truncated: …" after allocating a small multiple of the bytes it really held.
 /// </para>
 /// <para>
 /// Supported dtypes are those of Autograd: F64, F32 and I64, loaded as float64, float32 and int64. F16 and BF16
@@ -146,7 +150,8 @@ public static class SafeTensors
     public static IReadOnlyDictionary<string, Tensor> Load(string path) => Read(path).Tensors;
 
     /// <summary>Reads every tensor of a safetensors file from <paramref name="stream"/> (from its current position to its end), by name.</summary>
-    /// <exception cref="InvalidDataException">The data is malformed or holds a dtype Autograd does not support.</exception>
+    /// <exception cref="InvalidDataException">The data is malformed, truncated or holds a dtype Autograd does not support.</exception>
+    /// <exception cref="IOException">The stream cannot be read.</exception>
     public static IReadOnlyDictionary<string, Tensor> Load(Stream stream) => Read(stream).Tensors;
 
     /// <summary>Reads the tensors, their stored dtypes and the metadata of the safetensors file at <paramref name="path"/>.</summary>
@@ -163,7 +168,8 @@ public static class SafeTensors
     /// Reads the tensors, their stored dtypes and the metadata of a safetensors file from <paramref name="stream"/>. The
     /// file runs from the stream's current position to its end: bytes after the last tensor are an error, as in a file.
     /// </summary>
-    /// <exception cref="InvalidDataException">The data is malformed or holds a dtype Autograd does not support.</exception>
+    /// <exception cref="InvalidDataException">The data is malformed, truncated or holds a dtype Autograd does not support; no other exception is raised for bad bytes.</exception>
+    /// <exception cref="IOException">The stream cannot be read.</exception>
     public static SafeTensorsContent Read(Stream stream)
     {
         ArgumentNullException.ThrowIfNull(stream);
@@ -186,7 +192,7 @@ public static class SafeTensors
         var stored = new Dictionary<string, string>(entries.Count, StringComparer.Ordinal);
         foreach (var e in entries)
         {
-            tensors.Add(e.Name, ReadTensor(stream, source, e));
+            tensors.Add(e.Name, dataLength is null ? ReadTensorGrowing(stream, source, e) : ReadTensor(stream, source, e));
             stored.Add(e.Name, e.Code);
         }
 
@@ -412,17 +418,76 @@ public static class SafeTensors
             throw Invalid(source, $"the header length {n} exceeds the limit of {MaxHeaderLength} bytes.");
         }
 
-        var header = new byte[(int)n];
-        got = stream.ReadAtLeast(header, header.Length, throwOnEndOfStream: false);
-        if (got < header.Length)
+        // The header grows as its bytes arrive, so a stream that ends early costs only what it really held.
+        if (ReadGrowing<byte>(stream, (long)n, out var headerGot) is not { } header)
         {
-            throw Invalid(source, $"the header length {n} is larger than the file, which ends {got} bytes into the header.");
+            throw Invalid(source, $"truncated: the header length {n} is larger than the file, which ends {headerGot} bytes into the header.");
         }
 
         dataLength = remaining is { } rem ? rem - 8 - (long)n : null;
         var entries = ParseHeader(header, source, out metadata);
         ValidateLayout(entries, source, dataLength);
         return entries;
+    }
+
+    /// <summary>The size of the first buffer a read of unknown real length allocates; it doubles as the bytes arrive.</summary>
+    private const int FirstReadBytes = 1 << 16;
+
+    /// <summary>
+    /// Reads <paramref name="count"/> elements, starting with a buffer of <see cref="FirstReadBytes"/> and doubling it
+    /// (keeping what arrived) only once it is full, so that a header claiming more than the stream holds allocates at
+    /// most a small multiple of the bytes that exist. Returns null when the stream ends first; <paramref name="got"/>
+    /// is then the number of bytes that arrived. The elements are converted from little-endian.
+    /// </summary>
+    private static T[]? ReadGrowing<T>(Stream stream, long count, out long got)
+        where T : unmanaged
+    {
+        var size = Unsafe.SizeOf<T>();
+        var buffer = new T[(int)Math.Min(count, Math.Max(1, FirstReadBytes / size))];
+        var filled = 0;
+        got = 0;
+        while (true)
+        {
+            var read = ReadAvailable(stream, MemoryMarshal.AsBytes(buffer.AsSpan(filled)));
+            got += read;
+            if (read < (long)(buffer.Length - filled) * size)
+            {
+                return null;
+            }
+
+            filled = buffer.Length;
+            if (filled == count)
+            {
+                if (!BitConverter.IsLittleEndian && size > 1)
+                {
+                    ReverseEndianness(buffer.AsSpan());
+                }
+
+                return buffer;
+            }
+
+            Array.Resize(ref buffer, (int)Math.Min(count, (long)buffer.Length * 2));
+        }
+    }
+
+    /// <summary>Fills <paramref name="bytes"/> from the stream in chunks; returns how many bytes arrived (fewer at the end of the stream).</summary>
+    private static long ReadAvailable(Stream stream, Span<byte> bytes)
+    {
+        long total = 0;
+        while (!bytes.IsEmpty)
+        {
+            var want = Math.Min(bytes.Length, ChunkBytes);
+            var n = stream.ReadAtLeast(bytes[..want], want, throwOnEndOfStream: false);
+            total += n;
+            if (n < want)
+            {
+                break;
+            }
+
+            bytes = bytes[want..];
+        }
+
+        return total;
     }
 
     private static List<Entry> ParseHeader(byte[] header, string source, out Dictionary<string, string> metadata)
@@ -508,6 +573,15 @@ public static class SafeTensors
         if (value.ValueKind != JsonValueKind.Object)
         {
             throw Invalid(source, $"tensor '{name}': the entry is a JSON {value.ValueKind}, not an object with dtype, shape and data_offsets.");
+        }
+
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var p in value.EnumerateObject())
+        {
+            if (!keys.Add(p.Name))
+            {
+                throw Invalid(source, $"tensor '{name}': the key \"{p.Name}\" appears twice in its entry; each key may appear once.");
+            }
         }
 
         if (!value.TryGetProperty("dtype", out var dtypeEl) || dtypeEl.ValueKind != JsonValueKind.String)
@@ -660,15 +734,7 @@ public static class SafeTensors
                         // F16 or BF16, widened exactly to float32.
                         var bits = new ushort[shape.ElementCount];
                         ReadLittleEndian(stream, bits.AsSpan());
-                        var t = Tensor.Empty(shape, DType.Float32);
-                        var dst = t.Span<float>();
-                        var half = e.Code == "F16";
-                        for (var i = 0; i < bits.Length; i++)
-                        {
-                            dst[i] = half ? (float)BitConverter.UInt16BitsToHalf(bits[i]) : BitConverter.Int32BitsToSingle(bits[i] << 16);
-                        }
-
-                        return t;
+                        return Widen(shape, bits, e.Code == "F16");
                     }
             }
         }
@@ -676,6 +742,81 @@ public static class SafeTensors
         {
             throw new InvalidDataException($"safetensors '{source}': truncated: the data ends inside tensor '{e.Name}' (data_offsets [{e.Begin}, {e.End}]).", ex);
         }
+    }
+
+    /// <summary>Reads a tensor from a stream of unknown length: the buffer grows as the bytes arrive, then is copied into the tensor.</summary>
+    private static Tensor ReadTensorGrowing(Stream stream, string source, Entry e)
+    {
+        var shape = new Shape(e.Shape);
+        long got;
+        Tensor t;
+        switch (e.Code)
+        {
+            case "F64":
+                {
+                    var data = ReadGrowing<long>(stream, e.ElementCount, out got);
+                    if (data is null)
+                    {
+                        break;
+                    }
+
+                    t = Tensor.Empty(shape, DType.Float64);
+                    data.AsSpan().CopyTo(MemoryMarshal.Cast<double, long>(t.Span<double>()));
+                    return t;
+                }
+
+            case "F32":
+                {
+                    var data = ReadGrowing<int>(stream, e.ElementCount, out got);
+                    if (data is null)
+                    {
+                        break;
+                    }
+
+                    t = Tensor.Empty(shape, DType.Float32);
+                    data.AsSpan().CopyTo(MemoryMarshal.Cast<float, int>(t.Span<float>()));
+                    return t;
+                }
+
+            case "I64":
+                {
+                    var data = ReadGrowing<long>(stream, e.ElementCount, out got);
+                    if (data is null)
+                    {
+                        break;
+                    }
+
+                    t = Tensor.Empty(shape, DType.Int64);
+                    data.AsSpan().CopyTo(t.Span<long>());
+                    return t;
+                }
+
+            default:
+                {
+                    var bits = ReadGrowing<ushort>(stream, e.ElementCount, out got);
+                    if (bits is null)
+                    {
+                        break;
+                    }
+
+                    return Widen(shape, bits, e.Code == "F16");
+                }
+        }
+
+        throw Invalid(source, $"truncated: the data ends inside tensor '{e.Name}' (data_offsets [{e.Begin}, {e.End}]), {got} bytes into its {e.End - e.Begin}.");
+    }
+
+    /// <summary>F16 or BF16 bits widened exactly to float32.</summary>
+    private static Tensor Widen(Shape shape, ushort[] bits, bool half)
+    {
+        var t = Tensor.Empty(shape, DType.Float32);
+        var dst = t.Span<float>();
+        for (var i = 0; i < bits.Length; i++)
+        {
+            dst[i] = half ? (float)BitConverter.UInt16BitsToHalf(bits[i]) : BitConverter.Int32BitsToSingle(bits[i] << 16);
+        }
+
+        return t;
     }
 
     private static InvalidDataException Invalid(string source, string detail) => new($"safetensors '{source}': {detail}");
