@@ -226,8 +226,8 @@ public static class Elementwise
         }
     }
 
-    /// <summary>1 where x &gt; 0, −1 where x &lt; 0, 0 at 0 (NaN stays NaN); a constant, not recorded.</summary>
-    internal static Tensor SignMask(Tensor x) => Constant(x, static v => v > 0 ? 1 : v < 0 ? -1 : v);
+    /// <summary>1 where x &gt; 0, −1 where x &lt; 0, +0 at +0 and at −0 (as PyTorch's sgn), NaN stays NaN; a constant, not recorded.</summary>
+    internal static Tensor SignMask(Tensor x) => Constant(x, static v => v > 0 ? 1 : v < 0 ? -1 : double.IsNaN(v) ? v : 0);
 
     /// <summary>1 where x &gt; 0, else 0; a constant, not recorded.</summary>
     internal static Tensor PositiveMask(Tensor x) => Constant(x, static v => v > 0 ? 1 : 0);

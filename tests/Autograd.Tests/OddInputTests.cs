@@ -11,6 +11,21 @@ namespace Autograd.Tests;
 public class OddInputTests
 {
     [Fact]
+    public void TheGradientOfAbsAtNegativeZeroIsPositiveZeroAsInPyTorch()
+    {
+        foreach (var dtype in new[] { DType.Float64, DType.Float32 })
+        {
+            var x = Tensor.From(-0.0, 0.0, -2.0, 3.0, double.NaN).To(dtype).WithRequiresGrad();
+            var dx = Autodiff.Grad(x.Abs(), x, Tensor.From(1.0, 1.0, 1.0, 1.0, 1.0).To(dtype)).ToArray();
+            Assert.Equal(0.0, dx[0]);
+            Assert.False(double.IsNegative(dx[0]), $"{dtype}: d|x|/dx at −0 is {dx[0]}");
+            Assert.False(double.IsNegative(dx[1]));
+            Assert.Equal([-1.0, 1.0], dx[2..4]);
+            Assert.True(double.IsNaN(dx[4]));
+        }
+    }
+
+    [Fact]
     public void AScheduleWhoseRateOverflowsBlamesItselfAndChangesNothing()
     {
         var w = Tensor.From(1.0, 2.0).WithRequiresGrad();
