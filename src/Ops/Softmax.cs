@@ -59,10 +59,20 @@ public static class SoftmaxOps
             return s - s.Exp().Sum(dim, keepDim: true).Log();
         }
 
-        /// <summary>Logsumexp composed from primitives: m + log Σ exp(x − m) with m = max(x).</summary>
+        /// <summary>
+        /// Logsumexp composed from primitives: m + log Σ exp(x − m) with m = max(x), where an infinite maximum is replaced
+        /// by 0 (as <c>torch.logsumexp</c> does), so that a row of +∞ gives +∞ and a row of −∞ gives −∞ instead of NaN.
+        /// </summary>
         public Tensor LogSumExpComposed(int dim, bool keepDim = false)
         {
-            var m = x.Max(dim, keepDim: true);
+            var max = x.Max(dim, keepDim: true);
+            Tensor infinite;
+            using (Tensor.NoGrad())
+            {
+                infinite = max.Abs().Eq(double.PositiveInfinity);
+            }
+
+            var m = Tensor.Where(infinite, 0.0, max);
             var r = m + (x - m).Exp().Sum(dim, keepDim: true).Log();
             return keepDim || x.Rank == 0 ? r : r.Squeeze(dim);
         }

@@ -11,6 +11,25 @@ namespace Autograd.Tests;
 public class OddInputTests
 {
     [Fact]
+    public void ComposedLogSumExpOfInfiniteRowsIsInfiniteAsTheFusedOne()
+    {
+        foreach (var dtype in new[] { DType.Float64, DType.Float32 })
+        {
+            var inf = double.PositiveInfinity;
+            var x = Tensor.FromArray(new[] { inf, inf, -inf, -inf, inf, 1.0, 2.0, 3.0 }, 4, 2).To(dtype);
+            var composed = x.LogSumExpComposed(1).ToArray();
+            var fused = x.LogSumExp(1).ToArray();
+            Assert.Equal(inf, composed[0]);
+            Assert.Equal(-inf, composed[1]);
+            Assert.Equal(inf, composed[2]);
+            Assert.Equal(fused[..3], composed[..3]);
+            Assert.Equal(fused[3], composed[3], 5);
+            var r = FusedCheck.Compare(t => t.LogSumExp(1), t => t.LogSumExpComposed(1), Tensor.RandN(new Shape(3, 5), 7, dtype));
+            Assert.True(r.MaxAbs <= ForDType.Pick(dtype, float64: 1e-12, float32: 1e-5), $"{dtype}: {r}");
+        }
+    }
+
+    [Fact]
     public void TheGradientOfAbsAtNegativeZeroIsPositiveZeroAsInPyTorch()
     {
         foreach (var dtype in new[] { DType.Float64, DType.Float32 })
