@@ -1,5 +1,6 @@
 using Autograd.Nn.Data;
 using Autograd.Nn.Optim;
+using Autograd.Nn.Serialization;
 
 namespace Autograd.Tests;
 
@@ -10,6 +11,48 @@ namespace Autograd.Tests;
 /// </summary>
 public class OddInputTests
 {
+    [Fact]
+    public void ASaveRemovesTheStaleTemporariesOfKilledSavesOfTheSameFileOnly()
+    {
+        var dir = Directory.CreateTempSubdirectory("autograd-orphans-").FullName;
+        try
+        {
+            var target = Path.Combine(dir, "model.safetensors");
+            string Temp(string file) => Path.Combine(dir, $".{file}.{Guid.NewGuid():N}.tmp");
+            var stale = Temp("model.safetensors");
+            var fresh = Temp("model.safetensors");
+            var otherTarget = Temp("other.safetensors");
+            var notOurs = Path.Combine(dir, ".model.safetensors.notes.tmp");
+            var held = Temp("model.safetensors");
+            foreach (var f in new[] { stale, fresh, otherTarget, notOurs, held })
+            {
+                File.WriteAllText(f, "partial");
+            }
+
+            foreach (var f in new[] { stale, otherTarget, notOurs, held })
+            {
+                File.SetLastWriteTimeUtc(f, DateTime.UtcNow.AddHours(-2));
+            }
+
+            using (new FileStream(held, FileMode.Open, FileAccess.ReadWrite, FileShare.None))
+            {
+                SafeTensors.Save(target, new Dictionary<string, Tensor> { ["w"] = Tensor.From(1.0, 2.0) });
+            }
+
+            Assert.False(File.Exists(stale), "the stale temporary of a killed save of this file is removed");
+            Assert.True(File.Exists(fresh), "a temporary written less than a minute ago may be a save in progress");
+            Assert.True(File.Exists(held), "a temporary held open is a save in progress");
+            Assert.True(File.Exists(otherTarget), "another file's temporaries are not this save's business");
+            Assert.True(File.Exists(notOurs), "a file not named like a temporary of this save is left alone");
+            Assert.Equal([1.0, 2.0], SafeTensors.Load(target)["w"].ToArray());
+            Assert.Equal(5, Directory.GetFiles(dir).Length);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Fact]
     public void ComposedLogSumExpOfInfiniteRowsIsInfiniteAsTheFusedOne()
     {

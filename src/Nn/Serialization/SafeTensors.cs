@@ -97,6 +97,9 @@ public static class SafeTensors
         ["C64"] = 8,
     };
 
+    /// <summary>The digits of the GUIDs in temporary file names.</summary>
+    private static readonly System.Buffers.SearchValues<char> HexDigits = System.Buffers.SearchValues.Create("0123456789abcdef");
+
     private static readonly JsonWriterOptions WriterOptions = new()
     {
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
@@ -106,7 +109,9 @@ public static class SafeTensors
     /// <summary>
     /// Writes <paramref name="tensors"/> (and <paramref name="metadata"/>, if given) to <paramref name="path"/>
     /// atomically: the file is written to a temporary file in the same folder, flushed, then moved over the target, so
-    /// a reader never sees a half-written file and a failed save leaves the previous file intact.
+    /// a reader never sees a half-written file and a failed save leaves the previous file intact. A successful save also
+    /// removes the temporary files of the same target left behind by saves that were killed (named like its own, not
+    /// written for a minute and not held open by anyone).
     /// </summary>
     /// <exception cref="ArgumentException">A name is null, duplicated or <c>__metadata__</c>, a tensor is null, or a metadata value is null.</exception>
     /// <exception cref="IOException">The file cannot be written (for instance, the folder does not exist).</exception>
@@ -132,6 +137,54 @@ public static class SafeTensors
         {
             TryDelete(tmp);
             throw;
+        }
+
+        DeleteOrphans(dir, Path.GetFileName(full));
+    }
+
+    /// <summary>
+    /// Deletes <c>.{fileName}.{32 hex digits}.tmp</c> files in <paramref name="dir"/> that a killed save left behind: only
+    /// those not written for a minute that can be opened exclusively (a save in progress holds its file open).
+    /// </summary>
+    private static void DeleteOrphans(string dir, string fileName)
+    {
+        var prefix = "." + fileName + ".";
+        IEnumerable<string> candidates;
+        try
+        {
+            candidates = Directory.EnumerateFiles(dir, ".*.tmp");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return;
+        }
+
+        foreach (var path in candidates)
+        {
+            var name = Path.GetFileName(path);
+            if (!name.StartsWith(prefix, StringComparison.Ordinal) || name.Length != prefix.Length + 32 + 4 ||
+                name.AsSpan(prefix.Length, 32).ContainsAnyExcept(HexDigits) || !name.EndsWith(".tmp", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            try
+            {
+                if (DateTime.UtcNow - File.GetLastWriteTimeUtc(path) < TimeSpan.FromMinutes(1))
+                {
+                    continue;
+                }
+
+                using (new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None))
+                {
+                }
+
+                File.Delete(path);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // In use or already gone: leave it.
+            }
         }
     }
 
