@@ -27,7 +27,7 @@ public static class Functional
     public static Tensor Gelu(Tensor x) => x * 0.5 * (1.0 + (x * InvSqrt2).Erf());
 
     /// <summary>Mean squared error ((prediction − target)², reduced).</summary>
-    /// <exception cref="ArgumentException">The shapes differ.</exception>
+    /// <exception cref="ArgumentException">The shapes differ, or the two are not of one float dtype.</exception>
     public static Tensor MseLoss(Tensor prediction, Tensor target, Reduction reduction = Reduction.Mean)
     {
         SameShape("MseLoss", prediction, target);
@@ -40,7 +40,7 @@ public static class Functional
     /// max-subtracting logsumexp, which never overflows. Its gradient is σ(x) − y everywhere, x = 0 included (the
     /// form max(x, 0) + log(1 + e^(−|x|)) would give the subgradients of its two kinks there, not the derivative).
     /// </summary>
-    /// <exception cref="ArgumentException">The shapes differ.</exception>
+    /// <exception cref="ArgumentException">The shapes differ, or the two are not of one float dtype.</exception>
     public static Tensor BinaryCrossEntropyWithLogits(Tensor logits, Tensor target, Reduction reduction = Reduction.Mean)
     {
         SameShape("BinaryCrossEntropyWithLogits", logits, target);
@@ -96,6 +96,11 @@ public static class Functional
 
     private static void SameShape(string op, Tensor a, Tensor b)
     {
+        if (!a.DType.IsFloatingPoint() || a.DType != b.DType)
+        {
+            throw new ArgumentException($"{op}: the prediction is {a.DType.Name()} (shape {a.Shape}) and the target is {b.DType.Name()} (shape {b.Shape}); both must be of one float dtype, float32 or float64.");
+        }
+
         if (a.Shape != b.Shape)
         {
             throw new ArgumentException($"{op}: the prediction has shape {a.Shape} but the target has shape {b.Shape}; they must match.");
@@ -107,6 +112,11 @@ public static class Functional
         if (scores.Rank != 2)
         {
             throw new ArgumentException($"{op}: expected scores of shape [N, C], got {scores.Shape}.", nameof(scores));
+        }
+
+        if (!scores.DType.IsFloatingPoint())
+        {
+            throw new ArgumentException($"{op}: expected float32 or float64 scores, got {scores.DType.Name()} of shape {scores.Shape}.", nameof(scores));
         }
 
         if (target.DType != DType.Int64 || target.Rank != 1 || target.Shape[0] != scores.Shape[0])

@@ -1,3 +1,4 @@
+using Autograd.Nn;
 using Autograd.Nn.Data;
 using Autograd.Nn.Optim;
 using Autograd.Nn.Serialization;
@@ -11,6 +12,38 @@ namespace Autograd.Tests;
 /// </summary>
 public class OddInputTests
 {
+    private static readonly (string Name, Action Call, string Message)[] Misuses = MakeMisuses();
+
+    public static TheoryData<string> MisusedLossesAndLayers() => [.. Misuses.Select(m => m.Name)];
+
+    /// <summary>A loss or layer given tensors of the wrong dtype names itself, not the operator inside it.</summary>
+    [Theory]
+    [MemberData(nameof(MisusedLossesAndLayers))]
+    public void ALossOrLayerMisusedNamesItselfNotItsInnerOperator(string name)
+    {
+        var (_, call, message) = Misuses.Single(m => m.Name == name);
+        var e = Assert.Throws<ArgumentException>(call);
+        Assert.StartsWith(message, e.Message, StringComparison.Ordinal);
+    }
+
+    private static (string Name, Action Call, string Message)[] MakeMisuses()
+    {
+        var f32 = Tensor.From(1.0, 2.0).To(DType.Float32);
+        var f64 = Tensor.From(1.0, 2.0);
+        var ints = Tensor.From(1.0, 2.0).To(DType.Int64);
+        var labels = Tensor.FromArray(new long[] { 0, 1 }, 2);
+        return
+        [
+            ("MseLoss float32 vs float64", () => Functional.MseLoss(f32, f64), "MseLoss: the prediction is float32 (shape [2]) and the target is float64 (shape [2]); both must be of one float dtype, float32 or float64."),
+            ("MseLoss int64", () => Functional.MseLoss(ints, ints), "MseLoss: the prediction is int64 (shape [2]) and the target is int64 (shape [2]);"),
+            ("BCE float64 vs float32", () => Functional.BinaryCrossEntropyWithLogits(f64, f32), "BinaryCrossEntropyWithLogits: the prediction is float64 (shape [2]) and the target is float32 (shape [2]);"),
+            ("CrossEntropy int64 scores", () => Functional.CrossEntropy(Tensor.Zeros(2, 3).To(DType.Int64), labels), "CrossEntropy: expected float32 or float64 scores, got int64 of shape [2, 3]."),
+            ("NllLoss int64 scores", () => Functional.NllLoss(Tensor.Zeros(2, 3).To(DType.Int64), labels), "NllLoss: expected float32 or float64 scores, got int64 of shape [2, 3]."),
+            ("Linear float64 input to float32 layer", () => new Linear(2, 3, seed: 1, dtype: DType.Float32).Forward(f64), "Linear: the input is float64 (shape [2]) but the layer's weight is float32; convert the input with To(Float32)."),
+            ("Dropout int64", () => new Dropout(0.5, seed: 1).Forward(ints), "Dropout: expected a float32 or float64 input, got int64 of shape [2]."),
+        ];
+    }
+
     [Fact]
     public void ASaveRemovesTheStaleTemporariesOfKilledSavesOfTheSameFileOnly()
     {

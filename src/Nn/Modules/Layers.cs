@@ -40,12 +40,17 @@ public sealed class Linear : Module
     protected override string ExtraDescription => string.Create(CultureInfo.InvariantCulture, $"in={InFeatures}, out={OutFeatures}, bias={Bias is not null}");
 
     /// <inheritdoc />
-    /// <exception cref="ArgumentException">The input's last dim is not <see cref="InFeatures"/>.</exception>
+    /// <exception cref="ArgumentException">The input's last dim is not <see cref="InFeatures"/>, or its dtype is not the weight's.</exception>
     public override Tensor Forward(Tensor input)
     {
         if (input.Rank == 0 || input.Shape[-1] != InFeatures)
         {
             throw new ArgumentException($"Linear: expected an input whose last dim is {InFeatures}, got shape {input.Shape}.", nameof(input));
+        }
+
+        if (input.DType != Weight.DType)
+        {
+            throw new ArgumentException($"Linear: the input is {input.DType.Name()} (shape {input.Shape}) but the layer's weight is {Weight.DType.Name()}; convert the input with To({Weight.DType}).", nameof(input));
         }
 
         // x·Wᵀ without materialising Wᵀ: the matmul kernel reads W transposed while packing.
@@ -173,8 +178,14 @@ public sealed class Dropout : Module
     protected override string ExtraDescription => string.Create(CultureInfo.InvariantCulture, $"p={P}");
 
     /// <inheritdoc />
+    /// <exception cref="ArgumentException">The input is not float32 or float64.</exception>
     public override Tensor Forward(Tensor input)
     {
+        if (!input.DType.IsFloatingPoint())
+        {
+            throw new ArgumentException($"Dropout: expected a float32 or float64 input, got {input.DType.Name()} of shape {input.Shape}.", nameof(input));
+        }
+
         if (!IsTraining || P == 0)
         {
             return input;
