@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
 
@@ -49,33 +50,100 @@ internal static class Reduce
         }
     }
 
-    /// <summary>dst[o, i] = Σ_j src[o, j, i]. An empty axis sums to 0.</summary>
+    /// <summary>Terms of a float32 row sum added in float32 (in vector lanes) before their block's total goes to a float64 accumulator.</summary>
+    private const int Float32Block = 256;
+
+    /// <summary>Rows of a float32 column sum added in float32 (one running sum per column) before going to float64.</summary>
+    private const int Float32ColumnBlock = 64;
+
+    /// <summary>
+    /// dst[o, i] = Σ_j src[o, j, i]. An empty axis sums to 0. float32 sums add blocks of terms in float32 (a row in
+    /// blocks of <see cref="Float32Block"/> over vector lanes, columns in blocks of <see cref="Float32ColumnBlock"/> rows)
+    /// and the blocks' totals in float64, so the error does not grow with the length of the axis as a plain float32
+    /// running sum's does.
+    /// </summary>
     public static void Sum<T>(ReadOnlySpan<T> src, int outer, int size, int inner, Span<T> dst)
         where T : IFloatingPointIeee754<T>
     {
-        dst.Clear();
-        if (size == 0)
-        {
-            return;
-        }
-
-        if (inner == 1)
-        {
-            for (var o = 0; o < outer; o++)
-            {
-                dst[o] = TensorPrimitives.Sum(src.Slice(o * size, size));
-            }
-
-            return;
-        }
-
         for (var o = 0; o < outer; o++)
         {
-            var acc = dst.Slice(o * inner, inner);
+            var block = src.Slice(o * size * inner, size * inner);
+            if (inner == 1)
+            {
+                dst[o] = SumRow(block);
+            }
+            else
+            {
+                SumColumns(block, size, inner, dst.Slice(o * inner, inner));
+            }
+        }
+    }
+
+    /// <summary>Σ row, float32 by blocks (see <see cref="Sum{T}"/>).</summary>
+    internal static T SumRow<T>(ReadOnlySpan<T> row)
+        where T : IFloatingPointIeee754<T>
+    {
+        if (typeof(T) != typeof(float) || row.Length <= Float32Block)
+        {
+            return TensorPrimitives.Sum(row);
+        }
+
+        var total = 0.0;
+        for (var start = 0; start < row.Length; start += Float32Block)
+        {
+            total += double.CreateTruncating(TensorPrimitives.Sum(row.Slice(start, Math.Min(Float32Block, row.Length - start))));
+        }
+
+        return T.CreateTruncating(total);
+    }
+
+    /// <summary>
+    /// acc[i] = Σ_j src[j·stride + i] for i &lt; acc.Length and j &lt; size (overwriting acc); float32 by blocks of rows
+    /// (see <see cref="Sum{T}"/>).
+    /// </summary>
+    internal static void SumColumns<T>(ReadOnlySpan<T> src, int size, int stride, Span<T> acc)
+        where T : IFloatingPointIeee754<T>
+    {
+        var width = acc.Length;
+        acc.Clear();
+        if (typeof(T) != typeof(float) || size <= Float32ColumnBlock)
+        {
             for (var j = 0; j < size; j++)
             {
-                TensorPrimitives.Add(acc, src.Slice(((o * size) + j) * inner, inner), acc);
+                TensorPrimitives.Add(acc, src.Slice(j * stride, width), acc);
             }
+
+            return;
+        }
+
+        var totals = ArrayPool<double>.Shared.Rent(width);
+        try
+        {
+            var t = totals.AsSpan(0, width);
+            t.Clear();
+            for (var start = 0; start < size; start += Float32ColumnBlock)
+            {
+                acc.Clear();
+                var end = Math.Min(size, start + Float32ColumnBlock);
+                for (var j = start; j < end; j++)
+                {
+                    TensorPrimitives.Add(acc, src.Slice(j * stride, width), acc);
+                }
+
+                for (var i = 0; i < width; i++)
+                {
+                    t[i] += double.CreateTruncating(acc[i]);
+                }
+            }
+
+            for (var i = 0; i < width; i++)
+            {
+                acc[i] = T.CreateTruncating(t[i]);
+            }
+        }
+        finally
+        {
+            ArrayPool<double>.Shared.Return(totals);
         }
     }
 
@@ -166,7 +234,7 @@ internal readonly struct ReduceJob<T>(T[] src, int srcOffset, T[] dst, int size,
                 var row = src.AsSpan(at, size);
                 acc[0] = kind switch
                 {
-                    ReduceKind.Sum => TensorPrimitives.Sum(row),
+                    ReduceKind.Sum => Reduce.SumRow<T>(row),
                     ReduceKind.Max => TensorPrimitives.Max(row),
                     _ => TensorPrimitives.Min(row),
                 };
@@ -175,21 +243,21 @@ internal readonly struct ReduceJob<T>(T[] src, int srcOffset, T[] dst, int size,
 
             if (kind == ReduceKind.Sum)
             {
-                acc.Clear();
-            }
-            else
-            {
-                src.AsSpan(at, width).CopyTo(acc);
+                Reduce.SumColumns<T>(src.AsSpan(at, ((size - 1) * inner) + width), size, inner, acc);
+                continue;
             }
 
-            for (var j = kind == ReduceKind.Sum ? 0 : 1; j < size; j++)
+            src.AsSpan(at, width).CopyTo(acc);
+            for (var j = 1; j < size; j++)
             {
                 var row = src.AsSpan(at + (j * inner), width);
-                switch (kind)
+                if (kind == ReduceKind.Max)
                 {
-                    case ReduceKind.Sum: TensorPrimitives.Add(acc, row, acc); break;
-                    case ReduceKind.Max: TensorPrimitives.Max(acc, row, acc); break;
-                    default: TensorPrimitives.Min(acc, row, acc); break;
+                    TensorPrimitives.Max(acc, row, acc);
+                }
+                else
+                {
+                    TensorPrimitives.Min(acc, row, acc);
                 }
             }
         }

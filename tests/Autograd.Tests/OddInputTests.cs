@@ -86,6 +86,30 @@ public class OddInputTests
         }
     }
 
+    /// <summary>float32 sums of a million normal values, along a row and down columns, against the float64 sum of the same values.</summary>
+    [Theory]
+    [InlineData(1_000_003, 1)]
+    [InlineData(250_001, 4)]
+    [InlineData(1_000_000, 1)]
+    public void Float32SumsOfAMillionValuesStayWithinOnePartPerMillion(int rows, int columns)
+    {
+        var x64 = Tensor.RandN(new Shape(rows, columns), 5);
+        var x32 = x64.To(DType.Float32);
+        var exact = x32.To(DType.Float64).Sum([0]).ToArray();
+        var got = x32.Sum([0]).ToArray();
+        for (var c = 0; c < columns; c++)
+        {
+            var rel = Math.Abs(got[c] - exact[c]) / Math.Abs(exact[c]);
+            Assert.True(rel <= 1e-6, $"column {c} of [{rows}, {columns}]: float32 sum {got[c]:R}, float64 sum {exact[c]:R}, relative error {rel:E2}");
+        }
+
+        if (columns == 1)
+        {
+            var all = x32.Sum().Item();
+            Assert.True(Math.Abs(all - exact[0]) / Math.Abs(exact[0]) <= 1e-6, $"Sum() of [{rows}]: {all:R} against {exact[0]:R}");
+        }
+    }
+
     [Fact]
     public void ComposedLogSumExpOfInfiniteRowsIsInfiniteAsTheFusedOne()
     {
