@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Globalization;
-using System.IO.Compression;
 using Autograd.Nn.Data;
+using static Autograd.Tests.IdxBytes;
 
 namespace Autograd.Tests;
 
@@ -17,32 +17,6 @@ public sealed class DataTests : IDisposable
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     // ---------------------------------------------------------------- helpers
-
-    /// <summary>An IDX file: magic 00 00 type ndim, big-endian sizes, then the already big-endian data.</summary>
-    private static byte[] Idx(byte type, int[] dims, byte[] data)
-    {
-        var bytes = new byte[4 + (4 * dims.Length) + data.Length];
-        bytes[2] = type;
-        bytes[3] = (byte)dims.Length;
-        for (var d = 0; d < dims.Length; d++)
-        {
-            BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(4 + (4 * d)), dims[d]);
-        }
-
-        data.CopyTo(bytes, 4 + (4 * dims.Length));
-        return bytes;
-    }
-
-    private static byte[] Gzip(byte[] raw)
-    {
-        using var ms = new MemoryStream();
-        using (var gz = new GZipStream(ms, CompressionLevel.Optimal, leaveOpen: true))
-        {
-            gz.Write(raw);
-        }
-
-        return ms.ToArray();
-    }
 
     private string Write(string name, byte[] bytes)
     {

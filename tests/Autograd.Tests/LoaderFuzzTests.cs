@@ -8,6 +8,7 @@ using Autograd.Nn;
 using Autograd.Nn.Data;
 using Autograd.Nn.Serialization;
 using Xunit.Abstractions;
+using static Autograd.Tests.IdxBytes;
 
 namespace Autograd.Tests;
 
@@ -36,50 +37,6 @@ public sealed class LoaderFuzzTests : IDisposable
     private static long AllocationBound(long realBytes) => (64 * realBytes) + (1 << 20);
 
     // ---------------------------------------------------------------- helpers
-
-    /// <summary>A stream that cannot seek and does not know its length, as a network stream.</summary>
-    private sealed class NonSeekableStream(byte[] bytes) : Stream
-    {
-        private readonly MemoryStream _inner = new(bytes, writable: false);
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
-
-        public override void Flush()
-        {
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => _inner.Read(buffer, offset, count);
-
-        public override int Read(Span<byte> buffer) => _inner.Read(buffer);
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                _inner.Dispose();
-            }
-
-            base.Dispose(disposing);
-        }
-    }
 
     /// <summary>A tiny model with a float32 parameter, a float64 parameter and an int64 buffer.</summary>
     private sealed class TinyModel : Module
@@ -119,31 +76,6 @@ public sealed class LoaderFuzzTests : IDisposable
         header.CopyTo(bytes, 8);
         data.CopyTo(bytes, 8 + header.Length);
         return bytes;
-    }
-
-    private static byte[] Idx(byte type, int[] dims, byte[] data)
-    {
-        var bytes = new byte[4 + (4 * dims.Length) + data.Length];
-        bytes[2] = type;
-        bytes[3] = (byte)dims.Length;
-        for (var d = 0; d < dims.Length; d++)
-        {
-            BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(4 + (4 * d)), dims[d]);
-        }
-
-        data.CopyTo(bytes, 4 + (4 * dims.Length));
-        return bytes;
-    }
-
-    private static byte[] Gzip(byte[] raw)
-    {
-        using var ms = new MemoryStream();
-        using (var gz = new GZipStream(ms, CompressionLevel.Fastest, leaveOpen: true))
-        {
-            gz.Write(raw);
-        }
-
-        return ms.ToArray();
     }
 
     /// <summary>How many bytes a gzip file really decompresses to (up to where it breaks), capped.</summary>
@@ -190,7 +122,7 @@ public sealed class LoaderFuzzTests : IDisposable
     public void NonSeekableStreamClaimingAHugeTensorFailsTruncatedWithoutAllocatingIt()
     {
         var bytes = SafeTensorsFile("""{"big":{"dtype":"F64","shape":[2147483591],"data_offsets":[0,17179868728]}}""", new byte[64]);
-        var (error, allocated) = Measure(() => SafeTensors.Read(new NonSeekableStream(bytes)));
+        var (error, allocated) = Measure(() => SafeTensors.Read(new ForwardOnlyStream(bytes)));
         var e = Assert.IsType<InvalidDataException>(error);
         Assert.Contains("truncated", e.Message);
         Assert.Contains("'big'", e.Message);
@@ -204,7 +136,7 @@ public sealed class LoaderFuzzTests : IDisposable
         var bytes = new byte[16];
         BinaryPrimitives.WriteUInt64LittleEndian(bytes, 99_999_999);
         bytes[8] = (byte)'{';
-        var (error, allocated) = Measure(() => SafeTensors.Read(new NonSeekableStream(bytes)));
+        var (error, allocated) = Measure(() => SafeTensors.Read(new ForwardOnlyStream(bytes)));
         var e = Assert.IsType<InvalidDataException>(error);
         Assert.Contains("truncated", e.Message);
         Assert.Contains("99999999", e.Message);
@@ -236,7 +168,7 @@ public sealed class LoaderFuzzTests : IDisposable
     public void DuplicateKeysAreRejectedAtEveryLevel(string json, string expected)
     {
         var bytes = SafeTensorsFile(json, BitConverter.GetBytes(1.5));
-        foreach (var stream in new Stream[] { new MemoryStream(bytes), new NonSeekableStream(bytes) })
+        foreach (var stream in new Stream[] { new MemoryStream(bytes), new ForwardOnlyStream(bytes) })
         {
             var e = Assert.Throws<InvalidDataException>(() => SafeTensors.Read(stream));
             Assert.Contains(expected, e.Message);
@@ -247,7 +179,7 @@ public sealed class LoaderFuzzTests : IDisposable
     [Fact]
     public void TinyGzippedIdxClaimingGigabytesFailsTruncatedWithoutAllocatingThem()
     {
-        var gz = Gzip(Idx(0x08, [0x7FFF0000 / 4, 2, 2], []));
+        var gz = Gzip(Idx(0x08, [0x7FFF0000 / 4, 2, 2], []), CompressionLevel.Fastest);
         var path = Path.Combine(_dir, "huge.gz");
         File.WriteAllBytes(path, gz);
         var (error, allocated) = Measure(() => IdxFile.Read(path));
@@ -279,7 +211,7 @@ public sealed class LoaderFuzzTests : IDisposable
         {
             var raw = Idx(0x08, dims, []);
             var path = Path.Combine(_dir, gzip ? "zero.gz" : "zero.idx");
-            File.WriteAllBytes(path, gzip ? Gzip(raw) : raw);
+            File.WriteAllBytes(path, gzip ? Gzip(raw, CompressionLevel.Fastest) : raw);
             var idx = IdxFile.Read(path);
             Assert.Equal(dims, idx.Shape);
             Assert.Equal(0, idx.ElementCount);
@@ -441,7 +373,7 @@ public sealed class LoaderFuzzTests : IDisposable
         }
 
         // Loading the seed itself works in every way.
-        Assert.Equal(3, SafeTensors.Read(new NonSeekableStream(seed)).Tensors.Count);
+        Assert.Equal(3, SafeTensors.Read(new ForwardOnlyStream(seed)).Tensors.Count);
 
         var iterations = Iterations;
         var rng = new Random(20261130);
@@ -469,8 +401,8 @@ public sealed class LoaderFuzzTests : IDisposable
             {
                 switch (mode)
                 {
-                    case 0: SafeTensors.Read(new NonSeekableStream(input)); break;
-                    case 1: model.LoadSafeTensors(new NonSeekableStream(input)); break;
+                    case 0: SafeTensors.Read(new ForwardOnlyStream(input)); break;
+                    case 1: model.LoadSafeTensors(new ForwardOnlyStream(input)); break;
                     case 2: SafeTensors.Read(path); break;
                     default: model.LoadSafeTensors(new MemoryStream(input)); break;
                 }
@@ -544,7 +476,7 @@ public sealed class LoaderFuzzTests : IDisposable
             }
 
             var gzip = rng.Next(2) == 0;
-            var input = gzip ? Gzip(raw) : raw;
+            var input = gzip ? Gzip(raw, CompressionLevel.Fastest) : raw;
             if (gzip && rng.Next(3) == 0)
             {
                 input = MutateBytes(rng, input, headerLengthEdits: false);
