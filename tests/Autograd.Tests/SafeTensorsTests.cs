@@ -571,4 +571,5 @@ public sealed class SafeTensorsTests : IDisposable
 
         w.WriteEndArray();
         w.WriteEndObject();
-    }}
+    }
+}
