@@ -498,16 +498,7 @@ internal static class AttentionKernels
         {
             for (var p = 0; p < kb; p += tile)
             {
-                ref var from = ref Unsafe.Add(ref rs, ((nint)j * lds) + p);
-                ref var to = ref Unsafe.Add(ref rd, ((nint)p * n) + j);
-                if (typeof(T) == typeof(float))
-                {
-                    Transpose512.Block16x16(ref Unsafe.As<T, float>(ref from), lds, ref Unsafe.As<T, float>(ref to), n);
-                }
-                else
-                {
-                    Transpose512.Block8x8(ref Unsafe.As<T, double>(ref from), lds, ref Unsafe.As<T, double>(ref to), n);
-                }
+                Transpose512.Square(ref Unsafe.Add(ref rs, ((nint)j * lds) + p), lds, ref Unsafe.Add(ref rd, ((nint)p * n) + j), n);
             }
         }
 

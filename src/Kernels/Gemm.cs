@@ -488,15 +488,7 @@ internal static class Driver<T, TKernel>
                         for (var jb = 0; jb < NR; jb += step)
                         {
                             ref var s = ref Unsafe.Add(ref src, ((nint)jb * ldb) + p0);
-                            ref var d = ref Unsafe.Add(ref panel, (p0 * NR) + jb);
-                            if (typeof(T) == typeof(float))
-                            {
-                                Transpose512.Block16x16(ref Unsafe.As<T, float>(ref s), ldb, ref Unsafe.As<T, float>(ref d), NR);
-                            }
-                            else
-                            {
-                                Transpose512.Block8x8(ref Unsafe.As<T, double>(ref s), ldb, ref Unsafe.As<T, double>(ref d), NR);
-                            }
+                            Transpose512.Square(ref s, ldb, ref Unsafe.Add(ref panel, (p0 * NR) + jb), NR);
                         }
                     }
                 }
@@ -971,6 +963,23 @@ internal readonly struct Kernel128<T> : IMicroKernel<T>
 /// <summary>In-register block transposes with AVX-512 shuffles, for packing operands whose panels run across rows.</summary>
 internal static class Transpose512
 {
+    /// <summary>
+    /// The square block of one 512-bit vector's width (16×16 float32 or 8×8 float64):
+    /// dst[q·ldd + r] = src[r·lds + q] for r, q &lt; Vector512&lt;T&gt;.Count.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Square<T>(ref T src, nint lds, ref T dst, nint ldd)
+    {
+        if (typeof(T) == typeof(float))
+        {
+            Block16x16(ref Unsafe.As<T, float>(ref src), lds, ref Unsafe.As<T, float>(ref dst), ldd);
+        }
+        else
+        {
+            Block8x8(ref Unsafe.As<T, double>(ref src), lds, ref Unsafe.As<T, double>(ref dst), ldd);
+        }
+    }
+
     /// <summary>dst[q·ldd + r] = src[r·lds + q] for r, q &lt; 16.</summary>
     public static void Block16x16(ref float src, nint lds, ref float dst, nint ldd)
     {
