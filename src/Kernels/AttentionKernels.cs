@@ -324,6 +324,37 @@ internal static class AttentionKernels
         return total;
     }
 
+    /// <summary>
+    /// For each row of a block of dP (rows of <paramref name="extent"/> keys; P's rows are <paramref name="lk"/> apart):
+    /// Σ dP⊙P into <paramref name="dots"/> when it is not empty, and with <paramref name="apply"/> dS = P ⊙ (dP − Σ dP⊙P)·scale
+    /// in place. A fully masked row (its end is <see cref="FullyMasked"/>) is cleared and gets no dot.
+    /// </summary>
+    private static void ScoresGradientRows<T>(Span<T> dsb, ReadOnlySpan<T> pb, ReadOnlySpan<int> ends, int extent, int lk, T scale, Span<T> dots, bool apply)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (var r = 0; r < ends.Length; r++)
+        {
+            var row = dsb.Slice(r * extent, extent);
+            if (ends[r] == FullyMasked)
+            {
+                row.Clear();
+                continue;
+            }
+
+            var pr = pb.Slice(r * lk, extent);
+            var dot = RowDot<T>(row, pr);
+            if (!dots.IsEmpty)
+            {
+                dots[r] = dot;
+            }
+
+            if (apply)
+            {
+                ScoresGradientRow(row, pr, dot, scale);
+            }
+        }
+    }
+
     /// <summary>A row (or part of a row) of the scores' gradient in place: dP ← (dP − dot) ⊙ P · scale, dot being the row's Σ dP⊙P.</summary>
     private static void ScoresGradientRow<T>(Span<T> dp, ReadOnlySpan<T> p, T dot, T scale)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -431,18 +462,7 @@ internal static class AttentionKernels
                     // dP = g·vᵀ for the keys the block reaches, then dS in place: P ⊙ (dP − Σ dP⊙P) · scale.
                     var dsb = ds[..(rows * extent)];
                     Product<T>(false, true, rows, extent, dvSize, gb, dvSize, values[..(extent * dvSize)], dvSize, dsb, extent, false);
-                    for (var r = 0; r < rows; r++)
-                    {
-                        var row = dsb.Slice(r * extent, extent);
-                        if (ends[first + r] == FullyMasked)
-                        {
-                            row.Clear();
-                            continue;
-                        }
-
-                        var pr = pb.Slice(r * lk, extent);
-                        ScoresGradientRow(row, pr, RowDot<T>(row, pr), scale);
-                    }
+                    ScoresGradientRows(dsb, pb, ends.AsSpan(first, rows), extent, lk, scale, default, apply: true);
 
                     if (dq is not null)
                     {
@@ -665,23 +685,7 @@ internal static class AttentionKernels
                 var pb = p.AsSpan(pOffset + (first * lk), rows * lk);
                 var dsb = ds[..(rows * extent)];
                 Product<T>(false, true, rows, extent, dvSize, g.AsSpan(gOffset + (first * dvSize), rows * dvSize), dvSize, v.AsSpan(vOffset + (b * lk * dvSize), extent * dvSize), dvSize, dsb, extent, false);
-                for (var r = 0; r < rows; r++)
-                {
-                    var row = dsb.Slice(r * extent, extent);
-                    if (ends[first + r] == FullyMasked)
-                    {
-                        row.Clear();
-                        continue;
-                    }
-
-                    var pr = pb.Slice(r * lk, extent);
-                    var dot = RowDot<T>(row, pr);
-                    dots?[first + r] = dot;
-                    if (dq is not null)
-                    {
-                        ScoresGradientRow(row, pr, dot, scale);
-                    }
-                }
+                ScoresGradientRows(dsb, pb, ends.AsSpan(first, rows), extent, lk, scale, dots is null ? default : dots.AsSpan(first, rows), apply: dq is not null);
 
                 if (dq is not null)
                 {
