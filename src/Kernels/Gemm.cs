@@ -365,6 +365,7 @@ internal static class Driver<T, TKernel>
     }
 
     /// <summary>The blocked product on the calling thread; sizes are positive and the operands validated.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(bool transA, bool transB, int m, int n, int k, ref T a, int lda, ref T b, int ldb, ref T c, int ldc, bool accumulate)
     {
         var kcMax = Split(k, KC, 1);
@@ -397,6 +398,7 @@ internal static class Driver<T, TKernel>
     }
 
     /// <summary>C block (+)= packed A block · packed B block, tile by tile; edge tiles go through a scratch tile.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Macro(int mc, int nc, int kc, ref T ap, ref T bp, ref T c, int ldc, bool add, ref T tile)
     {
         for (var jr = 0; jr < nc; jr += NR)
@@ -440,6 +442,7 @@ internal static class Driver<T, TKernel>
     /// Packs the kc×nc block of op(B) starting at <paramref name="b"/> into NR-column panels, each kc rows of NR
     /// consecutive elements, zero-padded past column nc.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackB(ref T b, int ldb, bool transB, int kc, int nc, ref T dst)
     {
         for (var j0 = 0; j0 < nc; j0 += NR)
@@ -517,6 +520,7 @@ internal static class Driver<T, TKernel>
     /// Packs the mc×kc block of op(A) starting at <paramref name="a"/> into MR-row panels, each kc columns of MR
     /// consecutive elements, zero-padded past row mc.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA(ref T a, int lda, bool transA, int mc, int kc, ref T dst)
     {
         for (var i0 = 0; i0 < mc; i0 += MR)
@@ -671,6 +675,7 @@ internal readonly struct KernelScalar<T> : IMicroKernel<T>
 
     public static bool IsSupported => true;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Compute(nint kc, ref T a, ref T b, ref T c, nint ldc, bool add)
     {
         T c00 = T.Zero, c01 = T.Zero, c02 = T.Zero, c03 = T.Zero;
@@ -739,6 +744,7 @@ internal readonly struct Kernel512<T> : IMicroKernel<T>
 
     public static bool IsSupported => Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Compute(nint kc, ref T a, ref T b, ref T c, nint ldc, bool add)
     {
         var n = (nuint)Vector512<T>.Count;
@@ -824,6 +830,7 @@ internal readonly struct Kernel256<T> : IMicroKernel<T>
 
     public static bool IsSupported => Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Compute(nint kc, ref T a, ref T b, ref T c, nint ldc, bool add)
     {
         var n = (nuint)Vector256<T>.Count;
@@ -897,6 +904,7 @@ internal readonly struct Kernel128<T> : IMicroKernel<T>
 
     public static bool IsSupported => Vector128.IsHardwareAccelerated && Vector128<T>.IsSupported;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Compute(nint kc, ref T a, ref T b, ref T c, nint ldc, bool add)
     {
         var n = (nuint)Vector128<T>.Count;
@@ -981,6 +989,7 @@ internal static class Transpose512
     }
 
     /// <summary>dst[q·ldd + r] = src[r·lds + q] for r, q &lt; 16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Block16x16(ref float src, nint lds, ref float dst, nint ldd)
     {
         var r0 = Vector512.LoadUnsafe(ref src);
@@ -1014,6 +1023,7 @@ internal static class Transpose512
     }
 
     /// <summary>dst[2q·8 + r] = src[r·lds + 2q] and dst[(2q + 1)·8 + r] = src[r·lds + 2q + 1] for r &lt; 8, q &lt; 8: an 8×16 block transposed into 128 contiguous elements.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Block8x16(ref float src, nint lds, ref float dst)
     {
         var r0 = Vector512.LoadUnsafe(ref src);
@@ -1049,6 +1059,7 @@ internal static class Transpose512
     }
 
     /// <summary>dst[q·ldd + r] = src[r·lds + q] for r, q &lt; 8.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Block8x8(ref double src, nint lds, ref double dst, nint ldd)
     {
         var r0 = Vector512.LoadUnsafe(ref src);

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 
 namespace Autograd.Kernels;
 
@@ -52,6 +53,7 @@ internal static class Im2Col
         => Expand(g, image, col, g.Cols);
 
     /// <summary>As <see cref="Expand{T}(ConvWindow, ReadOnlySpan{T}, Span{T})"/>, with row r of the column matrix at col[r·ld ..].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Expand<T>(ConvWindow g, ReadOnlySpan<T> image, Span<T> col, int ld)
         where T : unmanaged, INumber<T>
     {
@@ -110,6 +112,7 @@ internal static class Im2Col
     /// The valid output lines [ohLo, ohHi) of one row of the column matrix when it is the plane shifted by
     /// <paramref name="shift"/>: one contiguous copy, then zeros at the window columns outside [owLo, owHi).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ShiftRow<T>(ConvWindow g, ReadOnlySpan<T> plane, Span<T> dst, int shift, int ohLo, int ohHi, int owLo, int owHi)
         where T : unmanaged, INumber<T>
     {
@@ -135,6 +138,7 @@ internal static class Im2Col
     }
 
     /// <summary>Zeros, on the lines [ohLo, ohHi) of a row, the window columns outside [owLo, owHi).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ClearPadding<T>(ConvWindow g, Span<T> row, int ohLo, int ohHi, int owLo, int owHi)
         where T : unmanaged, INumber<T>
     {
@@ -189,6 +193,7 @@ internal static class Im2Col
     /// entries of <paramref name="col"/> that were not read from the image (window columns in the padding) may be
     /// overwritten with zeros.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Fold<T>(ConvWindow g, Span<T> col, Span<T> image, int ld)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -229,6 +234,7 @@ internal static class Im2Col
     }
 
     /// <summary>Adds the valid part of one row of the column matrix onto the plane, line by line.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FoldLines<T>(ConvWindow g, ReadOnlySpan<T> src, Span<T> plane, int offH, int offW, int ohLo, int ohHi, int owLo, int owHi)
         where T : unmanaged, IFloatingPointIeee754<T>
     {

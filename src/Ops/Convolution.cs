@@ -243,7 +243,7 @@ public static class Convolution
         var y = Tensor.Uninitialized(geo.OutputShape, x.DType);
         if (y.ElementCount > 0)
         {
-            Dispatch.ByFloatType(x.DType, new ConvWork(Pass.Forward, geo, x, w, bias, y));
+            Dispatch.ByFloatType(x.DType, new ConvWork(Pass.Forward, geo, x, w, null, bias, y, null, null, null));
         }
 
         if (bias is null ? Tensor.ShouldRecord(x, w) : Tensor.ShouldRecord([x, w, bias]))
@@ -258,10 +258,10 @@ public static class Convolution
     {
         const string op = "Conv2dBackwardInput";
         RequireShape(op, g, geo.OutputShape);
-        var dx = Tensor.Empty(geo.InputShape, w.DType);
+        var dx = InputGradient(geo, g, w.DType);
         if (g.ElementCount > 0)
         {
-            Dispatch.ByFloatType(w.DType, new ConvWork(Pass.Input, geo, g, w, null, dx));
+            Dispatch.ByFloatType(w.DType, new ConvWork(Pass.Backward, geo, null, w, g, null, null, dx, null, null));
         }
 
         if (Tensor.ShouldRecord(g, w))
@@ -279,7 +279,7 @@ public static class Convolution
         var dw = Tensor.Empty(geo.WeightShape, x.DType);
         if (g.ElementCount > 0 && dw.ElementCount > 0)
         {
-            Dispatch.ByFloatType(x.DType, new ConvWork(Pass.Weight, geo, g, x, null, dw));
+            Dispatch.ByFloatType(x.DType, new ConvWork(Pass.Backward, geo, x, null, g, null, null, null, dw, null));
         }
 
         if (Tensor.ShouldRecord(g, x))
@@ -289,6 +289,31 @@ public static class Convolution
 
         return dw;
     }
+
+    /// <summary>
+    /// The gradients a Conv2d node needs, in one pass over the batch when nothing is recorded: the output gradient of each
+    /// block of images is laid out once and serves the input's gradient, the weight's and the bias's. Null for those not
+    /// asked for.
+    /// </summary>
+    private static (Tensor? Dx, Tensor? Dw, Tensor? Db) BackwardAll(Tensor g, Tensor x, Tensor w, Geometry geo, bool input, bool weight, bool bias)
+    {
+        var dx = input ? InputGradient(geo, g, x.DType) : null;
+        var dw = weight ? Tensor.Empty(geo.WeightShape, x.DType) : null;
+        var db = bias ? Tensor.Empty(new Shape(geo.Cout), x.DType) : null;
+        if (g.ElementCount > 0)
+        {
+            Dispatch.ByFloatType(x.DType, new ConvWork(Pass.Backward, geo, x, w, g, null, null, dx, dw, db));
+        }
+
+        return (dx, dw, db);
+    }
+
+    /// <summary>
+    /// The tensor the input's gradient is folded into: left uninitialised when the kernel will clear each image's part
+    /// (on the thread that folds it), zeros when g is empty (no output channel) and the kernel does not run.
+    /// </summary>
+    private static Tensor InputGradient(Geometry geo, Tensor g, DType dtype)
+        => g.ElementCount > 0 ? Tensor.Uninitialized(geo.InputShape, dtype) : Tensor.Empty(geo.InputShape, dtype);
 
     private static void RequireShape(string op, Tensor g, Shape expected)
     {
@@ -300,17 +325,25 @@ public static class Convolution
 
     private enum Pass
     {
-        /// <summary>y = W ⋆ x + b: a is x, b is the weight.</summary>
+        /// <summary>y = W ⋆ x + b.</summary>
         Forward,
 
-        /// <summary>dx = col2im(Wᵀ · g): a is g, b is the weight.</summary>
-        Input,
-
-        /// <summary>dW = Σ_n g · im2col(x)ᵀ: a is g, b is x.</summary>
-        Weight,
+        /// <summary>
+        /// From g, those of dx = col2im(Wᵀ · g), dW = Σ_n g · im2col(x)ᵀ and db = Σ_{n,h,w} g whose result tensor is given.
+        /// </summary>
+        Backward,
     }
 
-    private readonly struct ConvWork(Pass pass, Geometry geo, Tensor a, Tensor b, Tensor? bias, Tensor result) : IFloatWork
+    /// <summary>An operand or result of a convolution kernel: a tensor's array and offset (no array when absent).</summary>
+    private readonly record struct Operand<T>(T[]? Data, int Offset)
+    {
+        public static Operand<T> Of(Tensor? t) => t is null ? default : new((T[])t.Storage, t.Offset);
+
+        /// <summary>The array, for an operand the pass requires.</summary>
+        public T[] Array => Data!;
+    }
+
+    private readonly struct ConvWork(Pass pass, Geometry geo, Tensor? x, Tensor? w, Tensor? g, Tensor? bias, Tensor? y, Tensor? dx, Tensor? dw, Tensor? db) : IFloatWork
     {
         public void Run<T>()
             where T : unmanaged, IFloatingPointIeee754<T>
@@ -319,26 +352,43 @@ public static class Convolution
             var chunks = geo.N > 1 && Gemm.MaxThreads > 1 && Workers.CanSplit && work >= Gemm.ParallelThreshold
                 ? Math.Min(geo.N, Gemm.MaxThreads)
                 : 1;
-            var partials = pass == Pass.Weight && chunks > 1 ? new T[chunks][] : null;
+            var weightSums = dw is not null && chunks > 1 ? new T[chunks][] : null;
+            var biasSums = db is not null ? new double[chunks * geo.Cout] : null;
             var job = new ConvJob<T>(
                 pass,
                 geo,
-                (T[])a.Storage,
-                a.Offset,
-                (T[])b.Storage,
-                b.Offset,
-                bias is null ? null : (T[])bias.Storage,
-                bias?.Offset ?? 0,
-                (T[])result.Storage,
+                Operand<T>.Of(x),
+                Operand<T>.Of(w),
+                Operand<T>.Of(g),
+                Operand<T>.Of(bias),
+                Operand<T>.Of(y),
+                Operand<T>.Of(dx),
+                Operand<T>.Of(dw),
                 chunks,
-                partials);
+                weightSums,
+                biasSums);
             Workers.For(chunks, chunks, job);
-            if (partials is not null)
+            if (weightSums is not null)
             {
-                var total = result.Span<T>();
+                var total = dw!.Span<T>();
                 for (var c = 1; c < chunks; c++)
                 {
-                    TensorPrimitives.Add(total, partials[c], total);
+                    TensorPrimitives.Add(total, weightSums[c], total);
+                }
+            }
+
+            if (biasSums is not null)
+            {
+                var total = db!.Span<T>();
+                for (var o = 0; o < geo.Cout; o++)
+                {
+                    var sum = 0.0;
+                    for (var c = 0; c < chunks; c++)
+                    {
+                        sum += biasSums[(c * geo.Cout) + o];
+                    }
+
+                    total[o] = T.CreateTruncating(sum);
                 }
             }
         }
@@ -350,10 +400,11 @@ public static class Convolution
     /// matrices of a block's images sit side by side in one matrix [K, nb·plane], so that each product is nb times wider
     /// (a product over a single image of a small plane runs the GEMM far from its peak). The output (forward) or the
     /// gradient g (backward) is then copied between the tensor's [nb, C_out, plane] layout and the product's
-    /// [C_out, nb·plane]. For the weight gradient every chunk but the first sums into a buffer of its own, added to the
-    /// result afterwards.
+    /// [C_out, nb·plane]; in the backward pass that copy of g serves the weight's, the bias's and the input's gradients.
+    /// For the weight gradient every chunk but the first sums into a buffer of its own, added to the result afterwards;
+    /// for the bias each chunk sums its channels in float64.
     /// </summary>
-    private readonly struct ConvJob<T>(Pass pass, Geometry geo, T[] a, int aOffset, T[] b, int bOffset, T[]? bias, int biasOffset, T[] result, int chunks, T[][]? partials) : IRangeJob
+    private readonly struct ConvJob<T>(Pass pass, Geometry geo, Operand<T> x, Operand<T> w, Operand<T> g, Operand<T> bias, Operand<T> y, Operand<T> dx, Operand<T> dw, int chunks, T[][]? weightSums, double[]? biasSums) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>The columns a block's product aims at (nb·plane): wide enough for the GEMM to run near its peak.</summary>
@@ -394,16 +445,12 @@ public static class Convolution
             var nbMax = BlockSize(last - first);
             var col = ArrayPool<T>.Shared.Rent(geo.K * nbMax * geo.OutPlane);
             var wide = nbMax > 1 ? ArrayPool<T>.Shared.Rent(geo.Cog * nbMax * geo.OutPlane) : null;
-            var target = result;
-            if (pass == Pass.Weight && chunk > 0)
-            {
-                target = partials![chunk] = new T[geo.Cout * geo.K];
-            }
+            var weight = dw.Data is not null;
+            var target = weight ? (chunk > 0 ? weightSums![chunk] = new T[geo.Cout * geo.K] : dw.Array) : null;
 
-            // With fewer kernel taps than output channels (a few input channels), the weight gradient is computed
-            // transposed, [K, Cog] per group, so that the GEMM's wide side is the larger one; it is transposed at the end.
-            var transposed = pass == Pass.Weight && geo.K < geo.Cog;
-            var sums = transposed ? ArrayPool<T>.Shared.Rent(geo.Cout * geo.K) : target;
+            // The weight gradient is computed transposed, [K, Cog] per group (col · gᵀ), and transposed at the end: the GEMM
+            // then packs g, the shorter operand, transposed, and runs the column matrix through as it is.
+            var sums = weight ? ArrayPool<T>.Shared.Rent(geo.Cout * geo.K) : null;
             try
             {
                 for (var n = first; n < last; n += nbMax)
@@ -411,16 +458,18 @@ public static class Convolution
                     var nb = Math.Min(nbMax, last - n);
                     for (var gi = 0; gi < geo.Groups; gi++)
                     {
-                        switch (pass)
+                        if (pass == Pass.Forward)
                         {
-                            case Pass.Forward: ForwardBlock(n, nb, gi, col, wide, threads); break;
-                            case Pass.Input: InputBlock(n, nb, gi, col, wide, threads); break;
-                            default: WeightBlock(n, nb, gi, col, wide, sums, transposed, accumulate: n > first, threads); break;
+                            ForwardBlock(n, nb, gi, col, wide, threads);
+                        }
+                        else
+                        {
+                            BackwardBlock(n, nb, gi, col, wide, sums, accumulate: n > first, chunk, threads);
                         }
                     }
                 }
 
-                if (transposed)
+                if (weight)
                 {
                     for (var gi = 0; gi < geo.Groups; gi++)
                     {
@@ -429,7 +478,7 @@ public static class Convolution
                         {
                             for (var o = 0; o < geo.Cog; o++)
                             {
-                                target[off + (o * geo.K) + r] = sums[off + (r * geo.Cog) + o];
+                                target![off + (o * geo.K) + r] = sums![off + (r * geo.Cog) + o];
                             }
                         }
                     }
@@ -443,7 +492,7 @@ public static class Convolution
                     ArrayPool<T>.Shared.Return(wide);
                 }
 
-                if (transposed)
+                if (sums is not null)
                 {
                     ArrayPool<T>.Shared.Return(sums);
                 }
@@ -451,31 +500,31 @@ public static class Convolution
         }
 
         /// <summary>
-        /// The column matrix [K, nb·plane] of group gi of images [n, n + nb) of the tensor (array, offset), built in
-        /// <paramref name="col"/>; for a single image of a pointwise convolution, the image itself.
+        /// The column matrix [K, nb·plane] of group gi of images [n, n + nb) of x, built in <paramref name="col"/>; for a
+        /// single image of a pointwise convolution, the image itself.
         /// </summary>
-        private ReadOnlyMemory<T> Expand(T[] image, int offset, int n, int nb, int gi, T[] col)
+        private ReadOnlyMemory<T> Expand(int n, int nb, int gi, T[] col)
         {
             var plane = geo.OutPlane;
             var ld = nb * plane;
             var length = geo.Cg * geo.InPlane;
             if (nb == 1 && geo.Window.IsPointwise)
             {
-                return new(image, offset + (((n * geo.Cin) + (gi * geo.Cg)) * geo.InPlane), length);
+                return new(x.Array, x.Offset + (((n * geo.Cin) + (gi * geo.Cg)) * geo.InPlane), length);
             }
 
             for (var i = 0; i < nb; i++)
             {
-                var start = offset + ((((n + i) * geo.Cin) + (gi * geo.Cg)) * geo.InPlane);
-                Im2Col.Expand<T>(geo.Window, image.AsSpan(start, length), col.AsSpan(i * plane, ((geo.K - 1) * ld) + plane), ld);
+                var start = x.Offset + ((((n + i) * geo.Cin) + (gi * geo.Cg)) * geo.InPlane);
+                Im2Col.Expand<T>(geo.Window, x.Array.AsSpan(start, length), col.AsSpan(i * plane, ((geo.K - 1) * ld) + plane), ld);
             }
 
             return new(col, 0, geo.K * ld);
         }
 
         /// <summary>
-        /// The output channels of group gi of images [n, n + nb) of g (array a) side by side, [Cog, nb·plane]: g itself when
-        /// nb is 1, else copied into <paramref name="wide"/>.
+        /// The output channels of group gi of images [n, n + nb) of g side by side, [Cog, nb·plane]: g itself when nb is 1,
+        /// else copied into <paramref name="wide"/>.
         /// </summary>
         private ReadOnlyMemory<T> Gradient(int n, int nb, int gi, T[]? wide)
         {
@@ -483,16 +532,16 @@ public static class Convolution
             var rows = geo.Cog * plane;
             if (nb == 1)
             {
-                return new(a, aOffset + (((n * geo.Cout) + (gi * geo.Cog)) * plane), rows);
+                return new(g.Array, g.Offset + (((n * geo.Cout) + (gi * geo.Cog)) * plane), rows);
             }
 
             var ld = nb * plane;
             for (var i = 0; i < nb; i++)
             {
-                var gOff = aOffset + ((((n + i) * geo.Cout) + (gi * geo.Cog)) * plane);
+                var gOff = g.Offset + ((((n + i) * geo.Cout) + (gi * geo.Cog)) * plane);
                 for (var o = 0; o < geo.Cog; o++)
                 {
-                    a.AsSpan(gOff + (o * plane), plane).CopyTo(wide.AsSpan((o * ld) + (i * plane), plane));
+                    g.Array.AsSpan(gOff + (o * plane), plane).CopyTo(wide.AsSpan((o * ld) + (i * plane), plane));
                 }
             }
 
@@ -503,20 +552,21 @@ public static class Convolution
         {
             var plane = geo.OutPlane;
             var ld = nb * plane;
-            var cols = Expand(a, aOffset, n, nb, gi, col);
-            var wMem = new ReadOnlyMemory<T>(b, bOffset + (gi * geo.Cog * geo.K), geo.Cog * geo.K);
+            var cols = Expand(n, nb, gi, col);
+            var wMem = new ReadOnlyMemory<T>(w.Array, w.Offset + (gi * geo.Cog * geo.K), geo.Cog * geo.K);
+            var result = y.Array;
             if (nb == 1)
             {
                 var yOff = ((n * geo.Cout) + (gi * geo.Cog)) * plane;
-                if (bias is not null)
+                if (bias.Data is { } b)
                 {
                     for (var o = 0; o < geo.Cog; o++)
                     {
-                        result.AsSpan(yOff + (o * plane), plane).Fill(bias[biasOffset + (gi * geo.Cog) + o]);
+                        result.AsSpan(yOff + (o * plane), plane).Fill(b[bias.Offset + (gi * geo.Cog) + o]);
                     }
                 }
 
-                Gemm.Product<T>(false, false, geo.Cog, plane, geo.K, wMem, geo.K, cols, plane, new(result, yOff, geo.Cog * plane), plane, accumulate: bias is not null, threads: threads);
+                Gemm.Product<T>(false, false, geo.Cog, plane, geo.K, wMem, geo.K, cols, plane, new(result, yOff, geo.Cog * plane), plane, accumulate: bias.Data is not null, threads: threads);
                 return;
             }
 
@@ -528,58 +578,66 @@ public static class Convolution
                 {
                     var src = wide.AsSpan((o * ld) + (i * plane), plane);
                     var dst = result.AsSpan(yOff + (o * plane), plane);
-                    if (bias is null)
+                    if (bias.Data is { } b)
                     {
-                        src.CopyTo(dst);
+                        TensorPrimitives.Add(src, b[bias.Offset + (gi * geo.Cog) + o], dst);
                     }
                     else
                     {
-                        TensorPrimitives.Add(src, bias[biasOffset + (gi * geo.Cog) + o], dst);
+                        src.CopyTo(dst);
                     }
                 }
             }
         }
 
-        private void InputBlock(int n, int nb, int gi, T[] col, T[]? wide, int threads)
+        /// <summary>
+        /// Group gi of images [n, n + nb): adds the bias's sums to the chunk's, adds (or, for the first block, writes) the
+        /// transposed weight gradient col · gᵀ [K, Cog] to <paramref name="sums"/> at the group's offset, and writes the
+        /// input's gradient col2im(Wᵀ · g). The column matrix of x is used before <paramref name="col"/> receives Wᵀ · g.
+        /// </summary>
+        private void BackwardBlock(int n, int nb, int gi, T[] col, T[]? wide, T[]? sums, bool accumulate, int chunk, int threads)
         {
             var plane = geo.OutPlane;
             var ld = nb * plane;
-            var wMem = new ReadOnlyMemory<T>(b, bOffset + (gi * geo.Cog * geo.K), geo.Cog * geo.K);
+            var gw = Gradient(n, nb, gi, wide);
+            if (biasSums is not null)
+            {
+                var span = gw.Span;
+                for (var o = 0; o < geo.Cog; o++)
+                {
+                    biasSums[(chunk * geo.Cout) + (gi * geo.Cog) + o] += double.CreateTruncating(TensorPrimitives.Sum(span.Slice(o * ld, ld)));
+                }
+            }
+
+            if (sums is not null)
+            {
+                var cols = Expand(n, nb, gi, col);
+                var dst = new Memory<T>(sums, gi * geo.Cog * geo.K, geo.Cog * geo.K);
+                Gemm.Product<T>(false, true, geo.K, geo.Cog, ld, cols, ld, gw, ld, dst, geo.Cog, accumulate: accumulate, threads: threads);
+            }
+
+            if (dx.Data is not { } result)
+            {
+                return;
+            }
+
+            var wMem = new ReadOnlyMemory<T>(w.Array, w.Offset + (gi * geo.Cog * geo.K), geo.Cog * geo.K);
             var length = geo.Cg * geo.InPlane;
             if (nb == 1 && geo.Window.IsPointwise)
             {
                 // The columns are the image, so the product is the gradient itself.
                 var dxOff = ((n * geo.Cin) + (gi * geo.Cg)) * geo.InPlane;
-                Gemm.Product<T>(true, false, geo.K, plane, geo.Cog, wMem, geo.K, Gradient(n, nb, gi, wide), plane, new(result, dxOff, length), plane, threads: threads);
+                Gemm.Product<T>(true, false, geo.K, plane, geo.Cog, wMem, geo.K, gw, plane, new(result, dxOff, length), plane, threads: threads);
                 return;
             }
 
-            Gemm.Product<T>(true, false, geo.K, ld, geo.Cog, wMem, geo.K, Gradient(n, nb, gi, wide), ld, new(col, 0, geo.K * ld), ld, threads: threads);
+            Gemm.Product<T>(true, false, geo.K, ld, geo.Cog, wMem, geo.K, gw, ld, new(col, 0, geo.K * ld), ld, threads: threads);
             for (var i = 0; i < nb; i++)
             {
                 var dxOff = (((n + i) * geo.Cin) + (gi * geo.Cg)) * geo.InPlane;
-                Im2Col.Fold<T>(geo.Window, col.AsSpan(i * plane, ((geo.K - 1) * ld) + plane), result.AsSpan(dxOff, length), ld);
-            }
-        }
-
-        /// <summary>
-        /// Adds (or, for the first block, writes) group gi's g · colᵀ over images [n, n + nb) to <paramref name="sums"/>:
-        /// [Cog, K] at the group's offset, or its transpose [K, Cog] (col · gᵀ) when <paramref name="transposed"/>.
-        /// </summary>
-        private void WeightBlock(int n, int nb, int gi, T[] col, T[]? wide, T[] sums, bool transposed, bool accumulate, int threads)
-        {
-            var ld = nb * geo.OutPlane;
-            var cols = Expand(b, bOffset, n, nb, gi, col);
-            var off = gi * geo.Cog * geo.K;
-            var g = Gradient(n, nb, gi, wide);
-            var dst = new Memory<T>(sums, off, geo.Cog * geo.K);
-            if (transposed)
-            {
-                Gemm.Product<T>(false, true, geo.K, geo.Cog, ld, cols, ld, g, ld, dst, geo.Cog, accumulate: accumulate, threads: threads);
-            }
-            else
-            {
-                Gemm.Product<T>(false, true, geo.Cog, geo.K, ld, g, ld, cols, ld, dst, geo.K, accumulate: accumulate, threads: threads);
+                var image = result.AsSpan(dxOff, length);
+                image.Clear();
+                Im2Col.Fold<T>(geo.Window, col.AsSpan(i * plane, ((geo.K - 1) * ld) + plane), image, ld);
             }
         }
     }
@@ -607,6 +665,20 @@ public static class Convolution
             var x = Saved(0);
             var w = Saved(1);
             var a = _args;
+            if (!GradMode.IsEnabled && (NeedsInputGrad(0) || NeedsInputGrad(1)))
+            {
+                // Nothing is recorded: one pass over the batch gives every gradient asked for.
+                var geo = Validate("Conv2d", 2, x.Shape, w.Shape, null, a);
+                RequireShape("Conv2d", g, geo.OutputShape);
+                (grads[0], grads[1], var db) = BackwardAll(g, x, w, geo, NeedsInputGrad(0), NeedsInputGrad(1), _hasBias && NeedsInputGrad(2));
+                if (db is not null)
+                {
+                    grads[2] = db;
+                }
+
+                return;
+            }
+
             if (NeedsInputGrad(0))
             {
                 grads[0] = Conv2dBackwardInput(g, w, x.Shape, a.Stride, a.Padding, a.Dilation, a.Groups);

@@ -223,6 +223,38 @@ public class ConvolutionTests
             var (dxExpected, dwExpected) = DirectGradients(x64, w64, g.To(DType.Float64), (sh, sW), (ph, pw), (dh, dw), groups);
             AssertClose(dxExpected, grads[0].To(DType.Float64).ToArray(), tol, $"{dtype} dx");
             AssertClose(dwExpected, grads[1].To(DType.Float64).ToArray(), dtype == DType.Float64 ? 1e-11 : 1e-4, $"{dtype} dw");
+            if (b is not null)
+            {
+                AssertClose(g.To(DType.Float64).Sum([0, 2, 3]).ToArray(), grads[2].To(DType.Float64).ToArray(), tol, $"{dtype} db");
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(BlockShapes))]
+    public void TheOnePassBackwardGivesWhatTheBackwardOperatorsGiveForEverySubsetOfInputs(int[] sx, int[] sw, bool hasBias, int sh, int sW, int ph, int pw, int dh, int dw, int groups)
+    {
+        // Without create-graph a Conv2d node computes the gradients it is asked for in one pass over the batch; with it,
+        // through Conv2dBackwardInput, Conv2dBackwardWeight and a sum. Both must agree for every subset of inputs.
+        foreach (var dtype in new[] { DType.Float64, DType.Float32 })
+        {
+            var x = Tensor.RandN(new Shape(sx), seed: 21).To(dtype).WithRequiresGrad();
+            var w = Tensor.RandN(new Shape(sw), seed: 22).To(dtype).WithRequiresGrad();
+            var b = hasBias ? Tensor.RandN(new Shape(sw[0]), seed: 23).To(dtype).WithRequiresGrad() : null;
+            var g = Tensor.RandN(x.Conv2d(w, b, (sh, sW), (ph, pw), (dh, dw), groups).Shape, seed: 24).To(dtype);
+            var all = b is null ? new[] { x, w } : [x, w, b];
+            for (var mask = 1; mask < 1 << all.Length; mask++)
+            {
+                var inputs = all.Where((_, i) => (mask & (1 << i)) != 0).ToArray();
+                var onePass = Autodiff.Grad([x.Conv2d(w, b, (sh, sW), (ph, pw), (dh, dw), groups)], inputs, [g]);
+                var operators = Autodiff.Grad([x.Conv2d(w, b, (sh, sW), (ph, pw), (dh, dw), groups)], inputs, [g], createGraph: true);
+                for (var i = 0; i < inputs.Length; i++)
+                {
+                    Assert.Equal(inputs[i].Shape, onePass[i].Shape);
+                    Assert.Null(onePass[i].GradFn);
+                    AssertClose(operators[i].To(DType.Float64).ToArray(), onePass[i].To(DType.Float64).ToArray(), dtype == DType.Float64 ? 1e-12 : 1e-5, $"{dtype} mask {mask} input {i}");
+                }
+            }
         }
     }
 
