@@ -391,7 +391,7 @@ public static class Autodiff
     private static void Execute(WalkState st, in WalkRequest request)
     {
         var byTarget = st.Targets is not null;
-        using var mode = request.CreateGraph ? GradMode.EnableGrad() : GradMode.NoGrad();
+        using var mode = GradMode.Override(request.CreateGraph);
         while (st.HeapCount > 0)
         {
             var node = st.Dequeue();

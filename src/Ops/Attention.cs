@@ -75,7 +75,7 @@ public static class Attention
             }
             else
             {
-                using (Tensor.NoGrad())
+                using (GradMode.Override(false))
                 {
                     (p, fullyMasked) = Weights(q, k, plan);
                     y = LinearAlgebra.MatMulT(p, v, false, false);
@@ -135,7 +135,7 @@ public static class Attention
         var plan = Validate("AttentionWeights", q, k, null, mask, causal, scale);
         Tensor p;
         bool fullyMasked;
-        using (Tensor.NoGrad())
+        using (GradMode.Override(false))
         {
             (p, fullyMasked) = Weights(q, k, plan);
         }

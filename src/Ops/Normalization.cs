@@ -142,7 +142,7 @@ public static class Normalization
                 y = c / (variance + eps).Sqrt();
                 if (runningMean is not null && runningVar is not null)
                 {
-                    using (Tensor.NoGrad())
+                    using (GradMode.Override(false))
                     {
                         UpdateRunning(runningMean, mean, momentum, 1.0);
                         UpdateRunning(runningVar, variance, momentum, count / (count - 1.0));

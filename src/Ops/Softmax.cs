@@ -67,7 +67,7 @@ public static class SoftmaxOps
         {
             var max = x.Max(dim, keepDim: true);
             Tensor infinite;
-            using (Tensor.NoGrad())
+            using (GradMode.Override(false))
             {
                 infinite = max.Abs().Eq(double.PositiveInfinity);
             }

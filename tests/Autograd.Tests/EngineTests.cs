@@ -326,23 +326,30 @@ public class EngineTests
     }
 
     [Fact]
-    public void GradModeIsPerThread()
+    public void GradModeFollowsTheFlowOfExecution()
     {
+        // A thread started with the execution context inherits the mode of the flow that started it; one started without
+        // it (UnsafeStart) begins with grad mode on.
         var x = Tensor.From(1.0, 2.0).WithRequiresGrad();
+        bool? inheritedEnabled = null;
         bool? otherEnabled = null;
         bool? otherRecorded = null;
         using (Tensor.NoGrad())
         {
+            var inherits = new Thread(() => inheritedEnabled = GradMode.IsEnabled);
+            inherits.Start();
+            inherits.Join();
             var t = new Thread(() =>
             {
                 otherEnabled = GradMode.IsEnabled;
                 otherRecorded = !(x * x).IsLeaf;
             });
-            t.Start();
+            t.UnsafeStart();
             t.Join();
             Assert.False(GradMode.IsEnabled);
         }
 
+        Assert.False(inheritedEnabled);
         Assert.True(otherEnabled);
         Assert.True(otherRecorded);
 

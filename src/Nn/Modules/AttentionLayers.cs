@@ -26,7 +26,7 @@ public sealed class Embedding : Module
         var w = Tensor.RandN(new Shape(numEmbeddings, embeddingDim), seed, dtype);
         if (PaddingIndex is { } row)
         {
-            using (Tensor.NoGrad())
+            using (GradMode.Override(false))
             {
                 for (var j = 0; j < embeddingDim; j++)
                 {
