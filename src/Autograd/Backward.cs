@@ -26,6 +26,12 @@ public static class Autodiff
     [ThreadStatic]
     private static int t_currentWalk;
 
+    // Walks keep their state on the nodes they visit, and graphs walked on different threads may share nodes (a parameter's
+    // accumulator, a shared trunk) and leaves whose Grad they add to: walks on different threads take turns. Forward
+    // computation, and the kernels a rule runs on the worker threads, still run in parallel. The lock is re-entrant, so a
+    // rule may start a walk of its own.
+    private static readonly Lock s_walkLock = new();
+
     // The working arrays of the walk, reused from one walk to the next on this thread.
     [ThreadStatic]
     private static WalkState? t_state;
@@ -154,6 +160,7 @@ public static class Autodiff
     /// </summary>
     private static void Run(in WalkRequest request)
     {
+        using var turn = s_walkLock.EnterScope();
         var st = WalkState.Rent();
         var previousWalk = t_currentWalk;
         try

@@ -163,7 +163,7 @@ public sealed partial class Tensor
     }
 
     /// <summary>The node that accumulates gradients into this leaf, created on first use.</summary>
-    internal AccumulateGrad Accumulator => _accumulator ??= new AccumulateGrad(this);
+    internal AccumulateGrad Accumulator => _accumulator ?? Interlocked.CompareExchange(ref _accumulator, new AccumulateGrad(this), null) ?? _accumulator;
 
     /// <summary>The tape edge for this tensor when used as an input: its producing node, its accumulator, or null.</summary>
     internal Node? Edge => GradFn ?? (_requiresGrad ? Accumulator : null);

@@ -1,6 +1,9 @@
+using Autograd.Nn;
+using Autograd.Nn.Optim;
+
 namespace Autograd.Tests;
 
-/// <summary>Grad mode follows the logical flow of execution across awaits and threads.</summary>
+/// <summary>Backward from many threads into shared leaves, and grad mode across awaits and threads.</summary>
 public class ConcurrencyTests
 {
     [Fact]
@@ -114,5 +117,78 @@ public class ConcurrencyTests
         }
 
         Assert.True(GradMode.IsEnabled);
+    }
+
+    [Fact]
+    public void ManyThreadsBackpropagatingIntoSharedLeavesGiveTheSequentialSum()
+    {
+        // Every thread adds into w.Grad through the same accumulator, and through a shared trunk h = w·w whose node each
+        // walk visits; integer-valued data keep every sum exact, so the result must equal the sequential one exactly.
+        const int threads = 8;
+        const int steps = 100;
+        var w = Tensor.Arange(1, 33).WithRequiresGrad();
+        var h = w * w;
+        var expected = new double[32];
+        for (var t = 0; t < threads; t++)
+        {
+            for (var i = 0; i < 32; i++)
+            {
+                expected[i] += steps * (((t % 5) + 1) + (2 * w.ToArray()[i] * (t + 1)));
+            }
+        }
+
+        var start = new Barrier(threads);
+        var workers = Enumerable.Range(0, threads).Select(t => new Thread(() =>
+        {
+            var c = Tensor.Full(new Shape(32), (t % 5) + 1);
+            var d = Tensor.Full(new Shape(32), t + 1);
+            start.SignalAndWait();
+            for (var s = 0; s < steps; s++)
+            {
+                ((w * c).Sum() + (h * d).Sum()).Backward(retainGraph: true);
+            }
+        })).ToArray();
+        foreach (var worker in workers)
+        {
+            worker.Start();
+        }
+
+        foreach (var worker in workers)
+        {
+            worker.Join();
+        }
+
+        Assert.Equal(expected, w.Grad!.ToArray());
+    }
+
+    [Fact]
+    public void ModelsTrainedOnTwoThreadsAtOnceEndAsWhenTrainedOneAfterTheOther()
+    {
+        static double[] Train(int seed)
+        {
+            var model = new Sequential(new Linear(4, 8, seed), new Tanh(), new Linear(8, 1, seed + 1));
+            var opt = new Sgd(model.Parameters(), 0.05);
+            var x = Tensor.RandN(new Shape(32, 4), seed + 2);
+            var y = Tensor.RandN(new Shape(32, 1), seed + 3);
+            for (var step = 0; step < 50; step++)
+            {
+                opt.ZeroGrad();
+                Functional.MseLoss(model.Forward(x), y).Backward();
+                opt.Step();
+            }
+
+            return model.Parameters().SelectMany(p => p.ToArray()).ToArray();
+        }
+
+        var sequential = new[] { Train(1), Train(2) };
+        var parallel = new double[2][];
+        var a = new Thread(() => parallel[0] = Train(1));
+        var b = new Thread(() => parallel[1] = Train(2));
+        a.Start();
+        b.Start();
+        a.Join();
+        b.Join();
+        Assert.Equal(sequential[0], parallel[0]);
+        Assert.Equal(sequential[1], parallel[1]);
     }
 }
