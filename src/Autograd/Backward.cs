@@ -624,6 +624,7 @@ public static class Autodiff
         }
         else if (!createGraph && !current.RequiresGrad && !g.RequiresGrad)
         {
+            current.MarkWritten("AccumulateGrad");
             AddInPlace(current, g);
         }
         else

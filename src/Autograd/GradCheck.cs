@@ -266,7 +266,11 @@ public static class GradCheck
         return plus;
     }
 
-    /// <summary>Evaluates with element <paramref name="e"/> of x moved by +eps and by −eps, then restores it exactly.</summary>
+    /// <summary>
+    /// Evaluates with element <paramref name="e"/> of x moved by +eps and by −eps, then restores it exactly. The version of
+    /// x is not bumped: every graph recorded on the moved values is walked inside <paramref name="eval"/>, and afterwards
+    /// the elements are bit for bit what they were.
+    /// </summary>
     private static (T Plus, T Minus) Perturb<T>(Tensor x, int e, double eps, Func<T> eval)
     {
         var data = (double[])x.Storage;

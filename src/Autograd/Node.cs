@@ -29,8 +29,10 @@ public abstract class Node
     private readonly int _inputCount;
 
     // The saved tensors: the first two inline (no array per node); from the third on, place 1 holds an array of
-    // tensors 1, 2, … (see Save). All are dropped by Release; the count stays, so names can still be shown.
+    // tensors 1, 2, … with their versions (see Save). All are dropped by Release; the count stays, so names can still
+    // be shown. The versions the first two had when saved are kept inline too.
     private SavedPair _saved;
+    private VersionPair _savedVersions;
     private byte _savedCount;
 
     // Walk state, owned by the engine during one backward walk and reset afterwards.
@@ -204,7 +206,8 @@ public abstract class Node
     /// <summary>
     /// Saves <paramref name="tensor"/> for the backward rule, in the next slot (0 for the first tensor saved, then 1, …);
     /// the rule reads it back with <see cref="Saved"/>. The slots are named by <see cref="RuleAttribute.Saves"/>, in order.
-    /// Call it from the constructor. The first two tensors are kept inside the node; more take an array.
+    /// Call it from the constructor. The first two tensors are kept inside the node; more take an array. The tensor's
+    /// <see cref="Tensor.Version"/> is recorded with it, so that <see cref="Saved"/> fails if it is changed in place later.
     /// </summary>
     /// <exception cref="ArgumentNullException"><paramref name="tensor"/> is null.</exception>
     protected void Save(Tensor tensor)
@@ -216,24 +219,29 @@ public abstract class Node
             throw new InvalidOperationException($"{Name}: a node can save at most {byte.MaxValue} tensors.");
         }
 
+        var version = tensor.Version;
         if (n < 2)
         {
             _saved[n] = tensor;
+            _savedVersions[n] = version;
         }
         else if (n == 2)
         {
-            _saved[1] = new Tensor?[] { (Tensor?)_saved[1], tensor, null, null };
+            var more = new SavedEntry[4];
+            more[0] = new SavedEntry((Tensor?)_saved[1], _savedVersions[1]);
+            more[1] = new SavedEntry(tensor, version);
+            _saved[1] = more;
         }
         else
         {
-            var more = (Tensor?[])_saved[1]!;
+            var more = (SavedEntry[])_saved[1]!;
             if (n - 1 == more.Length)
             {
                 Array.Resize(ref more, more.Length * 2);
                 _saved[1] = more;
             }
 
-            more[n - 1] = tensor;
+            more[n - 1] = new SavedEntry(tensor, version);
         }
 
         _savedCount = (byte)(n + 1);
@@ -248,10 +256,14 @@ public abstract class Node
     }
 
     /// <summary>Saved tensor <paramref name="slot"/> (see <see cref="Save(Tensor)"/>), for the backward rule.</summary>
-    /// <exception cref="InvalidOperationException">A backward without <c>retainGraph</c> released it; the message names the operator and the tensor.</exception>
+    /// <exception cref="InvalidOperationException">
+    /// A backward without <c>retainGraph</c> released it, or it was changed in place after it was saved (its
+    /// <see cref="Tensor.Version"/> moved on); the message names the operator and the tensor, and for a change the versions
+    /// and the write that made it.
+    /// </exception>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     protected Tensor Saved(int slot)
-        => (uint)slot < _savedCount && Slot(slot) is { } t ? t : throw SavedError(slot);
+        => (uint)slot < _savedCount && Slot(slot) is { } t && t.Version == SlotVersion(slot) ? t : throw SavedError(slot);
 
     /// <summary>
     /// The backward rule: given the gradient <paramref name="grad"/> of the output, writes the gradient of each input
@@ -287,7 +299,11 @@ public abstract class Node
     public override string ToString() => $"{Name} {OutputShape} {OutputDType.Name()}";
 
     private Tensor? Slot(int slot)
-        => _savedCount <= 2 || slot == 0 ? (Tensor?)_saved[slot] : ((Tensor?[]?)_saved[1])?[slot - 1];
+        => _savedCount <= 2 || slot == 0 ? (Tensor?)_saved[slot] : _saved[1] is SavedEntry[] more ? more[slot - 1].Tensor : null;
+
+    // Read only after Slot found the tensor, so the array of a node with more than two is there.
+    private int SlotVersion(int slot)
+        => _savedCount <= 2 || slot == 0 ? _savedVersions[slot] : Unsafe.As<SavedEntry[]>(_saved[1])![slot - 1].Version;
 
     private void CheckSlot(int slot)
     {
@@ -304,8 +320,19 @@ public abstract class Node
             return new InvalidOperationException($"{Name}: the rule reads saved tensor {slot}, but the node saved only {_savedCount}.");
         }
 
+        if (Slot(slot) is not { } t)
+        {
+            return new InvalidOperationException(
+                $"{Name}: the saved tensor '{SavedName(slot)}' was freed by an earlier backward; pass retainGraph: true to the first Backward to walk the graph twice.");
+        }
+
+        var saved = SlotVersion(slot);
+        var now = t.Version;
+        var producer = t.GradFn is { } fn ? $"produced by {fn.Name}" : "leaf";
+        var by = now - saved == 1 ? "by" : "last by";
         return new InvalidOperationException(
-            $"{Name}: the saved tensor '{SavedName(slot)}' was freed by an earlier backward; pass retainGraph: true to the first Backward to walk the graph twice.");
+            $"Backward of {Name}: its saved tensor '{SavedName(slot)}' {t.Shape} {t.DType.Name()} ({producer}) was changed in place after it was recorded " +
+            $"(version {saved} → {now}, {by} {t.LastWrite ?? "an unknown write"}). Recompute the forward after changing it, or clone it before the change.");
     }
 
     /// <summary>Storage for the edges inside the node: one or two nodes, or an array of nodes.</summary>
@@ -314,6 +341,16 @@ public abstract class Node
     {
         private object? _element;
     }
+
+    /// <summary>The versions of the first two saved tensors, when they were saved.</summary>
+    [InlineArray(2)]
+    private struct VersionPair
+    {
+        private int _element;
+    }
+
+    /// <summary>A saved tensor from the second on, of a node that saved more than two, with its version when saved.</summary>
+    private readonly record struct SavedEntry(Tensor? Tensor, int Version);
 
     /// <summary>Storage for the saved tensors inside the node: two tensors, or a tensor and an array of the others.</summary>
     [InlineArray(2)]

@@ -284,34 +284,48 @@ public sealed partial class Tensor
     /// <summary>A copy of the elements in row-major order; <typeparamref name="T"/> must match the dtype.</summary>
     public T[] ToArray<T>() => AsSpan<T>().ToArray();
 
-    /// <summary>The element at a full index (one entry per dimension; negative entries count from the end), as a double.</summary>
+    /// <summary>
+    /// The element at a full index (one entry per dimension; negative entries count from the end), as a double. Setting
+    /// it writes the element in place (converted to the dtype) and bumps <see cref="Version"/>; the setter is not
+    /// recorded on the tape.
+    /// </summary>
     /// <exception cref="ArgumentException">The index has the wrong number of entries.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An entry is outside its dimension.</exception>
+    /// <exception cref="InvalidOperationException">Set on a tensor that requires grad while grad mode is on (write it inside <see cref="NoGrad"/>).</exception>
     [System.Runtime.CompilerServices.IndexerName("At")]
     public double this[params ReadOnlySpan<int> index]
     {
-        get
+        get => GetFlat(FlatIndex(index));
+        set
         {
-            if (index.Length != Rank)
-            {
-                throw new ArgumentException($"Indexer: {index.Length} indices for a tensor of rank {Rank} and shape {Shape}.", nameof(index));
-            }
-
-            var flat = 0;
-            var strides = Shape.Strides;
-            for (var d = 0; d < Rank; d++)
-            {
-                var i = index[d] < 0 ? index[d] + Shape[d] : index[d];
-                if (i < 0 || i >= Shape[d])
-                {
-                    throw new ArgumentOutOfRangeException(nameof(index), $"Indexer: index {index[d]} is out of range for dimension {d} of size {Shape[d]} (shape {Shape}).");
-                }
-
-                flat += i * strides[d];
-            }
-
-            return GetFlat(flat);
+            var flat = FlatIndex(index);
+            CheckWritable("Indexer");
+            MarkWritten("the Tensor indexer", member: string.Empty);
+            SetFlat(flat, value);
         }
+    }
+
+    private int FlatIndex(ReadOnlySpan<int> index)
+    {
+        if (index.Length != Rank)
+        {
+            throw new ArgumentException($"Indexer: {index.Length} indices for a tensor of rank {Rank} and shape {Shape}.", nameof(index));
+        }
+
+        var flat = 0;
+        var strides = Shape.Strides;
+        for (var d = 0; d < Rank; d++)
+        {
+            var i = index[d] < 0 ? index[d] + Shape[d] : index[d];
+            if (i < 0 || i >= Shape[d])
+            {
+                throw new ArgumentOutOfRangeException(nameof(index), $"Indexer: index {index[d]} is out of range for dimension {d} of size {Shape[d]} (shape {Shape}).");
+            }
+
+            flat += i * strides[d];
+        }
+
+        return flat;
     }
 
     /// <summary>The value of a one-element tensor.</summary>

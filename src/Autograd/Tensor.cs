@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Autograd;
 
 /// <summary>
@@ -114,8 +116,19 @@ public sealed partial class Tensor
         return this;
     }
 
-    /// <summary>Clears the accumulated gradient: fills it with zeros, or sets it to null when <paramref name="setToNull"/> is true.</summary>
-    public void ZeroGrad(bool setToNull = true)
+    /// <summary>
+    /// Clears the accumulated gradient: fills it with zeros in place (bumping its <see cref="Version"/>), or sets it to
+    /// null when <paramref name="setToNull"/> is true.
+    /// </summary>
+    /// <param name="setToNull">True (the default): set <see cref="Grad"/> to null. False: fill it with zeros.</param>
+    /// <param name="callerMember">Filled in by the compiler: the calling member, recorded as the site of the write.</param>
+    /// <param name="callerFile">Filled in by the compiler: the calling source file.</param>
+    /// <param name="callerLine">Filled in by the compiler: the calling line.</param>
+    public void ZeroGrad(bool setToNull = true, [CallerMemberName] string callerMember = "", [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
+        => ClearGrad(setToNull, "Tensor.ZeroGrad", callerMember, callerFile, callerLine);
+
+    /// <summary>Clears the accumulated gradient (see <see cref="ZeroGrad"/>), naming <paramref name="operation"/> as the writer.</summary>
+    internal void ClearGrad(bool setToNull, string operation, string callerMember, string callerFile, int callerLine)
     {
         if (setToNull || Grad is null)
         {
@@ -130,11 +143,15 @@ public sealed partial class Tensor
             return;
         }
 
+        Grad.MarkWritten(operation, callerMember, callerFile, callerLine);
         Array.Clear(Grad.Storage, Grad.Offset, Grad.ElementCount);
     }
 
-    /// <summary>A new leaf that shares this tensor's data but is cut off from the tape (no gradient flows through it).</summary>
-    public Tensor Detach() => new(Shape, DType, Storage, Offset);
+    /// <summary>
+    /// A new leaf that shares this tensor's data and its <see cref="Version"/> counter but is cut off from the tape (no
+    /// gradient flows through it).
+    /// </summary>
+    public Tensor Detach() => new(Shape, this);
 
     /// <summary>The elements as a span of <typeparamref name="T"/>, which must match the storage type.</summary>
     internal Span<T> Span<T>() => new((T[])Storage, Offset, ElementCount);

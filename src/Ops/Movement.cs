@@ -235,7 +235,7 @@ public static class Movement
 
     private static Tensor View(Tensor x, string op, Shape shape)
     {
-        var y = new Tensor(shape, x.DType, x.Storage, x.Offset);
+        var y = new Tensor(shape, x);
         if (x.DType.IsFloatingPoint() && Tensor.ShouldRecord(x))
         {
             y.SetGradFn(new ViewNode(op, x));

@@ -292,6 +292,7 @@ public static class Normalization
     private static void UpdateRunning(Tensor running, Tensor batch, double momentum, double factor)
     {
         var b = batch.ToArray();
+        running.MarkWritten("BatchNorm (running statistics)");
         if (running.DType == DType.Float64)
         {
             var r = running.Span<double>();

@@ -227,7 +227,7 @@ public static class Reductions
         if (Tensor.ShouldRecord(x))
         {
             var keepShape = Dispatch.Reduced(x.Shape, reduce, true);
-            var yKeep = new Tensor(keepShape, y.DType, y.Storage, y.Offset);
+            var yKeep = new Tensor(keepShape, y);
             var keptDims = Enumerable.Range(0, x.Rank).Where(i => reduce[i]).ToArray();
             y.SetGradFn(new ExtremeNode(op, x, yKeep, keptDims));
         }

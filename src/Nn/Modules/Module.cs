@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Autograd.Nn;
 
 /// <summary>
@@ -61,12 +63,19 @@ public abstract class Module
     /// <summary>Switches to evaluation mode (same as <c>Train(false)</c>).</summary>
     public Module Eval() => Train(false);
 
-    /// <summary>Clears the gradient of every parameter (to null, or to zeros when <paramref name="setToNull"/> is false).</summary>
-    public void ZeroGrad(bool setToNull = true)
+    /// <summary>
+    /// Clears the gradient of every parameter (to null, or to zeros in place when <paramref name="setToNull"/> is false,
+    /// which bumps each gradient's <see cref="Tensor.Version"/>).
+    /// </summary>
+    /// <param name="setToNull">True (the default): set each gradient to null. False: fill it with zeros.</param>
+    /// <param name="callerMember">Filled in by the compiler: the calling member, recorded as the site of the write.</param>
+    /// <param name="callerFile">Filled in by the compiler: the calling source file.</param>
+    /// <param name="callerLine">Filled in by the compiler: the calling line.</param>
+    public void ZeroGrad(bool setToNull = true, [CallerMemberName] string callerMember = "", [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
     {
         foreach (var p in Parameters())
         {
-            p.ZeroGrad(setToNull);
+            p.ClearGrad(setToNull, "Module.ZeroGrad", callerMember, callerFile, callerLine);
         }
     }
 

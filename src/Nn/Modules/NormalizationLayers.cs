@@ -139,6 +139,7 @@ public abstract class BatchNorm : Module
         {
             using (Tensor.NoGrad())
             {
+                NumBatchesTracked.MarkWritten("BatchNorm (batch count)");
                 NumBatchesTracked.Span<long>()[0]++;
             }
         }

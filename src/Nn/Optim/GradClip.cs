@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace Autograd.Nn.Optim;
 
@@ -15,6 +16,9 @@ public static class GradClip
     /// <param name="parameters">The parameters whose gradients are clipped, e.g. <c>model.Parameters()</c>.</param>
     /// <param name="maxNorm">The largest allowed norm.</param>
     /// <param name="normType">The p of the p-norm (2 by default), or <see cref="double.PositiveInfinity"/> for the largest magnitude.</param>
+    /// <param name="callerMember">Filled in by the compiler: the calling member, recorded as the site of the write in each clipped gradient's <see cref="Tensor.Version"/>.</param>
+    /// <param name="callerFile">Filled in by the compiler: the calling source file.</param>
+    /// <param name="callerLine">Filled in by the compiler: the calling line.</param>
     /// <returns>
     /// The total norm before clipping (0 when no parameter has a gradient). As in PyTorch, a non-finite total is
     /// returned as is and makes the clipped gradients non-finite.
@@ -22,7 +26,13 @@ public static class GradClip
     /// <exception cref="ArgumentOutOfRangeException">
     /// <paramref name="maxNorm"/> is negative or not finite, or <paramref name="normType"/> is not positive.
     /// </exception>
-    public static double ClipGradNorm(IEnumerable<Tensor> parameters, double maxNorm, double normType = 2)
+    public static double ClipGradNorm(
+        IEnumerable<Tensor> parameters,
+        double maxNorm,
+        double normType = 2,
+        [CallerMemberName] string callerMember = "",
+        [CallerFilePath] string callerFile = "",
+        [CallerLineNumber] int callerLine = 0)
     {
         ArgumentNullException.ThrowIfNull(parameters);
         if (!(maxNorm >= 0 && double.IsFinite(maxNorm)))
@@ -61,6 +71,7 @@ public static class GradClip
             using var _ = GradMode.NoGrad();
             foreach (var g in grads)
             {
+                g.MarkWritten("GradClip.ClipGradNorm", callerMember, callerFile, callerLine);
                 if (g.DType == DType.Float32)
                 {
                     g.Span<float>().MultiplyInPlace((float)coef);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 
 namespace Autograd.Nn.Optim;
 
@@ -16,6 +17,10 @@ public abstract class Optimizer
 {
     private readonly Tensor[] _parameters;
 
+    // The writer named in the version of every parameter a step changes, e.g. "Sgd.Step" (made once, not per step).
+    private readonly string _stepName;
+    private readonly string _zeroGradName;
+
     /// <summary>Takes the parameters to optimise and the initial learning rate.</summary>
     /// <exception cref="ArgumentException">
     /// There are no parameters, one is null, not a leaf, does not require grad, or appears twice.
@@ -26,6 +31,8 @@ public abstract class Optimizer
         ArgumentNullException.ThrowIfNull(parameters);
         _parameters = [.. parameters];
         var name = GetType().Name;
+        _stepName = name + ".Step";
+        _zeroGradName = name + ".ZeroGrad";
         if (_parameters.Length == 0)
         {
             throw new ArgumentException($"{name}: the parameter list is empty; pass the tensors to optimise, e.g. model.Parameters().", nameof(parameters));
@@ -79,9 +86,13 @@ public abstract class Optimizer
 
     /// <summary>
     /// Updates every parameter that has a gradient, in place and with recording off, so the parameters stay leaves.
-    /// Parameters whose gradient is null are skipped.
+    /// Parameters whose gradient is null are skipped. Each updated parameter's <see cref="Tensor.Version"/> is bumped,
+    /// with the caller recorded as the site of the write, so a graph that saved it before the step fails in backward.
     /// </summary>
-    public void Step()
+    /// <param name="callerMember">Filled in by the compiler: the calling member, recorded as the site of the write.</param>
+    /// <param name="callerFile">Filled in by the compiler: the calling source file.</param>
+    /// <param name="callerLine">Filled in by the compiler: the calling line.</param>
+    public void Step([CallerMemberName] string callerMember = "", [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
     {
         using var _ = GradMode.NoGrad();
         StepCount++;
@@ -90,17 +101,25 @@ public abstract class Optimizer
             var p = _parameters[i];
             if (p.Grad is { } g)
             {
+                p.MarkWritten(_stepName, callerMember, callerFile, callerLine);
                 Update(i, p, g);
             }
         }
     }
 
-    /// <summary>Clears the gradient of every parameter: to null (the default), or to zeros when <paramref name="setToNull"/> is false.</summary>
-    public void ZeroGrad(bool setToNull = true)
+    /// <summary>
+    /// Clears the gradient of every parameter: to null (the default), or to zeros in place when <paramref name="setToNull"/>
+    /// is false (which bumps each gradient's <see cref="Tensor.Version"/>).
+    /// </summary>
+    /// <param name="setToNull">True (the default): set each gradient to null. False: fill it with zeros.</param>
+    /// <param name="callerMember">Filled in by the compiler: the calling member, recorded as the site of the write.</param>
+    /// <param name="callerFile">Filled in by the compiler: the calling source file.</param>
+    /// <param name="callerLine">Filled in by the compiler: the calling line.</param>
+    public void ZeroGrad(bool setToNull = true, [CallerMemberName] string callerMember = "", [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
     {
         foreach (var p in _parameters)
         {
-            p.ZeroGrad(setToNull);
+            p.ClearGrad(setToNull, _zeroGradName, callerMember, callerFile, callerLine);
         }
     }
 

@@ -1,6 +1,8 @@
+using System.Runtime.CompilerServices;
+
 namespace Autograd.Nn.Serialization;
 
-/// <summary>What <see cref="SafeTensorsModuleExtensions.LoadSafeTensors(Module, string, bool)"/> did not match; both lists are empty after a strict load.</summary>
+/// <summary>What <see cref="SafeTensorsModuleExtensions.LoadSafeTensors(Module, string, bool, string, string, int)"/> did not match; both lists are empty after a strict load.</summary>
 public sealed class SafeTensorsLoadResult
 {
     internal SafeTensorsLoadResult(IReadOnlyList<string> missingKeys, IReadOnlyList<string> unexpectedKeys)
@@ -57,30 +59,39 @@ public static class SafeTensorsModuleExtensions
         /// error. False: both are tolerated (as in PyTorch's <c>load_state_dict(strict=False)</c>) and listed in the
         /// result; the missing parameters keep their values.
         /// </param>
+        /// <param name="callerMember">Filled in by the compiler: the calling member, recorded as the site of the write in each loaded tensor's <see cref="Tensor.Version"/>.</param>
+        /// <param name="callerFile">Filled in by the compiler: the calling source file.</param>
+        /// <param name="callerLine">Filled in by the compiler: the calling line.</param>
         /// <returns>The names that did not match (both empty after a strict load).</returns>
         /// <exception cref="InvalidDataException">
         /// The file is malformed, or does not fit the module: the message names the file and lists every missing or
         /// unexpected name and every tensor whose shape or dtype differs, with expected and actual values.
         /// </exception>
         /// <exception cref="IOException">The file cannot be read.</exception>
-        public SafeTensorsLoadResult LoadSafeTensors(string path, bool strict = true)
+        public SafeTensorsLoadResult LoadSafeTensors(string path, bool strict = true, [CallerMemberName] string callerMember = "", [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(module);
             ArgumentException.ThrowIfNullOrEmpty(path);
-            return Apply(module, SafeTensors.Read(path), path, strict);
+            return Apply(module, SafeTensors.Read(path), path, strict, new WriteSite(callerMember, callerFile, callerLine));
         }
 
-        /// <summary>Loads the parameters from a safetensors file in <paramref name="stream"/>; see <see cref="LoadSafeTensors(Module, string, bool)"/>.</summary>
+        /// <summary>Loads the parameters from a safetensors file in <paramref name="stream"/>; see <see cref="LoadSafeTensors(Module, string, bool, string, string, int)"/>.</summary>
+        /// <param name="stream">The safetensors data.</param>
+        /// <param name="strict">Whether the names must match exactly (see the path overload).</param>
+        /// <param name="callerMember">Filled in by the compiler: the calling member, recorded as the site of the write in each loaded tensor's <see cref="Tensor.Version"/>.</param>
+        /// <param name="callerFile">Filled in by the compiler: the calling source file.</param>
+        /// <param name="callerLine">Filled in by the compiler: the calling line.</param>
+        /// <returns>The names that did not match (both empty after a strict load).</returns>
         /// <exception cref="InvalidDataException">The data is malformed or does not fit the module.</exception>
-        public SafeTensorsLoadResult LoadSafeTensors(Stream stream, bool strict = true)
+        public SafeTensorsLoadResult LoadSafeTensors(Stream stream, bool strict = true, [CallerMemberName] string callerMember = "", [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
         {
             ArgumentNullException.ThrowIfNull(module);
             ArgumentNullException.ThrowIfNull(stream);
-            return Apply(module, SafeTensors.Read(stream), "<stream>", strict);
+            return Apply(module, SafeTensors.Read(stream), "<stream>", strict, new WriteSite(callerMember, callerFile, callerLine));
         }
     }
 
-    private static SafeTensorsLoadResult Apply(Module module, SafeTensorsContent file, string source, bool strict)
+    private static SafeTensorsLoadResult Apply(Module module, SafeTensorsContent file, string source, bool strict, WriteSite site)
     {
         var parameters = module.NamedState().ToList();
         var names = parameters.Select(p => p.Key).ToHashSet(StringComparer.Ordinal);
@@ -128,6 +139,7 @@ public static class SafeTensorsModuleExtensions
             {
                 if (file.Tensors.TryGetValue(name, out var t))
                 {
+                    p.MarkWritten("Module.LoadSafeTensors", site.Member, site.File, site.Line);
                     Array.Copy(t.Storage, t.Offset, p.Storage, p.Offset, p.ElementCount);
                 }
             }
@@ -136,3 +148,6 @@ public static class SafeTensorsModuleExtensions
         return new SafeTensorsLoadResult(missing, unexpected);
     }
 }
+
+/// <summary>The caller of a public write, passed on to <see cref="Tensor.Version"/>'s record of the write.</summary>
+internal readonly record struct WriteSite(string Member, string File, int Line);

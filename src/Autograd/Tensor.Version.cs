@@ -1,0 +1,181 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+
+namespace Autograd;
+
+/// <summary>
+/// The version counter of one storage, shared by every tensor that views it (<see cref="Tensor.Detach"/>, reshapes), with
+/// the site of the last write. Created on the first write to the storage or the first view of it; a storage that was
+/// never written or viewed has none, and its version is 0.
+/// </summary>
+internal sealed class StorageVersion
+{
+    /// <summary>The number of writes to the storage's elements since it was made.</summary>
+    internal int Value;
+
+    /// <summary>The line of the last write (see <see cref="File"/>).</summary>
+    internal int Line;
+
+    /// <summary>What wrote last, e.g. <c>Sgd.Step</c> (a literal or a string the writer made once).</summary>
+    internal string? Operation;
+
+    /// <summary>The member that called <see cref="Operation"/> (from caller information).</summary>
+    internal string? Member;
+
+    /// <summary>The source file that called <see cref="Operation"/> (from caller information).</summary>
+    internal string? File;
+
+    /// <summary>The last write, e.g. <c>Sgd.Step in Main at Program.cs:12</c>.</summary>
+    internal string DescribeLastWrite()
+    {
+        if (Operation is null)
+        {
+            return "an unrecorded write";
+        }
+
+        var member = string.IsNullOrEmpty(Member) || Member.StartsWith('<') || Member == Operation ? string.Empty : " in " + Member;
+        var file = string.IsNullOrEmpty(File) ? "an unknown file" : Path.GetFileName(File.Replace('\\', '/'));
+        return string.Create(CultureInfo.InvariantCulture, $"{Operation}{member} at {file}:{Line}");
+    }
+}
+
+/// <content>Versions: a counter per storage that every in-place write bumps, checked when a saved tensor is read back.</content>
+public sealed partial class Tensor
+{
+    private StorageVersion? _version;
+
+    /// <summary>
+    /// Creates a view of <paramref name="source"/> with another shape: it shares the storage, the offset and the version
+    /// counter, so a write through either is seen by both.
+    /// </summary>
+    internal Tensor(Shape shape, Tensor source)
+        : this(shape, source.DType, source.Storage, source.Offset)
+        => _version = source.VersionCounter;
+
+    /// <summary>
+    /// The number of times the elements of this tensor's storage were changed in place since it was made, shared by every
+    /// tensor that views the same storage (<see cref="Detach"/>, <c>Reshape</c>, <c>View</c>, …), as PyTorch's
+    /// <c>_version</c>. A fresh tensor has version 0.
+    /// </summary>
+    /// <remarks>
+    /// <para>
+    /// Every write the library makes to an existing tensor bumps it: an optimiser's <c>Step</c> (the parameters), a
+    /// module's <c>LoadSafeTensors</c> (parameters and buffers), batch normalisation in training (its running statistics
+    /// and batch count), <c>GradClip.ClipGradNorm</c> and <see cref="ZeroGrad"/> with <c>setToNull: false</c> (the
+    /// gradients), the backward walk adding a gradient into an existing <see cref="Grad"/>, and the in-place writes
+    /// <see cref="this[ReadOnlySpan{int}]"/> (setter), <see cref="FillInPlace"/> and <see cref="CopyFrom"/>. An operator
+    /// filling its own fresh result does not.
+    /// </para>
+    /// <para>
+    /// The rule: a node records the version of each tensor it saves for its backward rule, and reading a saved tensor
+    /// whose version has changed since then throws an <see cref="InvalidOperationException"/> naming the operator, the
+    /// tensor (shape, dtype, producer), both versions and the write that changed it (its operation, and the member, file
+    /// and line that called it), instead of silently computing the gradient from the new values. Recompute the forward
+    /// after the change, or save a <see cref="Clone"/>.
+    /// </para>
+    /// </remarks>
+    public int Version => _version?.Value ?? 0;
+
+    /// <summary>The version counter of the storage, created on first use and shared by every view.</summary>
+    internal StorageVersion VersionCounter
+        => _version ?? Interlocked.CompareExchange(ref _version, new StorageVersion(), null) ?? _version;
+
+    /// <summary>The last in-place write to the storage, e.g. <c>Sgd.Step in Main at Program.cs:12</c>, or null when none was made.</summary>
+    internal string? LastWrite => _version is { Value: > 0 } v ? v.DescribeLastWrite() : null;
+
+    /// <summary>
+    /// Bumps the version of this tensor's storage and records who wrote it: the internal entry point of every in-place
+    /// write to an existing tensor. A public write passes on its own caller's information, so the site is the user's line;
+    /// elsewhere the defaults name the library's line.
+    /// </summary>
+    /// <param name="operation">What writes, e.g. <c>Sgd.Step</c>.</param>
+    /// <param name="member">The calling member.</param>
+    /// <param name="file">The calling source file.</param>
+    /// <param name="line">The calling line.</param>
+    internal void MarkWritten(string operation, [CallerMemberName] string member = "", [CallerFilePath] string file = "", [CallerLineNumber] int line = 0)
+    {
+        var v = VersionCounter;
+        lock (v)
+        {
+            v.Value++;
+            v.Operation = operation;
+            v.Member = member;
+            v.File = file;
+            v.Line = line;
+        }
+    }
+
+    /// <summary>
+    /// Writes <paramref name="value"/> into every element, in place (converted to the dtype, as <c>torch.Tensor.fill_</c>),
+    /// and bumps <see cref="Version"/>. Not recorded on the tape.
+    /// </summary>
+    /// <param name="value">The value.</param>
+    /// <param name="callerMember">Filled in by the compiler: the calling member, recorded as the site of the write.</param>
+    /// <param name="callerFile">Filled in by the compiler: the calling source file.</param>
+    /// <param name="callerLine">Filled in by the compiler: the calling line.</param>
+    /// <returns>This tensor.</returns>
+    /// <exception cref="InvalidOperationException">This tensor requires grad and grad mode is on (write it inside <see cref="NoGrad"/>).</exception>
+    public Tensor FillInPlace(double value, [CallerMemberName] string callerMember = "", [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
+    {
+        CheckWritable("FillInPlace");
+        MarkWritten("Tensor.FillInPlace", callerMember, callerFile, callerLine);
+        switch (Storage)
+        {
+            case double[] d: d.AsSpan(Offset, ElementCount).Fill(value); break;
+            case float[] f: f.AsSpan(Offset, ElementCount).Fill((float)value); break;
+            case long[] l: l.AsSpan(Offset, ElementCount).Fill((long)value); break;
+        }
+
+        return this;
+    }
+
+    /// <summary>
+    /// Copies the elements of <paramref name="source"/> into this tensor, in place (converted to this dtype, as
+    /// <c>torch.Tensor.copy_</c> without broadcasting), and bumps <see cref="Version"/>. Not recorded on the tape.
+    /// </summary>
+    /// <param name="source">A tensor of the same shape.</param>
+    /// <param name="callerMember">Filled in by the compiler: the calling member, recorded as the site of the write.</param>
+    /// <param name="callerFile">Filled in by the compiler: the calling source file.</param>
+    /// <param name="callerLine">Filled in by the compiler: the calling line.</param>
+    /// <returns>This tensor.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="source"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="source"/> has another shape.</exception>
+    /// <exception cref="InvalidOperationException">This tensor requires grad and grad mode is on (write it inside <see cref="NoGrad"/>).</exception>
+    public Tensor CopyFrom(Tensor source, [CallerMemberName] string callerMember = "", [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        if (source.Shape != Shape)
+        {
+            throw new ArgumentException(
+                $"CopyFrom: the source has shape {source.Shape} {source.DType.Name()} but this tensor has shape {Shape} {DType.Name()}; the shapes must be equal.",
+                nameof(source));
+        }
+
+        CheckWritable("CopyFrom");
+        MarkWritten("Tensor.CopyFrom", callerMember, callerFile, callerLine);
+        if (source.DType == DType)
+        {
+            Array.Copy(source.Storage, source.Offset, Storage, Offset, ElementCount);
+        }
+        else
+        {
+            for (var i = 0; i < ElementCount; i++)
+            {
+                SetFlat(i, source.GetFlat(i));
+            }
+        }
+
+        return this;
+    }
+
+    /// <summary>Throws unless this tensor may be written in place: one that requires grad only with grad mode off.</summary>
+    private void CheckWritable(string op)
+    {
+        if (_requiresGrad && GradMode.IsEnabled)
+        {
+            var what = IsLeaf ? "is a leaf that requires grad" : $"was produced by '{OpName}' on the tape";
+            throw new InvalidOperationException(
+                $"{op}: this {Shape} {DType.Name()} tensor {what}, so an in-place write would bypass the tape; write it inside Tensor.NoGrad(), as an optimiser does.");
+        }
+    }
+}
