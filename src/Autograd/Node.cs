@@ -374,6 +374,9 @@ public sealed class AccumulateGrad : Node
     /// <summary>The leaf whose gradient this node accumulates.</summary>
     public Tensor Leaf { get; }
 
+    /// <summary>The version counter of the leaf's storage, kept here because the leaf's one field for both holds this node.</summary>
+    internal StorageVersion? StorageVersion;
+
     /// <inheritdoc />
     protected internal override void Backward(Tensor grad, Tensor?[] inputGrads)
     {

@@ -42,15 +42,13 @@ internal sealed class StorageVersion
 /// <content>Versions: a counter per storage that every in-place write bumps, checked when a saved tensor is read back.</content>
 public sealed partial class Tensor
 {
-    private StorageVersion? _version;
-
     /// <summary>
     /// Creates a view of <paramref name="source"/> with another shape: it shares the storage, the offset and the version
     /// counter, so a write through either is seen by both.
     /// </summary>
     internal Tensor(Shape shape, Tensor source)
         : this(shape, source.DType, source.Storage, source.Offset)
-        => _version = source.VersionCounter;
+        => _aux = source.VersionCounter;
 
     /// <summary>
     /// The number of times the elements of this tensor's storage were changed in place since it was made, shared by every
@@ -74,14 +72,61 @@ public sealed partial class Tensor
     /// after the change, or save a <see cref="Clone"/>.
     /// </para>
     /// </remarks>
-    public int Version => _version?.Value ?? 0;
+    public int Version => _aux switch
+    {
+        StorageVersion v => v.Value,
+        AccumulateGrad a => a.StorageVersion?.Value ?? 0,
+        _ => 0,
+    };
 
     /// <summary>The version counter of the storage, created on first use and shared by every view.</summary>
     internal StorageVersion VersionCounter
-        => _version ?? Interlocked.CompareExchange(ref _version, new StorageVersion(), null) ?? _version;
+    {
+        get
+        {
+            while (true)
+            {
+                var aux = _aux;
+                switch (aux)
+                {
+                    case StorageVersion v:
+                        return v;
+                    case AccumulateGrad a:
+                        return a.StorageVersion ?? Interlocked.CompareExchange(ref a.StorageVersion, new StorageVersion(), null) ?? a.StorageVersion;
+                    default:
+                        var created = new StorageVersion();
+                        if (Interlocked.CompareExchange(ref _aux, created, null) is null)
+                        {
+                            return created;
+                        }
+
+                        break;
+                }
+            }
+        }
+    }
 
     /// <summary>The last in-place write to the storage, e.g. <c>Sgd.Step in Main at Program.cs:12</c>, or null when none was made.</summary>
-    internal string? LastWrite => _version is { Value: > 0 } v ? v.DescribeLastWrite() : null;
+    internal string? LastWrite => Version > 0 ? VersionCounter.DescribeLastWrite() : null;
+
+    /// <summary>Creates the accumulator of this leaf, which takes over the version counter if the storage has one.</summary>
+    private AccumulateGrad CreateAccumulator()
+    {
+        while (true)
+        {
+            var aux = _aux;
+            if (aux is AccumulateGrad existing)
+            {
+                return existing;
+            }
+
+            var created = new AccumulateGrad(this) { StorageVersion = (StorageVersion?)aux };
+            if (ReferenceEquals(Interlocked.CompareExchange(ref _aux, created, aux), aux))
+            {
+                return created;
+            }
+        }
+    }
 
     /// <summary>
     /// Bumps the version of this tensor's storage and records who wrote it: the internal entry point of every in-place

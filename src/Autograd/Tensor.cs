@@ -15,7 +15,11 @@ namespace Autograd;
 public sealed partial class Tensor
 {
     private bool _requiresGrad;
-    private AccumulateGrad? _accumulator;
+
+    // One field for two things created on demand, so that a tensor is no larger for having a version: null; the version
+    // counter of the storage (StorageVersion); or, for a leaf that requires grad, its accumulator (AccumulateGrad),
+    // which then holds the counter (see VersionCounter and Accumulator).
+    private object? _aux;
 
     /// <summary>
     /// The backward walk during which this tensor's storage was allocated on this thread (0 outside any walk). A gradient
@@ -179,8 +183,8 @@ public sealed partial class Tensor
         }
     }
 
-    /// <summary>The node that accumulates gradients into this leaf, created on first use.</summary>
-    internal AccumulateGrad Accumulator => _accumulator ?? Interlocked.CompareExchange(ref _accumulator, new AccumulateGrad(this), null) ?? _accumulator;
+    /// <summary>The node that accumulates gradients into this leaf, created on first use (once, also when two threads ask at once).</summary>
+    internal AccumulateGrad Accumulator => _aux as AccumulateGrad ?? CreateAccumulator();
 
     /// <summary>The tape edge for this tensor when used as an input: its producing node, its accumulator, or null.</summary>
     internal Node? Edge => GradFn ?? (_requiresGrad ? Accumulator : null);

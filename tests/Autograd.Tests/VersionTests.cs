@@ -235,6 +235,15 @@ public class VersionTests
         Assert.Equal(3, w.Version);
         Assert.Equal(5.0, w.ToArray()[0]);
 
+        // A view made before the leaf's accumulator exists still shares the counter with it.
+        var p = Tensor.From(1.0, 2.0);
+        var early = p.Detach();
+        p.RequiresGrad = true;
+        var z = (p * p).Sum();
+        early[1] = 0;
+        Assert.Equal(1, p.Version);
+        Assert.Throws<InvalidOperationException>(() => z.Backward());
+
         // A clone does not share it.
         var c = w.Clone();
         c.FillInPlace(2);
