@@ -74,6 +74,7 @@ public sealed partial class Tensor
     /// </remarks>
     public int Version => _aux switch
     {
+        null => 0,
         StorageVersion v => v.Value,
         AccumulateGrad a => a.StorageVersion?.Value ?? 0,
         _ => 0,
