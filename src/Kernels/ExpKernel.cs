@@ -1,4 +1,6 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace Autograd.Kernels;
@@ -33,6 +35,28 @@ public static class ExpKernel
     /// <summary>y[i] = exp(x[i]). <paramref name="y"/> may be <paramref name="x"/> itself.</summary>
     /// <exception cref="ArgumentException">y is shorter than x.</exception>
     public static void Exp(ReadOnlySpan<double> x, Span<double> y) => VectorMath.Map<ExpFunction>(x, y, "ExpKernel.Exp");
+
+    /// <summary>y[i] = exp(x[i]) for <typeparamref name="T"/> float or double: the entry point of generic kernels.</summary>
+    /// <exception cref="NotSupportedException"><typeparamref name="T"/> is neither float nor double.</exception>
+    internal static void Exp<T>(ReadOnlySpan<T> x, Span<T> y)
+    {
+        if (typeof(T) == typeof(float))
+        {
+            Exp(
+                MemoryMarshal.CreateReadOnlySpan(ref Unsafe.As<T, float>(ref MemoryMarshal.GetReference(x)), x.Length),
+                MemoryMarshal.CreateSpan(ref Unsafe.As<T, float>(ref MemoryMarshal.GetReference(y)), y.Length));
+        }
+        else if (typeof(T) == typeof(double))
+        {
+            Exp(
+                MemoryMarshal.CreateReadOnlySpan(ref Unsafe.As<T, double>(ref MemoryMarshal.GetReference(x)), x.Length),
+                MemoryMarshal.CreateSpan(ref Unsafe.As<T, double>(ref MemoryMarshal.GetReference(y)), y.Length));
+        }
+        else
+        {
+            throw new NotSupportedException($"ExpKernel.Exp: {typeof(T).Name} is neither float nor double.");
+        }
+    }
 
     /// <summary>exp(x) for one float32 value, by the same operations as the vector path.</summary>
     public static float Exp(float x) => VectorMath.One<ExpFunction>(x);

@@ -336,6 +336,16 @@ public class AccuracyTests(ITestOutputHelper output)
         Assert.All(x.LogSoftmax(1).AsSpan<float>().ToArray(), v => Assert.Equal(0f, v));
     }
 
+    /// <summary>The fused logsumexp of one element per column is the element: log(exp(0)) + x = x.</summary>
+    [Fact]
+    public void Float32FusedLogSumExpOfOneRowIsTheRow()
+    {
+        var values = new[] { 3f, -1f, 0.25f, 7f, 1e4f, -2f, 0.1f, 5f, 1f };
+        var x = Tensor.FromArray(values, 1, values.Length);
+        Assert.Equal(values, x.LogSumExp(0).AsSpan<float>().ToArray());
+        Assert.Equal(values, x.Reshape(values.Length, 1).LogSumExp(1).AsSpan<float>().ToArray());
+    }
+
     /// <summary>At saturation σ(x) − y is 0 for x = 100, y = 1: the gradient was 2.98e-8 with exp(0) = 1.0000001.</summary>
     [Fact]
     public void Float32BinaryCrossEntropyGradientVanishesAtSaturation()
