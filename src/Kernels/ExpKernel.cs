@@ -2,18 +2,19 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Autograd.Kernels;
 
 /// <summary>
-/// The exponential, vectorised and evaluated in float64 for both float types. The float64 algorithm is fdlibm's
-/// (<c>e_exp.c</c>): x = k·ln2 + r with |r| ≤ ln2/2 (ln2 in two parts, so r carries no rounding error from k·ln2),
-/// exp(r) = 1 + r + r·c/(2 − c) with a degree-5 minimax c, then a scale by 2ᵏ done in two halves, so results that are
-/// subnormal are rounded once and results past the largest double become +∞. Its error is below 1 ulp in float64;
-/// float32 values are widened, exponentiated the same way and rounded once, within 1 ulp of the correctly rounded
-/// result. exp(±0) = 1 exactly, exp(−∞) = +0, exp(+∞) = +∞, NaN stays NaN. Every element — whether in a vector or in
-/// the tail of a span, which is padded to a vector — takes the same operations, so the result does not depend on
-/// the vector width or on the element's position.
+/// The exponential, vectorised. float64 follows fdlibm (<c>e_exp.c</c>): x = k·ln2 + r with |r| ≤ ln2/2 (ln2 in two
+/// parts, so r carries no rounding error from k·ln2), exp(r) = 1 + r + r·c/(2 − c) with a degree-5 minimax c, then a
+/// scale by 2ᵏ rounded once (<c>vscalefpd</c>, or two exact halves), so subnormal results are rounded once and results
+/// past the largest double become +∞; its error is below 1 ulp. float32 uses <see cref="FastExp"/>, the fused softmax's
+/// exponential, where AVX-512 is available (within 2 ulp), and elsewhere the float64 code on widened values, rounded
+/// once (within 1 ulp). exp(±0) = 1 exactly, exp(−∞) = +0, exp(+∞) = +∞, NaN stays NaN. Every element — whether in
+/// a vector or in the tail of a span, which is padded to a vector — takes the same operations, so the result does not
+/// depend on its position; the 512-bit and <see cref="Vector{T}"/> float64 code give the same bits.
 /// </summary>
 public static class ExpKernel
 {
@@ -30,7 +31,18 @@ public static class ExpKernel
 
     /// <summary>y[i] = exp(x[i]). <paramref name="y"/> may be <paramref name="x"/> itself.</summary>
     /// <exception cref="ArgumentException">y is shorter than x.</exception>
-    public static void Exp(ReadOnlySpan<float> x, Span<float> y) => VectorMath.Map<ExpFunction>(x, y, "ExpKernel.Exp");
+    public static void Exp(ReadOnlySpan<float> x, Span<float> y)
+    {
+        if (FastExp.IsSupported && VectorMath.Wide)
+        {
+            VectorMath.CheckLength(x.Length, y.Length, "ExpKernel.Exp");
+            FastExp.Exp(x, y[..x.Length]);
+        }
+        else
+        {
+            VectorMath.Map<ExpFunction>(x, y, "ExpKernel.Exp");
+        }
+    }
 
     /// <summary>y[i] = exp(x[i]). <paramref name="y"/> may be <paramref name="x"/> itself.</summary>
     /// <exception cref="ArgumentException">y is shorter than x.</exception>
@@ -59,7 +71,8 @@ public static class ExpKernel
     }
 
     /// <summary>exp(x) for one float32 value, by the same operations as the vector path.</summary>
-    public static float Exp(float x) => VectorMath.One<ExpFunction>(x);
+    public static float Exp(float x)
+        => FastExp.IsSupported && VectorMath.Wide ? FastExp.Exp(Vector512.Create(x)).ToScalar() : VectorMath.One<ExpFunction>(x);
 
     /// <summary>exp(x) for one float64 value, by the same operations as the vector path.</summary>
     public static double Exp(double x) => VectorMath.One<ExpFunction>(x);
@@ -127,7 +140,8 @@ public static class ExpKernel
     internal static Vector512<double> Exp(Vector512<double> x)
     {
         // Below −746 the result rounds to +0, above 710 to +∞; the clamp also keeps 2ᵏ within two normal halves.
-        var c = Vector512.Min(Vector512.Max(x, Vector512.Create(-746.0)), Vector512.Create(710.0));
+        // The native min and max (one instruction each) may let a NaN lane through as either operand: it is restored below.
+        var c = Vector512.MinNative(Vector512.MaxNative(x, Vector512.Create(-746.0)), Vector512.Create(710.0));
         var k = Vector512.Round(c * Vector512.Create(InvLn2));
         var hi = c - (k * Vector512.Create(Ln2Hi));
         var lo = k * Vector512.Create(Ln2Lo);
@@ -139,7 +153,8 @@ public static class ExpKernel
         p = Vector512.FusedMultiplyAdd(p, t, Vector512.Create(P1));
         var cr = r - (t * p);
         var y = Vector512<double>.One - ((lo - (r * cr / (Vector512.Create(2.0) - cr))) - hi);
-        var e = ScaleByPowerOfTwo(y, Vector512.ConvertToInt64(k));
+        // vscalefpd rounds y·2ᵏ once, as the two-step scale does.
+        var e = Avx512F.IsSupported ? Avx512F.Scale(y, k) : ScaleByPowerOfTwo(y, Vector512.ConvertToInt64(k));
         return Vector512.ConditionalSelect(Vector512.Equals(x, x), e, x);
     }
 
@@ -168,7 +183,9 @@ public static class ExpKernel
         var p = Vector512.FusedMultiplyAdd(r * r, q, r);
 
         // 2ᵏ for k in [−87, 0] is a normal double; 2ᵏ − 1 is exact down to k = −53 and rounds to −1 below.
-        var s = Vector512.ShiftLeft(Vector512.ConvertToInt64(k) + Vector512.Create(1023L), 52).AsDouble();
+        var s = Avx512F.IsSupported
+            ? Avx512F.Scale(Vector512<double>.One, k)
+            : Vector512.ShiftLeft(Vector512.ConvertToInt64(k) + Vector512.Create(1023L), 52).AsDouble();
         return Vector512.FusedMultiplyAdd(s, p, s - Vector512<double>.One);
     }
 
@@ -208,7 +225,17 @@ internal interface IVectorFunction
 /// </summary>
 internal static class VectorMath
 {
-    private static readonly bool Wide = Vector512.IsHardwareAccelerated;
+    private static readonly bool Accelerated512 = Vector512.IsHardwareAccelerated;
+
+    /// <summary>
+    /// Set on a thread to run the portable code, on <see cref="Vector{T}"/> and without <see cref="FastExp"/>, where
+    /// 512-bit vectors are accelerated (for tests).
+    /// </summary>
+    [ThreadStatic]
+    internal static bool PortableOnly;
+
+    /// <summary>Whether the 512-bit code runs on this thread.</summary>
+    internal static bool Wide => Accelerated512 && !PortableOnly;
 
     public static void Map<TF>(ReadOnlySpan<double> x, Span<double> y, string op)
         where TF : IVectorFunction
@@ -255,9 +282,10 @@ internal static class VectorMath
         where TF : IVectorFunction
     {
         CheckLength(x.Length, y.Length, op);
-        var n = Wide ? 16 : Vector<float>.Count;
+        var wide = Wide;
+        var n = wide ? 16 : Vector<float>.Count;
         var i = 0;
-        if (Wide)
+        if (wide)
         {
             for (; i <= x.Length - n; i += n)
             {
@@ -277,7 +305,7 @@ internal static class VectorMath
             Span<float> buffer = stackalloc float[n];
             buffer.Clear();
             x[i..].CopyTo(buffer);
-            if (Wide)
+            if (wide)
             {
                 Apply<TF>(Vector512.Create<float>(buffer)).CopyTo(buffer);
             }
@@ -327,7 +355,7 @@ internal static class VectorMath
     }
 
     /// <summary>Refuses a destination of <paramref name="y"/> elements for a source of <paramref name="x"/>.</summary>
-    private static void CheckLength(int x, int y, string op)
+    public static void CheckLength(int x, int y, string op)
     {
         if (y < x)
         {

@@ -40,7 +40,7 @@ public static class TanhKernel
     private static Vector512<double> Tanh(Vector512<double> x)
     {
         // tanh(30) rounds to 1 in float64, so −2|x| is clamped at −60, where 2ᵏ stays normal.
-        var a = Vector512.Max(Vector512.Abs(x) * Vector512.Create(-2.0), Vector512.Create(-60.0));
+        var a = Vector512.MaxNative(Vector512.Abs(x) * Vector512.Create(-2.0), Vector512.Create(-60.0));
         var u = ExpKernel.ExpM1NonPositive(a);
         var t = -u / (u + Vector512.Create(2.0));
         var r = VectorMath.CopySign(t, x);

@@ -34,8 +34,8 @@ public static class Elementwise
             => Unary("Neg", a, TensorPrimitives.Negate, TensorPrimitives.Negate, static (x, _) => new NegNode(x));
 
         /// <summary>
-        /// e to the power of each element, by <see cref="ExpKernel"/> (evaluated in float64: within 1 ulp in both float types,
-        /// exp(0) = 1 exactly, exp(−∞) = 0, exp(+∞) = +∞, NaN stays NaN).
+        /// e to the power of each element, by <see cref="ExpKernel"/>: within 1 ulp in float64 and 2 ulp in float32, exp(0) = 1
+        /// exactly, exp(−∞) = 0, exp(+∞) = +∞, NaN stays NaN.
         /// </summary>
         public Tensor Exp()
             => Unary("Exp", a, ExpKernel.Exp, ExpKernel.Exp, static (x, y) => new ExpNode(x, y));
