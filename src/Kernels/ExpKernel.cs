@@ -100,7 +100,7 @@ public static class ExpKernel
     /// <summary>
     /// eᵃ − 1 for lanes a in [−60, 0] (the caller clamps): a = k·ln2 + r, eʳ − 1 by its Taylor series to r¹⁴ (|r| ≤ ln2/2,
     /// so the first omitted term is below 2⁻⁵⁶·|r|), then 2ᵏ·(eʳ − 1) + (2ᵏ − 1) with one rounding. Where k = 0 this is the
-    /// series alone, relatively accurate down to subnormal a (and −0 for a = −0).
+    /// series alone, relatively accurate down to subnormal a.
     /// </summary>
     internal static Vector<double> ExpM1NonPositive(Vector<double> a)
     {
@@ -161,7 +161,7 @@ public static class ExpKernel
     /// <summary>
     /// eᵃ − 1 for lanes a in [−60, 0] (the caller clamps): a = k·ln2 + r, eʳ − 1 by its Taylor series to r¹⁴ (|r| ≤ ln2/2,
     /// so the first omitted term is below 2⁻⁵⁶·|r|), then 2ᵏ·(eʳ − 1) + (2ᵏ − 1) with one rounding. Where k = 0 this is the
-    /// series alone, relatively accurate down to subnormal a (and −0 for a = −0).
+    /// series alone, relatively accurate down to subnormal a.
     /// </summary>
     internal static Vector512<double> ExpM1NonPositive(Vector512<double> a)
     {
