@@ -55,7 +55,8 @@ internal static class SoftmaxKernels
 
     /// <summary>
     /// r = log Σ exp(x − m) + m with m the maximum, replaced by 0 where it is ±inf (as PyTorch: an all −inf row gives −inf,
-    /// a row holding +inf gives +inf).
+    /// a row holding +inf gives +inf). The exponentials are <see cref="ExpKernel"/>'s, the operator Exp's, so exp(0) is 1
+    /// exactly and the fused form rounds as the composed one does.
     /// </summary>
     public static void LogSumExp<T>(ReadOnlySpan<T> x, Span<T> r, int outer, int size, int inner)
         where T : IFloatingPointIeee754<T>
@@ -84,7 +85,7 @@ internal static class SoftmaxKernels
             {
                 var row = x.Slice(block, size);
                 TensorPrimitives.Subtract(row, m[0], tmp);
-                TensorPrimitives.Exp(tmp, tmp);
+                ExpKernel.Exp<T>(tmp, tmp);
                 r[o] = T.Log(TensorPrimitives.Sum<T>(tmp)) + m[0];
                 continue;
             }
@@ -93,7 +94,7 @@ internal static class SoftmaxKernels
             for (var j = 0; j < size; j++)
             {
                 TensorPrimitives.Subtract(x.Slice(block + (j * inner), inner), m, e);
-                TensorPrimitives.Exp(e, e);
+                ExpKernel.Exp<T>(e, e);
                 TensorPrimitives.Add(s, e, s);
             }
 

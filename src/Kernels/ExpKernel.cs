@@ -1,0 +1,365 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Autograd.Kernels;
+
+/// <summary>
+/// The exponential, vectorised. float64 follows fdlibm (<c>e_exp.c</c>): x = k·ln2 + r with |r| ≤ ln2/2 (ln2 in two
+/// parts, so r carries no rounding error from k·ln2), exp(r) = 1 + r + r·c/(2 − c) with a degree-5 minimax c, then a
+/// scale by 2ᵏ rounded once (<c>vscalefpd</c>, or two exact halves), so subnormal results are rounded once and results
+/// past the largest double become +∞; its error is below 1 ulp. float32 uses <see cref="FastExp"/>, the fused softmax's
+/// exponential, where AVX-512 is available (within 2 ulp), and elsewhere the float64 code on widened values, rounded
+/// once (within 1 ulp). exp(±0) = 1 exactly, exp(−∞) = +0, exp(+∞) = +∞, NaN stays NaN. Every element — whether in
+/// a vector or in the tail of a span, which is padded to a vector — takes the same operations, so the result does not
+/// depend on its position; the 512-bit and <see cref="Vector{T}"/> float64 code give the same bits.
+/// </summary>
+public static class ExpKernel
+{
+    // fdlibm's constants: ln2 = Ln2Hi + Ln2Lo with Ln2Hi's low 32 bits zero (k·Ln2Hi is exact for |k| < 2²⁰), and the
+    // minimax coefficients of (r·(eʳ + 1)/(eʳ − 1) − 2) in r².
+    private const double Ln2Hi = 6.93147180369123816490e-01;
+    private const double Ln2Lo = 1.90821492927058770002e-10;
+    private const double InvLn2 = 1.44269504088896338700e+00;
+    private const double P1 = 1.66666666666666019037e-01;
+    private const double P2 = -2.77777777770155933842e-03;
+    private const double P3 = 6.61375632143793436117e-05;
+    private const double P4 = -1.65339022054652515390e-06;
+    private const double P5 = 4.13813679705723846039e-08;
+
+    /// <summary>y[i] = exp(x[i]). <paramref name="y"/> may be <paramref name="x"/> itself.</summary>
+    /// <exception cref="ArgumentException">y is shorter than x.</exception>
+    public static void Exp(ReadOnlySpan<float> x, Span<float> y)
+    {
+        if (FastExp.IsSupported && VectorMath.Wide)
+        {
+            VectorMath.CheckLength(x.Length, y.Length, "ExpKernel.Exp");
+            FastExp.Exp(x, y[..x.Length]);
+        }
+        else
+        {
+            VectorMath.Map<ExpFunction>(x, y, "ExpKernel.Exp");
+        }
+    }
+
+    /// <summary>y[i] = exp(x[i]). <paramref name="y"/> may be <paramref name="x"/> itself.</summary>
+    /// <exception cref="ArgumentException">y is shorter than x.</exception>
+    public static void Exp(ReadOnlySpan<double> x, Span<double> y) => VectorMath.Map<ExpFunction>(x, y, "ExpKernel.Exp");
+
+    /// <summary>y[i] = exp(x[i]) for <typeparamref name="T"/> float or double: the entry point of generic kernels.</summary>
+    /// <exception cref="NotSupportedException"><typeparamref name="T"/> is neither float nor double.</exception>
+    internal static void Exp<T>(ReadOnlySpan<T> x, Span<T> y)
+    {
+        if (typeof(T) == typeof(float))
+        {
+            Exp(
+                MemoryMarshal.CreateReadOnlySpan(ref Unsafe.As<T, float>(ref MemoryMarshal.GetReference(x)), x.Length),
+                MemoryMarshal.CreateSpan(ref Unsafe.As<T, float>(ref MemoryMarshal.GetReference(y)), y.Length));
+        }
+        else if (typeof(T) == typeof(double))
+        {
+            Exp(
+                MemoryMarshal.CreateReadOnlySpan(ref Unsafe.As<T, double>(ref MemoryMarshal.GetReference(x)), x.Length),
+                MemoryMarshal.CreateSpan(ref Unsafe.As<T, double>(ref MemoryMarshal.GetReference(y)), y.Length));
+        }
+        else
+        {
+            throw new NotSupportedException($"ExpKernel.Exp: {typeof(T).Name} is neither float nor double.");
+        }
+    }
+
+    /// <summary>exp(x) for one float32 value, by the same operations as the vector path.</summary>
+    public static float Exp(float x)
+        => FastExp.IsSupported && VectorMath.Wide ? FastExp.Exp(Vector512.Create(x)).ToScalar() : VectorMath.One<ExpFunction>(x);
+
+    /// <summary>exp(x) for one float64 value, by the same operations as the vector path.</summary>
+    public static double Exp(double x) => VectorMath.One<ExpFunction>(x);
+
+    /// <summary>exp of each lane; NaN lanes stay NaN.</summary>
+    internal static Vector<double> Exp(Vector<double> x)
+    {
+        // Below −746 the result rounds to +0, above 710 to +∞; the clamp also keeps 2ᵏ within two normal halves.
+        var c = Vector.Min(Vector.Max(x, new Vector<double>(-746.0)), new Vector<double>(710.0));
+        var k = Vector.Round(c * new Vector<double>(InvLn2));
+        var hi = c - (k * new Vector<double>(Ln2Hi));
+        var lo = k * new Vector<double>(Ln2Lo);
+        var r = hi - lo;
+        var t = r * r;
+        var p = Vector.FusedMultiplyAdd(new Vector<double>(P5), t, new Vector<double>(P4));
+        p = Vector.FusedMultiplyAdd(p, t, new Vector<double>(P3));
+        p = Vector.FusedMultiplyAdd(p, t, new Vector<double>(P2));
+        p = Vector.FusedMultiplyAdd(p, t, new Vector<double>(P1));
+        var cr = r - (t * p);
+        var y = Vector<double>.One - ((lo - (r * cr / (new Vector<double>(2.0) - cr))) - hi);
+        var e = ScaleByPowerOfTwo(y, Vector.ConvertToInt64(k));
+        return Vector.ConditionalSelect(Vector.Equals(x, x), e, x);
+    }
+
+    /// <summary>
+    /// eᵃ − 1 for lanes a in [−60, 0] (the caller clamps): a = k·ln2 + r, eʳ − 1 by its Taylor series to r¹⁴ (|r| ≤ ln2/2,
+    /// so the first omitted term is below 2⁻⁵⁶·|r|), then 2ᵏ·(eʳ − 1) + (2ᵏ − 1) with one rounding. Where k = 0 this is the
+    /// series alone, relatively accurate down to subnormal a.
+    /// </summary>
+    internal static Vector<double> ExpM1NonPositive(Vector<double> a)
+    {
+        var k = Vector.Round(a * new Vector<double>(InvLn2));
+        var r = (a - (k * new Vector<double>(Ln2Hi))) - (k * new Vector<double>(Ln2Lo));
+        var q = new Vector<double>(1.0 / 87178291200.0);
+        q = Vector.FusedMultiplyAdd(q, r, new Vector<double>(1.0 / 6227020800.0));
+        q = Vector.FusedMultiplyAdd(q, r, new Vector<double>(1.0 / 479001600.0));
+        q = Vector.FusedMultiplyAdd(q, r, new Vector<double>(1.0 / 39916800.0));
+        q = Vector.FusedMultiplyAdd(q, r, new Vector<double>(1.0 / 3628800.0));
+        q = Vector.FusedMultiplyAdd(q, r, new Vector<double>(1.0 / 362880.0));
+        q = Vector.FusedMultiplyAdd(q, r, new Vector<double>(1.0 / 40320.0));
+        q = Vector.FusedMultiplyAdd(q, r, new Vector<double>(1.0 / 5040.0));
+        q = Vector.FusedMultiplyAdd(q, r, new Vector<double>(1.0 / 720.0));
+        q = Vector.FusedMultiplyAdd(q, r, new Vector<double>(1.0 / 120.0));
+        q = Vector.FusedMultiplyAdd(q, r, new Vector<double>(1.0 / 24.0));
+        q = Vector.FusedMultiplyAdd(q, r, new Vector<double>(1.0 / 6.0));
+        q = Vector.FusedMultiplyAdd(q, r, new Vector<double>(0.5));
+        var p = Vector.FusedMultiplyAdd(r * r, q, r);
+
+        // 2ᵏ for k in [−87, 0] is a normal double; 2ᵏ − 1 is exact down to k = −53 and rounds to −1 below.
+        var s = Vector.AsVectorDouble(Vector.ShiftLeft(Vector.ConvertToInt64(k) + new Vector<long>(1023), 52));
+        return Vector.FusedMultiplyAdd(s, p, s - Vector<double>.One);
+    }
+
+    /// <summary>y·2ᵏ for k in [−1076, 1024], in two steps of normal powers of two so that only the last one rounds.</summary>
+    private static Vector<double> ScaleByPowerOfTwo(Vector<double> y, Vector<long> k)
+    {
+        var k1 = Vector.ShiftRightArithmetic(k, 1);
+        var k2 = k - k1;
+        var s1 = Vector.AsVectorDouble(Vector.ShiftLeft(k1 + new Vector<long>(1023), 52));
+        var s2 = Vector.AsVectorDouble(Vector.ShiftLeft(k2 + new Vector<long>(1023), 52));
+        return y * s1 * s2;
+    }
+
+    /// <summary>exp of each lane; NaN lanes stay NaN.</summary>
+    internal static Vector512<double> Exp(Vector512<double> x)
+    {
+        // Below −746 the result rounds to +0, above 710 to +∞; the clamp also keeps 2ᵏ within two normal halves.
+        // The native min and max (one instruction each) may let a NaN lane through as either operand: it is restored below.
+        var c = Vector512.MinNative(Vector512.MaxNative(x, Vector512.Create(-746.0)), Vector512.Create(710.0));
+        var k = Vector512.Round(c * Vector512.Create(InvLn2));
+        var hi = c - (k * Vector512.Create(Ln2Hi));
+        var lo = k * Vector512.Create(Ln2Lo);
+        var r = hi - lo;
+        var t = r * r;
+        var p = Vector512.FusedMultiplyAdd(Vector512.Create(P5), t, Vector512.Create(P4));
+        p = Vector512.FusedMultiplyAdd(p, t, Vector512.Create(P3));
+        p = Vector512.FusedMultiplyAdd(p, t, Vector512.Create(P2));
+        p = Vector512.FusedMultiplyAdd(p, t, Vector512.Create(P1));
+        var cr = r - (t * p);
+        var y = Vector512<double>.One - ((lo - (r * cr / (Vector512.Create(2.0) - cr))) - hi);
+        // vscalefpd rounds y·2ᵏ once, as the two-step scale does.
+        var e = Avx512F.IsSupported ? Avx512F.Scale(y, k) : ScaleByPowerOfTwo(y, Vector512.ConvertToInt64(k));
+        return Vector512.ConditionalSelect(Vector512.Equals(x, x), e, x);
+    }
+
+    /// <summary>
+    /// eᵃ − 1 for lanes a in [−60, 0] (the caller clamps): a = k·ln2 + r, eʳ − 1 by its Taylor series to r¹⁴ (|r| ≤ ln2/2,
+    /// so the first omitted term is below 2⁻⁵⁶·|r|), then 2ᵏ·(eʳ − 1) + (2ᵏ − 1) with one rounding. Where k = 0 this is the
+    /// series alone, relatively accurate down to subnormal a.
+    /// </summary>
+    internal static Vector512<double> ExpM1NonPositive(Vector512<double> a)
+    {
+        var k = Vector512.Round(a * Vector512.Create(InvLn2));
+        var r = (a - (k * Vector512.Create(Ln2Hi))) - (k * Vector512.Create(Ln2Lo));
+        var q = Vector512.Create(1.0 / 87178291200.0);
+        q = Vector512.FusedMultiplyAdd(q, r, Vector512.Create(1.0 / 6227020800.0));
+        q = Vector512.FusedMultiplyAdd(q, r, Vector512.Create(1.0 / 479001600.0));
+        q = Vector512.FusedMultiplyAdd(q, r, Vector512.Create(1.0 / 39916800.0));
+        q = Vector512.FusedMultiplyAdd(q, r, Vector512.Create(1.0 / 3628800.0));
+        q = Vector512.FusedMultiplyAdd(q, r, Vector512.Create(1.0 / 362880.0));
+        q = Vector512.FusedMultiplyAdd(q, r, Vector512.Create(1.0 / 40320.0));
+        q = Vector512.FusedMultiplyAdd(q, r, Vector512.Create(1.0 / 5040.0));
+        q = Vector512.FusedMultiplyAdd(q, r, Vector512.Create(1.0 / 720.0));
+        q = Vector512.FusedMultiplyAdd(q, r, Vector512.Create(1.0 / 120.0));
+        q = Vector512.FusedMultiplyAdd(q, r, Vector512.Create(1.0 / 24.0));
+        q = Vector512.FusedMultiplyAdd(q, r, Vector512.Create(1.0 / 6.0));
+        q = Vector512.FusedMultiplyAdd(q, r, Vector512.Create(0.5));
+        var p = Vector512.FusedMultiplyAdd(r * r, q, r);
+
+        // 2ᵏ for k in [−87, 0] is a normal double; 2ᵏ − 1 is exact down to k = −53 and rounds to −1 below.
+        var s = Avx512F.IsSupported
+            ? Avx512F.Scale(Vector512<double>.One, k)
+            : Vector512.ShiftLeft(Vector512.ConvertToInt64(k) + Vector512.Create(1023L), 52).AsDouble();
+        return Vector512.FusedMultiplyAdd(s, p, s - Vector512<double>.One);
+    }
+
+    /// <summary>y·2ᵏ for k in [−1076, 1024], in two steps of normal powers of two so that only the last one rounds.</summary>
+    private static Vector512<double> ScaleByPowerOfTwo(Vector512<double> y, Vector512<long> k)
+    {
+        var k1 = Vector512.ShiftRightArithmetic(k, 1);
+        var k2 = k - k1;
+        var s1 = Vector512.ShiftLeft(k1 + Vector512.Create(1023L), 52).AsDouble();
+        var s2 = Vector512.ShiftLeft(k2 + Vector512.Create(1023L), 52).AsDouble();
+        return y * s1 * s2;
+    }
+
+    private readonly struct ExpFunction : IVectorFunction
+    {
+        public static Vector<double> Apply(Vector<double> x) => Exp(x);
+
+        public static Vector512<double> Apply(Vector512<double> x) => Exp(x);
+    }
+}
+
+/// <summary>A function of float64 lanes that the span maps of <see cref="VectorMath"/> apply, by the same operations at either width.</summary>
+internal interface IVectorFunction
+{
+    /// <summary>The function of each lane.</summary>
+    static abstract Vector<double> Apply(Vector<double> x);
+
+    /// <summary>The function of each lane, 8 at a time.</summary>
+    static abstract Vector512<double> Apply(Vector512<double> x);
+}
+
+/// <summary>
+/// Applies a float64 vector function to spans of float64 or float32 (widened, computed, rounded once), on 512-bit
+/// vectors where they are accelerated and <see cref="Vector{T}"/> elsewhere. The tail of a span is copied into a vector
+/// padded with zeros, and a single value goes through the same vector code, so every element takes the same
+/// operations wherever it sits.
+/// </summary>
+internal static class VectorMath
+{
+    private static readonly bool Accelerated512 = Vector512.IsHardwareAccelerated;
+
+    /// <summary>
+    /// Set on a thread to run the portable code, on <see cref="Vector{T}"/> and without <see cref="FastExp"/>, where
+    /// 512-bit vectors are accelerated (for tests).
+    /// </summary>
+    [ThreadStatic]
+    internal static bool PortableOnly;
+
+    /// <summary>Whether the 512-bit code runs on this thread.</summary>
+    internal static bool Wide => Accelerated512 && !PortableOnly;
+
+    public static void Map<TF>(ReadOnlySpan<double> x, Span<double> y, string op)
+        where TF : IVectorFunction
+    {
+        CheckLength(x.Length, y.Length, op);
+        if (Wide)
+        {
+            var i = 0;
+            for (; i <= x.Length - 8; i += 8)
+            {
+                TF.Apply(Vector512.Create(x.Slice(i, 8))).CopyTo(y.Slice(i, 8));
+            }
+
+            if (i < x.Length)
+            {
+                Span<double> buffer = stackalloc double[8];
+                buffer.Clear();
+                x[i..].CopyTo(buffer);
+                TF.Apply(Vector512.Create<double>(buffer)).CopyTo(buffer);
+                buffer[..(x.Length - i)].CopyTo(y[i..]);
+            }
+        }
+        else
+        {
+            var n = Vector<double>.Count;
+            var i = 0;
+            for (; i <= x.Length - n; i += n)
+            {
+                TF.Apply(new Vector<double>(x.Slice(i, n))).CopyTo(y.Slice(i, n));
+            }
+
+            if (i < x.Length)
+            {
+                Span<double> buffer = stackalloc double[n];
+                buffer.Clear();
+                x[i..].CopyTo(buffer);
+                TF.Apply(new Vector<double>(buffer)).CopyTo(buffer);
+                buffer[..(x.Length - i)].CopyTo(y[i..]);
+            }
+        }
+    }
+
+    public static void Map<TF>(ReadOnlySpan<float> x, Span<float> y, string op)
+        where TF : IVectorFunction
+    {
+        CheckLength(x.Length, y.Length, op);
+        var wide = Wide;
+        var n = wide ? 16 : Vector<float>.Count;
+        var i = 0;
+        if (wide)
+        {
+            for (; i <= x.Length - n; i += n)
+            {
+                Apply<TF>(Vector512.Create(x.Slice(i, n))).CopyTo(y.Slice(i, n));
+            }
+        }
+        else
+        {
+            for (; i <= x.Length - n; i += n)
+            {
+                Apply<TF>(new Vector<float>(x.Slice(i, n))).CopyTo(y.Slice(i, n));
+            }
+        }
+
+        if (i < x.Length)
+        {
+            Span<float> buffer = stackalloc float[n];
+            buffer.Clear();
+            x[i..].CopyTo(buffer);
+            if (wide)
+            {
+                Apply<TF>(Vector512.Create<float>(buffer)).CopyTo(buffer);
+            }
+            else
+            {
+                Apply<TF>(new Vector<float>(buffer)).CopyTo(buffer);
+            }
+
+            buffer[..(x.Length - i)].CopyTo(y[i..]);
+        }
+    }
+
+    public static double One<TF>(double x)
+        where TF : IVectorFunction
+        => Wide ? TF.Apply(Vector512.Create(x)).ToScalar() : TF.Apply(new Vector<double>(x))[0];
+
+    public static float One<TF>(float x)
+        where TF : IVectorFunction
+        => Wide ? Apply<TF>(Vector512.Create(x)).ToScalar() : Apply<TF>(new Vector<float>(x))[0];
+
+    /// <summary>|v| with the sign of <paramref name="sign"/>, lane by lane (bit operations, so ±0 and NaN keep their sign bits).</summary>
+    public static Vector<double> CopySign(Vector<double> v, Vector<double> sign)
+    {
+        var mask = Vector.AsVectorDouble(new Vector<long>(long.MinValue));
+        return Vector.AndNot(v, mask) | (sign & mask);
+    }
+
+    /// <summary>|v| with the sign of <paramref name="sign"/>, lane by lane.</summary>
+    public static Vector512<double> CopySign(Vector512<double> v, Vector512<double> sign)
+    {
+        var mask = Vector512.Create(long.MinValue).AsDouble();
+        return Vector512.AndNot(v, mask) | (sign & mask);
+    }
+
+    private static Vector<float> Apply<TF>(Vector<float> x)
+        where TF : IVectorFunction
+    {
+        Vector.Widen(x, out var low, out var high);
+        return Vector.Narrow(TF.Apply(low), TF.Apply(high));
+    }
+
+    private static Vector512<float> Apply<TF>(Vector512<float> x)
+        where TF : IVectorFunction
+    {
+        var (low, high) = Vector512.Widen(x);
+        return Vector512.Narrow(TF.Apply(low), TF.Apply(high));
+    }
+
+    /// <summary>Refuses a destination of <paramref name="y"/> elements for a source of <paramref name="x"/>.</summary>
+    public static void CheckLength(int x, int y, string op)
+    {
+        if (y < x)
+        {
+            throw new ArgumentException($"{op}: the destination holds {y} elements but the source has {x}.", nameof(y));
+        }
+    }
+}
