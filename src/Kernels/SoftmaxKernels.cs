@@ -148,14 +148,14 @@ internal static class SoftmaxKernels
         if (log)
         {
             // Σ exp(x − max) without a buffer: exp into dst, sum, then rewrite dst as x − max.
-            TensorPrimitives.Exp(dst, dst);
+            ExpKernel.Exp<T>(dst, dst);
             var lse = T.Log(TensorPrimitives.Sum<T>(dst));
             TensorPrimitives.Subtract(src, max, dst);
             TensorPrimitives.Subtract(dst, lse, dst);
         }
         else
         {
-            TensorPrimitives.Exp(dst, dst);
+            ExpKernel.Exp<T>(dst, dst);
             var sum = TensorPrimitives.Sum<T>(dst);
             TensorPrimitives.Multiply(dst, T.One / sum, dst);
         }
@@ -208,7 +208,7 @@ internal static class SoftmaxKernels
             return;
         }
 
-        TensorPrimitives.Exp(yr, dr);
+        ExpKernel.Exp<T>(yr, dr);
         TensorPrimitives.Multiply(dr, sum, dr);
         TensorPrimitives.Subtract(gr, dr, dr);
     }
@@ -222,7 +222,7 @@ internal static class SoftmaxKernels
         }
         else
         {
-            TensorPrimitives.Exp(x, y);
+            ExpKernel.Exp<T>(x, y);
         }
     }
 
