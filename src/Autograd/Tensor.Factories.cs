@@ -1,3 +1,4 @@
+using System.Globalization;
 using MathNet.Numerics.Distributions;
 using MathNet.Numerics.Random;
 
@@ -71,7 +72,7 @@ public sealed partial class Tensor
 
     private static Tensor FromData(Array data, int[] shape, DType dtype)
     {
-        var s = shape.Length == 0 && data.Length != 1 ? new Shape(data.Length) : new Shape(shape);
+        var s = shape.Length == 0 && data.Length != 1 ? new Shape(data.Length) : ShapeFor("FromArray", shape);
         if (s.ElementCount != data.Length)
         {
             throw new ArgumentException($"FromArray: shape {s} holds {s.ElementCount} elements but the data has {data.Length}.", nameof(shape));
@@ -162,17 +163,27 @@ public sealed partial class Tensor
     public static Tensor Zeros(Shape shape, DType dtype = DType.Float64) => Empty(shape, dtype);
 
     /// <summary>A float64 tensor of zeros with the given sizes.</summary>
-    public static Tensor Zeros(params int[] shape) => Empty(new Shape(shape), DType.Float64);
+    /// <exception cref="ArgumentException">A size is negative, or the sizes hold more elements than an array can.</exception>
+    public static Tensor Zeros(params int[] shape) => Empty(ShapeFor("Zeros", shape), DType.Float64);
 
     /// <summary>A tensor of ones.</summary>
     public static Tensor Ones(Shape shape, DType dtype = DType.Float64) => Full(shape, 1.0, dtype);
 
     /// <summary>A float64 tensor of ones with the given sizes.</summary>
-    public static Tensor Ones(params int[] shape) => Full(new Shape(shape), 1.0, DType.Float64);
+    /// <exception cref="ArgumentException">A size is negative, or the sizes hold more elements than an array can.</exception>
+    public static Tensor Ones(params int[] shape) => Full(ShapeFor("Ones", shape), 1.0, DType.Float64);
 
     /// <summary>A tensor with every element equal to <paramref name="value"/>.</summary>
+    /// <exception cref="ArgumentException">The dtype is int64 and the value has no int64 value (NaN, ±∞ or out of range).</exception>
     public static Tensor Full(Shape shape, double value, DType dtype = DType.Float64)
     {
+        if (dtype == DType.Int64 && !(value >= -9.2233720368547758e18 && value < 9.2233720368547758e18))
+        {
+            throw new ArgumentException(
+                $"Full: the value {value.ToString(CultureInfo.InvariantCulture)} has no int64 value (NaN, ±∞ and values outside [−2⁶³, 2⁶³) are refused); shape {shape}.",
+                nameof(value));
+        }
+
         var t = Uninitialized(shape, dtype);
         switch (dtype)
         {
@@ -227,31 +238,73 @@ public sealed partial class Tensor
     public static Tensor Arange(int stop, DType dtype = DType.Float64) => Arange(0, stop, 1, dtype);
 
     /// <summary>Samples from the standard normal distribution (mean 0, standard deviation 1), reproducible from <paramref name="seed"/>.</summary>
+    /// <exception cref="ArgumentException">The dtype is not a float type, the mean is not finite, or the std is negative or not finite.</exception>
     public static Tensor RandN(Shape shape, int seed, DType dtype = DType.Float64, double mean = 0.0, double std = 1.0)
     {
+        RequireRandomDType("RandN", shape, dtype);
+        if (!double.IsFinite(mean) || !(std >= 0 && double.IsFinite(std)))
+        {
+            throw new ArgumentException(
+                string.Create(CultureInfo.InvariantCulture, $"RandN: the mean must be finite and the std a finite number ≥ 0, got mean {mean} and std {std} (shape {shape})."),
+                double.IsFinite(mean) ? nameof(std) : nameof(mean));
+        }
+
         var normal = new Normal(mean, std, new MersenneTwister(seed));
         return FromSamples(shape, dtype, normal.Sample);
     }
 
     /// <summary>Samples uniform in [<paramref name="low"/>, <paramref name="high"/>), reproducible from <paramref name="seed"/>.</summary>
+    /// <exception cref="ArgumentException">The dtype is not a float type, or the range is empty or has a bound that is not finite.</exception>
     public static Tensor Rand(Shape shape, int seed, DType dtype = DType.Float64, double low = 0.0, double high = 1.0)
     {
+        RequireRandomDType("Rand", shape, dtype);
         if (!(high > low))
         {
-            throw new ArgumentException($"Rand: the range [{low}, {high}) is empty.", nameof(high));
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"Rand: the range [{low}, {high}) is empty (shape {shape})."), nameof(high));
+        }
+
+        if (!double.IsFinite(low) || !double.IsFinite(high))
+        {
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"Rand: the bounds must be finite, got [{low}, {high}) (shape {shape})."), double.IsFinite(low) ? nameof(high) : nameof(low));
         }
 
         var uniform = new ContinuousUniform(low, high, new MersenneTwister(seed));
         return FromSamples(shape, dtype, uniform.Sample);
     }
 
-    private static Tensor FromSamples(Shape shape, DType dtype, Func<double> sample)
+    private static void RequireRandomDType(string op, Shape shape, DType dtype)
     {
         if (!dtype.IsFloatingPoint())
         {
-            throw new ArgumentException($"Random tensors must be float64 or float32, not {dtype.Name()}.", nameof(dtype));
+            throw new ArgumentException($"{op}: random tensors must be float64 or float32, not {dtype.Name()} (shape {shape}).", nameof(dtype));
+        }
+    }
+
+    /// <summary>The shape of <paramref name="shape"/>, or an exception naming <paramref name="op"/> when a size is negative or the sizes hold too many elements.</summary>
+    private static Shape ShapeFor(string op, int[] shape)
+    {
+        var text = $"[{string.Join(", ", shape)}]";
+        long count = 1;
+        foreach (var d in shape)
+        {
+            if (d < 0)
+            {
+                throw new ArgumentException($"{op}: shape {text} has a negative dimension size {d}.", nameof(shape));
+            }
+
+            count = Math.Min(count * d, (long)Array.MaxLength + 1);
         }
 
+        if (count > Array.MaxLength)
+        {
+            throw new ArgumentException($"{op}: shape {text} has more elements than an array can hold ({Array.MaxLength}).", nameof(shape));
+        }
+
+        return new Shape(shape);
+    }
+
+    private static Tensor FromSamples(Shape shape, DType dtype, Func<double> sample)
+    {
         var t = Uninitialized(shape, dtype);
         for (var i = 0; i < t.ElementCount; i++)
         {
@@ -282,7 +335,8 @@ public sealed partial class Tensor
     }
 
     /// <summary>A copy of the elements in row-major order; <typeparamref name="T"/> must match the dtype.</summary>
-    public T[] ToArray<T>() => AsSpan<T>().ToArray();
+    /// <exception cref="InvalidOperationException"><typeparamref name="T"/> is not the element type of this tensor's dtype.</exception>
+    public T[] ToArray<T>() => ElementsAs<T>("ToArray").ToArray();
 
     /// <summary>
     /// The element at a full index (one entry per dimension; negative entries count from the end), as a double. Setting

@@ -70,21 +70,7 @@ public sealed partial class Tensor
     public bool RequiresGrad
     {
         get => _requiresGrad;
-        set
-        {
-            if (!IsLeaf)
-            {
-                throw new InvalidOperationException(
-                    $"RequiresGrad can only be set on a leaf tensor; this {Shape} tensor was produced by '{OpName}'. Use Detach() to get a leaf.");
-            }
-
-            if (value && !DType.IsFloatingPoint())
-            {
-                throw new InvalidOperationException($"Only floating-point tensors can require gradients; this tensor is {DType.Name()}.");
-            }
-
-            _requiresGrad = value;
-        }
+        set => SetRequiresGrad(value, nameof(RequiresGrad));
     }
 
     /// <summary>
@@ -114,10 +100,27 @@ public sealed partial class Tensor
     public static GradModeScope EnableGrad() => GradMode.EnableGrad();
 
     /// <summary>Sets <see cref="RequiresGrad"/> and returns this tensor, for one-line construction.</summary>
+    /// <exception cref="InvalidOperationException">This tensor is not a leaf, or <paramref name="requiresGrad"/> is true and it is an integer tensor.</exception>
     public Tensor WithRequiresGrad(bool requiresGrad = true)
     {
-        RequiresGrad = requiresGrad;
+        SetRequiresGrad(requiresGrad, nameof(WithRequiresGrad));
         return this;
+    }
+
+    private void SetRequiresGrad(bool value, string api)
+    {
+        if (!IsLeaf)
+        {
+            throw new InvalidOperationException(
+                $"{api}: only a leaf tensor's RequiresGrad can be set; this {Shape} tensor was produced by '{OpName}'. Use Detach() to get a leaf.");
+        }
+
+        if (value && !DType.IsFloatingPoint())
+        {
+            throw new InvalidOperationException($"{api}: only floating-point tensors can require gradients; this tensor is {DType.Name()} of shape {Shape}.");
+        }
+
+        _requiresGrad = value;
     }
 
     /// <summary>
@@ -161,15 +164,27 @@ public sealed partial class Tensor
     internal Span<T> Span<T>() => new((T[])Storage, Offset, ElementCount);
 
     /// <summary>The elements as a read-only span of <typeparamref name="T"/>.</summary>
-    public ReadOnlySpan<T> AsSpan<T>()
+    /// <exception cref="InvalidOperationException"><typeparamref name="T"/> is not the element type of this tensor's dtype.</exception>
+    public ReadOnlySpan<T> AsSpan<T>() => ElementsAs<T>("AsSpan");
+
+    /// <summary>The elements as a read-only span, or an exception naming <paramref name="api"/> when <typeparamref name="T"/> is not the element type.</summary>
+    internal ReadOnlySpan<T> ElementsAs<T>(string api)
     {
         if (Storage is not T[] arr)
         {
-            throw new InvalidOperationException($"AsSpan<{typeof(T).Name}>: this tensor holds {DType.Name()} elements.");
+            throw new InvalidOperationException(
+                $"{api}<{typeof(T).Name}>: this tensor of shape {Shape} holds {DType.Name()} elements ({ElementTypeName(DType)}), not {typeof(T).Name}.");
         }
 
         return new ReadOnlySpan<T>(arr, Offset, ElementCount);
     }
+
+    private static string ElementTypeName(DType dtype) => dtype switch
+    {
+        DType.Float64 => nameof(Double),
+        DType.Float32 => nameof(Single),
+        _ => nameof(Int64),
+    };
 
     /// <summary>Attaches the node that produced this tensor. Called by operators right after creating the result.</summary>
     internal void SetGradFn(Node node)

@@ -24,13 +24,25 @@ public static class Functional
     private static readonly double InvSqrt2 = 1.0 / Math.Sqrt(2.0);
 
     /// <summary>The exact GELU: ½ x (1 + erf(x / √2)).</summary>
-    public static Tensor Gelu(Tensor x) => x * 0.5 * (1.0 + (x * InvSqrt2).Erf());
+    /// <exception cref="ArgumentException">The input is not float32 or float64.</exception>
+    public static Tensor Gelu(Tensor x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (!x.DType.IsFloatingPoint())
+        {
+            throw new ArgumentException($"Gelu: expected a float32 or float64 input, got {x.DType.Name()} of shape {x.Shape}.", nameof(x));
+        }
+
+        return x * 0.5 * (1.0 + (x * InvSqrt2).Erf());
+    }
 
     /// <summary>Mean squared error ((prediction − target)², reduced).</summary>
     /// <exception cref="ArgumentException">The shapes differ, or the two are not of one float dtype.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="reduction"/> is not a defined <see cref="Reduction"/>.</exception>
     public static Tensor MseLoss(Tensor prediction, Tensor target, Reduction reduction = Reduction.Mean)
     {
         SameShape("MseLoss", prediction, target);
+        CheckReduction("MseLoss", reduction);
         var d = prediction - target;
         return Reduce(d * d, reduction);
     }
@@ -41,9 +53,11 @@ public static class Functional
     /// form max(x, 0) + log(1 + e^(−|x|)) would give the subgradients of its two kinks there, not the derivative).
     /// </summary>
     /// <exception cref="ArgumentException">The shapes differ, or the two are not of one float dtype.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="reduction"/> is not a defined <see cref="Reduction"/>.</exception>
     public static Tensor BinaryCrossEntropyWithLogits(Tensor logits, Tensor target, Reduction reduction = Reduction.Mean)
     {
         SameShape("BinaryCrossEntropyWithLogits", logits, target);
+        CheckReduction("BinaryCrossEntropyWithLogits", reduction);
         var softplus = Tensor.Stack([Tensor.ZerosLike(logits), logits], logits.Rank).LogSumExp(logits.Rank);
         var loss = softplus - (logits * target);
         return Reduce(loss, reduction);
@@ -53,9 +67,11 @@ public static class Functional
     /// Negative log-likelihood: −logProbabilities[i, target[i]] for log-probabilities [N, C] and int64 class indices [N].
     /// </summary>
     /// <exception cref="ArgumentException">The shapes or dtypes do not fit, or a target is outside [0, C).</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="reduction"/> is not a defined <see cref="Reduction"/>.</exception>
     public static Tensor NllLoss(Tensor logProbabilities, Tensor target, Reduction reduction = Reduction.Mean)
     {
         CheckClassTargets("NllLoss", logProbabilities, target);
+        CheckReduction("NllLoss", reduction);
         var n = target.ElementCount;
         var picked = logProbabilities.Gather(1, target.Reshape(n, 1)).Reshape(n);
         return Reduce(picked.Neg(), reduction);
@@ -67,13 +83,18 @@ public static class Functional
     /// reduction without smoothing, d loss / d logits = (softmax(logits) − onehot(target)) / N.
     /// </summary>
     /// <exception cref="ArgumentException">The shapes or dtypes do not fit, a target is outside [0, C), or ε is outside [0, 1].</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="reduction"/> is not a defined <see cref="Reduction"/>.</exception>
     public static Tensor CrossEntropy(Tensor logits, Tensor target, Reduction reduction = Reduction.Mean, double labelSmoothing = 0.0)
     {
         CheckClassTargets("CrossEntropy", logits, target);
         if (!(labelSmoothing >= 0 && labelSmoothing <= 1))
         {
-            throw new ArgumentException($"CrossEntropy: labelSmoothing must be in [0, 1], got {labelSmoothing}.", nameof(labelSmoothing));
+            throw new ArgumentException(
+                string.Create(CultureInfo.InvariantCulture, $"CrossEntropy: labelSmoothing must be in [0, 1], got {labelSmoothing} (scores {logits.Shape})."),
+                nameof(labelSmoothing));
         }
+
+        CheckReduction("CrossEntropy", reduction);
 
         var n = target.ElementCount;
         var logp = logits.LogSoftmax(1);
@@ -93,6 +114,14 @@ public static class Functional
         Reduction.None => loss,
         _ => throw new ArgumentOutOfRangeException(nameof(reduction), reduction, "Unknown reduction."),
     };
+
+    private static void CheckReduction(string op, Reduction reduction)
+    {
+        if (reduction is not (Reduction.Mean or Reduction.Sum or Reduction.None))
+        {
+            throw new ArgumentOutOfRangeException(nameof(reduction), reduction, $"{op}: unknown reduction {(int)reduction}; use Reduction.Mean, Sum or None.");
+        }
+    }
 
     private static void SameShape(string op, Tensor a, Tensor b)
     {

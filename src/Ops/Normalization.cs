@@ -1,3 +1,4 @@
+using System.Globalization;
 using Autograd.Kernels;
 
 namespace Autograd.Ops;
@@ -24,10 +25,12 @@ public static class Normalization
         /// <param name="eps">Added to the variance.</param>
         /// <remarks>Saves x and the mean and 1/√(var + eps) of each row; the backward rule is in docs/rules.md.</remarks>
         /// <exception cref="ArgumentException">x is not float32/float64; the normalized shape is empty, longer than x's rank or not x's trailing dims; weight or bias has another shape or dtype.</exception>
+        /// <exception cref="ArgumentOutOfRangeException"><paramref name="eps"/> is negative or not finite.</exception>
         public Tensor LayerNorm(int[] normalizedShape, Tensor? weight = null, Tensor? bias = null, double eps = 1e-5)
         {
             const string op = "LayerNorm";
             var size = CheckLayerNorm(op, x, normalizedShape, weight, bias);
+            CheckEps(op, x, eps);
             var k = normalizedShape.Length;
             var statsShape = StatsShape(x.Shape, k);
             var y = Tensor.Uninitialized(x.Shape, x.DType);
@@ -61,9 +64,11 @@ public static class Normalization
         /// <param name="bias">The shift, of shape <paramref name="normalizedShape"/>; none when null.</param>
         /// <param name="eps">Added to the variance.</param>
         /// <exception cref="ArgumentException">As for <see cref="LayerNorm(Tensor, int[], Tensor?, Tensor?, double)"/>.</exception>
+        /// <exception cref="ArgumentOutOfRangeException"><paramref name="eps"/> is negative or not finite.</exception>
         public Tensor LayerNormComposed(int[] normalizedShape, Tensor? weight = null, Tensor? bias = null, double eps = 1e-5)
         {
             CheckLayerNorm("LayerNormComposed", x, normalizedShape, weight, bias);
+            CheckEps("LayerNormComposed", x, eps);
             var dims = TrailingDims(normalizedShape.Length);
             var c = x - x.Mean(dims, keepDim: true);
             var y = c / ((c * c).Mean(dims, keepDim: true) + eps).Sqrt();
@@ -99,6 +104,7 @@ public static class Normalization
         /// x is not float32/float64 or has rank below 2; a statistic, weight or bias is not of shape [C] and x's dtype;
         /// only one running statistic is given; evaluation without running statistics; training with one value per channel.
         /// </exception>
+        /// <exception cref="ArgumentOutOfRangeException"><paramref name="eps"/> is negative or not finite, or <paramref name="momentum"/> is outside [0, 1].</exception>
         public Tensor BatchNorm(Tensor? runningMean, Tensor? runningVar, Tensor? weight = null, Tensor? bias = null, bool training = false, double momentum = 0.1, double eps = 1e-5)
         {
             const string op = "BatchNorm";
@@ -127,6 +133,13 @@ public static class Normalization
             if (training && count <= 1)
             {
                 throw new ArgumentException($"{op}: expected more than 1 value per channel when training, got input of shape {x.Shape}.");
+            }
+
+            CheckEps(op, x, eps);
+            if (!(momentum >= 0 && momentum <= 1))
+            {
+                throw new ArgumentOutOfRangeException(
+                    nameof(momentum), momentum, string.Create(CultureInfo.InvariantCulture, $"{op}: momentum must be in [0, 1], got {momentum} (input {x.Shape})."));
             }
 
             var bshape = new int[x.Rank];
@@ -182,6 +195,7 @@ public static class Normalization
         /// <param name="eps">Added to the variance.</param>
         /// <remarks>The backward rule is in docs/rules.md.</remarks>
         /// <exception cref="ArgumentException">Mixed or non-float dtypes, g and x of different shapes, or a normalized shape that is not x's trailing dims.</exception>
+        /// <exception cref="ArgumentOutOfRangeException"><paramref name="eps"/> is negative or not finite.</exception>
         public static Tensor LayerNormBackward(Tensor g, Tensor x, int[] normalizedShape, double eps = 1e-5)
         {
             const string op = "LayerNormBackward";
@@ -192,6 +206,7 @@ public static class Normalization
             }
 
             var size = CheckLayerNorm(op, x, normalizedShape, null, null);
+            CheckEps(op, x, eps);
             var statsShape = StatsShape(x.Shape, normalizedShape.Length);
             var mean = Tensor.Uninitialized(statsShape, x.DType);
             var rstd = Tensor.Uninitialized(statsShape, x.DType);
@@ -223,6 +238,15 @@ public static class Normalization
         }
 
         return dx;
+    }
+
+    private static void CheckEps(string op, Tensor x, double eps)
+    {
+        if (!(eps >= 0 && double.IsFinite(eps)))
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(eps), eps, string.Create(CultureInfo.InvariantCulture, $"{op}: eps must be a finite number ≥ 0, got {eps} (input {x.Shape})."));
+        }
     }
 
     private static int CheckLayerNorm(string op, Tensor x, int[] normalizedShape, Tensor? weight, Tensor? bias)

@@ -49,12 +49,27 @@ public sealed class DataLoader
     /// <exception cref="ArgumentException">The first dimensions of the features and labels differ.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is less than 1.</exception>
     public DataLoader(Tensor features, Tensor labels, int batchSize, bool shuffle = true, int seed = 0, bool dropLast = false)
-        : this(new TensorDataset(features, labels), batchSize, shuffle, seed, dropLast)
+        : this(Pair(features, labels), batchSize, shuffle, seed, dropLast)
     {
     }
 
     /// <summary>The samples.</summary>
     public TensorDataset Data { get; }
+
+    /// <summary>The data set of <paramref name="features"/> and <paramref name="labels"/>, with errors in the loader's name.</summary>
+    private static TensorDataset Pair(Tensor features, Tensor labels)
+    {
+        ArgumentNullException.ThrowIfNull(features);
+        ArgumentNullException.ThrowIfNull(labels);
+        if (features.Rank == 0 || labels.Rank == 0 || features.Shape[0] != labels.Shape[0])
+        {
+            throw new ArgumentException(
+                $"DataLoader: the features (shape {features.Shape}) and the labels (shape {labels.Shape}) need a first dimension of the same size that counts samples.",
+                nameof(labels));
+        }
+
+        return new TensorDataset(features, labels);
+    }
 
     /// <summary>The number of rows in a full batch.</summary>
     public int BatchSize { get; }

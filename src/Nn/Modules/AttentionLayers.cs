@@ -13,11 +13,11 @@ public sealed class Embedding : Module
     /// <exception cref="ArgumentOutOfRangeException">A size is not positive, or the padding index is outside [−num, num).</exception>
     public Embedding(int numEmbeddings, int embeddingDim, int seed, int? paddingIndex = null, DType dtype = DType.Float64)
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(numEmbeddings);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(embeddingDim);
+        RequireAtLeast(numEmbeddings, 1);
+        RequireAtLeast(embeddingDim, 1);
         if (paddingIndex is { } p && (p < -numEmbeddings || p >= numEmbeddings))
         {
-            throw new ArgumentOutOfRangeException(nameof(paddingIndex), p, $"Embedding: the padding index must be in [{-numEmbeddings}, {numEmbeddings}).");
+            throw new ArgumentOutOfRangeException(nameof(paddingIndex), p, $"Embedding: the padding index must be in [{-numEmbeddings}, {numEmbeddings}), got {p}.");
         }
 
         NumEmbeddings = numEmbeddings;
@@ -71,12 +71,9 @@ public sealed class MultiHeadAttention : Module
     /// <exception cref="ArgumentException"><paramref name="heads"/> does not divide <paramref name="dModel"/>.</exception>
     public MultiHeadAttention(int dModel, int heads, int seed, bool causal = false, DType dtype = DType.Float64)
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(dModel);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(heads);
-        if (dModel % heads != 0)
-        {
-            throw new ArgumentException($"MultiHeadAttention: {heads} heads do not divide the model size {dModel}.", nameof(heads));
-        }
+        RequireAtLeast(dModel, 1);
+        RequireAtLeast(heads, 1);
+        RequireHeadsDivide(dModel, heads);
 
         (DModel, Heads, Causal) = (dModel, heads, causal);
         Qkv = RegisterModule("qkv", new Linear(dModel, 3 * dModel, seed, dtype: dtype));
@@ -111,6 +108,13 @@ public sealed class MultiHeadAttention : Module
             throw new ArgumentException($"MultiHeadAttention: expected input [B, T, {DModel}] or [T, {DModel}], got shape {input.Shape}.", nameof(input));
         }
 
+        if (input.DType != Qkv.Weight.DType)
+        {
+            throw new ArgumentException(
+                $"MultiHeadAttention: the input is {input.DType.Name()} (shape {input.Shape}) but the layer's weights are {Qkv.Weight.DType.Name()}; convert the input with To({Qkv.Weight.DType}).",
+                nameof(input));
+        }
+
         var x = input.Rank == 2 ? input.Unsqueeze(0) : input;
         int b = x.Shape[0], t = x.Shape[1], d = DModel, dh = d / Heads;
         var qkv = Qkv.Forward(x);
@@ -132,6 +136,9 @@ public sealed class TransformerBlock : Module
     /// <exception cref="ArgumentException"><paramref name="heads"/> does not divide <paramref name="dModel"/>.</exception>
     public TransformerBlock(int dModel, int heads, int seed, bool causal = true, DType dtype = DType.Float64)
     {
+        RequireAtLeast(dModel, 1);
+        RequireAtLeast(heads, 1);
+        RequireHeadsDivide(dModel, heads);
         Ln1 = RegisterModule("ln1", new LayerNorm(dModel, dtype: dtype));
         Attention = RegisterModule("attn", new MultiHeadAttention(dModel, heads, seed, causal, dtype));
         Ln2 = RegisterModule("ln2", new LayerNorm(dModel, dtype: dtype));
@@ -152,8 +159,24 @@ public sealed class TransformerBlock : Module
     public Sequential Mlp { get; }
 
     /// <inheritdoc />
+    /// <exception cref="ArgumentException">The input is not float [B, T, d] or [T, d] of the block's dtype with d its model size.</exception>
     public override Tensor Forward(Tensor input)
     {
+        ArgumentNullException.ThrowIfNull(input);
+        var d = Attention.DModel;
+        if (input.Rank is not (2 or 3) || input.Shape[-1] != d)
+        {
+            throw new ArgumentException($"TransformerBlock: expected input [B, T, {d}] or [T, {d}], got shape {input.Shape}.", nameof(input));
+        }
+
+        var weight = Attention.Qkv.Weight;
+        if (input.DType != weight.DType)
+        {
+            throw new ArgumentException(
+                $"TransformerBlock: the input is {input.DType.Name()} (shape {input.Shape}) but the block's weights are {weight.DType.Name()}; convert the input with To({weight.DType}).",
+                nameof(input));
+        }
+
         var x = input + Attention.Forward(Ln1.Forward(input));
         return x + Mlp.Forward(Ln2.Forward(x));
     }

@@ -14,13 +14,13 @@ public sealed class Conv2d : Module
     /// <exception cref="ArgumentException">The groups do not divide the input and output channels.</exception>
     public Conv2d(int inChannels, int outChannels, int kernelSize, int seed, int stride = 1, int padding = 0, int dilation = 1, int groups = 1, bool bias = true, DType dtype = DType.Float64)
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inChannels);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outChannels);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kernelSize);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(stride);
-        ArgumentOutOfRangeException.ThrowIfNegative(padding);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(dilation);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(groups);
+        RequireAtLeast(inChannels, 1);
+        RequireAtLeast(outChannels, 1);
+        RequireAtLeast(kernelSize, 1);
+        RequireAtLeast(stride, 1);
+        RequireAtLeast(padding, 0);
+        RequireAtLeast(dilation, 1);
+        RequireAtLeast(groups, 1);
         if (inChannels % groups != 0 || outChannels % groups != 0)
         {
             throw new ArgumentException($"Conv2d: groups {groups} must divide both the input channels {inChannels} and the output channels {outChannels}.", nameof(groups));

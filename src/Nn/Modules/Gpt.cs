@@ -16,7 +16,12 @@ public sealed class Gpt : Module
     /// <exception cref="ArgumentException"><paramref name="heads"/> does not divide <paramref name="dModel"/>.</exception>
     public Gpt(int vocabulary, int dModel, int context, int layers, int heads, int seed, DType dtype = DType.Float32)
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(layers);
+        RequireAtLeast(vocabulary, 1);
+        RequireAtLeast(dModel, 1);
+        RequireAtLeast(context, 1);
+        RequireAtLeast(layers, 1);
+        RequireAtLeast(heads, 1);
+        RequireHeadsDivide(dModel, heads);
         Context = context;
         Tok = RegisterModule("tok", new Embedding(vocabulary, dModel, seed, dtype: dtype));
         Pos = RegisterModule("pos", new Embedding(context, dModel, seed + 1, dtype: dtype));
@@ -44,14 +49,11 @@ public sealed class Gpt : Module
     public Linear Head { get; }
 
     /// <summary>Logits [B, T, vocabulary] for int64 tokens [B, T].</summary>
-    /// <exception cref="ArgumentException">The input is not [B, T] with 1 ≤ T ≤ <see cref="Context"/>.</exception>
+    /// <exception cref="ArgumentException">The input is not int64 [B, T] with 1 ≤ T ≤ <see cref="Context"/>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A token is outside [0, vocabulary).</exception>
     public override Tensor Forward(Tensor input)
     {
-        ArgumentNullException.ThrowIfNull(input);
-        if (input.Rank != 2 || input.Shape[1] < 1 || input.Shape[1] > Context)
-        {
-            throw new ArgumentException($"Gpt: expected tokens [B, T] with 1 ≤ T ≤ {Context}, got shape {input.Shape}.", nameof(input));
-        }
+        CheckTokens(nameof(input), input);
 
         var t = input.Shape[1];
         var x = Tok.Forward(input) + Pos.Weight.Narrow(0, 0, t);
@@ -59,11 +61,48 @@ public sealed class Gpt : Module
     }
 
     /// <summary>The mean cross-entropy of the next-token predictions <paramref name="x"/> → <paramref name="y"/> (both [B, T]).</summary>
+    /// <exception cref="ArgumentException"><paramref name="x"/> is not valid input (see <see cref="Forward"/>), or <paramref name="y"/> is not int64 of the same shape.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A token of <paramref name="x"/> or <paramref name="y"/> is outside [0, vocabulary).</exception>
     public Tensor Loss(Tensor x, Tensor y)
     {
+        ArgumentNullException.ThrowIfNull(y);
+        CheckTokens(nameof(x), x);
+        if (y.Shape != x.Shape)
+        {
+            throw new ArgumentException($"Gpt.Loss: the targets have shape {y.Shape} but the inputs have shape {x.Shape}; they must match.", nameof(y));
+        }
+
+        CheckTokens(nameof(y), y);
         var logits = Forward(x);
         var (b, t) = (x.Shape[0], x.Shape[1]);
         return Functional.CrossEntropy(logits.Reshape(b * t, logits.Shape[2]), y.Reshape(b * t));
+    }
+
+    private void CheckTokens(string name, Tensor tokens)
+    {
+        ArgumentNullException.ThrowIfNull(tokens, name);
+        if (tokens.DType != DType.Int64)
+        {
+            throw new ArgumentException($"Gpt: expected int64 tokens, got {tokens.DType.Name()} of shape {tokens.Shape}.", name);
+        }
+
+        if (tokens.Rank != 2 || tokens.Shape[1] < 1 || tokens.Shape[1] > Context)
+        {
+            throw new ArgumentException($"Gpt: expected tokens [B, T] with 1 ≤ T ≤ {Context}, got shape {tokens.Shape}.", name);
+        }
+
+        var vocabulary = Tok.NumEmbeddings;
+        var ids = tokens.AsSpan<long>();
+        for (var i = 0; i < ids.Length; i++)
+        {
+            if (ids[i] < 0 || ids[i] >= vocabulary)
+            {
+                throw new ArgumentOutOfRangeException(
+                    name,
+                    ids[i],
+                    $"Gpt: token {ids[i]} at flat position {i} of the tokens (shape {tokens.Shape}) is outside the vocabulary [0, {vocabulary}).");
+            }
+        }
     }
 
     /// <summary>One new word: characters drawn from softmax(logits / temperature), starting from the end-of-word token, until the next one (at most 40).</summary>

@@ -12,8 +12,8 @@ public sealed class Linear : Module
     /// <exception cref="ArgumentOutOfRangeException">A size is not positive.</exception>
     public Linear(int inFeatures, int outFeatures, int seed, bool bias = true, DType dtype = DType.Float64)
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inFeatures);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outFeatures);
+        RequireAtLeast(inFeatures, 1);
+        RequireAtLeast(outFeatures, 1);
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
         var bound = 1.0 / Math.Sqrt(inFeatures);
@@ -164,7 +164,7 @@ public sealed class Dropout : Module
     {
         if (!(p >= 0 && p < 1))
         {
-            throw new ArgumentOutOfRangeException(nameof(p), p, "Dropout: p must be in [0, 1).");
+            throw new ArgumentOutOfRangeException(nameof(p), p, string.Create(CultureInfo.InvariantCulture, $"Dropout: p must be in [0, 1), got {p}."));
         }
 
         P = p;

@@ -122,6 +122,26 @@ public abstract class Module
         return module;
     }
 
+    /// <summary>Throws, naming this module, unless <paramref name="value"/> is at least <paramref name="minimum"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="value"/> is less than <paramref name="minimum"/>.</exception>
+    private protected void RequireAtLeast(int value, int minimum, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(value))] string name = "")
+    {
+        if (value < minimum)
+        {
+            throw new ArgumentOutOfRangeException(name, value, $"{GetType().Name}: {name} must be at least {minimum}, got {value}.");
+        }
+    }
+
+    /// <summary>Throws, naming this module, unless <paramref name="heads"/> divides <paramref name="dModel"/>.</summary>
+    /// <exception cref="ArgumentException"><paramref name="heads"/> does not divide <paramref name="dModel"/>.</exception>
+    private protected void RequireHeadsDivide(int dModel, int heads)
+    {
+        if (dModel % heads != 0)
+        {
+            throw new ArgumentException($"{GetType().Name}: {heads} heads do not divide the model size {dModel}.", nameof(heads));
+        }
+    }
+
     private void CheckName(string name)
     {
         if (string.IsNullOrEmpty(name) || name.Contains('.', StringComparison.Ordinal))
