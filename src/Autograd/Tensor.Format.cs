@@ -7,19 +7,27 @@ namespace Autograd;
 public sealed partial class Tensor
 {
     /// <summary>Digits after the decimal point used by <see cref="ToString()"/> (default 4). Per thread.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set to a value outside [0, 17].</exception>
     public static int PrintPrecision
     {
         get => t_printPrecision ?? 4;
         set
         {
-            ArgumentOutOfRangeException.ThrowIfNegative(value);
-            ArgumentOutOfRangeException.ThrowIfGreaterThan(value, 17);
+            CheckPrecision(nameof(PrintPrecision), value);
             t_printPrecision = value;
         }
     }
 
     [ThreadStatic]
     private static int? t_printPrecision;
+
+    private static void CheckPrecision(string api, int precision)
+    {
+        if (precision is < 0 or > 17)
+        {
+            throw new ArgumentOutOfRangeException(nameof(precision), precision, $"{api}: the precision must be in [0, 17] digits, got {precision}.");
+        }
+    }
 
     /// <summary>Tensors with more elements than this are summarised with <c>...</c> (default 1000).</summary>
     public static int PrintThreshold { get; set; } = 1000;
@@ -28,8 +36,10 @@ public sealed partial class Tensor
     public override string ToString() => ToString(PrintPrecision);
 
     /// <summary>The values in NumPy's layout (nested brackets, aligned columns) with <paramref name="precision"/> digits after the point.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="precision"/> is outside [0, 17].</exception>
     public string ToString(int precision)
     {
+        CheckPrecision(nameof(ToString), precision);
         var sb = new StringBuilder();
         sb.Append(FormatValues(precision));
         var meta = new List<string>();
@@ -61,9 +71,10 @@ public sealed partial class Tensor
     }
 
     /// <summary>Only the values in NumPy's layout, with no dtype or tape information.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="precision"/> is outside [0, 17].</exception>
     public string FormatValues(int precision)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(precision);
+        CheckPrecision(nameof(FormatValues), precision);
         var summarise = ElementCount > PrintThreshold;
         var values = new List<double>();
         CollectShown(0, 0, summarise, values);

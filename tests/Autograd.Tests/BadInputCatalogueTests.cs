@@ -1,6 +1,7 @@
 using Autograd.Nn;
 using Autograd.Nn.Data;
 using Autograd.Nn.Optim;
+using Autograd.Nn.Serialization;
 using Xunit.Abstractions;
 
 namespace Autograd.Tests;
@@ -86,13 +87,15 @@ public class BadInputCatalogueTests(ITestOutputHelper output)
     private static (Func<object?>, Action?) Same(Func<object?> act, params Tensor[] tensors)
     {
         var before = tensors.Select(t => t.ToArray()).ToArray();
-        return (act, () =>
+        void Unchanged()
         {
             for (var i = 0; i < tensors.Length; i++)
             {
                 Assert.Equal(before[i], tensors[i].ToArray());
             }
-        });
+        }
+
+        return (act, Unchanged);
     }
 
     private static string TempPath(string name) => Path.Combine(Path.GetTempPath(), $"autograd-catalogue-{Guid.NewGuid():N}-{name}");
@@ -489,11 +492,13 @@ public class BadInputCatalogueTests(ITestOutputHelper output)
             var sgd = new Sgd([p], 1);
             var schedule = new StepLR(sgd, 1, 1e300);
             schedule.Step();
-            return (V(schedule.Step), () =>
+            void Unchanged()
             {
                 Assert.Equal(1, schedule.LastEpoch);
                 Assert.Equal(1e300, sgd.LearningRate);
-            });
+            }
+
+            return (V(schedule.Step), Unchanged);
         }, "StepLR", "epoch 2", "Infinity");
         AddS("CosineAnnealingLR with tMax 0", AOOR, () => Schedule(o => new CosineAnnealingLR(o, 0)), "CosineAnnealingLR", "tMax", "0");
         AddS("CosineAnnealingLR with a negative eta min", AOOR, () => Schedule(o => new CosineAnnealingLR(o, 5, -0.1)), "CosineAnnealingLR", "etaMin", "-0.1");
@@ -582,6 +587,110 @@ public class BadInputCatalogueTests(ITestOutputHelper output)
         Add("GradCheck with no input requiring grad", AE, () => GradCheck.Check(xs => xs[0].Sum(), [Tensor.Zeros(2)]), "GradCheck", "no input requires grad");
         Add("GradGradCheck with too many output gradients", AE, () => GradCheck.GradGradCheck(xs => [xs[0].Sum()], [Tensor.Zeros(2)], [Tensor.Scalar(1.0), Tensor.Scalar(1.0)]), "GradGradCheck", "1 outputs but 2 output gradients");
 
+        // ------------------------------------------------------------ more of the same families
+        Add("PrintPrecision above 17", AOOR, V(() => Tensor.PrintPrecision = 18), "PrintPrecision", "18");
+        Add("ToString with a negative precision", AOOR, () => X(2).ToString(-1), "ToString", "-1");
+        Add("FormatValues with a precision above 17", AOOR, () => X(2).FormatValues(20), "FormatValues", "20");
+        Add("Narrow with a negative start out of range", AOOR, () => X(4, 3).Narrow(0, -5, 1), "Narrow", "start -5", "[4, 3]");
+        Add("Concat negative dim out of range", AOOR, () => Tensor.Concat([X(2, 3), X(2, 3)], -3), "Concat", "dim -3", "[2, 3]");
+        Add("Stack negative dim out of range", AOOR, () => Tensor.Stack([X(2), X(2)], -3), "Stack", "dim -3", "[2]");
+        Add("OneHot with numClasses -2", AE, () => Tensor.OneHot(Idx(0), -2), "OneHot", "-2");
+        Add("Clamp with a NaN max", AE, () => X(2).Clamp(0, double.NaN), "Clamp", "max is NaN");
+        Add("Where with a number and an int64 branch", AE, () => Tensor.Where(Ints(2), 1.0, Ints(2)), "Where", "int64");
+        Add("Sum with one dim out of range in a list", AOOR, () => X(2, 3).Sum([0, 5]), "Sum", "dim 5", "[2, 3]");
+        Add("Mean with a dim repeated as negative and positive", AE, () => X(2, 3).Mean([-1, 1]), "Mean", "dim 1", "more than once", "[2, 3]");
+        Add("Max of an int64 tensor", AE, () => Ints(2, 3).Max(1), "Max", "int64", "[2, 3]");
+        Add("MatMul of a vector and a mismatched batch", AE, () => X(3).MatMul(X(2, 4, 5)), "MatMul", "[3]", "[2, 4, 5]");
+        Add("Softmax of a float32 tensor with dim out of range", AOOR, () => X32(4).Softmax(1), "Softmax", "dim 1", "[4]");
+        Add("AvgPool2d with padding above half the kernel", AOOR, () => X(1, 1, 4, 4).AvgPool2d(2, 1, 2), "AvgPool2d", "padding (2, 2)", "kernel (2, 2)");
+        Add("AdaptiveAvgPool2d of an int64 input", AE, () => Ints(1, 1, 4, 4).AdaptiveAvgPool2d(2), "AdaptiveAvgPool2d", "int64", "[1, 1, 4, 4]");
+        Add("MaxPool2d module with kernel 0", AOOR, () => new MaxPool2d(0).Forward(X(1, 1, 4, 4)), "MaxPool2d", "kernel", "(0, 0)");
+        Add("Conv2d with a tuple stride of 0", AOOR, () => X(1, 3, 5, 5).Conv2d(X(4, 3, 3, 3), null, (1, 0)), "Conv2d", "stride", "(1, 0)");
+        Add("Sigmoid module of an int64 input", AE, () => new Sigmoid().Forward(Ints(2)), "Sigmoid", "int64");
+        Add("Tanh module of an int64 input", AE, () => new Tanh().Forward(Ints(2)), "Tanh", "int64");
+        Add("Embedding module with a negative index", AOOR, () => new Embedding(5, 4, seed: 1).Forward(Idx(-1)), "Embedding", "index -1", "[5, 4]");
+        Add("Embedding module with a zero dim", AOOR, () => new Embedding(5, 0, seed: 1), "Embedding", "embeddingDim", "0");
+        Add("Conv2d module with dilation 0", AOOR, () => new Conv2d(3, 4, 3, seed: 1, dilation: 0), "Conv2d", "dilation", "0");
+        Add("Conv2d module with groups 0", AOOR, () => new Conv2d(3, 4, 3, seed: 1, groups: 0), "Conv2d", "groups", "0");
+        Add("TransformerBlock with a zero size", AOOR, () => new TransformerBlock(0, 1, seed: 1), "TransformerBlock", "dModel", "0");
+        Add("Gpt with heads not dividing the size", AE, () => new Gpt(5, 10, 4, 1, 4, seed: 1), "Gpt", "4 heads", "10");
+        Add("Gpt with a zero context", AOOR, () => new Gpt(5, 8, 0, 1, 2, seed: 1), "Gpt", "context", "0");
+        Add("Gpt with a rank-1 input", AE, () => new Gpt(5, 8, 4, 1, 2, seed: 1).Forward(Idx(0, 1)), "Gpt", "[2]");
+        Add("Gpt loss with a target out of the vocabulary", AOOR, () => new Gpt(5, 8, 4, 1, 2, seed: 1).Loss(Ints(1, 2), Tensor.FromArray(new long[] { 1, 5 }, 1, 2)), "Gpt", "token 5", "[1, 2]");
+        AddS("Module registering a non-leaf parameter", AE, () =>
+        {
+            var y = X(2) * 2.0;
+            return (() => new NonLeafModule(y), null);
+        }, "RegisterParameter", "'w'", "Mul");
+        Add("Module registering a buffer that requires grad", AE, () => new GradBufferModule(), "RegisterBuffer", "'b'", "[2]");
+        Add("Module registering a name twice", AE, () => new TwiceModule(), "TwiceModule", "'w'", "already registered");
+        AddS("LoadSafeTensors with a shape that does not fit", IDE, () =>
+        {
+            var stream = new MemoryStream();
+            new Linear(2, 3, seed: 1).SaveSafeTensors(stream);
+            stream.Position = 0;
+            var target = new Linear(3, 2, seed: 2);
+            var before = target.Parameters().Select(p => p.ToArray()).ToArray();
+            return (() => target.LoadSafeTensors(stream), () => Assert.Equal(before, target.Parameters().Select(p => p.ToArray()).ToArray()));
+        }, "safetensors", "Linear", "[3, 2]", "[2, 3]");
+        AddS("LoadSafeTensors with a dtype that does not fit", IDE, () =>
+        {
+            var stream = new MemoryStream();
+            new Linear(2, 3, seed: 1, dtype: DType.Float32).SaveSafeTensors(stream);
+            stream.Position = 0;
+            var target = new Linear(2, 3, seed: 2);
+            var before = target.Parameters().Select(p => p.ToArray()).ToArray();
+            return (() => target.LoadSafeTensors(stream), () => Assert.Equal(before, target.Parameters().Select(p => p.ToArray()).ToArray()));
+        }, "safetensors", "Linear", "F32", "F64");
+        Add("SafeTensors.Save with a reserved name", AE, V(() => SafeTensors.Save(new MemoryStream(), new Dictionary<string, Tensor> { ["__metadata__"] = X(2) })), "SafeTensors.Save", "__metadata__");
+        Add("SafeTensors.Load of a truncated stream", IDE, () => SafeTensors.Load(new MemoryStream([8, 0, 0, 0, 0, 0, 0, 0, (byte)'{'])), "safetensors", "<stream>");
+        Add("FashionMnist.LoadSplit with missing files", FNF, () => FashionMnist.LoadSplit(TempPath("img"), TempPath("lbl")), "IDX", "img");
+        Add("CharCorpus sampling a batch of 0", AOOR, () => CharCorpus.FromWords(["ab", "cd", "ef"]).SampleBatch(false, 0, 2, new Random(1)), "CharCorpus.SampleBatch", "batchSize", "0");
+        Add("CharCorpus sampling a context of 0", AOOR, () => CharCorpus.FromWords(["ab", "cd", "ef"]).SampleBatch(false, 2, 0, new Random(1)), "CharCorpus.SampleBatch", "context", "0");
+        Add("MakeSpirals with a negative count per class", AOOR, () => SyntheticData.MakeSpirals(2, -1), "MakeSpirals", "-1");
+        Add("MakeSpirals with a NaN noise", AOOR, () => SyntheticData.MakeSpirals(2, 10, noise: double.NaN), "MakeSpirals", "noise", "NaN");
+        AddS("Sgd step leaves the parameters as they are after a rejected learning rate", AOOR, () =>
+        {
+            var p = X(2);
+            var sgd = new Sgd([p], 0.1, momentum: 0.9);
+            p.Grad = Tensor.Ones(2);
+            sgd.Step();
+            var (value, grad, steps) = (p.ToArray(), p.Grad.ToArray(), sgd.StepCount);
+            void Unchanged()
+            {
+                Assert.Equal(value, p.ToArray());
+                Assert.Equal(grad, p.Grad!.ToArray());
+                Assert.Equal(steps, sgd.StepCount);
+                Assert.Equal(0.1, sgd.LearningRate);
+            }
+
+            return (V(() => sgd.LearningRate = double.NaN), Unchanged);
+        }, "Sgd", "LearningRate", "NaN");
+        AddS("Adam learning rate set negative", AOOR, () =>
+        {
+            var p = X(2);
+            var adam = new Adam([p], 0.01);
+            return (V(() => adam.LearningRate = -0.5), () => Assert.Equal(0.01, adam.LearningRate));
+        }, "Adam", "LearningRate", "-0.5");
+        AddS("Backward into a tensor made under NoGrad", IOE, () =>
+        {
+            var x = X(2);
+            Tensor y;
+            using (Tensor.NoGrad())
+            {
+                y = (x * 2.0).Sum();
+            }
+
+            return (V(() => y.Backward()), () => Assert.Null(x.Grad));
+        }, "Backward", "output 0", "NoGrad");
+        AddS("Grad twice without retainGraph", IOE, () =>
+        {
+            var x = X(3);
+            var y = x.Exp().Sum();
+            Autodiff.Grad(y, x);
+            return (() => Autodiff.Grad(y, x), () => Assert.Null(x.Grad));
+        }, "Grad", "second time", "retainGraph");
+
         return [.. rows];
     }
 
@@ -603,6 +712,31 @@ public class BadInputCatalogueTests(ITestOutputHelper output)
     {
         var sgd = new Sgd([X(2)], 0.5);
         return (() => make(sgd), () => Assert.Equal(0.5, sgd.LearningRate));
+    }
+
+    private sealed class NonLeafModule : Module
+    {
+        public NonLeafModule(Tensor w) => RegisterParameter("w", w);
+
+        public override Tensor Forward(Tensor input) => input;
+    }
+
+    private sealed class GradBufferModule : Module
+    {
+        public GradBufferModule() => RegisterBuffer("b", X(2));
+
+        public override Tensor Forward(Tensor input) => input;
+    }
+
+    private sealed class TwiceModule : Module
+    {
+        public TwiceModule()
+        {
+            RegisterParameter("w", X(2));
+            RegisterParameter("w", X(2));
+        }
+
+        public override Tensor Forward(Tensor input) => input;
     }
 
     private sealed class DottedModule : Module

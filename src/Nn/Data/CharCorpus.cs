@@ -163,8 +163,11 @@ public sealed class CharCorpus
     public (Tensor Inputs, Tensor Targets) SampleBatch(bool validation, int batchSize, int context, Random random)
     {
         ArgumentNullException.ThrowIfNull(random);
-        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(context, 1);
+        if (batchSize < 1 || context < 1)
+        {
+            var (name, value) = batchSize < 1 ? (nameof(batchSize), batchSize) : (nameof(context), context);
+            throw new ArgumentOutOfRangeException(name, value, $"CharCorpus.SampleBatch: {name} must be at least 1, got {value}.");
+        }
         var stream = validation ? ValidationStream : TrainStream;
         if (stream.Length <= context)
         {
