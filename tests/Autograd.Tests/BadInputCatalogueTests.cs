@@ -690,6 +690,16 @@ public class BadInputCatalogueTests(ITestOutputHelper output)
             Autodiff.Grad(y, x);
             return (() => Autodiff.Grad(y, x), () => Assert.Null(x.Grad));
         }, "Grad", "second time", "retainGraph");
+        AddS("Gpt sampling at temperature 0", AOOR, () =>
+        {
+            var gpt = new Gpt(7, 8, 4, 1, 2, seed: 1);
+            return (() => gpt.Sample(CharCorpus.FromWords(["ab", "cd", "ef"]), 0, new Random(1)), () => Assert.True(gpt.IsTraining));
+        }, "Gpt.Sample", "temperature", "0");
+        AddS("Gpt sampling with a corpus of another vocabulary", AE, () =>
+        {
+            var gpt = new Gpt(5, 8, 4, 1, 2, seed: 1);
+            return (() => gpt.Sample(CharCorpus.FromWords(["ab", "cd", "ef"]), 1, new Random(1)), () => Assert.True(gpt.IsTraining));
+        }, "Gpt.Sample", "7 characters", "5");
 
         return [.. rows];
     }

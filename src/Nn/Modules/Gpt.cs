@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using Autograd.Nn.Data;
 
@@ -106,8 +107,25 @@ public sealed class Gpt : Module
     }
 
     /// <summary>One new word: characters drawn from softmax(logits / temperature), starting from the end-of-word token, until the next one (at most 40).</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="temperature"/> is not a finite number &gt; 0.</exception>
+    /// <exception cref="ArgumentException">The corpus's vocabulary is not the size of the model's.</exception>
     public string Sample(CharCorpus corpus, double temperature, Random random)
     {
+        ArgumentNullException.ThrowIfNull(corpus);
+        ArgumentNullException.ThrowIfNull(random);
+        if (!(temperature > 0 && double.IsFinite(temperature)))
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(temperature), temperature, string.Create(CultureInfo.InvariantCulture, $"Gpt.Sample: the temperature must be a finite number > 0, got {temperature}."));
+        }
+
+        if (corpus.VocabularySize != Tok.NumEmbeddings)
+        {
+            throw new ArgumentException(
+                $"Gpt.Sample: the corpus has {corpus.VocabularySize} characters but the model's vocabulary has {Tok.NumEmbeddings}; sample with the corpus the model was built for.",
+                nameof(corpus));
+        }
+
         Eval();
         using var _ = Tensor.NoGrad();
         var tokens = new List<long> { corpus.Encode(CharCorpus.EndOfWord.ToString())[0] };
