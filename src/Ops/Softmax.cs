@@ -45,16 +45,22 @@ public static class SoftmaxOps
         }
 
         /// <summary>Softmax composed from primitives: m = max(x, dim, keepDim); e = exp(x − m); y = e / Σ e.</summary>
+        /// <exception cref="ArgumentException">x is not float32 or float64.</exception>
+        /// <exception cref="ArgumentOutOfRangeException">The dim is out of range.</exception>
         public Tensor SoftmaxComposed(int dim)
         {
+            CheckComposed("SoftmaxComposed", x, dim);
             var m = x.Max(dim, keepDim: true);
             var e = (x - m).Exp();
             return e / e.Sum(dim, keepDim: true);
         }
 
         /// <summary>Log-softmax composed from primitives: s = x − max(x); y = s − log Σ exp(s).</summary>
+        /// <exception cref="ArgumentException">x is not float32 or float64.</exception>
+        /// <exception cref="ArgumentOutOfRangeException">The dim is out of range.</exception>
         public Tensor LogSoftmaxComposed(int dim)
         {
+            CheckComposed("LogSoftmaxComposed", x, dim);
             var s = x - x.Max(dim, keepDim: true);
             return s - s.Exp().Sum(dim, keepDim: true).Log();
         }
@@ -63,8 +69,11 @@ public static class SoftmaxOps
         /// Logsumexp composed from primitives: m + log Σ exp(x − m) with m = max(x), where an infinite maximum is replaced
         /// by 0 (as <c>torch.logsumexp</c> does), so that a row of +∞ gives +∞ and a row of −∞ gives −∞ instead of NaN.
         /// </summary>
+        /// <exception cref="ArgumentException">x is not float32 or float64.</exception>
+        /// <exception cref="ArgumentOutOfRangeException">The dim is out of range.</exception>
         public Tensor LogSumExpComposed(int dim, bool keepDim = false)
         {
+            CheckComposed("LogSumExpComposed", x, dim);
             var max = x.Max(dim, keepDim: true);
             Tensor infinite;
             using (GradMode.Override(false))
@@ -88,6 +97,13 @@ public static class SoftmaxOps
 
         /// <summary>The fused log-softmax backward kernel as an operator: dx = g − exp(y) ⊙ Σ_dim g. Differentiable in g and y.</summary>
         public static Tensor LogSoftmaxBackward(Tensor g, Tensor y, int dim) => FusedBackward(g, y, dim, log: true);
+    }
+
+    /// <summary>The checks of a composed form, in its own name, before any primitive runs.</summary>
+    private static void CheckComposed(string op, Tensor x, int dim)
+    {
+        Dispatch.RequireFloat(x, op);
+        x.Shape.NormalizeDim(dim, op);
     }
 
     private static Tensor Fused(Tensor x, int dim, bool log)

@@ -701,6 +701,16 @@ public class BadInputCatalogueTests(ITestOutputHelper output)
             return (() => gpt.Sample(CharCorpus.FromWords(["ab", "cd", "ef"]), 1, new Random(1)), () => Assert.True(gpt.IsTraining));
         }, "Gpt.Sample", "7 characters", "5");
 
+        Add("SoftmaxComposed dim out of range", AOOR, () => X(2, 3).SoftmaxComposed(2), "SoftmaxComposed", "dim 2", "[2, 3]");
+        Add("SoftmaxComposed of an int64 tensor", AE, () => Ints(2, 3).SoftmaxComposed(1), "SoftmaxComposed", "int64", "[2, 3]");
+        Add("LogSoftmaxComposed negative dim out of range", AOOR, () => X(2, 3).LogSoftmaxComposed(-3), "LogSoftmaxComposed", "dim -3", "[2, 3]");
+        Add("LogSumExpComposed dim out of range", AOOR, () => X(2, 3).LogSumExpComposed(4), "LogSumExpComposed", "dim 4", "[2, 3]");
+        Add("LayerNormComposed with a mismatched normalized shape", AE, () => X(2, 3).LayerNormComposed([2]), "LayerNormComposed", "[2]", "[2, 3]");
+        Add("LayerNormComposed with a NaN eps", AOOR, () => X(2, 3).LayerNormComposed([3], eps: double.NaN), "LayerNormComposed", "eps", "NaN");
+        Add("ScaledDotProductAttentionComposed with mismatched feature sizes", AE, () => Tensor.ScaledDotProductAttentionComposed(X(4, 8), X(5, 6), X(5, 8)), "ScaledDotProductAttentionComposed", "[4, 8]", "[5, 6]");
+        Add("ScaledDotProductAttentionComposed with a mask of the wrong shape", AE, () => Tensor.ScaledDotProductAttentionComposed(X(4, 8), X(5, 8), X(5, 8), mask: Tensor.Ones(3, 5)), "ScaledDotProductAttentionComposed", "[3, 5]", "[4, 5]");
+        Add("BatchNorm with a negative eps", AOOR, () => X(4, 3).BatchNorm(null, null, training: true, eps: -1), "BatchNorm", "eps", "-1");
+
         return [.. rows];
     }
 
