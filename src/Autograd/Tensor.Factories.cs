@@ -97,7 +97,7 @@ public sealed partial class Tensor
     /// array (<c>double[][]</c>, …) whose rows all have the same length, or a mix. The dtype follows the element type
     /// (double → float64, float → float32, long/int → int64) unless <paramref name="dtype"/> is given.
     /// </summary>
-    /// <exception cref="ArgumentException">The data is ragged, empty in an ambiguous way, or of an unsupported element type.</exception>
+    /// <exception cref="ArgumentException">The data is ragged, empty in an ambiguous way, or of an unsupported element type, or a value has no int64 value when the dtype is int64.</exception>
     public static Tensor From(Array nested, DType? dtype = null)
     {
         var dims = new List<int>();
@@ -154,7 +154,15 @@ public sealed partial class Tensor
             }
             else
             {
-                dst.SetFlat(pos++, Convert.ToDouble(item, System.Globalization.CultureInfo.InvariantCulture));
+                var value = Convert.ToDouble(item, CultureInfo.InvariantCulture);
+                if (dst.DType == DType.Int64 && !(value >= -9.2233720368547758e18 && value < 9.2233720368547758e18))
+                {
+                    throw new ArgumentException(
+                        $"From: element {pos} (flat index) is {value.ToString(CultureInfo.InvariantCulture)}, which has no int64 value (NaN, ±∞ and values outside [−2⁶³, 2⁶³) are refused); the data has shape [{string.Join(", ", dims)}].",
+                        nameof(a));
+                }
+
+                dst.SetFlat(pos++, value);
             }
         }
     }

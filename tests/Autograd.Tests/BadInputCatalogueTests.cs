@@ -711,6 +711,9 @@ public class BadInputCatalogueTests(ITestOutputHelper output)
         Add("ScaledDotProductAttentionComposed with a mask of the wrong shape", AE, () => Tensor.ScaledDotProductAttentionComposed(X(4, 8), X(5, 8), X(5, 8), mask: Tensor.Ones(3, 5)), "ScaledDotProductAttentionComposed", "[3, 5]", "[4, 5]");
         Add("BatchNorm with a negative eps", AOOR, () => X(4, 3).BatchNorm(null, null, training: true, eps: -1), "BatchNorm", "eps", "-1");
 
+        Add("From as int64 with a NaN", AE, () => Tensor.From(new[] { 1.0, double.NaN }, DType.Int64), "From", "element 1", "NaN", "[2]");
+        Add("From as int64 with an infinity", AE, () => Tensor.From(new[,] { { 1.0, 2.0 }, { double.NegativeInfinity, 0.0 } }, DType.Int64), "From", "element 2", "-Infinity", "[2, 2]");
+
         return [.. rows];
     }
 
