@@ -183,7 +183,7 @@ internal static class AttentionKernels
         layout.MaskRow(b, i, row[..end]);
         var max = TensorPrimitives.Max<T>(row);
         TensorPrimitives.Subtract(row, max, row);
-        TensorPrimitives.Exp<T>(row, row);
+        ExpKernel.Exp<T>(row, row);
         var sum = TensorPrimitives.Sum<T>(row);
         TensorPrimitives.Multiply(row, T.One / sum, row);
         return T.IsFinite(T.One / sum);
