@@ -211,7 +211,7 @@ public static class Elementwise
         where TD : IBinaryKernel<double>
         where TF : IBinaryKernel<float>
     {
-        Dispatch.RequireFloat(a, "Scalar arithmetic");
+        Dispatch.RequireFloat(a, op.ToString());
         var y = Dispatch.Scalar<TD, TF>(a, s, scalarFirst);
         if (Tensor.ShouldRecord(a))
         {

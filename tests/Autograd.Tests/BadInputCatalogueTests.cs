@@ -483,6 +483,13 @@ public class BadInputCatalogueTests(ITestOutputHelper output)
         AddS("AdamW with NaN beta1", AOOR, () => Params(p => new AdamW([p], beta1: double.NaN)), "AdamW", "beta1", "NaN");
         AddS("AdamW with an infinite learning rate", AOOR, () => Params(p => new AdamW([p], double.PositiveInfinity)), "AdamW", "learningRate", "Infinity");
         Add("AdamW with an int64 parameter", AE, () => new AdamW([Ints(2)]), "AdamW", "parameter 0", "int64");
+        Add("StepLR.LearningRateAt a negative epoch", AOOR, () => new StepLR(new Sgd([X(2)], 0.5), 2).LearningRateAt(-1), "StepLR.LearningRateAt", "-1");
+        Add("BatchNorm1d with no features", AOOR, () => new BatchNorm1d(0), "BatchNorm1d", "numFeatures", "0");
+        Add("BatchNorm2d with negative features", AOOR, () => new BatchNorm2d(-3), "BatchNorm2d", "numFeatures", "-3");
+        Add("an int64 tensor plus a number", AE, () => Ints(2, 3) + 1.0, "Add", "int64", "[2, 3]");
+        Add("a number times an int64 tensor", AE, () => 2.0 * Ints(4), "Mul", "int64", "[4]");
+        Add("an int64 tensor minus a number", AE, () => Ints(3) - 0.5, "Sub", "int64", "[3]");
+        Add("an int64 tensor divided by a number", AE, () => Ints(3) / 2.0, "Div", "int64", "[3]");
         AddS("StepLR with step size 0", AOOR, () => Schedule(o => new StepLR(o, 0)), "StepLR", "stepSize", "0");
         AddS("StepLR with a negative gamma", AOOR, () => Schedule(o => new StepLR(o, 2, -0.5)), "StepLR", "gamma", "-0.5");
         AddS("StepLR with a NaN gamma", AOOR, () => Schedule(o => new StepLR(o, 2, double.NaN)), "StepLR", "gamma", "NaN");
@@ -632,7 +639,7 @@ public class BadInputCatalogueTests(ITestOutputHelper output)
             var target = new Linear(3, 2, seed: 2);
             var before = target.Parameters().Select(p => p.ToArray()).ToArray();
             return (() => target.LoadSafeTensors(stream), () => Assert.Equal(before, target.Parameters().Select(p => p.ToArray()).ToArray()));
-        }, "safetensors", "Linear", "[3, 2]", "[2, 3]");
+        }, "LoadSafeTensors", "safetensors", "Linear", "[3, 2]", "[2, 3]");
         AddS("LoadSafeTensors with a dtype that does not fit", IDE, () =>
         {
             var stream = new MemoryStream();

@@ -73,7 +73,11 @@ public abstract class BatchNorm : Module
 
     private protected BatchNorm(int numFeatures, double eps, double momentum, bool affine, DType dtype, int[] ranks)
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(numFeatures);
+        if (numFeatures <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(numFeatures), numFeatures, $"{GetType().Name}: numFeatures must be at least 1, got {numFeatures}.");
+        }
+
         if (!(eps >= 0 && double.IsFinite(eps)))
         {
             throw new ArgumentOutOfRangeException(nameof(eps), eps, $"{GetType().Name}: eps must be finite and at least 0.");

@@ -54,7 +54,11 @@ public abstract class LearningRateScheduler
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="epoch"/> is negative.</exception>
     public double LearningRateAt(int epoch)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(epoch);
+        if (epoch < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(epoch), epoch, $"{GetType().Name}.LearningRateAt: the epoch must be 0 or more, got {epoch}.");
+        }
+
         return Compute(epoch);
     }
 

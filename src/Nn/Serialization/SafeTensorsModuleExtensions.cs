@@ -130,7 +130,7 @@ public static class SafeTensorsModuleExtensions
         if (problems.Count > 0)
         {
             throw new InvalidDataException(
-                $"safetensors '{source}' does not fit {module.GetType().Name} (nothing was loaded):\n  " + string.Join("\n  ", problems));
+                $"LoadSafeTensors: safetensors '{source}' does not fit {module.GetType().Name} (nothing was loaded):\n  " + string.Join("\n  ", problems));
         }
 
         using (GradMode.NoGrad())
