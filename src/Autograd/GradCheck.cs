@@ -188,7 +188,13 @@ public static class GradCheck
     public static GradCheckResult GradGradCheck(Func<Tensor[], Tensor[]> f, Tensor[] inputs, Tensor[]? gradOutputs = null, double eps = 1e-6, double atol = 1e-5, double rtol = 1e-3, bool? projection = null, int seed = 0)
     {
         var diff = inputs.Where(x => x.RequiresGrad).ToArray();
-        var probe = f(inputs);
+        // The outputs' shapes and dtypes only: nothing is recorded until the arguments are known to fit.
+        Tensor[] probe;
+        using (GradMode.Override(false))
+        {
+            probe = f(inputs);
+        }
+
         var vs = gradOutputs ?? probe.Select((y, k) => Tensor.RandN(y.Shape, seed + 1 + k, y.DType.IsFloatingPoint() ? y.DType : DType.Float64)).ToArray();
         if (vs.Length != probe.Length)
         {

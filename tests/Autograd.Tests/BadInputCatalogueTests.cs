@@ -592,6 +592,7 @@ public class BadInputCatalogueTests(ITestOutputHelper output)
             return (() => GradCheck.Check(xs => xs[0].Sum(), [y]), null);
         }, "GradCheck", "input 0", "Mul");
         Add("GradCheck with no input requiring grad", AE, () => GradCheck.Check(xs => xs[0].Sum(), [Tensor.Zeros(2)]), "GradCheck", "no input requires grad");
+        Add("GradGradCheck of a recorded function with too many output gradients", AE, () => GradCheck.GradGradCheck(xs => [(xs[0] * xs[0]).Sum()], [Tensor.Zeros(2).WithRequiresGrad()], [Tensor.Scalar(1.0), Tensor.Scalar(1.0)]), "GradGradCheck", "1 outputs but 2 output gradients");
         Add("GradGradCheck with too many output gradients", AE, () => GradCheck.GradGradCheck(xs => [xs[0].Sum()], [Tensor.Zeros(2)], [Tensor.Scalar(1.0), Tensor.Scalar(1.0)]), "GradGradCheck", "1 outputs but 2 output gradients");
 
         // ------------------------------------------------------------ more of the same families
