@@ -20,9 +20,13 @@ public sealed record Machine(
     bool? UncommittedChanges,
     string? LoadAverage,
     IReadOnlyDictionary<string, string?> Environment,
-    string Gc)
+    string Gc,
+    Limits Limits)
 {
-    /// <summary>Reads /proc/cpuinfo, /proc/meminfo, sysfs and git (read-only) for the current machine and checkout.</summary>
+    /// <summary>
+    /// Reads /proc/cpuinfo, /proc/meminfo, sysfs and git (read-only) for the current machine and checkout, and measures its
+    /// FMA peak and copy bandwidths (<see cref="Limits"/>, about a second).
+    /// </summary>
     public static Machine Collect(string? repository)
     {
         var cpuinfo = ReadOrEmpty("/proc/cpuinfo");
@@ -43,7 +47,7 @@ public sealed record Machine(
         }
 
         return new Machine(cpu, System.Environment.ProcessorCount, physical, memory, L2Size(), Vector512.IsHardwareAccelerated,
-            RuntimeInformation.OSDescription, RuntimeInformation.FrameworkDescription, DateTime.UtcNow, commit, dirty, ReadLoadAverage(), env, GcSettings());
+            RuntimeInformation.OSDescription, RuntimeInformation.FrameworkDescription, DateTime.UtcNow, commit, dirty, ReadLoadAverage(), env, GcSettings(), Limits.Measure());
     }
 
     /// <summary>The GC's mode and the runtimeconfig settings that decide where large tensors live (see docs/design.md).</summary>

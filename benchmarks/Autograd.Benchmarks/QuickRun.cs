@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using Autograd.Nn.Data;
 using BenchmarkDotNet.Loggers;
 using BenchmarkDotNet.Running;
@@ -124,7 +125,15 @@ public static class QuickRun
         }
 
         Console.WriteLine($"quick: CNN epoch timer {cnn.Batches} batches, mean loss {cnn.MeanLoss:F4}; GPT step timer {gpt.Steps} steps, mean loss {gpt.MeanLoss:F4}");
-        var markdown = ReportWriter.Render(new ReportData(Machine.Collect(null), measurements, null, epoch, "(quick mode: synthetic data)", []) { OurCnn = cnn, OurGpt = gpt });
+        var machine = Machine.Collect(null);
+        var lim = machine.Limits;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"quick: measured limits: {lim.VectorBits}-bit vectors, {lim.PeakGflopsPerCoreF32:F0} GFLOP/s per core (float32 FMA), memory {lim.MemoryGBps:F1} GB/s, L2 {lim.L2GBps:F0} GB/s"));
+        if (!(lim.PeakGflopsPerCoreF32 > 0 && lim.MemoryGBps > 0 && lim.L2GBps > 0 && double.IsFinite(lim.PeakGflopsPerCoreF32 + lim.MemoryGBps + lim.L2GBps)))
+        {
+            failures.Add($"machine limits: not measured ({lim})");
+        }
+
+        var markdown = ReportWriter.Render(new ReportData(machine, measurements, null, epoch, "(quick mode: synthetic data)", []) { OurCnn = cnn, OurGpt = gpt });
         foreach (var heading in new[] { "## Targets", "## 1. Softmax", "## 2. Tape overhead", "## 3. MatMul", "## 4. Training step", "## 5. Layers", "## 6. Small networks" })
         {
             if (!markdown.Contains(heading, StringComparison.Ordinal))

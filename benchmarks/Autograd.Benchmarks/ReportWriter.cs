@@ -26,15 +26,6 @@ public sealed record ReportData(
 /// <summary>Writes docs/benchmarks.md: the targets, then a table per question with our time, PyTorch's and the ratio.</summary>
 public static class ReportWriter
 {
-    /// <summary>float32 FMA peak of one core: two 512-bit FMA units × 16 lanes × 2 flops × ~2.2 GHz ≈ 140 GFLOP/s.</summary>
-    public const double PeakGflopsPerCoreF32 = 140;
-
-    /// <summary>Bandwidth from memory, GB/s (the whole machine).</summary>
-    public const double MemoryGBps = 13;
-
-    /// <summary>Bandwidth from L2, GB/s (one core).</summary>
-    public const double L2GBps = 50;
-
     /// <summary>Renders the report as Markdown.</summary>
     public static string Render(ReportData data)
     {
@@ -51,7 +42,7 @@ public static class ReportWriter
         Line(sb);
         Line(sb, "| | |");
         Line(sb, "|---|---|");
-        Line(sb, $"| CPU | {m.Cpu}, {(m.PhysicalCores is { } pc ? $"{pc} cores, " : "")}{m.LogicalCores} logical processors{(m.Avx512 ? ", AVX-512" : "")}{(m.L2BytesPerCore is { } l2 ? $", L2 {l2 / 1024 / 1024.0:0.#} MiB per core" : "")} |");
+        Line(sb, $"| CPU | {m.Cpu}, {(m.PhysicalCores is { } pc ? $"{pc} cores, " : "")}{m.LogicalCores} logical processors{(m.Avx512 ? ", AVX-512" : "")}; vector path used: {(m.Limits.VectorBits == 0 ? "scalar" : $"{m.Limits.VectorBits}-bit")}{(m.L2BytesPerCore is { } l2 ? $", L2 {l2 / 1024 / 1024.0:0.#} MiB per core" : "")} |");
         Line(sb, $"| memory | {(m.MemoryBytes is { } mb ? $"{mb / (1024.0 * 1024 * 1024):0.#} GiB" : "unknown")} |");
         Line(sb, $"| OS | {m.Os} |");
         Line(sb, $"| .NET | {m.DotNet}, BenchmarkDotNet 0.15.8 |");
@@ -63,7 +54,7 @@ public static class ReportWriter
         Line(sb, $"| .NET GC | {m.Gc} |");
         Line(sb, $"| environment | {string.Join(", ", m.Environment.Select(kv => $"`{kv.Key}`={(kv.Value is null ? "(unset)" : $"`{kv.Value}`")}"))} |");
         Line(sb);
-        WriteMethod(sb, threads);
+        WriteMethod(sb, threads, m.Limits);
         if (data.Problems.Count > 0 || p is { Errors.Count: > 0 })
         {
             Line(sb, "**Problems in this run:**");
@@ -85,7 +76,7 @@ public static class ReportWriter
         return sb.ToString();
     }
 
-    private static void WriteMethod(StringBuilder sb, int threads)
+    private static void WriteMethod(StringBuilder sb, int threads, Limits lim)
     {
         Line(sb, "## How it is measured");
         Line(sb);
@@ -98,11 +89,12 @@ public static class ReportWriter
         Line(sb, "  where the generators allow): a warm-up, then the median of 11 samples of at least 20 ms each.");
         Line(sb, $"- **Threads**: matmul runs at `Gemm.MaxThreads = 1` and `= {threads}` against `torch.set_num_threads(1)` and");
         Line(sb, $"  `({threads})`. Everything else uses all {threads} cores on both sides (ours: the default; PyTorch: `torch.set_num_threads({threads})`).");
-        Line(sb, "- **Physical limits** of this machine: about 140 GFLOP/s per core in float32 (two 512-bit FMA units; 70 in float64),");
-        Line(sb, "  about 13 GB/s from memory and about 50 GB/s from L2. Matmul is stated as a fraction of the FMA peak of the cores");
-        Line(sb, "  it used. Softmax is stated as bytes that must move (forward: read x, write y; backward: read g and y, write dx;");
-        Line(sb, "  forward+backward: both) per second, as a fraction of 50 GB/s when the arrays fit in one core's L2 and of 13 GB/s");
-        Line(sb, "  when they do not (arrays that miss L2 but stay in the large L3 can beat 13 GB/s, so more than 100% is possible).");
+        Line(sb, $"- **Physical limits** of this machine, measured at the start of the run (`Limits.Measure`): {Num(lim.PeakGflopsPerCoreF32, "0")} GFLOP/s per core in");
+        Line(sb, $"  float32 ({Num(lim.PeakGflopsPerCoreF32 / 2, "0")} in float64) from 12 independent FMA chains on the {(lim.VectorBits == 0 ? "scalar" : $"{lim.VectorBits}-bit")} vectors .NET uses here, {Num(lim.MemoryGBps, "0.0")} GB/s copying");
+        Line(sb, $"  256 MiB (memory) and {Num(lim.L2GBps, "0")} GB/s copying within 128 KiB (L2), one thread. Matmul is stated as a fraction of the FMA peak of");
+        Line(sb, "  the cores it used. Softmax is stated as bytes that must move (forward: read x, write y; backward: read g and y, write dx;");
+        Line(sb, "  forward+backward: both) per second, as a fraction of the L2 bandwidth when the arrays fit in one core's L2 and of the");
+        Line(sb, "  memory bandwidth when they do not (arrays that miss L2 but stay in L3 can beat it, so more than 100% is possible).");
         Line(sb, "- BenchmarkDotNet's own tables for the same run (with error bars, ratios to each class's baseline and GC counts)");
         Line(sb, "  are in `BenchmarkDotNet.Artifacts/results/`, which is not committed.");
         Line(sb);
@@ -201,7 +193,7 @@ public static class ReportWriter
                     var bytes = (double)moved * elements * Workloads.ElementSize(dtype);
                     var workingSet = (double)arrays * elements * Workloads.ElementSize(dtype);
                     var inL2 = data.Machine.L2BytesPerCore is { } l2 ? workingSet <= l2 : workingSet <= 2 * 1024 * 1024;
-                    var limit = inL2 ? L2GBps : MemoryGBps;
+                    var limit = inL2 ? data.Machine.Limits.L2GBps : data.Machine.Limits.MemoryGBps;
                     double? Fraction(double? ns) => ns is { } t ? bytes / t / limit : null;
                     Line(sb, $"| {ShapeText(shape)} | {dt} | {Time(fused)} | {Time(Peer(data, K("fused")))} | {Ratio(Div(fused, Peer(data, K("fused"))))} " +
                         $"| {Time(composed)} | {Time(Peer(data, K("composed")))} | {Ratio(Div(composed, Peer(data, K("composed"))))} | {Times(Div(composed, fused))} " +
@@ -251,7 +243,7 @@ public static class ReportWriter
         Line(sb, "## 3. MatMul (`MatMulBenchmarks`, `peers/matmul.py`)");
         Line(sb);
         Line(sb, "[N,K]·[K,M] written N×K×M; inputs do not require grad. GFLOP/s = 2·N·K·M / median time; *of peak* divides by");
-        Line(sb, "140 GFLOP/s per core used (float32) or 70 (float64); *ratio* is our time ÷ PyTorch's. *row kernel* is the");
+        Line(sb, $"the measured peak, {Num(data.Machine.Limits.PeakGflopsPerCoreF32, "0")} GFLOP/s per core used (float32) or half that (float64); *ratio* is our time ÷ PyTorch's. *row kernel* is the");
         Line(sb, "row-by-row `TensorPrimitives.MultiplyAdd` kernel the library started with, kept in the benchmark as a yardstick");
         Line(sb, "(BenchmarkDotNet's baseline for this class; it always runs on one thread).");
         Line(sb);
@@ -280,7 +272,7 @@ public static class ReportWriter
                     var key = $"matmul/matmul/{dt}/{shape}/t{t}";
                     var ours = Ours(data, key);
                     var peer = Peer(data, key);
-                    var peak = t * PeakGflopsPerCoreF32 / (dtype == DType.Float32 ? 1 : 2);
+                    var peak = t * data.Machine.Limits.PeakGflopsPerCoreF32 / (dtype == DType.Float32 ? 1 : 2);
                     row.Append(CultureInfo.InvariantCulture,
                         $" {Time(ours)} | {Gflops(flops, ours, unit: false)} | {Percent(ours is { } o ? flops / o / peak : null)} | {Gflops(flops, peer, unit: false)} | {Ratio(Div(ours, peer))} |");
                 }
