@@ -241,6 +241,13 @@ internal static class VectorMath
         where TF : IVectorFunction
     {
         CheckLength(x.Length, y.Length, op);
+        if (x.Length == 1)
+        {
+            // One element (a scalar tensor, a tape of one-element steps): the broadcast vector, no buffer to fill.
+            y[0] = One<TF>(x[0]);
+            return;
+        }
+
         if (Wide)
         {
             var i = 0;
@@ -282,6 +289,12 @@ internal static class VectorMath
         where TF : IVectorFunction
     {
         CheckLength(x.Length, y.Length, op);
+        if (x.Length == 1)
+        {
+            y[0] = One<TF>(x[0]);
+            return;
+        }
+
         var wide = Wide;
         var n = wide ? 16 : Vector<float>.Count;
         var i = 0;
