@@ -407,7 +407,7 @@ public class RuleTests
 
     /// <summary>A rule defined outside the library: dx = Σ of the saved tensors ⊙ g, whatever their number.</summary>
     [Rule("ManySaving", Forward = "y = 0", Backward = "dx = g ⊙ Σ p_i", Saves = "p, q, r")]
-    private sealed class ManySavingNode : Node
+    internal sealed class ManySavingNode : Node
     {
         public ManySavingNode(Tensor x, Tensor[] parts, string name = "ManySaving")
             : base(name, x)

@@ -276,7 +276,7 @@ public class VersionTests
         for (var k = 0; k < parts.Length; k++)
         {
             var y = Tensor.Zeros(1);
-            y.SetGradFn(new SavingNode(x, parts));
+            y.SetGradFn(new RuleTests.ManySavingNode(x, parts, "Saving"));
             y.Backward(retainGraph: true);
             Assert.Equal(parts.Sum(p => p.Item()), x.Grad!.Item(), 1e-12);
             x.Grad = null;
@@ -444,30 +444,6 @@ public class VersionTests
         for (var i = 0; i < expected.Length; i++)
         {
             Assert.Equal(expected[i], actual[i], 1e-12);
-        }
-    }
-
-    /// <summary>dx = g ⊙ Σ of the saved tensors, however many.</summary>
-    private sealed class SavingNode : Node
-    {
-        public SavingNode(Tensor x, Tensor[] parts)
-            : base("Saving", x)
-        {
-            foreach (var p in parts)
-            {
-                Save(p);
-            }
-        }
-
-        protected internal override void Backward(Tensor grad, Tensor?[] inputGrads)
-        {
-            var sum = Saved(0);
-            for (var i = 1; i < SavedTensorCount; i++)
-            {
-                sum += Saved(i);
-            }
-
-            inputGrads[0] = grad * sum;
         }
     }
 }
