@@ -188,6 +188,62 @@ public static class Gemm
     }
 
     /// <summary>
+    /// C = A·B (or C += A·B) on the calling thread with C's columns stored in segments of <paramref name="segment"/>
+    /// columns, <paramref name="segmentStride"/> elements apart (see <see cref="Segments"/>); A is m×k and B k×n as
+    /// stored, row-major.
+    /// </summary>
+    /// <exception cref="ArgumentException">A size or stride out of range, or a span too short for the segments.</exception>
+    internal static void SerialSegments<T>(int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc, int segment, int segmentStride, bool accumulate = false)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Validate(false, false, m, n, k, a.Length, lda, b.Length, ldb, int.MaxValue, n);
+        var segments = n == 0 ? 0 : ((n - 1) / Math.Max(segment, 1)) + 1;
+        if (segment <= 0 || ldc < Math.Min(segment, n) || (segments > 1 && segmentStride < m * (long)ldc))
+        {
+            throw new ArgumentException($"Gemm: segments of {segment} columns, {segmentStride} apart, do not fit C [{m}, {n}] with row stride {ldc}.");
+        }
+
+        var cLength = m == 0 || n == 0 ? 0 : ((segments - 1) * (long)segmentStride) + ((m - 1) * (long)ldc) + (n - ((segments - 1) * (long)segment));
+        if (c.Length < cLength)
+        {
+            throw new ArgumentException($"Gemm: C needs {cLength} elements for [{m}, {n}] in segments of {segment} columns, {segmentStride} apart, but has {c.Length}.");
+        }
+
+        if (m == 0 || n == 0)
+        {
+            return;
+        }
+
+        if (k == 0)
+        {
+            if (!accumulate)
+            {
+                for (var s = 0; s < segments; s++)
+                {
+                    for (var i = 0; i < m; i++)
+                    {
+                        c.Slice((s * segmentStride) + (i * ldc), Math.Min(segment, n - (s * segment))).Clear();
+                    }
+                }
+            }
+
+            return;
+        }
+
+        ref var ra = ref MemoryMarshal.GetReference(a);
+        ref var rb = ref MemoryMarshal.GetReference(b);
+        ref var rc = ref MemoryMarshal.GetReference(c);
+        var layout = new Segments(segment, segmentStride);
+        switch (VectorBits<T>())
+        {
+            case 512: Driver<T, Kernel512<T>>.Run(false, false, m, n, k, ref ra, lda, ref rb, ldb, ref rc, ldc, accumulate, layout); break;
+            case 256: Driver<T, Kernel256<T>>.Run(false, false, m, n, k, ref ra, lda, ref rb, ldb, ref rc, ldc, accumulate, layout); break;
+            case 128: Driver<T, Kernel128<T>>.Run(false, false, m, n, k, ref ra, lda, ref rb, ldb, ref rc, ldc, accumulate, layout); break;
+            default: Driver<T, KernelScalar<T>>.Run(false, false, m, n, k, ref ra, lda, ref rb, ldb, ref rc, ldc, accumulate, layout); break;
+        }
+    }
+
+    /// <summary>
     /// A product with one row or one column (matrix-vector) as dot products or scaled row sums over contiguous
     /// runs, where packing for the register tile would waste most of it; false when the layout does not allow it.
     /// </summary>
@@ -367,6 +423,14 @@ internal static class Driver<T, TKernel>
     /// <summary>The blocked product on the calling thread; sizes are positive and the operands validated.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(bool transA, bool transB, int m, int n, int k, ref T a, int lda, ref T b, int ldb, ref T c, int ldc, bool accumulate)
+        => Run(transA, transB, m, n, k, ref a, lda, ref b, ldb, ref c, ldc, accumulate, Segments.Whole);
+
+    /// <summary>
+    /// The blocked product on the calling thread with the columns of C stored in segments (see <see cref="Segments"/>);
+    /// sizes are positive and the operands validated.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Run(bool transA, bool transB, int m, int n, int k, ref T a, int lda, ref T b, int ldb, ref T c, int ldc, bool accumulate, Segments segments)
     {
         var kcMax = Split(k, KC, 1);
         var mcMax = Split(m, MC, MR);
@@ -390,49 +454,62 @@ internal static class Driver<T, TKernel>
                     var mc = Math.Min(mcMax, m - ic);
                     ref var aBlock = ref Unsafe.Add(ref a, transA ? ((nint)pc * lda) + ic : ((nint)ic * lda) + pc);
                     PackA(ref aBlock, lda, transA, mc, kc, ref ap);
-                    ref var cBlock = ref Unsafe.Add(ref c, ((nint)ic * ldc) + jc);
-                    Macro(mc, nc, kc, ref ap, ref bp, ref cBlock, ldc, add, ref tile);
+                    Macro(mc, nc, kc, ref ap, ref bp, ref Unsafe.Add(ref c, (nint)ic * ldc), jc, ldc, segments, add, ref tile);
                 }
             }
         }
     }
 
-    /// <summary>C block (+)= packed A block · packed B block, tile by tile; edge tiles go through a scratch tile.</summary>
+    /// <summary>
+    /// C block (+)= packed A block · packed B block, tile by tile, for rows starting at <paramref name="rows"/> and
+    /// columns [jc, jc + nc) of C; edge tiles and tiles that cross from one segment of columns to the next go through a
+    /// scratch tile.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Macro(int mc, int nc, int kc, ref T ap, ref T bp, ref T c, int ldc, bool add, ref T tile)
+    private static void Macro(int mc, int nc, int kc, ref T ap, ref T bp, ref T rows, int jc, int ldc, Segments segments, bool add, ref T tile)
     {
         for (var jr = 0; jr < nc; jr += NR)
         {
             var nr = Math.Min(NR, nc - jr);
             ref var bPanel = ref Unsafe.Add(ref bp, (nint)jr * kc);
+            var (segment, column) = Math.DivRem(jc + jr, segments.Length);
+            ref var cColumn = ref Unsafe.Add(ref rows, (segment * segments.Stride) + column);
+            var whole = nr == NR && column + NR <= segments.Length;
             for (var ir = 0; ir < mc; ir += MR)
             {
                 var mr = Math.Min(MR, mc - ir);
                 ref var aPanel = ref Unsafe.Add(ref ap, (nint)ir * kc);
-                ref var cTile = ref Unsafe.Add(ref c, ((nint)ir * ldc) + jr);
-                if (mr == MR && nr == NR)
+                if (mr == MR && whole)
                 {
-                    TKernel.Compute(kc, ref aPanel, ref bPanel, ref cTile, ldc, add);
+                    TKernel.Compute(kc, ref aPanel, ref bPanel, ref Unsafe.Add(ref cColumn, (nint)ir * ldc), ldc, add);
+                    continue;
                 }
-                else
+
+                TKernel.Compute(kc, ref aPanel, ref bPanel, ref tile, NR, false);
+
+                // The tile's columns, a run at a time: each run ends at the tile's edge or at the end of a segment.
+                for (int done = 0, s = segment, col = column; done < nr; s++, col = 0)
                 {
-                    TKernel.Compute(kc, ref aPanel, ref bPanel, ref tile, NR, false);
+                    var run = Math.Min(nr - done, segments.Length - col);
+                    ref var cRun = ref Unsafe.Add(ref rows, (s * segments.Stride) + col + ((nint)ir * ldc));
                     for (var i = 0; i < mr; i++)
                     {
-                        ref var cRow = ref Unsafe.Add(ref cTile, (nint)i * ldc);
-                        ref var tRow = ref Unsafe.Add(ref tile, i * NR);
+                        ref var cRow = ref Unsafe.Add(ref cRun, (nint)i * ldc);
+                        ref var tRow = ref Unsafe.Add(ref tile, (i * NR) + done);
                         if (add)
                         {
-                            for (var j = 0; j < nr; j++)
+                            for (var j = 0; j < run; j++)
                             {
                                 Unsafe.Add(ref cRow, j) += Unsafe.Add(ref tRow, j);
                             }
                         }
                         else
                         {
-                            Unsafe.CopyBlockUnaligned(ref Unsafe.As<T, byte>(ref cRow), ref Unsafe.As<T, byte>(ref tRow), (uint)(nr * Unsafe.SizeOf<T>()));
+                            Unsafe.CopyBlockUnaligned(ref Unsafe.As<T, byte>(ref cRow), ref Unsafe.As<T, byte>(ref tRow), (uint)(run * Unsafe.SizeOf<T>()));
                         }
                     }
+
+                    done += run;
                 }
             }
         }
@@ -614,6 +691,20 @@ internal static class Driver<T, TKernel>
 
     /// <summary>Rounds a count of elements up to a whole number of 64-byte lines.</summary>
     private static int Align(int elements) => RoundUp(elements, 64 / Unsafe.SizeOf<T>());
+}
+
+/// <summary>
+/// How the columns of C are stored: in segments of <see cref="Length"/> consecutive columns, segment s starting
+/// <see cref="Stride"/>·s elements after the first (so column j of row i is at
+/// <c>c[(j / Length)·Stride + i·ldc + j % Length]</c>). A convolution's product over several images writes each
+/// image's output plane straight into its place in the output tensor this way.
+/// </summary>
+/// <param name="Length">The columns of a segment (positive).</param>
+/// <param name="Stride">The distance in elements from the start of one segment to the next.</param>
+internal readonly record struct Segments(int Length, nint Stride)
+{
+    /// <summary>One segment: C's columns are consecutive.</summary>
+    public static Segments Whole => new(int.MaxValue, 0);
 }
 
 /// <summary>Per-thread packing buffers, 64-byte aligned, grown on demand and kept for the next product.</summary>

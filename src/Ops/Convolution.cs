@@ -443,8 +443,14 @@ public static class Convolution
 
             var threads = chunks > 1 ? 1 : 0;
             var nbMax = BlockSize(last - first);
-            var col = ArrayPool<T>.Shared.Rent(geo.K * nbMax * geo.OutPlane);
-            var wide = nbMax > 1 ? ArrayPool<T>.Shared.Rent(geo.Cog * nbMax * geo.OutPlane) : null;
+            var forward = pass == Pass.Forward;
+
+            // A forward block of several images with a bias multiplies [W | b] by the column matrix with a row of ones
+            // below it, so the product writes the biased output straight into y.
+            var biasRow = forward && nbMax > 1 && bias.Data is not null;
+            var col = ArrayPool<T>.Shared.Rent((geo.K + (biasRow ? 1 : 0)) * nbMax * geo.OutPlane);
+            var wide = nbMax > 1 && !forward ? ArrayPool<T>.Shared.Rent(geo.Cog * nbMax * geo.OutPlane) : null;
+            var weightBias = biasRow ? WithBias() : null;
             var weight = dw.Data is not null;
             var target = weight ? (chunk > 0 ? weightSums![chunk] = new T[geo.Cout * geo.K] : dw.Array) : null;
 
@@ -458,9 +464,9 @@ public static class Convolution
                     var nb = Math.Min(nbMax, last - n);
                     for (var gi = 0; gi < geo.Groups; gi++)
                     {
-                        if (pass == Pass.Forward)
+                        if (forward)
                         {
-                            ForwardBlock(n, nb, gi, col, wide, threads);
+                            ForwardBlock(n, nb, gi, col, weightBias, threads);
                         }
                         else
                         {
@@ -496,7 +502,26 @@ public static class Convolution
                 {
                     ArrayPool<T>.Shared.Return(sums);
                 }
+
+                if (weightBias is not null)
+                {
+                    ArrayPool<T>.Shared.Return(weightBias);
+                }
             }
+        }
+
+        /// <summary>The weight with the bias as one more column, [C_out, K + 1].</summary>
+        private T[] WithBias()
+        {
+            var k = geo.K;
+            var result = ArrayPool<T>.Shared.Rent(geo.Cout * (k + 1));
+            for (var o = 0; o < geo.Cout; o++)
+            {
+                w.Array.AsSpan(w.Offset + (o * k), k).CopyTo(result.AsSpan(o * (k + 1), k));
+                result[(o * (k + 1)) + k] = bias.Array[bias.Offset + o];
+            }
+
+            return result;
         }
 
         /// <summary>
@@ -548,16 +573,16 @@ public static class Convolution
             return new(wide, 0, geo.Cog * ld);
         }
 
-        private void ForwardBlock(int n, int nb, int gi, T[] col, T[]? wide, int threads)
+        private void ForwardBlock(int n, int nb, int gi, T[] col, T[]? weightBias, int threads)
         {
             var plane = geo.OutPlane;
             var ld = nb * plane;
             var cols = Expand(n, nb, gi, col);
-            var wMem = new ReadOnlyMemory<T>(w.Array, w.Offset + (gi * geo.Cog * geo.K), geo.Cog * geo.K);
             var result = y.Array;
+            var yOff = ((n * geo.Cout) + (gi * geo.Cog)) * plane;
             if (nb == 1)
             {
-                var yOff = ((n * geo.Cout) + (gi * geo.Cog)) * plane;
+                var wMem = new ReadOnlyMemory<T>(w.Array, w.Offset + (gi * geo.Cog * geo.K), geo.Cog * geo.K);
                 if (bias.Data is { } b)
                 {
                     for (var o = 0; o < geo.Cog; o++)
@@ -570,23 +595,17 @@ public static class Convolution
                 return;
             }
 
-            Gemm.Product<T>(false, false, geo.Cog, ld, geo.K, wMem, geo.K, cols, ld, new(wide, 0, geo.Cog * ld), ld, threads: threads);
-            for (var i = 0; i < nb; i++)
+            // The product's columns are the images' planes side by side; each plane of nb goes to its own image of y.
+            var cSpan = result.AsSpan(yOff, ((nb - 1) * geo.Cout * plane) + (geo.Cog * plane));
+            if (weightBias is not null)
             {
-                var yOff = (((n + i) * geo.Cout) + (gi * geo.Cog)) * plane;
-                for (var o = 0; o < geo.Cog; o++)
-                {
-                    var src = wide.AsSpan((o * ld) + (i * plane), plane);
-                    var dst = result.AsSpan(yOff + (o * plane), plane);
-                    if (bias.Data is { } b)
-                    {
-                        TensorPrimitives.Add(src, b[bias.Offset + (gi * geo.Cog) + o], dst);
-                    }
-                    else
-                    {
-                        src.CopyTo(dst);
-                    }
-                }
+                var k = geo.K + 1;
+                col.AsSpan(geo.K * ld, ld).Fill(T.One);
+                Gemm.SerialSegments<T>(geo.Cog, ld, k, weightBias.AsSpan(gi * geo.Cog * k, geo.Cog * k), k, col.AsSpan(0, k * ld), ld, cSpan, plane, plane, geo.Cout * plane);
+            }
+            else
+            {
+                Gemm.SerialSegments<T>(geo.Cog, ld, geo.K, w.Array.AsSpan(w.Offset + (gi * geo.Cog * geo.K), geo.Cog * geo.K), geo.K, cols.Span, ld, cSpan, plane, plane, geo.Cout * plane);
             }
         }
 

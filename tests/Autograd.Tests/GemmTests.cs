@@ -354,6 +354,96 @@ public class GemmTests
         }
     }
 
+    [Fact]
+    public void SegmentedColumnsGetTheProductInTheirPlacesAndNothingBetween()
+    {
+        // C's columns in segments of `length`, `stride` apart (a convolution's planes of several images written straight
+        // into the output tensor): tiles that cross a segment's end, segments shorter than a tile, two k blocks, accumulation,
+        // every micro-kernel width.
+        var widths = new List<int> { 128, 0 };
+        if (Vector512.IsHardwareAccelerated)
+        {
+            widths.Add(512);
+        }
+
+        if (Vector256.IsHardwareAccelerated)
+        {
+            widths.Add(256);
+        }
+
+        try
+        {
+            var seed = 900;
+            foreach (var bits in widths)
+            {
+                Gemm.ForcedVectorBits = bits;
+                foreach (var (m, length, segments, k) in new[] { (1, 5, 3, 7), (7, 16, 4, 9), (9, 17, 5, 33), (64, 49, 8, 289), (3, 1, 40, 3), (16, 196, 3, 65), (5, 7, 1, 0) })
+                {
+                    foreach (var accumulate in new[] { false, true })
+                    {
+                        CheckSegments<float>(m, length, segments, k, accumulate, seed++);
+                        CheckSegments<double>(m, length, segments, k, accumulate, seed++);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            Gemm.ForcedVectorBits = -1;
+        }
+    }
+
+    [Fact]
+    public void SegmentsThatDoNotFitAreRefused()
+    {
+        var a = new float[6];
+        var b = new float[3 * 8];
+        var ex = Assert.Throws<ArgumentException>(() => Gemm.SerialSegments<float>(2, 8, 3, a, 3, b, 8, new float[17], 4, 4, 10));
+        Assert.Contains("C needs 18 elements", ex.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => Gemm.SerialSegments<float>(2, 8, 3, a, 3, b, 8, new float[40], 4, 4, 5));
+        Assert.Throws<ArgumentException>(() => Gemm.SerialSegments<float>(2, 8, 3, a, 3, b, 8, new float[40], 4, 0, 10));
+    }
+
+    private static void CheckSegments<T>(int m, int length, int segments, int k, bool accumulate, int seed)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var rng = new Random(seed);
+        var n = (length * segments) - (segments > 1 ? length / 2 : 0);
+        var ldc = length + 3;
+        var stride = (m * ldc) + 5;
+        var a = Random<T>(rng, m * k);
+        var b = Random<T>(rng, k * n);
+        var c0 = Random<T>(rng, (segments * stride) + 2);
+        var c = (T[])c0.Clone();
+        Gemm.SerialSegments<T>(m, n, k, a, k, b, n, c, ldc, length, stride, accumulate);
+
+        var eps = double.CreateTruncating(T.BitIncrement(T.One) - T.One);
+        var written = new bool[c.Length];
+        for (var i = 0; i < m; i++)
+        {
+            for (var j = 0; j < n; j++)
+            {
+                var at = ((j / length) * stride) + (i * ldc) + (j % length);
+                written[at] = true;
+                double sum = accumulate ? double.CreateTruncating(c0[at]) : 0, bound = Math.Abs(sum);
+                for (var p = 0; p < k; p++)
+                {
+                    var term = double.CreateTruncating(a[(i * k) + p]) * double.CreateTruncating(b[(p * n) + j]);
+                    sum += term;
+                    bound += Math.Abs(term);
+                }
+
+                var got = double.CreateTruncating(c[at]);
+                Assert.True(Math.Abs(got - sum) <= ((k + 2) * eps * bound) + 1e-300, $"{typeof(T).Name} m={m} segments of {length}×{segments} k={k} width {Gemm.VectorBits<T>()}: C[{i}, {j}] = {got}, expected {sum}");
+            }
+        }
+
+        for (var e = 0; e < c.Length; e++)
+        {
+            Assert.True(written[e] || c[e].Equals(c0[e]), $"{typeof(T).Name} m={m} segments of {length}×{segments} k={k}: element {e} between segments changed");
+        }
+    }
+
     private static void Check(bool isFloat, bool transA, bool transB, int m, int n, int k, int threads, int seed, bool accumulate = false, int padA = 0, int padB = 0, int padC = 0, long parallelThreshold = 1L << 21)
     {
         if (isFloat)
