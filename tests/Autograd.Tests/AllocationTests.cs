@@ -25,6 +25,17 @@ public class AllocationTests
         return GC.GetAllocatedBytesForCurrentThread() - before;
     }
 
+    [Fact]
+    public void ProgramsGetTheGcSettingsForLargeTensors()
+    {
+        // The test host is a program built here, so it imports src/Autograd/buildTransitive/Autograd.targets (the file the
+        // package carries into its users' applications): a 4 MB tensor is then an ordinary young object.
+        Assert.Equal(67108864L, Convert.ToInt64(AppContext.GetData("System.GC.RegionSize"), System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(33554432L, Convert.ToInt64(AppContext.GetData("System.GC.LOHThreshold"), System.Globalization.CultureInfo.InvariantCulture));
+        var large = Tensor.Zeros(new Shape(1024, 1024), DType.Float32);
+        Assert.True(GC.GetGeneration(large.Storage) < GC.MaxGeneration, $"a 4 MB tensor's storage is in generation {GC.GetGeneration(large.Storage)}");
+    }
+
     private static Tensor ScalarChain(Tensor x)
     {
         var y = x;
