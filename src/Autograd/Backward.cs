@@ -405,6 +405,11 @@ public static class Autodiff
             var g = node.WalkGrad;
             node.WalkGrad = null;
             node.WalkGradOwned = false;
+            if (g is not null && node.HasHooks)
+            {
+                g = GradientHooks.Run(node, g, request.Api, request.CreateGraph, keep: !byTarget);
+            }
+
             if (g is not null && node.WalkCapture >= 0)
             {
                 request.Captured![node.WalkCapture] = g;
@@ -598,6 +603,9 @@ public static class Autodiff
 
         return false;
     }
+
+    /// <summary>Keeps <paramref name="g"/> in the Grad of a tensor that retains its gradient (accumulated, as a leaf's).</summary>
+    internal static void KeepGradient(Tensor tensor, Tensor g, bool createGraph) => AccumulateInto(tensor, g, createGraph, ownedStamp: 0);
 
     private static void AccumulateInto(Tensor leaf, Tensor g, bool createGraph, int ownedStamp)
     {

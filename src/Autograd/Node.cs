@@ -35,6 +35,12 @@ public abstract class Node
     private VersionPair _savedVersions;
     private byte _savedCount;
 
+    // IsReleased and HasHooks in one byte (a byte more would make every node 8 bytes larger), set atomically: a hook may be
+    // registered on one thread while a walk on another releases the node.
+    private const byte Released = 1;
+    private const byte Hooked = 2;
+    private byte _flags;
+
     // Walk state, owned by the engine during one backward walk and reset afterwards.
     internal int WalkDeps;
     internal int WalkStamp;
@@ -42,6 +48,7 @@ public abstract class Node
 
     /// <summary>True while <see cref="WalkGrad"/> is a sum the walk made itself, so later gradients can be added in place.</summary>
     internal bool WalkGradOwned;
+
     internal int WalkCapture = -1;
     internal Tensor? WalkGrad;
 
@@ -172,7 +179,10 @@ public abstract class Node
     public DType OutputDType { get; private set; }
 
     /// <summary>True once a backward without <c>retainGraph</c> has run this node and freed what it saved.</summary>
-    public bool IsReleased { get; private set; }
+    public bool IsReleased => (Volatile.Read(ref _flags) & Released) != 0;
+
+    /// <summary>True once a hook or RetainGrad was registered for this node's output (see GradientHooks).</summary>
+    internal bool HasHooks => (Volatile.Read(ref _flags) & Hooked) != 0;
 
     /// <summary>
     /// Selects among rows of the class's rules that share the operator's name (<see cref="RuleAttribute.Variant"/>);
@@ -281,7 +291,20 @@ public abstract class Node
         }
 
         _saved = default;
-        IsReleased = true;
+        SetFlag(Released);
+    }
+
+    /// <summary>Notes that the node's output has hooks (see GradientHooks); never cleared.</summary>
+    internal void MarkHooked() => SetFlag(Hooked);
+
+    private void SetFlag(byte bit)
+    {
+        byte old;
+        do
+        {
+            old = _flags;
+        }
+        while (Interlocked.CompareExchange(ref _flags, (byte)(old | bit), old) != old);
     }
 
     internal void AttachOutput(Tensor output)

@@ -74,8 +74,9 @@ public sealed partial class Tensor
     }
 
     /// <summary>
-    /// The gradient accumulated into this leaf by <see cref="Backward(Tensor?, bool?, bool)"/>, or null before the first backward
-    /// (or after <see cref="ZeroGrad"/> with <c>setToNull</c>).
+    /// The gradient accumulated into this leaf (or into a non-leaf given <see cref="RetainGrad"/>) by
+    /// <see cref="Backward(Tensor?, bool?, bool)"/>, or null before the first backward (or after <see cref="ZeroGrad"/>
+    /// with <c>setToNull</c>).
     /// </summary>
     /// <exception cref="ArgumentException">Set to a tensor whose shape or dtype differs from this one.</exception>
     public Tensor? Grad
