@@ -117,10 +117,10 @@ public sealed class MultiHeadAttention : Module
 
         var x = input.Rank == 2 ? input.Unsqueeze(0) : input;
         int b = x.Shape[0], t = x.Shape[1], d = DModel, dh = d / Heads;
-        var qkv = Qkv.Forward(x);
+        var qkv = Qkv.Call(x);
         Tensor Head(int part) => qkv.Narrow(2, part * d, d).Reshape(b, t, Heads, dh).Transpose(1, 2);
         var y = Tensor.ScaledDotProductAttention(Head(0), Head(1), Head(2), causal: Causal);
-        var joined = Proj.Forward(y.Transpose(1, 2).Reshape(b, t, d));
+        var joined = Proj.Call(y.Transpose(1, 2).Reshape(b, t, d));
         return input.Rank == 2 ? joined.Squeeze(0) : joined;
     }
 }
@@ -177,7 +177,7 @@ public sealed class TransformerBlock : Module
                 nameof(input));
         }
 
-        var x = input + Attention.Forward(Ln1.Forward(input));
-        return x + Mlp.Forward(Ln2.Forward(x));
+        var x = input + Attention.Call(Ln1.Call(input));
+        return x + Mlp.Call(Ln2.Call(x));
     }
 }

@@ -57,8 +57,8 @@ public sealed class Gpt : Module
         CheckTokens(nameof(input), input);
 
         var t = input.Shape[1];
-        var x = Tok.Forward(input) + Pos.Weight.Narrow(0, 0, t);
-        return Head.Forward(Ln.Forward(Blocks.Forward(x)));
+        var x = Tok.Call(input) + Pos.Weight.Narrow(0, 0, t);
+        return Head.Call(Ln.Call(Blocks.Call(x)));
     }
 
     /// <summary>The mean cross-entropy of the next-token predictions <paramref name="x"/> → <paramref name="y"/> (both [B, T]).</summary>

@@ -92,7 +92,7 @@ public sealed class Sequential : Module
         var x = input;
         foreach (var layer in _layers)
         {
-            x = layer.Forward(x);
+            x = layer.Call(x);
         }
 
         return x;

@@ -11,6 +11,7 @@ public abstract class Module
     private readonly List<KeyValuePair<string, Tensor>> _parameters = [];
     private readonly List<KeyValuePair<string, Tensor>> _buffers = [];
     private readonly List<KeyValuePair<string, Module>> _children = [];
+    private ModuleHooks? _hooks;
 
     /// <summary>True in training mode (the default), false after <see cref="Eval"/>. Dropout is active only in training.</summary>
     public bool IsTraining { get; private set; } = true;
@@ -18,8 +19,97 @@ public abstract class Module
     /// <summary>Computes the module's output.</summary>
     public abstract Tensor Forward(Tensor input);
 
-    /// <summary>Same as <see cref="Forward"/>, so a module reads like a function: <c>model.Call(x)</c>.</summary>
-    public Tensor Call(Tensor input) => Forward(input);
+    /// <summary>
+    /// Runs the module as PyTorch's <c>module(x)</c> does: the forward pre-hooks (each may replace the input), then
+    /// <see cref="Forward"/>, then the forward hooks (each may replace the output), with the backward hooks attached to
+    /// the input and the output on the tape. Without hooks it is <see cref="Forward"/>. Containers call their children
+    /// this way, so hooks on a child run inside its parent; calling <see cref="Forward"/> directly runs no hook.
+    /// </summary>
+    /// <param name="input">The module's input.</param>
+    /// <returns>The module's output, or a forward hook's replacement.</returns>
+    public Tensor Call(Tensor input)
+    {
+        var hooks = _hooks;
+        if (hooks is null)
+        {
+            return Forward(input);
+        }
+
+        foreach (var pre in hooks.Pre)
+        {
+            input = pre(this, input) ?? input;
+        }
+
+        var backward = hooks.Backward.Length > 0 && GradMode.IsEnabled ? new BackwardHookCall(this, hooks.Backward) : null;
+        if (backward is not null)
+        {
+            input = backward.WrapInput(input);
+        }
+
+        var output = Forward(input);
+        foreach (var post in hooks.Post)
+        {
+            output = post(this, input, output) ?? output;
+        }
+
+        return backward is null ? output : backward.WrapOutput(output);
+    }
+
+    /// <summary>
+    /// Registers a hook that <see cref="Call"/> runs before <see cref="Forward"/> with (module, input), as PyTorch's
+    /// <c>register_forward_pre_hook</c>; a hook that returns a tensor replaces the input.
+    /// </summary>
+    /// <param name="hook">Called with the module and its input; returns a replacement input or null.</param>
+    /// <returns>A handle whose <see cref="HookHandle.Dispose"/> removes the hook.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="hook"/> is null.</exception>
+    public HookHandle RegisterForwardPreHook(Func<Module, Tensor, Tensor?> hook)
+    {
+        ArgumentNullException.ThrowIfNull(hook);
+        return Hooks.AddPre(hook);
+    }
+
+    /// <summary>
+    /// Registers a hook that <see cref="Call"/> runs after <see cref="Forward"/> with (module, input, output), as
+    /// PyTorch's <c>register_forward_hook</c>; a hook that returns a tensor replaces the output.
+    /// </summary>
+    /// <param name="hook">Called with the module, its input and its output; returns a replacement output or null.</param>
+    /// <returns>A handle whose <see cref="HookHandle.Dispose"/> removes the hook.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="hook"/> is null.</exception>
+    public HookHandle RegisterForwardHook(Func<Module, Tensor, Tensor, Tensor?> hook)
+    {
+        ArgumentNullException.ThrowIfNull(hook);
+        return Hooks.AddPost(hook);
+    }
+
+    /// <summary>
+    /// Registers a hook run during backward walks with (module, gradient with respect to the input, gradient with
+    /// respect to the output) for every later <see cref="Call"/> recorded with grad mode on, as PyTorch's
+    /// <c>register_full_backward_hook</c>. The input gradient is null when the input does not require grad (the hook then
+    /// runs when the output gradient is known and must return null); otherwise a hook that returns a tensor replaces the
+    /// input gradient. Hooks run in the order they were registered.
+    /// </summary>
+    /// <param name="hook">Called with the module, the input gradient (or null) and the output gradient.</param>
+    /// <returns>A handle whose <see cref="HookHandle.Dispose"/> removes the hook (calls already recorded keep it).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="hook"/> is null.</exception>
+    public HookHandle RegisterFullBackwardHook(Func<Module, Tensor?, Tensor, Tensor?> hook)
+    {
+        ArgumentNullException.ThrowIfNull(hook);
+        return Hooks.AddBackward(hook);
+    }
+
+    private ModuleHooks Hooks
+    {
+        get
+        {
+            if (_hooks is { } hooks)
+            {
+                return hooks;
+            }
+
+            Interlocked.CompareExchange(ref _hooks, new ModuleHooks(), null);
+            return _hooks;
+        }
+    }
 
     /// <summary>
     /// Every parameter of this module and its descendants with its dotted name (<c>0.weight</c>, <c>encoder.1.bias</c>):
