@@ -17,7 +17,7 @@ namespace Autograd;
 /// each backward rule once all gradients for its output have arrived, sums gradients that meet at the same node, and
 /// releases what the rules saved unless <c>retainGraph</c> is set.
 /// </remarks>
-public static class Autodiff
+public static partial class Autodiff
 {
     // Global (not per thread): a graph built on one thread may be walked on another.
     private static int s_stamp;
@@ -42,6 +42,21 @@ public static class Autodiff
 
     /// <summary>The stamp of the backward walk running on this thread, or 0.</summary>
     internal static int CurrentWalk => t_currentWalk;
+
+    /// <summary>Runs <paramref name="function"/> as outside any walk: tensors it allocates are not owned by the walk in progress.</summary>
+    internal static T OutsideWalk<T>(Func<T> function)
+    {
+        var walk = t_currentWalk;
+        t_currentWalk = 0;
+        try
+        {
+            return function();
+        }
+        finally
+        {
+            t_currentWalk = walk;
+        }
+    }
 
     /// <summary>
     /// Accumulates the gradients of <paramref name="outputs"/> into the <see cref="Tensor.Grad"/> of every leaf that

@@ -39,6 +39,11 @@ public abstract class Node
     // registered on one thread while a walk on another releases the node.
     private const byte Released = 1;
     private const byte Hooked = 2;
+    private const byte Checkpointed = 4;
+
+    /// <summary>The checkpoint region recording on this thread, which notes every node that saves a tensor (see Checkpoint).</summary>
+    [ThreadStatic]
+    internal static CheckpointRegion? t_checkpoint;
     private byte _flags;
 
     // Walk state, owned by the engine during one backward walk and reset afterwards.
@@ -255,6 +260,10 @@ public abstract class Node
         }
 
         _savedCount = (byte)(n + 1);
+        if (t_checkpoint is { } region)
+        {
+            region.Note(this);
+        }
     }
 
     /// <summary>Saves two tensors for the backward rule, in the next two slots (see <see cref="Save(Tensor)"/>).</summary>
@@ -273,7 +282,83 @@ public abstract class Node
     /// </exception>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     protected Tensor Saved(int slot)
-        => (uint)slot < _savedCount && Slot(slot) is { } t && t.Version == SlotVersion(slot) ? t : throw SavedError(slot);
+        => (uint)slot < _savedCount && Slot(slot) is { } t && t.Version == SlotVersion(slot) ? t : SavedSlow(slot);
+
+    /// <summary>A saved tensor that is not there: recomputed when a checkpoint dropped it, else the error.</summary>
+    private Tensor SavedSlow(int slot)
+    {
+        if (IsCheckpointed && !IsReleased && (uint)slot < _savedCount && Slot(slot) is null)
+        {
+            CheckpointRegion.Restore(this);
+            if (Slot(slot) is { } t && t.Version == SlotVersion(slot))
+            {
+                return t;
+            }
+        }
+
+        throw SavedError(slot);
+    }
+
+    /// <summary>True while a checkpoint has dropped some of this node's saved tensors, to be recomputed when a rule reads one.</summary>
+    internal bool IsCheckpointed => (Volatile.Read(ref _flags) & Checkpointed) != 0;
+
+    /// <summary>Drops the saved tensors that <paramref name="keep"/> refuses (their versions stay) and marks the node checkpointed.</summary>
+    internal void DropSaved(Func<Tensor, bool> keep)
+    {
+        for (var i = 0; i < _savedCount; i++)
+        {
+            if (Slot(i) is { } t && !keep(t))
+            {
+                SetSlot(i, null, SlotVersion(i));
+            }
+        }
+
+        SetFlag(Checkpointed);
+    }
+
+    /// <summary>Fills each dropped slot from the same slot of <paramref name="recomputed"/> (a node of the same operation recorded again).</summary>
+    internal void TakeSaved(Node recomputed)
+    {
+        for (var i = 0; i < _savedCount; i++)
+        {
+            if (Slot(i) is null)
+            {
+                SetSlot(i, recomputed.Slot(i), recomputed.SlotVersion(i));
+            }
+        }
+
+        byte old;
+        do
+        {
+            old = _flags;
+        }
+        while (Interlocked.CompareExchange(ref _flags, (byte)(old & ~Checkpointed), old) != old);
+    }
+
+    /// <summary>The tensors a checkpoint kept (not dropped) with the versions they were saved at.</summary>
+    internal IEnumerable<(int Slot, Tensor Tensor, int Version)> KeptSaved()
+    {
+        for (var i = 0; i < _savedCount; i++)
+        {
+            if (Slot(i) is { } t)
+            {
+                yield return (i, t, SlotVersion(i));
+            }
+        }
+    }
+
+    private void SetSlot(int slot, Tensor? tensor, int version)
+    {
+        if (_savedCount <= 2 || slot == 0)
+        {
+            _saved[slot] = tensor;
+            _savedVersions[slot] = version;
+        }
+        else
+        {
+            Unsafe.As<SavedEntry[]>(_saved[1])![slot - 1] = new SavedEntry(tensor, version);
+        }
+    }
 
     /// <summary>
     /// The backward rule: given the gradient <paramref name="grad"/> of the output, writes the gradient of each input

@@ -14,6 +14,7 @@ namespace Autograd.Tests;
 /// The tolerance for each element is (k + 2)·eps·Σₚ|a_ip·b_pj|, the classical bound for a sum of k products, so it
 /// scales with k and with the magnitude of the terms rather than of the result.
 /// </remarks>
+[Collection(ProcessWideSettings.Name)]
 public class GemmTests
 {
     private static readonly int[] SmallSizes = [0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33];
