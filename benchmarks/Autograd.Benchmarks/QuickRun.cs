@@ -8,7 +8,8 @@ namespace Autograd.Benchmarks;
 
 /// <summary>
 /// <c>--quick</c>: every benchmark once, in this process (BenchmarkDotNet's Dry job), then the epoch timer on a small
-/// synthetic data set and the report writer on those figures, so a broken benchmark or report fails CI. Times are not
+/// synthetic data set, one call of each plain-program workload in a child process per setting, the section merge of
+/// docs/benchmarks.md and the report writer on those figures, so a broken benchmark or report fails CI. Times are not
 /// checked. BenchmarkDotNet's log is printed only for a class that failed. Exits 1 on any failure.
 /// </summary>
 public static class QuickRun
@@ -125,7 +126,28 @@ public static class QuickRun
         }
 
         Console.WriteLine($"quick: CNN epoch timer {cnn.Batches} batches, mean loss {cnn.MeanLoss:F4}; GPT step timer {gpt.Steps} steps, mean loss {gpt.MeanLoss:F4}");
+        var plain = PlainRun.RunSettings(PlainSetting.ForReport(ReportRun.RepositoryRoot()), smoke: true, Console.Out);
+        foreach (var r in plain)
+        {
+            if (r.Error is not null || r.Report is null || r.Report.Timings.Count != PlainRun.Workloads.Length)
+            {
+                failures.Add($"plain program ({r.Setting.Name}): {r.Error ?? "not every workload reported"}");
+            }
+        }
+
+        if (plain.FirstOrDefault(r => r.Setting.Name == "one CPU")?.Report is { ProcessorCount: not 1 } oneCpu)
+        {
+            failures.Add($"plain program (one CPU): the child saw {oneCpu.ProcessorCount} processors");
+        }
+
+        if (plain.FirstOrDefault(r => r.Setting.Name == "defaults")?.Report is { } defaults && !defaults.Gc.Contains(", concurrent", StringComparison.Ordinal))
+        {
+            failures.Add($"plain program (defaults): the child's GC is not concurrent: {defaults.Gc}");
+        }
+
+        failures.AddRange(CheckSections());
         var machine = Machine.Collect(null);
+        Console.WriteLine($"quick: machine: {machine.Cpu} ({machine.Vendor}, {machine.FamilyModel}); {machine.VectorPathText}; {machine.InstructionSets}; caches {string.Join(", ", machine.Caches)}");
         var lim = machine.Limits;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"quick: measured limits: {lim.VectorBits}-bit vectors, {lim.PeakGflopsPerCoreF32:F0} GFLOP/s per core (float32 FMA), memory {lim.MemoryGBps:F1} GB/s, L2 {lim.L2GBps:F0} GB/s"));
         if (!(lim.PeakGflopsPerCoreF32 > 0 && lim.MemoryGBps > 0 && lim.L2GBps > 0 && double.IsFinite(lim.PeakGflopsPerCoreF32 + lim.MemoryGBps + lim.L2GBps)))
@@ -133,8 +155,8 @@ public static class QuickRun
             failures.Add($"machine limits: not measured ({lim})");
         }
 
-        var markdown = ReportWriter.Render(new ReportData(machine, measurements, null, epoch, "(quick mode: synthetic data)", []) { OurCnn = cnn, OurGpt = gpt });
-        foreach (var heading in new[] { "## Targets", "## 1. Softmax", "## 2. Tape overhead", "## 3. MatMul", "## 4. Training step", "## 5. Layers", "## 6. Small networks" })
+        var markdown = ReportWriter.Render(new ReportData(machine, measurements, null, epoch, "(quick mode: synthetic data)", []) { OurCnn = cnn, OurGpt = gpt, Plain = plain });
+        foreach (var heading in new[] { "## How it is measured", "### Targets", "### The speed a plain program gets", "#### forward", "## 1. Softmax", "## 2. Tape overhead", "## 3. MatMul", "## 4. Training step", "## 5. Layers", "## 6. Small networks" })
         {
             if (!markdown.Contains(heading, StringComparison.Ordinal))
             {
@@ -150,7 +172,36 @@ public static class QuickRun
             }
         }
 
+        if (ReportSections.Parse(markdown) is not [{ } only] || only.Key != machine.SectionKey)
+        {
+            failures.Add($"report writer: expected one section keyed '{machine.SectionKey}'");
+        }
+
         Console.WriteLine($"quick: report writer produced {markdown.Length} characters");
+        return failures;
+    }
+
+    /// <summary>The section merge: a run replaces its own section in place, keeps the others and rewrites the top.</summary>
+    private static List<string> CheckSections()
+    {
+        var failures = new List<string>();
+        var file = ReportSections.Merge(null, "# T\n\nold top\n", "A | cpu | 512-bit", "## A\n\nfirst A\n");
+        file = ReportSections.Merge(file, "# T\n\nold top\n", "B | cpu | 256-bit on an AVX-512 CPU (DOTNET_EnableAVX512=0)", "## B\n\nfirst B\n");
+        file = ReportSections.Merge(file, "# T\n\nnew top\n", "A | cpu | 512-bit", "## A\n\nsecond A\n");
+        var sections = ReportSections.Parse(file);
+        if (sections.Count != 2 || sections[0].Key != "A | cpu | 512-bit" || !sections[0].Text.Contains("second A", StringComparison.Ordinal)
+            || sections[1].Title != "B" || !sections[1].Text.Contains("first B", StringComparison.Ordinal)
+            || !file.StartsWith("# T\n\nnew top\n", StringComparison.Ordinal) || file.Contains("old top", StringComparison.Ordinal) || file.Contains("first A", StringComparison.Ordinal))
+        {
+            failures.Add($"report sections: the merge did not replace A and keep B:\n{file}");
+        }
+
+        if (ReportSections.Parse("# Benchmarks\n\nno markers\n").Count != 0)
+        {
+            failures.Add("report sections: a file without markers has no sections");
+        }
+
+        Console.WriteLine($"quick: report sections: {(failures.Count == 0 ? "merge ok" : "merge FAILED")}");
         return failures;
     }
 }
