@@ -26,9 +26,10 @@ public sealed record PlainSetting(string Name, string Description, IReadOnlyList
     public const string PackageTargets = "src/Autograd/buildTransitive/Autograd.targets";
 
     /// <summary>
-    /// The three settings of the report: the runtime's defaults; the settings the Autograd package carries into a
-    /// consuming application (read from <see cref="PackageTargets"/>, over the runtime's defaults); and those on one CPU
-    /// (<c>DOTNET_PROCESSOR_COUNT=1</c>, what a one-CPU container reports).
+    /// The settings of the report: the runtime's defaults; the settings the Autograd package carries into a consuming
+    /// application (read from <see cref="PackageTargets"/>, over the runtime's defaults); those on one CPU
+    /// (<c>DOTNET_PROCESSOR_COUNT=1</c>, what a one-CPU container reports); and, when the package leaves the GC
+    /// concurrent, its settings with the non-concurrent GC that the BenchmarkDotNet part runs with.
     /// </summary>
     public static IReadOnlyList<PlainSetting> ForReport(string repositoryRoot)
     {
@@ -47,12 +48,18 @@ public sealed record PlainSetting(string Name, string Description, IReadOnlyList
         }
 
         var packaged = Overlay(RuntimeDefaults, package);
-        return
+        List<PlainSetting> settings =
         [
             new PlainSetting("defaults", "the runtime's defaults (concurrent GC, default regions and large-object threshold)", RuntimeDefaults),
             new PlainSetting("package", $"what the Autograd package carries into an application, from {source}", packaged),
             new PlainSetting("one CPU", "the package's settings on one CPU (`DOTNET_PROCESSOR_COUNT=1`, as a one-CPU container reports)", Overlay(packaged, [("DOTNET_PROCESSOR_COUNT", "1")])),
         ];
+        if (packaged.Contains(("DOTNET_gcConcurrent", "1")))
+        {
+            settings.Add(new PlainSetting("non-concurrent", "the package's settings with the non-concurrent GC of this program's runtimeconfig, as the BenchmarkDotNet part runs", Overlay(packaged, [("DOTNET_gcConcurrent", "0")])));
+        }
+
+        return settings;
     }
 
     /// <summary>

@@ -10,7 +10,8 @@ namespace Autograd.Benchmarks;
 /// <c>--quick</c>: every benchmark once, in this process (BenchmarkDotNet's Dry job), then the epoch timer on a small
 /// synthetic data set, one call of each plain-program workload in a child process per setting, the section merge of
 /// docs/benchmarks.md and the report writer on those figures, so a broken benchmark or report fails CI. Times are not
-/// checked. BenchmarkDotNet's log is printed only for a class that failed. Exits 1 on any failure.
+/// checked; <c>--out PATH</c> writes the report of those figures to PATH (merged into it like a real run) as a preview.
+/// BenchmarkDotNet's log is printed only for a class that failed. Exits 1 on any failure.
 /// </summary>
 public static class QuickRun
 {
@@ -21,7 +22,9 @@ public static class QuickRun
         var measurements = new Dictionary<string, Measurement>();
         var clock = Stopwatch.StartNew();
         var total = 0;
-        var filter = args.Length > 0 ? args[0] : null;
+        var outAt = Array.IndexOf(args, "--out");
+        var outPath = outAt >= 0 && outAt + 1 < args.Length ? Path.GetFullPath(args[outAt + 1]) : null;
+        var filter = args.Where((_, i) => outAt < 0 || (i != outAt && i != outAt + 1)).FirstOrDefault();
         foreach (var type in Suite.Classes.Where(t => filter is null || t.Name.Contains(filter, StringComparison.OrdinalIgnoreCase)))
         {
             var log = new AccumulationLogger();
@@ -51,7 +54,7 @@ public static class QuickRun
 
         if (filter is null)
         {
-            failures.AddRange(CheckEpochAndReport(measurements));
+            failures.AddRange(CheckEpochAndReport(measurements, outPath));
         }
 
         Console.WriteLine($"quick: {total} benchmarks, {failures.Count} problems, {clock.Elapsed.TotalSeconds:F0} s");
@@ -92,7 +95,7 @@ public static class QuickRun
             : string.Join('\n', lines.TakeLast(120));
     }
 
-    private static List<string> CheckEpochAndReport(Dictionary<string, Measurement> measurements)
+    private static List<string> CheckEpochAndReport(Dictionary<string, Measurement> measurements, string? outPath)
     {
         var failures = new List<string>();
         var epoch = Mlp.TimeEpoch(Mlp.SyntheticDataset(8 * Workloads.BatchSize, Workloads.Seed), warmupSteps: 2);
@@ -146,6 +149,7 @@ public static class QuickRun
         }
 
         failures.AddRange(CheckSections());
+        failures.AddRange(CheckVectorPath());
         var machine = Machine.Collect(null);
         Console.WriteLine($"quick: machine: {machine.Cpu} ({machine.Vendor}, {machine.FamilyModel}); {machine.VectorPathText}; {machine.InstructionSets}; caches {string.Join(", ", machine.Caches)}");
         var lim = machine.Limits;
@@ -178,6 +182,46 @@ public static class QuickRun
         }
 
         Console.WriteLine($"quick: report writer produced {markdown.Length} characters");
+        if (outPath is not null)
+        {
+            // A preview of the report with the quick figures, merged into the file at that path like a real run.
+            File.WriteAllText(outPath, ReportWriter.Render(new ReportData(machine, measurements, null, epoch, "(quick mode: synthetic data)", []) { OurCnn = cnn, OurGpt = gpt, Plain = plain },
+                File.Exists(outPath) ? File.ReadAllText(outPath) : null));
+            Console.WriteLine($"quick: wrote the section '{machine.SectionKey}' of {outPath} (quick figures, not measurements)");
+        }
+
+        return failures;
+    }
+
+    /// <summary>The <c>--isa</c> checks that need no child: refusals, and the descriptions of narrowed paths.</summary>
+    private static List<string> CheckVectorPath()
+    {
+        var failures = new List<string>();
+        if (VectorPath.RelaunchIfAsked(["--quick", "--isa", "avx512"], "fpu sse2 avx avx2 fma") != 2)
+        {
+            failures.Add("--isa: avx512 on a CPU whose flags stop at AVX2 was not refused");
+        }
+
+        if (VectorPath.RelaunchIfAsked(["--quick", "--isa", "sse9"], "") != 2)
+        {
+            failures.Add("--isa: an unknown name was not refused");
+        }
+
+        foreach (var (bits, hardware, expected) in new[]
+        {
+            (512, 512, "512-bit"),
+            (256, 512, "256-bit on an AVX-512 CPU (DOTNET_EnableAVX512=0)"),
+            (128, 256, "128-bit on an AVX2 CPU (DOTNET_EnableAVX2=0)"),
+            (128, 128, "128-bit"),
+        })
+        {
+            if (VectorPath.Describe(bits, hardware) != expected)
+            {
+                failures.Add($"--isa: Describe({bits}, {hardware}) is '{VectorPath.Describe(bits, hardware)}', expected '{expected}'");
+            }
+        }
+
+        Console.WriteLine($"quick: --isa checks {(failures.Count == 0 ? "ok" : "FAILED")} (the two refusals above are expected)");
         return failures;
     }
 

@@ -95,7 +95,7 @@ public static class ReportWriter
         Line(sb, "|---|---|");
         Line(sb, $"| CPU | {m.Cpu}{(m.Vendor is null ? "" : $", {m.Vendor}")}{(m.FamilyModel is null ? "" : $" ({m.FamilyModel})")}; {(m.PhysicalCores is { } pc ? $"{pc} cores, " : "")}{m.LogicalCores} logical processors |");
         Line(sb, $"| vector path | **{m.VectorPathText}**; instruction sets the runtime uses: {m.InstructionSets}{(lim.Fused ? "" : "; no FMA (multiply, then add)")} |");
-        Line(sb, $"| caches | {(m.Caches.Count == 0 ? "unknown" : string.Join(", ", m.Caches) + $" (from {string.Join(" and ", m.Caches.Select(c => c.Source).Distinct())})")} |");
+        Line(sb, $"| caches | {(m.Caches.Count == 0 ? "unknown" : string.Join(", ", m.Caches) + $" (from {string.Join(" and ", m.Caches.Select(c => c.Source).Distinct())}{(m.Caches.Any(c => c.Source == "CPUID") ? "; a virtual machine may report its host's L3 there" : "")})")} |");
         Line(sb, $"| measured limits | {Num(lim.PeakGflopsPerCoreF32, "0")} GFLOP/s per core in float32 ({Num(lim.PeakGflopsPerCoreF32 / 2, "0")} in float64) on the {(lim.VectorBits == 0 ? "scalar" : $"{lim.VectorBits}-bit")} {(lim.Fused ? "FMA" : "multiply-add")} path; copy {Num(lim.MemoryGBps, "0.0")} GB/s from memory, {Num(lim.L2GBps, "0")} GB/s within L2 (one thread) |");
         Line(sb, $"| memory | {(m.MemoryBytes is { } mb ? $"{mb / (1024.0 * 1024 * 1024):0.#} GiB" : "unknown")} |");
         Line(sb, $"| OS | {m.Os} |");
@@ -150,6 +150,17 @@ public static class ReportWriter
         Line(sb, "setting: each cell is the median per call over 2 s, then (first second → last second). *BenchmarkDotNet* and");
         Line(sb, "*PyTorch* are the figures for the same work from this run's tables (non-concurrent GC, all cores).");
         Line(sb);
+        sb.Append(PlainTable(plain, key => Ours(data, key), key => Peer(data, key)));
+        Line(sb);
+    }
+
+    /// <summary>
+    /// The plain-program table and, below it, one line per setting (its environment and the GC the child reported).
+    /// <paramref name="benchmarkDotNet"/> and <paramref name="pyTorch"/> give the figure for a workload's key, or null.
+    /// </summary>
+    public static string PlainTable(IReadOnlyList<PlainResult> plain, Func<string, double?> benchmarkDotNet, Func<string, double?> pyTorch)
+    {
+        var sb = new StringBuilder();
         var header = new StringBuilder("| workload |");
         var rule = new StringBuilder("|---|");
         foreach (var r in plain)
@@ -169,7 +180,7 @@ public static class ReportWriter
                 row.Append(t is null ? " – |" : $" {Time(t.MedianNs)} ({Time(t.FirstSecondNs)} → {Time(t.LastSecondNs)}) |");
             }
 
-            row.Append(CultureInfo.InvariantCulture, $" {Time(key is null ? null : Ours(data, key))} | {Time(key is null ? null : Peer(data, key))} |");
+            row.Append(CultureInfo.InvariantCulture, $" {Time(key is null ? null : benchmarkDotNet(key))} | {Time(key is null ? null : pyTorch(key))} |");
             Line(sb, row.ToString());
         }
 
@@ -177,10 +188,10 @@ public static class ReportWriter
         foreach (var r in plain)
         {
             Line(sb, $"- *{r.Setting.Name}*: {r.Setting.Description}; environment `{r.Setting.EnvironmentText}`; "
-                + (r.Report is { } rep ? $"the child reported: {rep.Gc}, {rep.ProcessorCount} processors, {rep.VectorBits}-bit vectors." : $"failed: {r.Error}"));
+                + (r.Report is { } rep ? $"the child reported: {rep.Gc}, {rep.ProcessorCount} processor{(rep.ProcessorCount == 1 ? "" : "s")}, {rep.VectorBits}-bit vectors." : $"failed: {r.Error}"));
         }
 
-        Line(sb);
+        return sb.ToString();
     }
 
     private static void WriteTargets(StringBuilder sb, ReportData data)
