@@ -89,7 +89,7 @@ public static class ReportWriter
         var lim = m.Limits;
         Line(sb, $"# {m.Cpu} ({m.Vendor ?? "unknown vendor"}), {m.VectorPathText}: {m.Date:yyyy-MM-dd}{(m.Commit is null ? "" : $", `{m.Commit}`")}");
         Line(sb);
-        Line(sb, $"Measured on {m.Date:yyyy-MM-dd} (UTC) on the current code{(m.Commit is null ? "" : $" (commit `{m.Commit}`{(m.UncommittedChanges == true ? " plus uncommitted changes in the working tree" : "")})")}{(m.HardwareBits > lim.VectorBits ? $", with the {m.VectorPathText} paths: the CPU offers wider vectors, which the runtime was told not to use" : "")}.");
+        Line(sb, $"Measured on {m.Date:yyyy-MM-dd} (UTC) on the current code{(m.Commit is null ? "" : $" (commit `{m.Commit}`{(m.UncommittedChanges == true ? " plus uncommitted changes in the working tree" : "")})")}.{(m.HardwareBits > lim.VectorBits ? $" Vector path: {m.VectorPathText}, narrower than the CPU offers." : "")}");
         Line(sb);
         Line(sb, "| | |");
         Line(sb, "|---|---|");

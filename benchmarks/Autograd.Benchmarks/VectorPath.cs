@@ -24,14 +24,42 @@ public static class VectorPath
         Vector512.IsHardwareAccelerated ? 512 : Vector256.IsHardwareAccelerated ? 256 : Vector128.IsHardwareAccelerated ? 128 : 0;
 
     /// <summary>
-    /// The widest vectors the CPU itself offers, whatever the runtime was told: on x86 Linux from the flags of
-    /// /proc/cpuinfo (avx512f, avx2 with fma), else what the runtime uses.
+    /// The widest vectors the CPU itself offers, whatever the runtime was told: from the flags of /proc/cpuinfo
+    /// (avx512f; avx2 with fma; sse2 or asimd), or what the runtime uses when there are no flags to read.
     /// </summary>
     public static int HardwareBits(string cpuFlags)
     {
         var flags = cpuFlags.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal);
-        var fromFlags = flags.Contains("avx512f") ? 512 : flags.Contains("avx2") && flags.Contains("fma") ? 256 : flags.Contains("sse2") || flags.Contains("asimd") ? 128 : 0;
-        return Math.Max(fromFlags, CurrentBits);
+        return flags.Count == 0 ? CurrentBits
+            : flags.Contains("avx512f") ? 512 : flags.Contains("avx2") && flags.Contains("fma") ? 256 : flags.Contains("sse2") || flags.Contains("asimd") ? 128 : 0;
+    }
+
+    /// <summary>
+    /// What <c>--isa</c> in <paramref name="args"/> asks for: no request (Bits 0, no error), the width to run and the
+    /// arguments without the switch, or the message refusing it (unknown name, or wider than the CPU's
+    /// <paramref name="cpuFlags"/> allow).
+    /// </summary>
+    public static (int Bits, string[] Arguments, string? Error) Plan(string[] args, string cpuFlags)
+    {
+        var at = Array.IndexOf(args, "--isa");
+        if (at < 0)
+        {
+            return (0, args, null);
+        }
+
+        var names = string.Join('|', Names.Select(n => n.Name));
+        if (at + 1 >= args.Length || Parse(args[at + 1]) is not { } bits)
+        {
+            return (0, args, $"--isa: expected one of {names}, got '{(at + 1 < args.Length ? args[at + 1] : "")}'");
+        }
+
+        var hardware = HardwareBits(cpuFlags);
+        if (bits > hardware)
+        {
+            return (0, args, $"--isa {args[at + 1]}: this CPU offers {(hardware == 0 ? "no" : $"{hardware}-bit")} vectors at most, so it cannot run the {bits}-bit paths");
+        }
+
+        return (bits, [.. args.Take(at), .. args.Skip(at + 2)], null);
     }
 
     /// <summary>The environment switch that turns off the wider paths for a width, or null when none is needed.</summary>
@@ -44,9 +72,10 @@ public static class VectorPath
 
     /// <summary>
     /// "512-bit", "256-bit on an AVX-512 CPU (DOTNET_EnableAVX512=0)" and the like: the path in use and, when the CPU
-    /// offers wider vectors, that they were switched off and by what.
+    /// offers wider vectors, that they were switched off and by what (<paramref name="switchedOff"/>), or that the runtime
+    /// chose the narrower path itself.
     /// </summary>
-    public static string Describe(int bits, int hardwareBits)
+    public static string Describe(int bits, int hardwareBits, bool switchedOff = true)
     {
         var path = bits == 0 ? "scalar" : $"{bits}-bit";
         if (hardwareBits <= bits)
@@ -55,9 +84,13 @@ public static class VectorPath
         }
 
         var cpu = hardwareBits switch { 512 => "an AVX-512 CPU", 256 => "an AVX2 CPU", _ => $"a {hardwareBits}-bit CPU" };
-        var how = Switch(bits) is { } s ? $" ({s.Name}={s.Value})" : "";
+        var how = !switchedOff ? " (the runtime's choice)" : Switch(bits) is { } s ? $" ({s.Name}={s.Value})" : "";
         return $"{path} on {cpu}{how}";
     }
+
+    /// <summary>Whether this process's environment holds the switch that narrows the vectors to <paramref name="bits"/>.</summary>
+    public static bool SwitchedOffHere(int bits) =>
+        Switch(bits) is { } s && Environment.GetEnvironmentVariable(s.Name) is { } v && v.Trim() == s.Value;
 
     /// <summary>
     /// The instruction sets the runtime uses in this process, as the report names them: "AVX-512 F/BW/CD/DQ/VL/VBMI,
@@ -131,27 +164,18 @@ public static class VectorPath
     /// </summary>
     public static int? RelaunchIfAsked(string[] args, string cpuFlags)
     {
-        var at = Array.IndexOf(args, "--isa");
-        if (at < 0)
+        var (bits, rest, error) = Plan(args, cpuFlags);
+        if (error is not null)
+        {
+            Console.Error.WriteLine(error);
+            return 2;
+        }
+
+        if (bits == 0)
         {
             return null;
         }
 
-        var names = string.Join('|', Names.Select(n => n.Name));
-        if (at + 1 >= args.Length || Parse(args[at + 1]) is not { } bits)
-        {
-            Console.Error.WriteLine($"--isa: expected one of {names}, got '{(at + 1 < args.Length ? args[at + 1] : "")}'");
-            return 2;
-        }
-
-        var hardware = HardwareBits(cpuFlags);
-        if (bits > hardware)
-        {
-            Console.Error.WriteLine($"--isa {args[at + 1]}: this CPU offers {(hardware == 0 ? "no" : $"{hardware}-bit")} vectors at most ({Describe(CurrentBits, hardware)} in use here), so it cannot run the {bits}-bit paths");
-            return 2;
-        }
-
-        var rest = args.Take(at).Concat(args.Skip(at + 2)).ToArray();
         var info = ChildStartInfo(rest);
         foreach (var variable in new[] { "DOTNET_EnableAVX512", "DOTNET_EnableAVX512F", "DOTNET_EnableAVX2", "DOTNET_EnableAVX", "DOTNET_EnableHWIntrinsic" })
         {
@@ -164,7 +188,7 @@ public static class VectorPath
         }
 
         info.Environment[RequestVariable] = bits.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        Console.WriteLine($"--isa {args[at + 1]}: running the {bits}-bit paths in a child process{(Switch(bits) is { } sw ? $" with {sw.Name}={sw.Value}" : "")}");
+        Console.WriteLine($"--isa: running the {bits}-bit paths in a child process{(Switch(bits) is { } sw ? $" with {sw.Name}={sw.Value}" : "")}");
         using var child = Process.Start(info) ?? throw new InvalidOperationException("--isa: the child process did not start");
         child.WaitForExit();
         return child.ExitCode;
