@@ -125,13 +125,19 @@ public static class ReportRun
             }
         }
 
+        var existing = File.Exists(outPath) ? File.ReadAllText(outPath) : null;
+        if (existing is not null && ReportSections.Parse(existing).Count == 0)
+        {
+            Console.WriteLine($"report: {outPath} has no machine sections (written before they existed): its old content is replaced");
+        }
+
         var markdown = ReportWriter.Render(new ReportData(machine, ours, peerResults, epoch, epochNote, problems, Machine.ReadLoadAverage())
         {
             OurCnn = cnn,
             OurGpt = gpt,
             GptNote = gptNote,
             Plain = plainResults,
-        }, File.Exists(outPath) ? File.ReadAllText(outPath) : null);
+        }, existing);
         Directory.CreateDirectory(Path.GetDirectoryName(outPath)!);
         File.WriteAllText(outPath, markdown);
         Console.WriteLine($"report: wrote the section '{machine.SectionKey}' of {outPath} after {clock.Elapsed.TotalMinutes:F1} min");
