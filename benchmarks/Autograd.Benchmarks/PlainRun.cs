@@ -154,7 +154,7 @@ public static class PlainRun
 
             if (report is not null)
             {
-                log.WriteLine($"  GC in the child: {report.Gc}; {report.ProcessorCount} processors; {report.VectorBits}-bit vectors");
+                log.WriteLine($"  GC in the child: {report.Gc}; {report.ProcessorCount} processor{(report.ProcessorCount == 1 ? "" : "s")}; {report.VectorBits}-bit vectors");
             }
 
             results.Add(new PlainResult(setting, report, error));

@@ -153,7 +153,7 @@ public static class QuickRun
         var machine = Machine.Collect(null);
         Console.WriteLine($"quick: machine: {machine.Cpu} ({machine.Vendor}, {machine.FamilyModel}); {machine.VectorPathText}; {machine.InstructionSets}; caches {string.Join(", ", machine.Caches)}");
         var lim = machine.Limits;
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"quick: measured limits: {lim.VectorBits}-bit vectors, {lim.PeakGflopsPerCoreF32:F0} GFLOP/s per core (float32 FMA), memory {lim.MemoryGBps:F1} GB/s, L2 {lim.L2GBps:F0} GB/s"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"quick: measured limits: {lim.VectorBits}-bit vectors, {lim.PeakGflopsPerCoreF32:F0} GFLOP/s per core (float32 {(lim.Fused ? "FMA" : "multiply-add")}), memory {lim.MemoryGBps:F1} GB/s, L2 {lim.L2GBps:F0} GB/s"));
         if (!(lim.PeakGflopsPerCoreF32 > 0 && lim.MemoryGBps > 0 && lim.L2GBps > 0 && double.IsFinite(lim.PeakGflopsPerCoreF32 + lim.MemoryGBps + lim.L2GBps)))
         {
             failures.Add($"machine limits: not measured ({lim})");
