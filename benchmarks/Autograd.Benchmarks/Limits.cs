@@ -13,20 +13,27 @@ namespace Autograd.Benchmarks;
 /// <param name="PeakGflopsPerCoreF32">float32 multiply-adds × 2 per second of one core, in GFLOP/s (float64: half).</param>
 /// <param name="MemoryGBps">Bytes read and written per second by a copy of 256 MiB, in GB/s.</param>
 /// <param name="L2GBps">Bytes read and written per second by copies within 128 KiB, in GB/s.</param>
-public sealed record Limits(int VectorBits, double PeakGflopsPerCoreF32, double MemoryGBps, double L2GBps)
+/// <param name="Fused">Whether the loop ran fused multiply-adds; false on an x86 path without FMA (<c>DOTNET_EnableAVX2=0</c>
+/// turns it off too), where it runs a multiply and an add, as the kernels then do.</param>
+public sealed record Limits(int VectorBits, double PeakGflopsPerCoreF32, double MemoryGBps, double L2GBps, bool Fused = true)
 {
     /// <summary>Measures the limits on the calling thread (about a second).</summary>
     public static Limits Measure()
     {
-        var bits = Vector512.IsHardwareAccelerated ? 512 : Vector256.IsHardwareAccelerated ? 256 : Vector128.IsHardwareAccelerated ? 128 : 0;
-        return new Limits(bits, FmaPeak(bits), CopyBandwidth(256 << 20, 2), CopyBandwidth(128 << 10, 2000));
+        var bits = VectorPath.CurrentBits;
+        var fused = !(System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture is System.Runtime.InteropServices.Architecture.X64 or System.Runtime.InteropServices.Architecture.X86)
+            || System.Runtime.Intrinsics.X86.Fma.IsSupported;
+        return new Limits(bits, FmaPeak(fused ? bits : -bits), CopyBandwidth(256 << 20, 2), CopyBandwidth(128 << 10, 2000), fused);
     }
 
-    /// <summary>The best of a few timed runs of 12 independent FMA chains (enough to fill two pipelines of latency 4–6).</summary>
+    /// <summary>
+    /// The best of a few timed runs of 12 independent FMA chains (enough to fill two pipelines of latency 4–6); a
+    /// negative width runs multiply-then-add chains on vectors of that width.
+    /// </summary>
     private static double FmaPeak(int bits)
     {
         const int Iterations = 2_000_000;
-        var lanes = bits == 0 ? 1 : bits / 32;
+        var lanes = bits == 0 ? 1 : Math.Abs(bits) / 32;
         var best = double.MaxValue;
         for (var run = 0; run < 5; run++)
         {
@@ -36,6 +43,9 @@ public sealed record Limits(int VectorBits, double PeakGflopsPerCoreF32, double 
                 512 => Chains<Vector512<float>, Ops512>(Iterations),
                 256 => Chains<Vector256<float>, Ops256>(Iterations),
                 128 => Chains<Vector128<float>, Ops128>(Iterations),
+                -512 => Chains<Vector512<float>, MulAdd512>(Iterations),
+                -256 => Chains<Vector256<float>, MulAdd256>(Iterations),
+                -128 => Chains<Vector128<float>, MulAdd128>(Iterations),
                 _ => ChainsScalar(Iterations),
             };
             var seconds = watch.Elapsed.TotalSeconds;
@@ -150,6 +160,33 @@ public sealed record Limits(int VectorBits, double PeakGflopsPerCoreF32, double 
         public static Vector128<float> Create(float value) => Vector128.Create(value);
 
         public static Vector128<float> Fma(Vector128<float> a, Vector128<float> b, Vector128<float> c) => Vector128.FusedMultiplyAdd(a, b, c);
+
+        public static float Sum(Vector128<float> v) => Vector128.Sum(v);
+    }
+
+    private readonly struct MulAdd512 : IVectorOps<Vector512<float>>
+    {
+        public static Vector512<float> Create(float value) => Vector512.Create(value);
+
+        public static Vector512<float> Fma(Vector512<float> a, Vector512<float> b, Vector512<float> c) => (a * b) + c;
+
+        public static float Sum(Vector512<float> v) => Vector512.Sum(v);
+    }
+
+    private readonly struct MulAdd256 : IVectorOps<Vector256<float>>
+    {
+        public static Vector256<float> Create(float value) => Vector256.Create(value);
+
+        public static Vector256<float> Fma(Vector256<float> a, Vector256<float> b, Vector256<float> c) => (a * b) + c;
+
+        public static float Sum(Vector256<float> v) => Vector256.Sum(v);
+    }
+
+    private readonly struct MulAdd128 : IVectorOps<Vector128<float>>
+    {
+        public static Vector128<float> Create(float value) => Vector128.Create(value);
+
+        public static Vector128<float> Fma(Vector128<float> a, Vector128<float> b, Vector128<float> c) => (a * b) + c;
 
         public static float Sum(Vector128<float> v) => Vector128.Sum(v);
     }

@@ -23,6 +23,27 @@ public sealed record Machine(
     string Gc,
     Limits Limits)
 {
+    /// <summary>The CPU's vendor ("AuthenticAMD", "GenuineIntel", an ARM implementer), or null when unknown.</summary>
+    public string? Vendor { get; init; }
+
+    /// <summary>"family 26, model 2, stepping 1" on x86 (decimal, as /proc/cpuinfo writes them), the part on ARM, or null.</summary>
+    public string? FamilyModel { get; init; }
+
+    /// <summary>The instruction sets the runtime uses in this process (<see cref="VectorPath.InstructionSets"/>).</summary>
+    public string InstructionSets { get; init; } = "";
+
+    /// <summary>The caches of one core's view, smallest level first, and where their sizes came from.</summary>
+    public IReadOnlyList<CacheLevel> Caches { get; init; } = [];
+
+    /// <summary>The widest vectors the CPU offers (<see cref="VectorPath.HardwareBits"/>); more than the path in use when a switch narrowed it.</summary>
+    public int HardwareBits { get; init; }
+
+    /// <summary>The vector path that ran, e.g. "256-bit on an AVX-512 CPU (DOTNET_EnableAVX512=0)".</summary>
+    public string VectorPathText => VectorPath.Describe(Limits.VectorBits, HardwareBits, VectorPath.SwitchedOffHere(Limits.VectorBits));
+
+    /// <summary>The key of this machine's section in docs/benchmarks.md: vendor, model name and vector path.</summary>
+    public string SectionKey => $"{Vendor ?? "unknown vendor"} | {Cpu} | {VectorPathText}";
+
     /// <summary>
     /// Reads /proc/cpuinfo, /proc/meminfo, sysfs and git (read-only) for the current machine and checkout, and measures its
     /// FMA peak and copy bandwidths (<see cref="Limits"/>, about a second).
@@ -35,7 +56,7 @@ public sealed record Machine(
         int? physical = int.TryParse(Field(cpuinfo, "cpu cores"), CultureInfo.InvariantCulture, out var perSocket) ? perSocket * Math.Max(1, physicalIds) : null;
         var memKb = Field(ReadOrEmpty("/proc/meminfo"), "MemTotal")?.Split(' ', StringSplitOptions.RemoveEmptyEntries)[0];
         long? memory = long.TryParse(memKb, CultureInfo.InvariantCulture, out var kb) ? kb * 1024 : null;
-        var env = new[] { "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "DOTNET_PROCESSOR_COUNT", "DOTNET_GCRegionSize", "DOTNET_GCLOHThreshold", "DOTNET_gcConcurrent" }
+        var env = new[] { "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "DOTNET_PROCESSOR_COUNT", "DOTNET_GCRegionSize", "DOTNET_GCLOHThreshold", "DOTNET_gcConcurrent", "DOTNET_EnableAVX512", "DOTNET_EnableAVX2", "DOTNET_TieredCompilation", "DOTNET_TieredPGO" }
             .ToDictionary(k => k, System.Environment.GetEnvironmentVariable);
         string? commit = null;
         bool? dirty = null;
@@ -46,8 +67,28 @@ public sealed record Machine(
             dirty = status is null ? null : status.Trim().Length > 0;
         }
 
-        return new Machine(cpu, System.Environment.ProcessorCount, physical, memory, L2Size(), Vector512.IsHardwareAccelerated,
-            RuntimeInformation.OSDescription, RuntimeInformation.FrameworkDescription, DateTime.UtcNow, commit, dirty, ReadLoadAverage(), env, GcSettings(), Limits.Measure());
+        var caches = CacheLevel.Detect();
+        var l2 = caches.FirstOrDefault(c => c.Level == 2)?.Bytes;
+        var vendor = Field(cpuinfo, "vendor_id") ?? Field(cpuinfo, "CPU implementer");
+        var family = Field(cpuinfo, "cpu family") is { } f
+            ? $"family {f}, model {Field(cpuinfo, "model")}, stepping {Field(cpuinfo, "stepping")}"
+            : Field(cpuinfo, "CPU part") is { } part ? $"part {part}, variant {Field(cpuinfo, "CPU variant")}, revision {Field(cpuinfo, "CPU revision")}" : null;
+        return new Machine(cpu, System.Environment.ProcessorCount, physical, memory, l2, Vector512.IsHardwareAccelerated,
+            RuntimeInformation.OSDescription, RuntimeInformation.FrameworkDescription, DateTime.UtcNow, commit, dirty, ReadLoadAverage(), env, GcSettings(), Limits.Measure())
+        {
+            Vendor = vendor,
+            FamilyModel = family,
+            InstructionSets = VectorPath.InstructionSets(),
+            Caches = caches,
+            HardwareBits = VectorPath.HardwareBits(CpuFlags()),
+        };
+    }
+
+    /// <summary>The CPU's feature flags from /proc/cpuinfo ("flags" on x86, "Features" on ARM), or "" when unknown.</summary>
+    public static string CpuFlags()
+    {
+        var cpuinfo = ReadOrEmpty("/proc/cpuinfo");
+        return Field(cpuinfo, "flags") ?? Field(cpuinfo, "Features") ?? "";
     }
 
     /// <summary>The GC's mode and the runtimeconfig settings that decide where large tensors live (see docs/design.md).</summary>
@@ -104,21 +145,7 @@ public sealed record Machine(
         return fields.Length >= 3 ? string.Join(' ', fields[..3]) : null;
     }
 
-    private static long? L2Size()
-    {
-        // index2 is the unified L2 on x86 Linux; its size reads like "2048K".
-        var text = ReadOrEmpty("/sys/devices/system/cpu/cpu0/cache/index2/size").Trim();
-        if (text.Length == 0)
-        {
-            return null;
-        }
-
-        var scale = text[^1] switch { 'K' => 1024L, 'M' => 1024L * 1024, _ => 1L };
-        var digits = char.IsDigit(text[^1]) ? text : text[..^1];
-        return long.TryParse(digits, CultureInfo.InvariantCulture, out var n) ? n * scale : null;
-    }
-
-    private static string? Field(string text, string name)
+    internal static string? Field(string text, string name)
     {
         foreach (var line in text.Split('\n'))
         {
@@ -132,7 +159,7 @@ public sealed record Machine(
         return null;
     }
 
-    private static string ReadOrEmpty(string path)
+    internal static string ReadOrEmpty(string path)
     {
         try
         {

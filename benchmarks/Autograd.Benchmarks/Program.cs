@@ -1,10 +1,24 @@
 // The benchmark suite. Modes:
 //   --quick [CLASS]   every benchmark once (Dry, in-process), exit 1 on any failure; what CI runs
 //   --report [...]    our side with a moderate job, the PyTorch peers, then docs/benchmarks.md (see ReportRun)
+//   --plain [...]     workloads timed the way a user's console program times them (see PlainRun)
+//   --plain-table     --plain all in each setting of PlainSetting.ForReport, printed as the report's table
 //   anything else     BenchmarkDotNet's switcher: --filter '*Softmax*', --job short, --inProcess, ...
+// --isa avx512|avx2|vector128 with any of them re-launches this program with that vector width (see VectorPath).
 using Autograd.Benchmarks;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Running;
+
+if (VectorPath.RelaunchIfAsked(args, Machine.CpuFlags()) is { } exitCode)
+{
+    return exitCode;
+}
+
+if (VectorPath.CheckRequest() is { } wrongWidth)
+{
+    Console.Error.WriteLine(wrongWidth);
+    return 2;
+}
 
 if (args is ["--quick", .. var quick])
 {
@@ -14,6 +28,20 @@ if (args is ["--quick", .. var quick])
 if (args is ["--report", .. var report])
 {
     return ReportRun.Run(report);
+}
+
+if (args is ["--plain-table", .. var table])
+{
+    // The plain-program settings in child processes, printed as the report's table (without the BenchmarkDotNet side).
+    var results = PlainRun.RunSettings(PlainSetting.ForReport(ReportRun.RepositoryRoot()), smoke: table is ["--smoke"], Console.Out);
+    Console.WriteLine();
+    Console.Write(ReportWriter.PlainTable(results, _ => null, _ => null));
+    return results.Any(r => r.Error is not null) ? 1 : 0;
+}
+
+if (args is ["--plain", .. var plain])
+{
+    return PlainRun.Child(plain);
 }
 
 var config = DefaultConfig.Instance.AddColumn(DerivedColumn.NsPerElement, DerivedColumn.Gflops);

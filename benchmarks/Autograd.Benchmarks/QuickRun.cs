@@ -8,8 +8,10 @@ namespace Autograd.Benchmarks;
 
 /// <summary>
 /// <c>--quick</c>: every benchmark once, in this process (BenchmarkDotNet's Dry job), then the epoch timer on a small
-/// synthetic data set and the report writer on those figures, so a broken benchmark or report fails CI. Times are not
-/// checked. BenchmarkDotNet's log is printed only for a class that failed. Exits 1 on any failure.
+/// synthetic data set, one call of each plain-program workload in a child process per setting, the section merge of
+/// docs/benchmarks.md and the report writer on those figures, so a broken benchmark or report fails CI. Times are not
+/// checked; <c>--out PATH</c> writes the report of those figures to PATH (merged into it like a real run) as a preview.
+/// BenchmarkDotNet's log is printed only for a class that failed. Exits 1 on any failure.
 /// </summary>
 public static class QuickRun
 {
@@ -20,7 +22,9 @@ public static class QuickRun
         var measurements = new Dictionary<string, Measurement>();
         var clock = Stopwatch.StartNew();
         var total = 0;
-        var filter = args.Length > 0 ? args[0] : null;
+        var outAt = Array.IndexOf(args, "--out");
+        var outPath = outAt >= 0 && outAt + 1 < args.Length ? Path.GetFullPath(args[outAt + 1]) : null;
+        var filter = args.Where((_, i) => outAt < 0 || (i != outAt && i != outAt + 1)).FirstOrDefault();
         foreach (var type in Suite.Classes.Where(t => filter is null || t.Name.Contains(filter, StringComparison.OrdinalIgnoreCase)))
         {
             var log = new AccumulationLogger();
@@ -50,7 +54,7 @@ public static class QuickRun
 
         if (filter is null)
         {
-            failures.AddRange(CheckEpochAndReport(measurements));
+            failures.AddRange(CheckEpochAndReport(measurements, outPath));
         }
 
         Console.WriteLine($"quick: {total} benchmarks, {failures.Count} problems, {clock.Elapsed.TotalSeconds:F0} s");
@@ -91,7 +95,7 @@ public static class QuickRun
             : string.Join('\n', lines.TakeLast(120));
     }
 
-    private static List<string> CheckEpochAndReport(Dictionary<string, Measurement> measurements)
+    private static List<string> CheckEpochAndReport(Dictionary<string, Measurement> measurements, string? outPath)
     {
         var failures = new List<string>();
         var epoch = Mlp.TimeEpoch(Mlp.SyntheticDataset(8 * Workloads.BatchSize, Workloads.Seed), warmupSteps: 2);
@@ -125,16 +129,38 @@ public static class QuickRun
         }
 
         Console.WriteLine($"quick: CNN epoch timer {cnn.Batches} batches, mean loss {cnn.MeanLoss:F4}; GPT step timer {gpt.Steps} steps, mean loss {gpt.MeanLoss:F4}");
+        var plain = PlainRun.RunSettings(PlainSetting.ForReport(ReportRun.RepositoryRoot()), smoke: true, Console.Out);
+        foreach (var r in plain)
+        {
+            if (r.Error is not null || r.Report is null || r.Report.Timings.Count != PlainRun.Workloads.Length)
+            {
+                failures.Add($"plain program ({r.Setting.Name}): {r.Error ?? "not every workload reported"}");
+            }
+        }
+
+        if (plain.FirstOrDefault(r => r.Setting.Name == "one CPU")?.Report is { ProcessorCount: not 1 } oneCpu)
+        {
+            failures.Add($"plain program (one CPU): the child saw {oneCpu.ProcessorCount} processors");
+        }
+
+        if (plain.FirstOrDefault(r => r.Setting.Name == "defaults")?.Report is { } defaults && !defaults.Gc.Contains(", concurrent", StringComparison.Ordinal))
+        {
+            failures.Add($"plain program (defaults): the child's GC is not concurrent: {defaults.Gc}");
+        }
+
+        failures.AddRange(CheckSections());
+        failures.AddRange(CheckVectorPath());
         var machine = Machine.Collect(null);
+        Console.WriteLine($"quick: machine: {machine.Cpu} ({machine.Vendor}, {machine.FamilyModel}); {machine.VectorPathText}; {machine.InstructionSets}; caches {string.Join(", ", machine.Caches)}");
         var lim = machine.Limits;
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"quick: measured limits: {lim.VectorBits}-bit vectors, {lim.PeakGflopsPerCoreF32:F0} GFLOP/s per core (float32 FMA), memory {lim.MemoryGBps:F1} GB/s, L2 {lim.L2GBps:F0} GB/s"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"quick: measured limits: {lim.VectorBits}-bit vectors, {lim.PeakGflopsPerCoreF32:F0} GFLOP/s per core (float32 {(lim.Fused ? "FMA" : "multiply-add")}), memory {lim.MemoryGBps:F1} GB/s, L2 {lim.L2GBps:F0} GB/s"));
         if (!(lim.PeakGflopsPerCoreF32 > 0 && lim.MemoryGBps > 0 && lim.L2GBps > 0 && double.IsFinite(lim.PeakGflopsPerCoreF32 + lim.MemoryGBps + lim.L2GBps)))
         {
             failures.Add($"machine limits: not measured ({lim})");
         }
 
-        var markdown = ReportWriter.Render(new ReportData(machine, measurements, null, epoch, "(quick mode: synthetic data)", []) { OurCnn = cnn, OurGpt = gpt });
-        foreach (var heading in new[] { "## Targets", "## 1. Softmax", "## 2. Tape overhead", "## 3. MatMul", "## 4. Training step", "## 5. Layers", "## 6. Small networks" })
+        var markdown = ReportWriter.Render(new ReportData(machine, measurements, null, epoch, "(quick mode: synthetic data)", []) { OurCnn = cnn, OurGpt = gpt, Plain = plain });
+        foreach (var heading in new[] { "## How it is measured", "### Targets", "### The speed a plain program gets", "#### forward", "## 1. Softmax", "## 2. Tape overhead", "## 3. MatMul", "## 4. Training step", "## 5. Layers", "## 6. Small networks" })
         {
             if (!markdown.Contains(heading, StringComparison.Ordinal))
             {
@@ -150,7 +176,81 @@ public static class QuickRun
             }
         }
 
+        if (ReportSections.Parse(markdown) is not [{ } only] || only.Key != machine.SectionKey)
+        {
+            failures.Add($"report writer: expected one section keyed '{machine.SectionKey}'");
+        }
+
         Console.WriteLine($"quick: report writer produced {markdown.Length} characters");
+        if (outPath is not null)
+        {
+            // A preview of the report with the quick figures, merged into the file at that path like a real run.
+            File.WriteAllText(outPath, ReportWriter.Render(new ReportData(machine, measurements, null, epoch, "(quick mode: synthetic data)", []) { OurCnn = cnn, OurGpt = gpt, Plain = plain },
+                File.Exists(outPath) ? File.ReadAllText(outPath) : null));
+            Console.WriteLine($"quick: wrote the section '{machine.SectionKey}' of {outPath} (quick figures, not measurements)");
+        }
+
+        return failures;
+    }
+
+    /// <summary>The <c>--isa</c> checks that need no child: refusals, and the descriptions of narrowed paths.</summary>
+    private static List<string> CheckVectorPath()
+    {
+        var failures = new List<string>();
+        if (VectorPath.Plan(["--quick", "--isa", "avx512"], "fpu sse2 avx avx2 fma") is not { Error: not null })
+        {
+            failures.Add("--isa: avx512 on a CPU whose flags stop at AVX2 was not refused");
+        }
+
+        if (VectorPath.Plan(["--quick", "--isa", "sse9"], "") is not { Error: not null })
+        {
+            failures.Add("--isa: an unknown name was not refused");
+        }
+
+        if (VectorPath.Plan(["--quick", "--isa", "AVX2", "--out", "x"], "sse2 avx2 fma") is not (256, ["--quick", "--out", "x"], null))
+        {
+            failures.Add("--isa: avx2 on an AVX2 CPU was not planned as 256-bit without the switch in the arguments");
+        }
+
+        foreach (var (bits, hardware, expected) in new[]
+        {
+            (512, 512, "512-bit"),
+            (256, 512, "256-bit on an AVX-512 CPU (DOTNET_EnableAVX512=0)"),
+            (128, 256, "128-bit on an AVX2 CPU (DOTNET_EnableAVX2=0)"),
+            (128, 128, "128-bit"),
+        })
+        {
+            if (VectorPath.Describe(bits, hardware) != expected)
+            {
+                failures.Add($"--isa: Describe({bits}, {hardware}) is '{VectorPath.Describe(bits, hardware)}', expected '{expected}'");
+            }
+        }
+
+        Console.WriteLine($"quick: --isa checks {(failures.Count == 0 ? "ok" : "FAILED")}");
+        return failures;
+    }
+
+    /// <summary>The section merge: a run replaces its own section in place, keeps the others and rewrites the top.</summary>
+    private static List<string> CheckSections()
+    {
+        var failures = new List<string>();
+        var file = ReportSections.Merge(null, "# T\n\nold top\n", "A | cpu | 512-bit", "## A\n\nfirst A\n");
+        file = ReportSections.Merge(file, "# T\n\nold top\n", "B | cpu | 256-bit on an AVX-512 CPU (DOTNET_EnableAVX512=0)", "## B\n\nfirst B\n");
+        file = ReportSections.Merge(file, "# T\n\nnew top\n", "A | cpu | 512-bit", "## A\n\nsecond A\n");
+        var sections = ReportSections.Parse(file);
+        if (sections.Count != 2 || sections[0].Key != "A | cpu | 512-bit" || !sections[0].Text.Contains("second A", StringComparison.Ordinal)
+            || sections[1].Title != "B" || !sections[1].Text.Contains("first B", StringComparison.Ordinal)
+            || !file.StartsWith("# T\n\nnew top\n", StringComparison.Ordinal) || file.Contains("old top", StringComparison.Ordinal) || file.Contains("first A", StringComparison.Ordinal))
+        {
+            failures.Add($"report sections: the merge did not replace A and keep B:\n{file}");
+        }
+
+        if (ReportSections.Parse("# Benchmarks\n\nno markers\n").Count != 0)
+        {
+            failures.Add("report sections: a file without markers has no sections");
+        }
+
+        Console.WriteLine($"quick: report sections: {(failures.Count == 0 ? "merge ok" : "merge FAILED")}");
         return failures;
     }
 }

@@ -10,8 +10,10 @@ namespace Autograd.Benchmarks;
 /// <summary>
 /// <c>--report</c>: runs our side with a moderate job, then the PyTorch peers, times one Fashion-MNIST epoch on each
 /// side (the MLP and the CNN) when the data set is installed, times <see cref="GptSteps"/> steps of the character-level GPT
-/// on each side when the word list is installed, and writes docs/benchmarks.md. Options: <c>--out PATH</c>,
-/// <c>--python PATH</c> (default /usr/bin/python3), <c>--no-peers</c>, <c>--data DIR</c>, <c>--words FILE</c>.
+/// on each side when the word list is installed, times the plain-program workloads in child processes
+/// (<see cref="PlainRun"/>, one per <see cref="PlainSetting"/>), and writes this machine's section of docs/benchmarks.md,
+/// keeping the sections of other machines (<see cref="ReportSections"/>). Options: <c>--out PATH</c>, <c>--python PATH</c>
+/// (default /usr/bin/python3), <c>--no-peers</c>, <c>--no-plain</c>, <c>--data DIR</c>, <c>--words FILE</c>.
 /// </summary>
 public static class ReportRun
 {
@@ -24,6 +26,7 @@ public static class ReportRun
         string? outPath = null;
         var python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
         var peers = true;
+        var plain = true;
         var dataDir = FashionMnist.DefaultDirectory;
         var words = CharCorpus.DefaultWordList;
         for (var i = 0; i < args.Length; i++)
@@ -33,10 +36,11 @@ public static class ReportRun
                 case "--out": outPath = Path.GetFullPath(args[++i]); break;
                 case "--python": python = args[++i]; break;
                 case "--no-peers": peers = false; break;
+                case "--no-plain": plain = false; break;
                 case "--data": dataDir = Path.GetFullPath(args[++i]); break;
                 case "--words": words = Path.GetFullPath(args[++i]); break;
                 default:
-                    Console.Error.WriteLine($"report: unknown argument '{args[i]}'; use --out PATH, --python PATH, --no-peers, --data DIR, --words FILE");
+                    Console.Error.WriteLine($"report: unknown argument '{args[i]}'; use --out PATH, --python PATH, --no-peers, --no-plain, --data DIR, --words FILE");
                     return 2;
             }
         }
@@ -45,6 +49,7 @@ public static class ReportRun
         var artifacts = Path.Combine(root, "BenchmarkDotNet.Artifacts");
         var clock = Stopwatch.StartNew();
         var machine = Machine.Collect(root);
+        Console.WriteLine($"report: {machine.Cpu} ({machine.Vendor}), {machine.VectorPathText}; {machine.InstructionSets}; {string.Join(", ", machine.Caches)}");
         var ours = new Dictionary<string, Measurement>();
         var problems = new List<string>();
         var logger = ConsoleLogger.Default;
@@ -63,6 +68,14 @@ public static class ReportRun
             }
 
             Console.WriteLine($"report: {type.Name} done after {clock.Elapsed.TotalMinutes:F1} min");
+        }
+
+        List<PlainResult>? plainResults = null;
+        if (plain)
+        {
+            Console.WriteLine("report: timing the plain-program workloads in child processes");
+            plainResults = PlainRun.RunSettings(PlainSetting.ForReport(root), smoke: false, Console.Out);
+            problems.AddRange(plainResults.Where(r => r.Error is not null).Select(r => r.Error!));
         }
 
         EpochTiming? epoch = null;
@@ -112,15 +125,22 @@ public static class ReportRun
             }
         }
 
+        var existing = File.Exists(outPath) ? File.ReadAllText(outPath) : null;
+        if (existing is not null && ReportSections.Parse(existing).Count == 0)
+        {
+            Console.WriteLine($"report: {outPath} has no machine sections (written before they existed): its old content is replaced");
+        }
+
         var markdown = ReportWriter.Render(new ReportData(machine, ours, peerResults, epoch, epochNote, problems, Machine.ReadLoadAverage())
         {
             OurCnn = cnn,
             OurGpt = gpt,
             GptNote = gptNote,
-        });
+            Plain = plainResults,
+        }, existing);
         Directory.CreateDirectory(Path.GetDirectoryName(outPath)!);
         File.WriteAllText(outPath, markdown);
-        Console.WriteLine($"report: wrote {outPath} after {clock.Elapsed.TotalMinutes:F1} min");
+        Console.WriteLine($"report: wrote the section '{machine.SectionKey}' of {outPath} after {clock.Elapsed.TotalMinutes:F1} min");
         foreach (var problem in problems.Concat(peerResults?.Errors ?? []))
         {
             Console.Error.WriteLine($"report: {problem}");

@@ -21,28 +21,82 @@ public sealed record ReportData(
 
     /// <summary>Why the GPT was not timed, if it was not.</summary>
     public string? GptNote { get; init; }
+
+    /// <summary>The plain-program timings, one per setting (null when they were not run).</summary>
+    public IReadOnlyList<PlainResult>? Plain { get; init; }
 }
 
 /// <summary>Writes docs/benchmarks.md: the targets, then a table per question with our time, PyTorch's and the ratio.</summary>
 public static class ReportWriter
 {
-    /// <summary>Renders the report as Markdown.</summary>
-    public static string Render(ReportData data)
+    /// <summary>
+    /// Renders docs/benchmarks.md: the top (title, intro, how it is measured), then <paramref name="existing"/>'s
+    /// sections with this machine's replaced by this run's (<see cref="ReportSections.Merge"/>).
+    /// </summary>
+    public static string Render(ReportData data, string? existing = null) =>
+        ReportSections.Merge(existing, RenderTop(), data.Machine.SectionKey, RenderSection(data));
+
+    /// <summary>The top of the file, the same for every machine: title, intro and how it is measured.</summary>
+    public static string RenderTop()
+    {
+        var sb = new StringBuilder();
+        Line(sb, "# Benchmarks");
+        Line(sb);
+        Line(sb, "Each section below is one run of `dotnet run --project benchmarks/Autograd.Benchmarks -c Release -- --report` on one");
+        Line(sb, "kind of CPU and vector path (add `--isa avx2` or `--isa vector128` to measure a narrower path than the machine would");
+        Line(sb, "pick), dated and with its commit; a run replaces only its own section. Within a section both sides are measured one");
+        Line(sb, "after the other; ratios are **ours ÷ PyTorch** from that same run (below 1× we are faster); they are the figures to");
+        Line(sb, "quote. Absolute times move with the machine and with the kernels; rerun the command after changing either.");
+        Line(sb);
+        Line(sb, "## How it is measured");
+        Line(sb);
+        Line(sb, "- **Ours**: `benchmarks/Autograd.Benchmarks` (BenchmarkDotNet, Release, in the report's process): each benchmark");
+        Line(sb, "  gets a pilot stage, 3 warm-up and 9 measured iterations of about 100 ms; the figure is the median iteration.");
+        Line(sb, "  No full collection is forced between iterations (BenchmarkDotNet's default forces one), so both sides time a");
+        Line(sb, "  steady loop; the GC settings in each section's table keep tensors below 32 MB out of the large object heap.");
+        Line(sb, "  *Allocated* is BenchmarkDotNet's MemoryDiagnoser, per operation.");
+        Line(sb, "- **PyTorch**: `benchmarks/peers/*.py` time the same workloads (same shapes, dtypes, chain, model, batch and seeds");
+        Line(sb, "  where the generators allow): a warm-up, then the median of 11 samples of at least 20 ms each.");
+        Line(sb, "- **Threads**: matmul runs at `Gemm.MaxThreads = 1` and at all cores against `torch.set_num_threads(1)` and all");
+        Line(sb, "  cores. Everything else uses all cores on both sides (ours: the default; PyTorch: `torch.set_num_threads(cores)`).");
+        Line(sb, "- **Physical limits** of each machine are measured at the start of its run (`Limits.Measure`, stated in its table):");
+        Line(sb, "  the float32 FMA peak of one core from 12 independent FMA chains on the vectors .NET uses there (float64: half),");
+        Line(sb, "  and one thread's copy bandwidth over 256 MiB (memory) and within 128 KiB (L2). Matmul is stated as a fraction of");
+        Line(sb, "  the FMA peak of the cores it used. Softmax is stated as bytes that must move (forward: read x, write y; backward:");
+        Line(sb, "  read g and y, write dx; forward+backward: both) per second, as a fraction of the L2 bandwidth when the arrays fit in");
+        Line(sb, "  one core's L2 and of the memory bandwidth when they do not (arrays that miss L2 but stay in L3 can beat it, so more");
+        Line(sb, "  than 100% is possible).");
+        Line(sb, "- **The machine** is read from /proc/cpuinfo (vendor, model name, family and model, flags), the caches from");
+        Line(sb, "  /sys/devices/system/cpu/cpu0/cache or, where a virtual machine does not expose them, from CPUID; the instruction");
+        Line(sb, "  sets are those the .NET runtime reports it uses (`Avx512F.IsSupported`, `Avx2.IsSupported`, `AdvSimd.IsSupported`, …).");
+        Line(sb, "- **A plain program**: the report also runs a few workloads as a user's console program would time them, in child");
+        Line(sb, "  processes (`--plain`): a Stopwatch, 0.5 s of warm-up, then batches of about 1 ms (several calls per batch when a");
+        Line(sb, "  call is shorter) for 2 s; the median time per call over all batches, and over the first and the last second apart");
+        Line(sb, "  (code still in a slow tier shows as a slower first second). Each setting is a set of environment variables over");
+        Line(sb, "  the runtime's defaults; the child reports the GC configuration in effect (`GC.GetConfigurationVariables`).");
+        Line(sb, "- BenchmarkDotNet's own tables for a run (with error bars, ratios to each class's baseline and GC counts) are in");
+        Line(sb, "  `BenchmarkDotNet.Artifacts/results/`, which is not committed.");
+        return sb.ToString();
+    }
+
+    /// <summary>This run's section: the machine, problems, targets and the tables, headings one level below the top's.</summary>
+    public static string RenderSection(ReportData data)
     {
         var sb = new StringBuilder();
         var m = data.Machine;
         var threads = m.LogicalCores;
         var p = data.Peers;
-        Line(sb, "# Benchmarks");
+        var lim = m.Limits;
+        Line(sb, $"# {m.Cpu} ({m.Vendor ?? "unknown vendor"}), {m.VectorPathText}: {m.Date:yyyy-MM-dd}{(m.Commit is null ? "" : $", `{m.Commit}`")}");
         Line(sb);
-        Line(sb, $"Measured on {m.Date:yyyy-MM-dd} (UTC) on the current code{(m.Commit is null ? "" : $" (commit `{m.Commit}`{(m.UncommittedChanges == true ? " plus uncommitted changes in the working tree" : "")})")}, by one run of");
-        Line(sb, "`dotnet run --project benchmarks/Autograd.Benchmarks -c Release -- --report`, which measures both sides one after the");
-        Line(sb, "other and writes this file. Ratios are **ours ÷ PyTorch** from that same run (below 1× we are faster); they are the");
-        Line(sb, "figures to quote. Absolute times move with the machine and with the kernels; rerun the command after changing either.");
+        Line(sb, $"Measured on {m.Date:yyyy-MM-dd} (UTC) on the current code{(m.Commit is null ? "" : $" (commit `{m.Commit}`{(m.UncommittedChanges == true ? " plus uncommitted changes in the working tree" : "")})")}.{(m.HardwareBits > lim.VectorBits ? $" Vector path: {m.VectorPathText}, narrower than the CPU offers." : "")}");
         Line(sb);
         Line(sb, "| | |");
         Line(sb, "|---|---|");
-        Line(sb, $"| CPU | {m.Cpu}, {(m.PhysicalCores is { } pc ? $"{pc} cores, " : "")}{m.LogicalCores} logical processors{(m.Avx512 ? ", AVX-512" : "")}; vector path used: {(m.Limits.VectorBits == 0 ? "scalar" : $"{m.Limits.VectorBits}-bit")}{(m.L2BytesPerCore is { } l2 ? $", L2 {l2 / 1024 / 1024.0:0.#} MiB per core" : "")} |");
+        Line(sb, $"| CPU | {m.Cpu}{(m.Vendor is null ? "" : $", {m.Vendor}")}{(m.FamilyModel is null ? "" : $" ({m.FamilyModel})")}; {(m.PhysicalCores is { } pc ? $"{pc} cores, " : "")}{m.LogicalCores} logical processors |");
+        Line(sb, $"| vector path | **{m.VectorPathText}**; instruction sets the runtime uses: {m.InstructionSets}{(lim.Fused ? "" : "; no FMA (multiply, then add)")} |");
+        Line(sb, $"| caches | {(m.Caches.Count == 0 ? "unknown" : string.Join(", ", m.Caches) + $" (from {string.Join(" and ", m.Caches.Select(c => c.Source).Distinct())}{(m.Caches.Any(c => c.Source == "CPUID") ? "; a virtual machine may report its host's L3 there" : "")})")} |");
+        Line(sb, $"| measured limits | {Num(lim.PeakGflopsPerCoreF32, "0")} GFLOP/s per core in float32 ({Num(lim.PeakGflopsPerCoreF32 / 2, "0")} in float64) on the {(lim.VectorBits == 0 ? "scalar" : $"{lim.VectorBits}-bit")} {(lim.Fused ? "FMA" : "multiply-add")} path; copy {Num(lim.MemoryGBps, "0.0")} GB/s from memory, {Num(lim.L2GBps, "0")} GB/s within L2 (one thread) |");
         Line(sb, $"| memory | {(m.MemoryBytes is { } mb ? $"{mb / (1024.0 * 1024 * 1024):0.#} GiB" : "unknown")} |");
         Line(sb, $"| OS | {m.Os} |");
         Line(sb, $"| .NET | {m.DotNet}, BenchmarkDotNet 0.15.8 |");
@@ -54,7 +108,6 @@ public static class ReportWriter
         Line(sb, $"| .NET GC | {m.Gc} |");
         Line(sb, $"| environment | {string.Join(", ", m.Environment.Select(kv => $"`{kv.Key}`={(kv.Value is null ? "(unset)" : $"`{kv.Value}`")}"))} |");
         Line(sb);
-        WriteMethod(sb, threads, m.Limits);
         if (data.Problems.Count > 0 || p is { Errors.Count: > 0 })
         {
             Line(sb, "**Problems in this run:**");
@@ -67,37 +120,78 @@ public static class ReportWriter
         }
 
         WriteTargets(sb, data);
+        WritePlain(sb, data);
         WriteSoftmax(sb, data);
         WriteTape(sb, data);
         WriteMatMul(sb, data);
         WriteTraining(sb, data);
         WriteLayers(sb, data);
         WriteNetworks(sb, data);
-        return sb.ToString();
+
+        // The section's headings sit one level below the file's title.
+        var lines = sb.ToString().Split('\n').Select(l => l.StartsWith('#') ? "#" + l : l);
+        return string.Join('\n', lines);
     }
 
-    private static void WriteMethod(StringBuilder sb, int threads, Limits lim)
+    /// <summary>
+    /// The plain-program table: per workload and setting, the median time per call over the 2 s and the medians of the
+    /// first and last second; BenchmarkDotNet's and PyTorch's figures for the same work from this run beside them.
+    /// </summary>
+    private static void WritePlain(StringBuilder sb, ReportData data)
     {
-        Line(sb, "## How it is measured");
+        if (data.Plain is not { Count: > 0 } plain)
+        {
+            return;
+        }
+
+        Line(sb, "## The speed a plain program gets (`--plain`)");
         Line(sb);
-        Line(sb, "- **Ours**: `benchmarks/Autograd.Benchmarks` (BenchmarkDotNet, Release, in the report's process): each benchmark");
-        Line(sb, "  gets a pilot stage, 3 warm-up and 9 measured iterations of about 100 ms; the figure is the median iteration.");
-        Line(sb, "  No full collection is forced between iterations (BenchmarkDotNet's default forces one), so both sides time a");
-        Line(sb, "  steady loop; the GC settings in the table above keep tensors below 32 MB out of the large object heap.");
-        Line(sb, "  *Allocated* is BenchmarkDotNet's MemoryDiagnoser, per operation.");
-        Line(sb, "- **PyTorch**: `benchmarks/peers/*.py` time the same workloads (same shapes, dtypes, chain, model, batch and seeds");
-        Line(sb, "  where the generators allow): a warm-up, then the median of 11 samples of at least 20 ms each.");
-        Line(sb, $"- **Threads**: matmul runs at `Gemm.MaxThreads = 1` and `= {threads}` against `torch.set_num_threads(1)` and");
-        Line(sb, $"  `({threads})`. Everything else uses all {threads} cores on both sides (ours: the default; PyTorch: `torch.set_num_threads({threads})`).");
-        Line(sb, $"- **Physical limits** of this machine, measured at the start of the run (`Limits.Measure`): {Num(lim.PeakGflopsPerCoreF32, "0")} GFLOP/s per core in");
-        Line(sb, $"  float32 ({Num(lim.PeakGflopsPerCoreF32 / 2, "0")} in float64) from 12 independent FMA chains on the {(lim.VectorBits == 0 ? "scalar" : $"{lim.VectorBits}-bit")} vectors .NET uses here, {Num(lim.MemoryGBps, "0.0")} GB/s copying");
-        Line(sb, $"  256 MiB (memory) and {Num(lim.L2GBps, "0")} GB/s copying within 128 KiB (L2), one thread. Matmul is stated as a fraction of the FMA peak of");
-        Line(sb, "  the cores it used. Softmax is stated as bytes that must move (forward: read x, write y; backward: read g and y, write dx;");
-        Line(sb, "  forward+backward: both) per second, as a fraction of the L2 bandwidth when the arrays fit in one core's L2 and of the");
-        Line(sb, "  memory bandwidth when they do not (arrays that miss L2 but stay in L3 can beat it, so more than 100% is possible).");
-        Line(sb, "- BenchmarkDotNet's own tables for the same run (with error bars, ratios to each class's baseline and GC counts)");
-        Line(sb, "  are in `BenchmarkDotNet.Artifacts/results/`, which is not committed.");
+        Line(sb, "Our workloads timed as a user's console program times them (see \"How it is measured\"), in a child process per");
+        Line(sb, "setting: each cell is the median per call over 2 s, then (first second → last second). *BenchmarkDotNet* and");
+        Line(sb, "*PyTorch* are the figures for the same work from this run's tables (non-concurrent GC, all cores).");
         Line(sb);
+        sb.Append(PlainTable(plain, key => Ours(data, key), key => Peer(data, key)));
+        Line(sb);
+    }
+
+    /// <summary>
+    /// The plain-program table and, below it, one line per setting (its environment and the GC the child reported).
+    /// <paramref name="benchmarkDotNet"/> and <paramref name="pyTorch"/> give the figure for a workload's key, or null.
+    /// </summary>
+    public static string PlainTable(IReadOnlyList<PlainResult> plain, Func<string, double?> benchmarkDotNet, Func<string, double?> pyTorch)
+    {
+        var sb = new StringBuilder();
+        var header = new StringBuilder("| workload |");
+        var rule = new StringBuilder("|---|");
+        foreach (var r in plain)
+        {
+            header.Append(CultureInfo.InvariantCulture, $" {r.Setting.Name} |");
+            rule.Append("---:|");
+        }
+
+        Line(sb, header.Append(" BenchmarkDotNet | PyTorch |").ToString());
+        Line(sb, rule.Append("---:|---:|").ToString());
+        foreach (var (name, title, key, _) in PlainRun.Workloads)
+        {
+            var row = new StringBuilder($"| {title} |");
+            foreach (var r in plain)
+            {
+                var t = r.Report?.Timings.FirstOrDefault(x => x.Workload == name);
+                row.Append(t is null ? " – |" : $" {Time(t.MedianNs)} ({Time(t.FirstSecondNs)} → {Time(t.LastSecondNs)}) |");
+            }
+
+            row.Append(CultureInfo.InvariantCulture, $" {Time(key is null ? null : benchmarkDotNet(key))} | {Time(key is null ? null : pyTorch(key))} |");
+            Line(sb, row.ToString());
+        }
+
+        Line(sb);
+        foreach (var r in plain)
+        {
+            Line(sb, $"- *{r.Setting.Name}*: {r.Setting.Description}; environment `{r.Setting.EnvironmentText}`; "
+                + (r.Report is { } rep ? $"the child reported: {rep.Gc}, {rep.ProcessorCount} processor{(rep.ProcessorCount == 1 ? "" : "s")}, {rep.VectorBits}-bit vectors." : $"failed: {r.Error}"));
+        }
+
+        return sb.ToString();
     }
 
     private static void WriteTargets(StringBuilder sb, ReportData data)
