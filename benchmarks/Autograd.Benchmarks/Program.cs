@@ -3,6 +3,7 @@
 //   --report [...]    our side with a moderate job, the PyTorch peers, then docs/benchmarks.md (see ReportRun)
 //   --plain [...]     workloads timed the way a user's console program times them (see PlainRun)
 //   --plain-table     --plain all in each setting of PlainSetting.ForReport, printed as the report's table
+//   --checkpoint      the memory the tape keeps for a deep MLP, plain and with Autodiff.Checkpoint (see CheckpointMemory)
 //   anything else     BenchmarkDotNet's switcher: --filter '*Softmax*', --job short, --inProcess, ...
 // --isa avx512|avx2|vector128 with any of them re-launches this program with that vector width (see VectorPath).
 using Autograd.Benchmarks;
@@ -37,6 +38,13 @@ if (args is ["--plain-table", .. var table])
     Console.WriteLine();
     Console.Write(ReportWriter.PlainTable(results, _ => null, _ => null));
     return results.Any(r => r.Error is not null) ? 1 : 0;
+}
+
+if (args is ["--checkpoint"])
+{
+    var checkpoint = CheckpointMemory.Measure();
+    Console.WriteLine(checkpoint);
+    return checkpoint.GradientsEqual && checkpoint.CheckpointedBytes < checkpoint.PlainBytes ? 0 : 1;
 }
 
 if (args is ["--plain", .. var plain])

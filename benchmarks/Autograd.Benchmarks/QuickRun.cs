@@ -129,6 +129,13 @@ public static class QuickRun
         }
 
         Console.WriteLine($"quick: CNN epoch timer {cnn.Batches} batches, mean loss {cnn.MeanLoss:F4}; GPT step timer {gpt.Steps} steps, mean loss {gpt.MeanLoss:F4}");
+        var checkpoint = CheckpointMemory.Measure();
+        Console.WriteLine($"quick: checkpointing: {checkpoint}");
+        if (!checkpoint.GradientsEqual || checkpoint.CheckpointedBytes >= checkpoint.PlainBytes)
+        {
+            failures.Add($"checkpointing: expected less memory kept and bitwise equal gradients, got {checkpoint}");
+        }
+
         var plain = PlainRun.RunSettings(PlainSetting.ForReport(ReportRun.RepositoryRoot()), smoke: true, Console.Out);
         foreach (var r in plain)
         {

@@ -125,6 +125,8 @@ public static class ReportRun
             }
         }
 
+        var checkpoint = CheckpointMemory.Measure();
+        Console.WriteLine($"report: checkpointing: {checkpoint}");
         var existing = File.Exists(outPath) ? File.ReadAllText(outPath) : null;
         if (existing is not null && ReportSections.Parse(existing).Count == 0)
         {
@@ -137,6 +139,7 @@ public static class ReportRun
             OurGpt = gpt,
             GptNote = gptNote,
             Plain = plainResults,
+            Checkpoint = checkpoint,
         }, existing);
         Directory.CreateDirectory(Path.GetDirectoryName(outPath)!);
         File.WriteAllText(outPath, markdown);

@@ -24,6 +24,9 @@ public sealed record ReportData(
 
     /// <summary>The plain-program timings, one per setting (null when they were not run).</summary>
     public IReadOnlyList<PlainResult>? Plain { get; init; }
+
+    /// <summary>The memory the tape keeps with and without checkpointing (null when not measured).</summary>
+    public CheckpointResult? Checkpoint { get; init; }
 }
 
 /// <summary>Writes docs/benchmarks.md: the targets, then a table per question with our time, PyTorch's and the ratio.</summary>
@@ -125,6 +128,7 @@ public static class ReportWriter
         WriteTape(sb, data);
         WriteMatMul(sb, data);
         WriteTraining(sb, data);
+        WriteCheckpoint(sb, data);
         WriteLayers(sb, data);
         WriteNetworks(sb, data);
 
@@ -411,6 +415,26 @@ public static class ReportWriter
             Line(sb, data.EpochNote);
             Line(sb);
         }
+    }
+
+    private static void WriteCheckpoint(StringBuilder sb, ReportData data)
+    {
+        if (data.Checkpoint is not { } c)
+        {
+            return;
+        }
+
+        Line(sb, "## Checkpointing: the memory the tape keeps (`CheckpointMemory`)");
+        Line(sb);
+        Line(sb, $"A {CheckpointMemory.Layers}-layer MLP (MatMul then Tanh, width {CheckpointMemory.Width}, batch {CheckpointMemory.Batch}, float32), the bytes still reachable between");
+        Line(sb, "its forward and its backward (a full collection before and after the forward), plain and with `Autodiff.Checkpoint`");
+        Line(sb, $"every {CheckpointMemory.Every} layers, which drops what the layers saved for backward and recomputes it there.");
+        Line(sb);
+        Line(sb, "| | kept between forward and backward | weight gradients |");
+        Line(sb, "|---|---:|---|");
+        Line(sb, $"| plain | {c.PlainBytes / 1024.0:F0} KiB | |");
+        Line(sb, $"| checkpoint every {CheckpointMemory.Every} layers | {c.CheckpointedBytes / 1024.0:F0} KiB ({(double)c.CheckpointedBytes / c.PlainBytes:P0}) | {(c.GradientsEqual ? "bitwise equal to the plain run's" : "differ from the plain run's")} |");
+        Line(sb);
     }
 
     private static string LayerShape(string family, string c) => (family, c) switch

@@ -1,0 +1,71 @@
+namespace Autograd.Benchmarks;
+
+/// <summary>
+/// The memory the tape keeps between forward and backward for a deep MLP, plain and with
+/// <see cref="Autodiff.Checkpoint(Func{Tensor, Tensor}, Tensor)"/> every few layers: the bytes still reachable after the
+/// forward (a full collection before and after), and whether the gradients of the two runs are bitwise equal.
+/// </summary>
+public static class CheckpointMemory
+{
+    /// <summary>The layers of the MLP.</summary>
+    public const int Layers = 32;
+
+    /// <summary>A checkpoint covers this many layers.</summary>
+    public const int Every = 4;
+
+    /// <summary>The batch and the width of every layer (float32).</summary>
+    public const int Batch = 64, Width = 256;
+
+    /// <summary>Measures both runs once.</summary>
+    public static CheckpointResult Measure()
+    {
+        var weights = Enumerable.Range(0, Layers).Select(i => Tensor.RandN(new Shape(Width, Width), Workloads.Seed + i, DType.Float32, std: 1.0 / Math.Sqrt(Width)).WithRequiresGrad()).ToArray();
+        var x = Tensor.RandN(new Shape(Batch, Width), Workloads.Seed + 100, DType.Float32);
+        var (plainBytes, plainGrads) = Run(weights, x, checkpoint: false);
+        var (checkpointBytes, checkpointGrads) = Run(weights, x, checkpoint: true);
+        var equal = plainGrads.Zip(checkpointGrads).All(p => p.First.AsSpan().SequenceEqual(p.Second));
+        return new CheckpointResult(plainBytes, checkpointBytes, equal);
+    }
+
+    private static (long Held, float[][] Grads) Run(Tensor[] weights, Tensor x, bool checkpoint)
+    {
+        foreach (var w in weights)
+        {
+            w.Grad = null;
+        }
+
+        var before = GC.GetTotalMemory(forceFullCollection: true);
+        var h = x;
+        for (var i = 0; i < Layers; i += Every)
+        {
+            var first = i;
+            Tensor Block(Tensor t)
+            {
+                for (var j = first; j < first + Every; j++)
+                {
+                    t = t.MatMul(weights[j]).Tanh();
+                }
+
+                return t;
+            }
+
+            h = checkpoint ? Autodiff.Checkpoint(Block, h) : Block(h);
+        }
+
+        var loss = (h * h).Sum();
+        var held = GC.GetTotalMemory(forceFullCollection: true) - before;
+        loss.Backward();
+        return (held, [.. weights.Select(w => w.Grad!.ToArray<float>())]);
+    }
+}
+
+/// <summary>What <see cref="CheckpointMemory.Measure"/> found.</summary>
+/// <param name="PlainBytes">Bytes kept between forward and backward without checkpointing.</param>
+/// <param name="CheckpointedBytes">Bytes kept with a checkpoint every <see cref="CheckpointMemory.Every"/> layers.</param>
+/// <param name="GradientsEqual">Whether every weight's gradient is bitwise the same in both runs.</param>
+public sealed record CheckpointResult(long PlainBytes, long CheckpointedBytes, bool GradientsEqual)
+{
+    /// <summary>One line for a log.</summary>
+    public override string ToString()
+        => $"{CheckpointMemory.Layers}-layer MLP [{CheckpointMemory.Batch}, {CheckpointMemory.Width}] float32: tape keeps {PlainBytes / 1024.0:F0} KiB plain, {CheckpointedBytes / 1024.0:F0} KiB with a checkpoint every {CheckpointMemory.Every} layers ({(double)CheckpointedBytes / PlainBytes:P0}); gradients {(GradientsEqual ? "bitwise equal" : "DIFFER")}";
+}
