@@ -183,7 +183,7 @@ internal static class SoftmaxKernels
         => Workers.Chunks((long)outer * size * inner, ParallelElements / 2);
 
     /// <summary>One row: y = softmax(x) or log-softmax(x).</summary>
-    private static void ForwardRow<T>(ReadOnlySpan<T> src, Span<T> dst, bool log)
+    internal static void ForwardRow<T>(ReadOnlySpan<T> src, Span<T> dst, bool log)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (typeof(T) == typeof(float))
@@ -231,7 +231,7 @@ internal static class SoftmaxKernels
     /// One row of the backward. With <paramref name="streaming"/> (float32 only, see <see cref="Streams{T}"/>) the softmax
     /// row is written with <see cref="NonTemporal"/> stores, the same values; the caller fences.
     /// </summary>
-    private static void BackwardRow<T>(ReadOnlySpan<T> gr, ReadOnlySpan<T> yr, Span<T> dr, bool log, bool streaming)
+    internal static void BackwardRow<T>(ReadOnlySpan<T> gr, ReadOnlySpan<T> yr, Span<T> dr, bool log, bool streaming)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (!log)
