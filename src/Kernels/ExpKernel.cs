@@ -11,8 +11,7 @@ namespace Autograd.Kernels;
 /// parts, so r carries no rounding error from k·ln2), exp(r) = 1 + r + r·c/(2 − c) with a degree-5 minimax c, then a
 /// scale by 2ᵏ rounded once (<c>vscalefpd</c>, or two exact halves), so subnormal results are rounded once and results
 /// past the largest double become +∞; its error is below 1 ulp. float32 uses <see cref="FastExp"/>, the fused softmax's
-/// exponential, where AVX-512 is available (within 2 ulp), and elsewhere the float64 code on widened values, rounded
-/// once (within 1 ulp). exp(±0) = 1 exactly, exp(−∞) = +0, exp(+∞) = +∞, NaN stays NaN. Every element — whether in
+/// exponential, on 512-, 256- or 128-bit vectors (within 2 ulp, the same bits at every width). exp(±0) = 1 exactly, exp(−∞) = +0, exp(+∞) = +∞, NaN stays NaN. Every element — whether in
 /// a vector or in the tail of a span, which is padded to a vector — takes the same operations, so the result does not
 /// depend on its position; the 512-bit and <see cref="Vector{T}"/> float64 code give the same bits.
 /// </summary>
@@ -33,15 +32,8 @@ public static class ExpKernel
     /// <exception cref="ArgumentException">y is shorter than x.</exception>
     public static void Exp(ReadOnlySpan<float> x, Span<float> y)
     {
-        if (FastExp.IsSupported && VectorMath.Wide)
-        {
-            VectorMath.CheckLength(x.Length, y.Length, "ExpKernel.Exp");
-            FastExp.Exp(x, y[..x.Length]);
-        }
-        else
-        {
-            VectorMath.Map<ExpFunction>(x, y, "ExpKernel.Exp");
-        }
+        VectorMath.CheckLength(x.Length, y.Length, "ExpKernel.Exp");
+        FastExp.Exp(x, y[..x.Length]);
     }
 
     /// <summary>y[i] = exp(x[i]). <paramref name="y"/> may be <paramref name="x"/> itself.</summary>
@@ -72,7 +64,7 @@ public static class ExpKernel
 
     /// <summary>exp(x) for one float32 value, by the same operations as the vector path.</summary>
     public static float Exp(float x)
-        => FastExp.IsSupported && VectorMath.Wide ? FastExp.Exp(Vector512.Create(x)).ToScalar() : VectorMath.One<ExpFunction>(x);
+        => FastExp.Exp(x);
 
     /// <summary>exp(x) for one float64 value, by the same operations as the vector path.</summary>
     public static double Exp(double x) => VectorMath.One<ExpFunction>(x);

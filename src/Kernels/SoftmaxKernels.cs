@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
@@ -15,12 +16,20 @@ namespace Autograd.Kernels;
 /// Work is split into items, each done with its data in cache: a row when <c>inner</c> is 1, otherwise a tile of
 /// columns of one [size, inner] block, narrow enough that its passes stay in the L2 cache. Large inputs split the
 /// items between threads; every element is computed by the same code whatever the split, so results do not depend
-/// on the number of threads. float32 exponentials use <see cref="FastExp"/> where AVX-512 is available.
+/// on the number of threads. float32 exponentials are <see cref="FastExp"/>'s, on the widest vectors available. A row
+/// of at least <see cref="LongRow"/> elements is split into parts of <see cref="PartElements"/> that the threads share
+/// (<see cref="LongRows"/>).
 /// </remarks>
 internal static class SoftmaxKernels
 {
     /// <summary>The number of elements from which the kernels use more than one thread.</summary>
     private const int ParallelElements = 1 << 16;
+
+    /// <summary>The row length (inner = 1) from which one row is split into parts that the threads share.</summary>
+    internal const int LongRow = 1 << 18;
+
+    /// <summary>The elements of one part of a long row: its second pass finds the part in the L2 cache.</summary>
+    internal const int PartElements = 1 << 15;
 
     /// <summary>The most bytes of one input a column tile spans, so that its later passes hit the L2 cache.</summary>
     private const int TileBytes = 256 * 1024;
@@ -31,6 +40,16 @@ internal static class SoftmaxKernels
     {
         if (size == 0 || outer == 0 || inner == 0)
         {
+            return;
+        }
+
+        if (inner == 1 && size >= LongRow)
+        {
+            for (var o = 0; o < outer; o++)
+            {
+                LongRows.Forward(x, xOffset + (o * size), y, o * size, size, log);
+            }
+
             return;
         }
 
@@ -48,6 +67,17 @@ internal static class SoftmaxKernels
             return;
         }
 
+        if (inner == 1 && size >= LongRow)
+        {
+            var streaming = Streams<T>(outer, size, inner);
+            for (var o = 0; o < outer; o++)
+            {
+                LongRows.Backward(g, gOffset + (o * size), y, yOffset + (o * size), dx, o * size, size, log, streaming);
+            }
+
+            return;
+        }
+
         var (items, tile, tiles) = Plan<T>(outer, size, inner);
         var job = new BackwardJob<T>(g, gOffset, y, yOffset, dx, size, inner, tile, tiles, log, Streams<T>(outer, size, inner));
         Workers.For(items, Chunks(outer, size, inner), job);
@@ -57,6 +87,25 @@ internal static class SoftmaxKernels
     /// r = log Σ exp(x − m) + m with m the maximum, replaced by 0 where it is ±inf (as PyTorch: an all −inf row gives −inf,
     /// a row holding +inf gives +inf). The exponentials are <see cref="ExpKernel"/>'s, the operator Exp's, so exp(0) is 1
     /// exactly and the fused form rounds as the composed one does.
+    /// </summary>
+    public static void LogSumExp<T>(T[] x, int xOffset, T[] r, int rOffset, int outer, int size, int inner)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (inner == 1 && size >= LongRow)
+        {
+            for (var o = 0; o < outer; o++)
+            {
+                r[rOffset + o] = LongRows.LogSumExp(x, xOffset + (o * size), size);
+            }
+
+            return;
+        }
+
+        LogSumExp<T>(x.AsSpan(xOffset, outer * size * inner), r.AsSpan(rOffset, outer * inner), outer, size, inner);
+    }
+
+    /// <summary>
+    /// <see cref="LogSumExp{T}(T[], int, T[], int, int, int, int)"/> on one thread, whatever the row length.
     /// </summary>
     public static void LogSumExp<T>(ReadOnlySpan<T> x, Span<T> r, int outer, int size, int inner)
         where T : IFloatingPointIeee754<T>
@@ -134,10 +183,10 @@ internal static class SoftmaxKernels
         => Workers.Chunks((long)outer * size * inner, ParallelElements / 2);
 
     /// <summary>One row: y = softmax(x) or log-softmax(x).</summary>
-    private static void ForwardRow<T>(ReadOnlySpan<T> src, Span<T> dst, bool log)
+    internal static void ForwardRow<T>(ReadOnlySpan<T> src, Span<T> dst, bool log)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (typeof(T) == typeof(float) && FastExp.IsSupported)
+        if (typeof(T) == typeof(float))
         {
             ForwardRowSingle(MemoryMarshal.Cast<T, float>(src), MemoryMarshal.Cast<T, float>(dst), log);
             return;
@@ -182,7 +231,7 @@ internal static class SoftmaxKernels
     /// One row of the backward. With <paramref name="streaming"/> (float32 only, see <see cref="Streams{T}"/>) the softmax
     /// row is written with <see cref="NonTemporal"/> stores, the same values; the caller fences.
     /// </summary>
-    private static void BackwardRow<T>(ReadOnlySpan<T> gr, ReadOnlySpan<T> yr, Span<T> dr, bool log, bool streaming)
+    internal static void BackwardRow<T>(ReadOnlySpan<T> gr, ReadOnlySpan<T> yr, Span<T> dr, bool log, bool streaming)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (!log)
@@ -202,7 +251,7 @@ internal static class SoftmaxKernels
         }
 
         var sum = TensorPrimitives.Sum(gr);
-        if (typeof(T) == typeof(float) && FastExp.IsSupported)
+        if (typeof(T) == typeof(float))
         {
             FastExp.SubtractScaledExp(MemoryMarshal.Cast<T, float>(gr), MemoryMarshal.Cast<T, float>(yr), Unsafe.As<T, float>(ref sum), MemoryMarshal.Cast<T, float>(dr));
             return;
@@ -216,7 +265,7 @@ internal static class SoftmaxKernels
     private static void Exp<T>(ReadOnlySpan<T> x, Span<T> y)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (typeof(T) == typeof(float) && FastExp.IsSupported)
+        if (typeof(T) == typeof(float))
         {
             FastExp.Exp(MemoryMarshal.Cast<T, float>(x), MemoryMarshal.Cast<T, float>(y));
         }
@@ -234,7 +283,7 @@ internal static class SoftmaxKernels
         {
             if (inner == 1)
             {
-                if (typeof(T) == typeof(float) && FastExp.IsSupported && size >= 16)
+                if (typeof(T) == typeof(float) && size >= 16)
                 {
                     var src = MemoryMarshal.Cast<T, float>(x.AsSpan(xOffset + (start * size), (end - start) * size));
                     FastExp.SoftmaxRows(src, MemoryMarshal.Cast<T, float>(y.AsSpan(start * size, (end - start) * size)), size, log);
@@ -376,22 +425,321 @@ internal static class SoftmaxKernels
 }
 
 /// <summary>
-/// A float32 exponential on 512-bit vectors: range reduction by ln 2 (in two parts), a degree-6 polynomial on
-/// [−ln2/2, ln2/2] and a scale by 2ⁿ with <c>vscalefps</c>, so over- and underflow (to subnormals and 0) are exact.
-/// Its error is within 2 ulp (measured 1.2e-7 relative over [−20, 0]); exp(−∞) = 0, exp(+∞) = +∞, NaN stays NaN.
-/// About twice as fast as <see cref="TensorPrimitives.Exp{T}(ReadOnlySpan{T}, Span{T})"/>, which works in float64.
+/// The softmax family over one long row (inner = 1, at least <see cref="SoftmaxKernels.LongRow"/> elements), split
+/// into parts of <see cref="SoftmaxKernels.PartElements"/> that the threads share. The forward takes, for each part,
+/// its maximum mᵢ and sᵢ = Σ exp(x − mᵢ) in one sweep of the part (the exponentials written to y for softmax), then
+/// m = max mᵢ and s = Σ sᵢ·exp(mᵢ − m), and a second split pass scales each part by exp(mᵢ − m)/s (or writes
+/// x − m − log s). The backward splits its sum (Σ g⊙y, or Σ g) and its update the same way. The parts depend on the
+/// row length only and partial results are combined in part order, so results do not depend on the number of threads.
+/// Special values keep the one-row kernels' results: a NaN, a +∞ or an all −∞ row makes the row NaN.
+/// </summary>
+internal static class LongRows
+{
+    /// <summary>y[yOffset..] = softmax or log-softmax of x[xOffset..], <paramref name="size"/> elements.</summary>
+    public static void Forward<T>(T[] x, int xOffset, T[] y, int yOffset, int size, bool log)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var parts = Parts(size);
+        var m = new T[parts];
+        var s = new T[parts];
+        Workers.For(parts, Chunks(size), new PartialSumsJob<T>(x, xOffset, y, yOffset, size, m, s, !log));
+        var (max, sum) = Combine(m, s);
+        if (T.IsNaN(max) || T.IsNegativeInfinity(max))
+        {
+            // A NaN part maximum, or a row of only −∞: NaN throughout, as x − max is in the one-row kernels. (A NaN that
+            // a part maximum skipped, or a +∞, makes the sum NaN, and so every factor below.)
+            y.AsSpan(yOffset, size).Fill(T.NaN);
+            return;
+        }
+
+        var f = new T[parts];
+        for (var p = 0; p < parts; p++)
+        {
+            f[p] = (T.IsNegativeInfinity(m[p]) ? T.Zero : T.Exp(m[p] - max)) / sum;
+        }
+
+        Workers.For(parts, Chunks(size), new FinishJob<T>(x, xOffset, y, yOffset, size, f, max, T.Log(sum), log));
+    }
+
+    /// <summary>The backward of <see cref="Forward{T}"/> over one row: dx from g and the forward's result y.</summary>
+    public static void Backward<T>(T[] g, int gOffset, T[] y, int yOffset, T[] dx, int dxOffset, int size, bool log, bool streaming)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var parts = Parts(size);
+        var partial = new T[parts];
+        Workers.For(parts, Chunks(size), new BackwardSumJob<T>(g, gOffset, y, yOffset, size, partial, log));
+        var total = T.Zero;
+        for (var p = 0; p < parts; p++)
+        {
+            total += partial[p];
+        }
+
+        Workers.For(parts, Chunks(size), new BackwardUpdateJob<T>(g, gOffset, y, yOffset, dx, dxOffset, size, total, log, streaming));
+    }
+
+    /// <summary>
+    /// log Σ exp(x − m) + m over one row, m its maximum (NaN propagating) replaced by 0 where it is ±∞: the elements'
+    /// exponentials are those of the one-thread kernel, only the sum is taken by parts.
+    /// </summary>
+    public static T LogSumExp<T>(T[] x, int xOffset, int size)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var parts = Parts(size);
+        var partial = new T[parts];
+        Workers.For(parts, Chunks(size), new MaxJob<T>(x, xOffset, size, partial));
+        var max = T.NegativeInfinity;
+        for (var p = 0; p < parts; p++)
+        {
+            max = T.IsNaN(partial[p]) || T.IsNaN(max) ? T.NaN : T.Max(max, partial[p]);
+        }
+
+        if (T.IsInfinity(max))
+        {
+            max = T.Zero;
+        }
+
+        Workers.For(parts, Chunks(size), new ExpSumJob<T>(x, xOffset, size, max, partial));
+        var sum = T.Zero;
+        for (var p = 0; p < parts; p++)
+        {
+            sum += partial[p];
+        }
+
+        return T.Log(sum) + max;
+    }
+
+    private static int Parts(int size) => (size + SoftmaxKernels.PartElements - 1) / SoftmaxKernels.PartElements;
+
+    private static int Chunks(int size) => Workers.Chunks(size, SoftmaxKernels.PartElements);
+
+    private static (int Start, int Length) Part(int p, int size)
+    {
+        var start = p * SoftmaxKernels.PartElements;
+        return (start, Math.Min(SoftmaxKernels.PartElements, size - start));
+    }
+
+    /// <summary>m = max mᵢ (NaN if any is NaN) and s = Σ sᵢ·exp(mᵢ − m), a part of only −∞ (mᵢ = −∞) adding its sᵢ as it is.</summary>
+    private static (T Max, T Sum) Combine<T>(T[] m, T[] s)
+        where T : IFloatingPointIeee754<T>
+    {
+        var max = T.NegativeInfinity;
+        for (var p = 0; p < m.Length; p++)
+        {
+            if (T.IsNaN(m[p]))
+            {
+                return (T.NaN, T.NaN);
+            }
+
+            max = T.Max(max, m[p]);
+        }
+
+        var sum = T.Zero;
+        for (var p = 0; p < m.Length; p++)
+        {
+            sum += T.IsNegativeInfinity(m[p]) ? s[p] : s[p] * T.Exp(m[p] - max);
+        }
+
+        return (max, sum);
+    }
+
+    /// <summary>
+    /// Each part's maximum mᵢ and Σ exp(x − mᵢ) (with the shift 0 where mᵢ is −∞, so a part of −∞ sums to 0, or NaN if
+    /// it holds a NaN), the exponentials written to y when <c>store</c> (float64 always writes them).
+    /// </summary>
+    private readonly struct PartialSumsJob<T>(T[] x, int xOffset, T[] y, int yOffset, int size, T[] m, T[] s, bool store) : IRangeJob
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Run(int start, int end)
+        {
+            for (var p = start; p < end; p++)
+            {
+                var (at, n) = Part(p, size);
+                var src = x.AsSpan(xOffset + at, n);
+                var dst = y.AsSpan(yOffset + at, n);
+                if (typeof(T) == typeof(float))
+                {
+                    var fs = MemoryMarshal.Cast<T, float>(src);
+                    var mi = FastExp.MaxIgnoringNaN(fs);
+                    var si = FastExp.ExpShifted(fs, float.IsNegativeInfinity(mi) ? 0f : mi, MemoryMarshal.Cast<T, float>(dst), store);
+                    m[p] = Unsafe.As<float, T>(ref mi);
+                    s[p] = Unsafe.As<float, T>(ref si);
+                }
+                else
+                {
+                    var mi = TensorPrimitives.Max(src);
+                    TensorPrimitives.Subtract(src, T.IsNegativeInfinity(mi) ? T.Zero : mi, dst);
+                    ExpKernel.Exp<T>(dst, dst);
+                    m[p] = mi;
+                    s[p] = TensorPrimitives.Sum<T>(dst);
+                }
+            }
+        }
+    }
+
+    /// <summary>Softmax: y ⊙= f[part]. Log-softmax: y = (x − max) − lse.</summary>
+    private readonly struct FinishJob<T>(T[] x, int xOffset, T[] y, int yOffset, int size, T[] f, T max, T lse, bool log) : IRangeJob
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Run(int start, int end)
+        {
+            for (var p = start; p < end; p++)
+            {
+                var (at, n) = Part(p, size);
+                var dst = y.AsSpan(yOffset + at, n);
+                if (log)
+                {
+                    TensorPrimitives.Subtract(x.AsSpan(xOffset + at, n), max, dst);
+                    TensorPrimitives.Subtract(dst, lse, dst);
+                }
+                else
+                {
+                    TensorPrimitives.Multiply(dst, f[p], dst);
+                }
+            }
+        }
+    }
+
+    /// <summary>Each part's Σ g⊙y (softmax) or Σ g (log-softmax).</summary>
+    private readonly struct BackwardSumJob<T>(T[] g, int gOffset, T[] y, int yOffset, int size, T[] partial, bool log) : IRangeJob
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Run(int start, int end)
+        {
+            for (var p = start; p < end; p++)
+            {
+                var (at, n) = Part(p, size);
+                var gp = g.AsSpan(gOffset + at, n);
+                partial[p] = log ? TensorPrimitives.Sum<T>(gp) : TensorPrimitives.Dot<T>(gp, y.AsSpan(yOffset + at, n));
+            }
+        }
+    }
+
+    /// <summary>Softmax: dx = (g − total) ⊙ y. Log-softmax: dx = g − exp(y) · total.</summary>
+    private readonly struct BackwardUpdateJob<T>(T[] g, int gOffset, T[] y, int yOffset, T[] dx, int dxOffset, int size, T total, bool log, bool streaming) : IRangeJob
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Run(int start, int end)
+        {
+            for (var p = start; p < end; p++)
+            {
+                var (at, n) = Part(p, size);
+                var gp = g.AsSpan(gOffset + at, n);
+                var yp = y.AsSpan(yOffset + at, n);
+                var dp = dx.AsSpan(dxOffset + at, n);
+                if (!log)
+                {
+                    var minus = -total;
+                    if (streaming)
+                    {
+                        NonTemporal.AddMultiply(MemoryMarshal.Cast<T, float>(gp), Unsafe.As<T, float>(ref minus), MemoryMarshal.Cast<T, float>(yp), MemoryMarshal.Cast<T, float>(dp));
+                    }
+                    else
+                    {
+                        TensorPrimitives.AddMultiply(gp, minus, yp, dp);
+                    }
+                }
+                else if (typeof(T) == typeof(float))
+                {
+                    var t = total;
+                    FastExp.SubtractScaledExp(MemoryMarshal.Cast<T, float>(gp), MemoryMarshal.Cast<T, float>(yp), Unsafe.As<T, float>(ref t), MemoryMarshal.Cast<T, float>(dp));
+                }
+                else
+                {
+                    ExpKernel.Exp<T>(yp, dp);
+                    TensorPrimitives.Multiply(dp, total, dp);
+                    TensorPrimitives.Subtract(gp, dp, dp);
+                }
+            }
+
+            if (streaming)
+            {
+                NonTemporal.Fence();
+            }
+        }
+    }
+
+    /// <summary>Each part's maximum, NaN propagating.</summary>
+    private readonly struct MaxJob<T>(T[] x, int xOffset, int size, T[] partial) : IRangeJob
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Run(int start, int end)
+        {
+            for (var p = start; p < end; p++)
+            {
+                var (at, n) = Part(p, size);
+                partial[p] = TensorPrimitives.Max<T>(x.AsSpan(xOffset + at, n));
+            }
+        }
+    }
+
+    /// <summary>Each part's Σ exp(x − shift), the exponentials <see cref="ExpKernel"/>'s.</summary>
+    private readonly struct ExpSumJob<T>(T[] x, int xOffset, int size, T shift, T[] partial) : IRangeJob
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Run(int start, int end)
+        {
+            var buffer = ArrayPool<T>.Shared.Rent(SoftmaxKernels.PartElements);
+            try
+            {
+                for (var p = start; p < end; p++)
+                {
+                    var (at, n) = Part(p, size);
+                    var e = buffer.AsSpan(0, n);
+                    TensorPrimitives.Subtract(x.AsSpan(xOffset + at, n), shift, e);
+                    ExpKernel.Exp<T>(e, e);
+                    partial[p] = TensorPrimitives.Sum<T>(e);
+                }
+            }
+            finally
+            {
+                ArrayPool<T>.Shared.Return(buffer);
+            }
+        }
+    }
+}
+
+/// <summary>
+/// A float32 exponential and the softmax row loops built on it, written once over <see cref="ISimdFloat{TV}"/> and run
+/// on 512-bit vectors (AVX-512), 256-bit (AVX2 + FMA) or 128-bit (SSE, NEON), the widest the processor accelerates:
+/// range reduction by ln 2 (in two parts), a degree-6 polynomial on [−ln2/2, ln2/2] and a scale by 2ⁿ rounded once
+/// (<c>vscalefps</c>, or two normal powers of two), so over- and underflow (to subnormals and 0) are exact. Its error
+/// is within 2 ulp (measured 1.2e-7 relative over [−20, 0]); exp(0) = 1 exactly, exp(−∞) = 0, exp(+∞) = +∞, NaN stays
+/// NaN. Every width computes each element by the same operations, so gives the same bits.
 /// </summary>
 internal static class FastExp
 {
-    /// <summary>True when the vector code can run (AVX-512F).</summary>
+    private static readonly int HardwareBits = Avx512F.IsSupported && Vector512.IsHardwareAccelerated ? 512
+        : Vector256.IsHardwareAccelerated ? 256 : 128;
+
+    /// <summary>Set on a thread to run narrower vectors than the processor offers (256 or 128; 0 for the widest), for tests.</summary>
+    [ThreadStatic]
+    internal static int WidthLimit;
+
+    /// <summary>True when the 512-bit code can run (AVX-512F).</summary>
     public static bool IsSupported => Avx512F.IsSupported;
+
+    /// <summary>The vector width in bits the kernels use on this thread: 512, 256 or 128.</summary>
+    internal static int Bits
+    {
+        get
+        {
+            var bits = HardwareBits;
+            var limit = VectorMath.PortableOnly ? 256 : WidthLimit;
+            return limit != 0 && limit < bits ? limit : bits;
+        }
+    }
 
     /// <summary>
     /// Σ exp(x − shift); the exponentials are written to <paramref name="dst"/> when <paramref name="store"/>. The shift is
     /// an element of x, so no x − shift is +∞ (it is NaN where x or the shift is infinite or NaN, and the row is NaN anyway).
     /// </summary>
     public static float ExpShifted(ReadOnlySpan<float> x, float shift, Span<float> dst, bool store)
-        => ExpShifted(x, shift, dst, store, default, out _);
+        => Bits switch
+        {
+            512 => ExpShifted<Vector512<float>, Simd512>(x, shift, dst, store, default, out _),
+            256 => ExpShifted<Vector256<float>, Simd256>(x, shift, dst, store, default, out _),
+            _ => ExpShifted<Vector128<float>, Simd128>(x, shift, dst, store, default, out _),
+        };
 
     /// <summary>
     /// Softmax (or log-softmax) of consecutive rows of <paramref name="n"/> ≥ 16 elements. Each row needs its maximum
@@ -402,14 +750,127 @@ internal static class FastExp
     /// </summary>
     public static void SoftmaxRows(ReadOnlySpan<float> x, Span<float> y, int n, bool log)
     {
+        switch (Bits)
+        {
+            case 512:
+                SoftmaxRows<Vector512<float>, Simd512>(x, y, n, log);
+                break;
+            case 256:
+                SoftmaxRows<Vector256<float>, Simd256>(x, y, n, log);
+                break;
+            default:
+                SoftmaxRows<Vector128<float>, Simd128>(x, y, n, log);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// The largest element of a non-empty span, for a shift that only has to be an element: where there are NaNs the
+    /// result may be any element or NaN, and the sign of a zero maximum is unspecified.
+    /// </summary>
+    public static float MaxIgnoringNaN(ReadOnlySpan<float> x)
+        => Bits switch
+        {
+            512 => MaxIgnoringNaN<Vector512<float>, Simd512>(x),
+            256 => MaxIgnoringNaN<Vector256<float>, Simd256>(x),
+            _ => MaxIgnoringNaN<Vector128<float>, Simd128>(x),
+        };
+
+    /// <summary>y = exp(x).</summary>
+    public static void Exp(ReadOnlySpan<float> x, Span<float> y)
+    {
+        switch (Bits)
+        {
+            case 512:
+                Exp<Vector512<float>, Simd512>(x, y);
+                break;
+            case 256:
+                Exp<Vector256<float>, Simd256>(x, y);
+                break;
+            default:
+                Exp<Vector128<float>, Simd128>(x, y);
+                break;
+        }
+    }
+
+    /// <summary>exp(x) for one value, by the vector code.</summary>
+    public static float Exp(float x)
+        => Bits switch
+        {
+            512 => Exp<Vector512<float>, Simd512>(Vector512.Create(x)).ToScalar(),
+            256 => Exp<Vector256<float>, Simd256>(Vector256.Create(x)).ToScalar(),
+            _ => Exp<Vector128<float>, Simd128>(Vector128.Create(x)).ToScalar(),
+        };
+
+    /// <summary>dst = g − exp(y) · s (the log-softmax backward of one row).</summary>
+    public static void SubtractScaledExp(ReadOnlySpan<float> g, ReadOnlySpan<float> y, float s, Span<float> dst)
+    {
+        switch (Bits)
+        {
+            case 512:
+                SubtractScaledExp<Vector512<float>, Simd512>(g, y, s, dst);
+                break;
+            case 256:
+                SubtractScaledExp<Vector256<float>, Simd256>(g, y, s, dst);
+                break;
+            default:
+                SubtractScaledExp<Vector128<float>, Simd128>(g, y, s, dst);
+                break;
+        }
+    }
+
+    /// <summary>exp of each lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Exp(Vector512<float> x) => Exp<Vector512<float>, Simd512>(x);
+
+    /// <summary>
+    /// exp of each lane, for lanes that are not +∞ (a shifted logit x − max). Large finite lanes still overflow to +∞
+    /// through the scale; +∞ itself would give NaN.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> ExpBelowInfinity(Vector512<float> x) => ExpBelowInfinity<Vector512<float>, Simd512>(x);
+
+    /// <summary>exp of each lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static TV Exp<TV, TS>(TV x)
+        where TV : struct
+        where TS : ISimdFloat<TV>
+        => ExpBelowInfinity<TV, TS>(TS.MinNative(TS.Broadcast(89f), x));
+
+    /// <summary>exp of each lane, for lanes that are not +∞; see <see cref="ExpBelowInfinity(Vector512{float})"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static TV ExpBelowInfinity<TV, TS>(TV x)
+        where TV : struct
+        where TS : ISimdFloat<TV>
+    {
+        // The native max and min return their second operand when either is NaN on x86 (and NaN on ARM64), so NaN passes
+        // the clamps. Below −104 the result rounds to 0 (so exp(−∞) = 0), above 89 to +∞; the narrow scales clamp n at 128.
+        x = TS.MaxNative(TS.Broadcast(-104f), x);
+        var n = TS.RoundToEven(TS.Multiply(x, TS.Broadcast(1.44269504f)));
+        var r = TS.FusedMultiplyAdd(n, TS.Broadcast(-0.693145752f), x);
+        r = TS.FusedMultiplyAdd(n, TS.Broadcast(-1.42860677e-6f), r);
+        var p = TS.Broadcast(1.9875691500e-4f);
+        p = TS.FusedMultiplyAdd(p, r, TS.Broadcast(1.3981999507e-3f));
+        p = TS.FusedMultiplyAdd(p, r, TS.Broadcast(8.3334519073e-3f));
+        p = TS.FusedMultiplyAdd(p, r, TS.Broadcast(4.1665795894e-2f));
+        p = TS.FusedMultiplyAdd(p, r, TS.Broadcast(1.6666665459e-1f));
+        p = TS.FusedMultiplyAdd(p, r, TS.Broadcast(5.0000001201e-1f));
+        p = TS.FusedMultiplyAdd(p, TS.Multiply(r, r), TS.Add(r, TS.Broadcast(1f)));
+        return TS.ScaleByPowerOfTwo(p, n);
+    }
+
+    private static void SoftmaxRows<TV, TS>(ReadOnlySpan<float> x, Span<float> y, int n, bool log)
+        where TV : struct
+        where TS : ISimdFloat<TV>
+    {
         var rows = x.Length / n;
-        var max = MaxIgnoringNaN(x[..n]);
+        var max = MaxIgnoringNaN<TV, TS>(x[..n]);
         for (var r = 0; r < rows; r++)
         {
             var src = x.Slice(r * n, n);
             var dst = y.Slice(r * n, n);
             var next = r + 1 < rows ? x.Slice((r + 1) * n, n) : default;
-            var sum = ExpShifted(src, max, dst, store: !log, next, out var nextMax);
+            var sum = ExpShifted<TV, TS>(src, max, dst, store: !log, next, out var nextMax);
             if (log)
             {
                 var lse = MathF.Log(sum);
@@ -429,201 +890,178 @@ internal static class FastExp
     /// <see cref="ExpShifted(ReadOnlySpan{float}, float, Span{float}, bool)"/> of a row that also returns the maximum of
     /// the next row (<paramref name="next"/>, of the same length, or empty for the last row, then 0), taken as
     /// <see cref="MaxIgnoringNaN"/> takes it. Without a next row the loop takes maxima over x itself (loads that hit
-    /// L1) and drops them, so one loop serves both.
+    /// L1) and drops them, so one loop serves both. A next row must hold at least one vector.
     /// </summary>
-    private static float ExpShifted(ReadOnlySpan<float> x, float shift, Span<float> dst, bool store, ReadOnlySpan<float> next, out float nextMax)
+    private static float ExpShifted<TV, TS>(ReadOnlySpan<float> x, float shift, Span<float> dst, bool store, ReadOnlySpan<float> next, out float nextMax)
+        where TV : struct
+        where TS : ISimdFloat<TV>
     {
+        var w = TS.Count;
         var n = x.Length;
         var scan = next.IsEmpty ? x : next;
         ref var xr = ref MemoryMarshal.GetReference(x);
         ref var dr = ref MemoryMarshal.GetReference(dst);
         ref var nr = ref MemoryMarshal.GetReference(scan);
-        var vs = Vector512.Create(shift);
-        var acc0 = Vector512<float>.Zero;
-        var acc1 = Vector512<float>.Zero;
-        var m0 = n >= 16 ? Vector512.LoadUnsafe(ref nr) : Vector512<float>.Zero;
+        var vs = TS.Broadcast(shift);
+        var acc0 = TS.Zero;
+        var acc1 = TS.Zero;
+        var m0 = n >= w ? TS.Load(ref nr, 0) : TS.Zero;
         var m1 = m0;
         var i = 0;
-        for (; i <= n - 32; i += 32)
+        for (; i <= n - (2 * w); i += 2 * w)
         {
-            var e0 = ExpBelowInfinity(Vector512.LoadUnsafe(ref xr, (nuint)i) - vs);
-            var e1 = ExpBelowInfinity(Vector512.LoadUnsafe(ref xr, (nuint)(i + 16)) - vs);
-            m0 = Avx512F.Max(m0, Vector512.LoadUnsafe(ref nr, (nuint)i));
-            m1 = Avx512F.Max(m1, Vector512.LoadUnsafe(ref nr, (nuint)(i + 16)));
+            var e0 = ExpBelowInfinity<TV, TS>(TS.Subtract(TS.Load(ref xr, (nuint)i), vs));
+            var e1 = ExpBelowInfinity<TV, TS>(TS.Subtract(TS.Load(ref xr, (nuint)(i + w)), vs));
+            m0 = TS.MaxNative(m0, TS.Load(ref nr, (nuint)i));
+            m1 = TS.MaxNative(m1, TS.Load(ref nr, (nuint)(i + w)));
             if (store)
             {
-                e0.StoreUnsafe(ref dr, (nuint)i);
-                e1.StoreUnsafe(ref dr, (nuint)(i + 16));
+                TS.Store(e0, ref dr, (nuint)i);
+                TS.Store(e1, ref dr, (nuint)(i + w));
             }
 
-            acc0 += e0;
-            acc1 += e1;
+            acc0 = TS.Add(acc0, e0);
+            acc1 = TS.Add(acc1, e1);
         }
 
         nextMax = 0f;
         if (!next.IsEmpty)
         {
-            for (var j = i; j <= n - 16; j += 16)
+            for (var j = i; j <= n - w; j += w)
             {
-                m0 = Avx512F.Max(m0, Vector512.LoadUnsafe(ref nr, (nuint)j));
+                m0 = TS.MaxNative(m0, TS.Load(ref nr, (nuint)j));
             }
 
-            // The last 16 elements again covers any remainder: the maximum does not mind seeing some twice.
-            m1 = Avx512F.Max(m1, Vector512.LoadUnsafe(ref nr, (nuint)(n - 16)));
-            nextMax = HorizontalMax(Avx512F.Max(m0, m1));
+            // The last vector again covers any remainder: the maximum does not mind seeing some elements twice.
+            m1 = TS.MaxNative(m1, TS.Load(ref nr, (nuint)(n - w)));
+            nextMax = TS.MaxAcross(TS.MaxNative(m0, m1));
         }
 
-        for (; i < n; i += 16)
+        for (; i < n; i += w)
         {
-            var rem = Math.Min(16, n - i);
-            var e = ExpBelowInfinity(Load(x, i, rem) - vs);
-            if (rem < 16)
+            var rem = Math.Min(w, n - i);
+            TV e;
+            if (rem == w)
             {
-                e = Vector512.ConditionalSelect(Mask(rem), e, Vector512<float>.Zero);
+                e = ExpBelowInfinity<TV, TS>(TS.Subtract(TS.Load(ref xr, (nuint)i), vs));
+                if (store)
+                {
+                    TS.Store(e, ref dr, (nuint)i);
+                }
+            }
+            else
+            {
+                e = TS.FirstLanes(ExpBelowInfinity<TV, TS>(TS.Subtract(Load<TV, TS>(x, i, rem), vs)), rem);
+                if (store)
+                {
+                    Store<TV, TS>(e, dst, i, rem);
+                }
             }
 
-            if (store)
-            {
-                Store(e, dst, i, rem);
-            }
-
-            acc0 += e;
+            acc0 = TS.Add(acc0, e);
         }
 
-        return Vector512.Sum(acc0 + acc1);
+        return TS.Sum(TS.Add(acc0, acc1));
     }
 
-    /// <summary>
-    /// The largest element of a non-empty span, for a shift that only has to be an element: where there are NaNs the
-    /// result may be any element or NaN, and the sign of a zero maximum is unspecified.
-    /// </summary>
-    public static float MaxIgnoringNaN(ReadOnlySpan<float> x)
+    private static float MaxIgnoringNaN<TV, TS>(ReadOnlySpan<float> x)
+        where TV : struct
+        where TS : ISimdFloat<TV>
     {
+        var w = TS.Count;
         var n = x.Length;
-        if (n < 16)
+        if (n < w)
         {
             return TensorPrimitives.Max(x);
         }
 
         ref var xr = ref MemoryMarshal.GetReference(x);
-        var m0 = Vector512.LoadUnsafe(ref xr);
+        var m0 = TS.Load(ref xr, 0);
         var m1 = m0;
         var m2 = m0;
         var m3 = m0;
-        var i = 16;
-        for (; i <= n - 64; i += 64)
+        var i = w;
+        for (; i <= n - (4 * w); i += 4 * w)
         {
-            m0 = Avx512F.Max(m0, Vector512.LoadUnsafe(ref xr, (nuint)i));
-            m1 = Avx512F.Max(m1, Vector512.LoadUnsafe(ref xr, (nuint)(i + 16)));
-            m2 = Avx512F.Max(m2, Vector512.LoadUnsafe(ref xr, (nuint)(i + 32)));
-            m3 = Avx512F.Max(m3, Vector512.LoadUnsafe(ref xr, (nuint)(i + 48)));
+            m0 = TS.MaxNative(m0, TS.Load(ref xr, (nuint)i));
+            m1 = TS.MaxNative(m1, TS.Load(ref xr, (nuint)(i + w)));
+            m2 = TS.MaxNative(m2, TS.Load(ref xr, (nuint)(i + (2 * w))));
+            m3 = TS.MaxNative(m3, TS.Load(ref xr, (nuint)(i + (3 * w))));
         }
 
-        for (; i <= n - 16; i += 16)
+        for (; i <= n - w; i += w)
         {
-            m0 = Avx512F.Max(m0, Vector512.LoadUnsafe(ref xr, (nuint)i));
+            m0 = TS.MaxNative(m0, TS.Load(ref xr, (nuint)i));
         }
 
         if (i < n)
         {
-            // The last 16 elements again: the maximum does not mind seeing some twice.
-            m1 = Avx512F.Max(m1, Vector512.LoadUnsafe(ref xr, (nuint)(n - 16)));
+            // The last vector again: the maximum does not mind seeing some elements twice.
+            m1 = TS.MaxNative(m1, TS.Load(ref xr, (nuint)(n - w)));
         }
 
-        return HorizontalMax(Avx512F.Max(Avx512F.Max(m0, m1), Avx512F.Max(m2, m3)));
+        return TS.MaxAcross(TS.MaxNative(TS.MaxNative(m0, m1), TS.MaxNative(m2, m3)));
     }
 
-    private static float HorizontalMax(Vector512<float> m)
+    private static void Exp<TV, TS>(ReadOnlySpan<float> x, Span<float> y)
+        where TV : struct
+        where TS : ISimdFloat<TV>
     {
-        var h = Avx.Max(m.GetLower(), m.GetUpper());
-        var q = Sse.Max(h.GetLower(), h.GetUpper());
-        q = Sse.Max(q, Sse.Shuffle(q, q, 0b_01_00_11_10));
-        q = Sse.Max(q, Sse.Shuffle(q, q, 0b_10_11_00_01));
-        return q.ToScalar();
-    }
-
-    /// <summary>y = exp(x).</summary>
-    public static void Exp(ReadOnlySpan<float> x, Span<float> y)
-    {
+        var w = TS.Count;
         var n = x.Length;
         ref var xr = ref MemoryMarshal.GetReference(x);
         ref var yr = ref MemoryMarshal.GetReference(y);
         var i = 0;
-        for (; i <= n - 16; i += 16)
+        for (; i <= n - w; i += w)
         {
-            Exp(Vector512.LoadUnsafe(ref xr, (nuint)i)).StoreUnsafe(ref yr, (nuint)i);
+            TS.Store(Exp<TV, TS>(TS.Load(ref xr, (nuint)i)), ref yr, (nuint)i);
         }
 
         if (i < n)
         {
-            Store(Exp(Load(x, i, n - i)), y, i, n - i);
+            Store<TV, TS>(Exp<TV, TS>(Load<TV, TS>(x, i, n - i)), y, i, n - i);
         }
     }
 
-    /// <summary>dst = g − exp(y) · s (the log-softmax backward of one row).</summary>
-    public static void SubtractScaledExp(ReadOnlySpan<float> g, ReadOnlySpan<float> y, float s, Span<float> dst)
+    private static void SubtractScaledExp<TV, TS>(ReadOnlySpan<float> g, ReadOnlySpan<float> y, float s, Span<float> dst)
+        where TV : struct
+        where TS : ISimdFloat<TV>
     {
+        var w = TS.Count;
         var n = g.Length;
         ref var gr = ref MemoryMarshal.GetReference(g);
         ref var yr = ref MemoryMarshal.GetReference(y);
         ref var dr = ref MemoryMarshal.GetReference(dst);
-        var vs = Vector512.Create(s);
+        var vs = TS.Broadcast(s);
         var i = 0;
-        for (; i <= n - 16; i += 16)
+        for (; i <= n - w; i += w)
         {
-            (Vector512.LoadUnsafe(ref gr, (nuint)i) - (Exp(Vector512.LoadUnsafe(ref yr, (nuint)i)) * vs)).StoreUnsafe(ref dr, (nuint)i);
+            TS.Store(TS.Subtract(TS.Load(ref gr, (nuint)i), TS.Multiply(Exp<TV, TS>(TS.Load(ref yr, (nuint)i)), vs)), ref dr, (nuint)i);
         }
 
         if (i < n)
         {
-            Store(Load(g, i, n - i) - (Exp(Load(y, i, n - i)) * vs), dst, i, n - i);
+            Store<TV, TS>(TS.Subtract(Load<TV, TS>(g, i, n - i), TS.Multiply(Exp<TV, TS>(Load<TV, TS>(y, i, n - i)), vs)), dst, i, n - i);
         }
     }
 
-    /// <summary>exp of each lane.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Exp(Vector512<float> x)
-        => ExpBelowInfinity(Avx512F.Min(Vector512.Create(89f), x));
-
-    /// <summary>
-    /// exp of each lane, for lanes that are not +∞ (a shifted logit x − max). Large finite lanes still overflow to +∞
-    /// through the scale; +∞ itself would give NaN.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> ExpBelowInfinity(Vector512<float> x)
-    {
-        // vmaxps/vminps return their second operand when either is NaN, so NaN passes the clamps. Below −104 the result
-        // rounds to 0 (so exp(−∞) = 0), above 89 to +∞.
-        x = Avx512F.Max(Vector512.Create(-104f), x);
-        var n = Avx512F.RoundScale(x * Vector512.Create(1.44269504f), 0);
-        var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-0.693145752f), x);
-        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-1.42860677e-6f), r);
-        var p = Vector512.Create(1.9875691500e-4f);
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.3981999507e-3f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(8.3334519073e-3f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(4.1665795894e-2f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.6666665459e-1f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(5.0000001201e-1f));
-        p = Vector512.FusedMultiplyAdd(p, r * r, r + Vector512<float>.One);
-        return Avx512F.Scale(p, n);
-    }
-
-    private static Vector512<float> Mask(int count)
-        => Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle();
-
-    /// <summary>The <paramref name="count"/> (&lt; 16) elements at <paramref name="start"/>, the other lanes 0.</summary>
-    private static Vector512<float> Load(ReadOnlySpan<float> x, int start, int count)
+    /// <summary>The <paramref name="count"/> (&lt; one vector) elements at <paramref name="start"/>, the other lanes 0.</summary>
+    private static TV Load<TV, TS>(ReadOnlySpan<float> x, int start, int count)
+        where TV : struct
+        where TS : ISimdFloat<TV>
     {
         Span<float> buffer = stackalloc float[16];
         buffer.Clear();
         x.Slice(start, count).CopyTo(buffer);
-        return Vector512.Create<float>(buffer);
+        return TS.Load(ref MemoryMarshal.GetReference(buffer), 0);
     }
 
-    private static void Store(Vector512<float> v, Span<float> dst, int start, int count)
+    private static void Store<TV, TS>(TV v, Span<float> dst, int start, int count)
+        where TV : struct
+        where TS : ISimdFloat<TV>
     {
         Span<float> buffer = stackalloc float[16];
-        v.CopyTo(buffer);
+        TS.Store(v, ref MemoryMarshal.GetReference(buffer), 0);
         buffer[..count].CopyTo(dst.Slice(start, count));
     }
 }

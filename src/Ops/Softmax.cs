@@ -141,7 +141,7 @@ public static class SoftmaxOps
     {
         public void Run<T>()
             where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
-            => SoftmaxKernels.LogSumExp(x.Span<T>(), r.Span<T>(), outer, size, inner);
+            => SoftmaxKernels.LogSumExp((T[])x.Storage, x.Offset, (T[])r.Storage, r.Offset, outer, size, inner);
     }
 
     private static Tensor FusedBackward(Tensor g, Tensor y, int dim, bool log)

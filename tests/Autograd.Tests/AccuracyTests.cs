@@ -435,8 +435,8 @@ public class AccuracyTests(ITestOutputHelper output)
 
     /// <summary>
     /// The <see cref="System.Numerics.Vector{T}"/> code, which runs where 512-bit vectors are not accelerated, gives the
-    /// 512-bit code's float64 bits (and float32 bits for tanh and sigmoid); its float32 exp, evaluated in float64, is
-    /// within 1 ulp.
+    /// 512-bit code's float64 bits (and float32 bits for tanh and sigmoid); float32 exp runs on 256-bit vectors there
+    /// (<see cref="FastExp"/>), with the 512-bit bits, within the bound of 2 ulp (1 on this sweep).
     /// </summary>
     [Fact]
     public void ThePortableCodeGivesTheSameBits()
@@ -457,6 +457,7 @@ public class AccuracyTests(ITestOutputHelper output)
 
         foreach (var (name, kernel) in new (string, Action<float[], float[]>)[]
         {
+            ("Exp", (a, b) => ExpKernel.Exp(a, b)),
             ("Tanh", (a, b) => TanhKernel.Tanh(a, b)),
             ("Sigmoid", (a, b) => SigmoidKernel.Sigmoid(a, b)),
         })
@@ -469,7 +470,7 @@ public class AccuracyTests(ITestOutputHelper output)
         var (_, exp) = BothPaths<float>(xf, (a, b) => ExpKernel.Exp(a, b));
         var worst = Enumerable.Range(0, xf.Length).Max(i => Ulps(exp[i], (float)Math.Exp(xf[i])));
         output.WriteLine($"Exp float32, portable code: max {worst} ulp");
-        Assert.True(worst <= 1, $"portable float32 exp: {worst} ulp");
+        Assert.True(worst <= 2, $"portable float32 exp: {worst} ulp");
     }
 
     private static (T[] Wide, T[] Portable) BothPaths<T>(T[] x, Action<T[], T[]> kernel)

@@ -1,0 +1,406 @@
+using Autograd.Kernels;
+using Xunit.Abstractions;
+
+namespace Autograd.Tests;
+
+/// <summary>
+/// The float32 exponential and softmax row kernels on each vector width (512, 256 and 128 bits, narrowed on the test
+/// thread through <see cref="FastExp.WidthLimit"/>), against float64 references and against each other; and the split
+/// of one long row between threads (<see cref="LongRows"/>) against the one-row kernels, float64 and itself.
+/// </summary>
+public class SoftmaxKernelTests(ITestOutputHelper output)
+{
+    public static TheoryData<int> Widths => [512, 256, 128];
+
+    /// <summary>Runs <paramref name="action"/> with the kernels narrowed to <paramref name="bits"/> on this thread.</summary>
+    private static T AtWidth<T>(int bits, Func<T> action)
+    {
+        FastExp.WidthLimit = bits;
+        try
+        {
+            return action();
+        }
+        finally
+        {
+            FastExp.WidthLimit = 0;
+        }
+    }
+
+    private static float[] Sweep()
+    {
+        var values = new List<float>();
+        for (var x = -110.0; x <= 110.0; x += 1.0 / 64)
+        {
+            values.Add((float)x);
+        }
+
+        foreach (var t in new[] { 88.72283f, -87.33655f, -103.27893f, 0f })
+        {
+            var bits = BitConverter.SingleToInt32Bits(t);
+            for (var k = -64; k <= 64; k++)
+            {
+                values.Add(BitConverter.Int32BitsToSingle(bits + k));
+            }
+        }
+
+        values.AddRange([-0f, float.NegativeInfinity, float.PositiveInfinity, float.NaN, float.MaxValue, -float.MaxValue, float.Epsilon, 1e-30f]);
+        return [.. values];
+    }
+
+    [Theory]
+    [MemberData(nameof(Widths))]
+    public void ExpIsWithinTwoUlpAndGivesTheSameBitsOnEveryWidth(int bits)
+    {
+        var x = Sweep();
+        var wide = new float[x.Length];
+        FastExp.Exp(x, wide);
+        var narrow = AtWidth(bits, () =>
+        {
+            var y = new float[x.Length];
+            FastExp.Exp(x, y);
+            return y;
+        });
+
+        var worst = 0L;
+        for (var i = 0; i < x.Length; i++)
+        {
+            Assert.Equal(BitConverter.SingleToInt32Bits(wide[i]), BitConverter.SingleToInt32Bits(narrow[i]));
+            worst = Math.Max(worst, AccuracyTests.Ulps(narrow[i], (float)Math.Exp(x[i])));
+            var one = AtWidth(bits, () => FastExp.Exp(x[i]));
+            Assert.Equal(BitConverter.SingleToInt32Bits(narrow[i]), BitConverter.SingleToInt32Bits(one));
+        }
+
+        output.WriteLine($"{bits}-bit exp: {worst} ulp on {x.Length} inputs");
+        Assert.True(worst <= 2, $"{bits}-bit exp: {worst} ulp");
+        Assert.Equal(1f, AtWidth(bits, () => FastExp.Exp(0f)));
+        Assert.Equal(0f, AtWidth(bits, () => FastExp.Exp(float.NegativeInfinity)));
+        Assert.Equal(float.PositiveInfinity, AtWidth(bits, () => FastExp.Exp(float.PositiveInfinity)));
+        Assert.True(float.IsNaN(AtWidth(bits, () => FastExp.Exp(float.NaN))));
+    }
+
+    [Theory]
+    [MemberData(nameof(Widths))]
+    public void ExpKernelFollowsTheWidth(int bits)
+    {
+        var x = Sweep();
+        var y = AtWidth(bits, () =>
+        {
+            var r = new float[x.Length];
+            ExpKernel.Exp(x, r);
+            return r;
+        });
+        for (var i = 0; i < x.Length; i++)
+        {
+            Assert.True(AccuracyTests.Ulps(y[i], (float)Math.Exp(x[i])) <= 2, $"exp({x[i]:R}) = {y[i]:R}");
+        }
+    }
+
+    public static TheoryData<int, int, bool> RowCases()
+    {
+        var data = new TheoryData<int, int, bool>();
+        foreach (var bits in new[] { 512, 256, 128 })
+        {
+            foreach (var n in new[] { 1, 3, 4, 7, 8, 15, 16, 17, 31, 33, 100, 1000, 4099 })
+            {
+                data.Add(bits, n, false);
+                data.Add(bits, n, true);
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(RowCases))]
+    public void RowKernelsMatchFloat64(int bits, int n, bool log)
+    {
+        const int rows = 5;
+        var rng = new Random(n * 31 + bits);
+        var x = new float[rows * n];
+        var g = new float[rows * n];
+        for (var i = 0; i < x.Length; i++)
+        {
+            x[i] = (float)((rng.NextDouble() * 40) - 20);
+            g[i] = (float)((rng.NextDouble() * 2) - 1);
+        }
+
+        var (y, dx) = AtWidth(bits, () =>
+        {
+            var yy = new float[x.Length];
+            var dd = new float[x.Length];
+            SoftmaxKernels.Forward(x, 0, yy, rows, n, 1, log);
+            SoftmaxKernels.Backward(g, 0, yy, 0, dd, rows, n, 1, log);
+            return (yy, dd);
+        });
+
+        for (var r = 0; r < rows; r++)
+        {
+            var (ry, rdx, terms) = Reference(x.AsSpan(r * n, n), g.AsSpan(r * n, n), log);
+            Compare(x.AsSpan(r * n, n), y.AsSpan(r * n, n), ry, dx.AsSpan(r * n, n), rdx, terms, log, $"{bits}-bit n={n} log={log} row {r}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Widths))]
+    public void MaxAndShiftedSumMatchFloat64(int bits)
+    {
+        foreach (var n in new[] { 1, 5, 8, 16, 23, 64, 65, 200 })
+        {
+            var x = Enumerable.Range(0, n).Select(i => (float)Math.Sin(i * 1.7) * 30).ToArray();
+            var (max, sum) = AtWidth(bits, () =>
+            {
+                var m = FastExp.MaxIgnoringNaN(x);
+                return (m, FastExp.ExpShifted(x, m, new float[n], store: false));
+            });
+            Assert.Equal(x.Max(), max);
+            var reference = x.Sum(v => Math.Exp(v - (double)max));
+            Assert.True(Math.Abs(sum - reference) <= Tolerance(n) * reference, $"{bits}-bit n={n}: {sum} vs {reference}");
+        }
+    }
+
+    // ───────────────────────────── the long row split ─────────────────────────────
+
+    public static TheoryData<int, bool> LongCases()
+    {
+        var data = new TheoryData<int, bool>();
+        foreach (var n in new[] { SoftmaxKernels.LongRow - 1, SoftmaxKernels.LongRow, SoftmaxKernels.LongRow + 1001, 1_000_000 })
+        {
+            data.Add(n, false);
+            data.Add(n, true);
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(LongCases))]
+    public void LongRowMatchesTheOneRowKernelAndFloat64(int n, bool log)
+    {
+        var rng = new Random(n);
+        var x = new float[n];
+        var g = new float[n];
+        for (var i = 0; i < n; i++)
+        {
+            x[i] = (float)((rng.NextDouble() * 30) - 15);
+            g[i] = (float)((rng.NextDouble() * 2) - 1);
+        }
+
+        var y = new float[n];
+        var dx = new float[n];
+        SoftmaxKernels.Forward(x, 0, y, 1, n, 1, log);
+        SoftmaxKernels.Backward(g, 0, y, 0, dx, 1, n, 1, log);
+
+        // The same bits again.
+        var y2 = new float[n];
+        var dx2 = new float[n];
+        SoftmaxKernels.Forward(x, 0, y2, 1, n, 1, log);
+        SoftmaxKernels.Backward(g, 0, y2, 0, dx2, 1, n, 1, log);
+        Assert.Equal(y, y2);
+        Assert.Equal(dx, dx2);
+
+        // The one-row kernels on one thread.
+        var y1 = new float[n];
+        var dx1 = new float[n];
+        SoftmaxKernels.ForwardRow<float>(x, y1, log);
+        SoftmaxKernels.BackwardRow<float>(g, y1, dx1, log, streaming: false);
+        var (ry, rdx, terms) = Reference(x, g, log);
+        Compare(x, y, [.. y1.Select(v => (double)v)], dx, [.. dx1.Select(v => (double)v)], terms, log, $"n={n} log={log} against one thread");
+        Compare(x, y, ry, dx, rdx, terms, log, $"n={n} log={log} against float64");
+
+        // float64 through the split too.
+        var xd = x.Select(v => (double)v).ToArray();
+        var gd = g.Select(v => (double)v).ToArray();
+        var yd = new double[n];
+        var dxd = new double[n];
+        SoftmaxKernels.Forward(xd, 0, yd, 1, n, 1, log);
+        SoftmaxKernels.Backward(gd, 0, yd, 0, dxd, 1, n, 1, log);
+        for (var i = 0; i < n; i += 97)
+        {
+            Assert.True(Math.Abs(yd[i] - ry[i]) <= 1e-12 * Math.Max(Math.Abs(ry[i]), log ? 1 : 0), $"float64 y[{i}] {yd[i]} vs {ry[i]}");
+        }
+
+        var lse = new float[1];
+        SoftmaxKernels.LogSumExp(x, 0, lse, 0, 1, n, 1);
+        var lse1 = new float[1];
+        SoftmaxKernels.LogSumExp<float>(x, lse1, 1, n, 1);
+        var max = x.Max();
+        var rlse = Math.Log(x.Sum(v => Math.Exp(v - (double)max))) + max;
+        Assert.True(Math.Abs(lse[0] - rlse) <= Tolerance(n) * Math.Abs(rlse), $"logsumexp {lse[0]} vs {rlse}");
+        Assert.True(Math.Abs(lse[0] - lse1[0]) <= Tolerance(n) * Math.Abs(rlse), $"logsumexp {lse[0]} vs one thread {lse1[0]}");
+    }
+
+    public static TheoryData<string, bool> SpecialRows()
+    {
+        var data = new TheoryData<string, bool>();
+        foreach (var name in new[] { "some -inf", "one part -inf", "all -inf", "NaN", "+inf", "NaN in a -inf part" })
+        {
+            data.Add(name, false);
+            data.Add(name, true);
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(SpecialRows))]
+    public void LongRowKeepsTheOneRowSemanticsOfSpecialValues(string name, bool log)
+    {
+        var n = SoftmaxKernels.LongRow + 5000;
+        var x = new float[n];
+        var rng = new Random(7);
+        for (var i = 0; i < n; i++)
+        {
+            x[i] = (float)((rng.NextDouble() * 10) - 5);
+        }
+
+        switch (name)
+        {
+            case "some -inf":
+                for (var i = 0; i < n; i += 3)
+                {
+                    x[i] = float.NegativeInfinity;
+                }
+
+                break;
+            case "one part -inf":
+                x.AsSpan(SoftmaxKernels.PartElements, SoftmaxKernels.PartElements).Fill(float.NegativeInfinity);
+                break;
+            case "all -inf":
+                x.AsSpan().Fill(float.NegativeInfinity);
+                break;
+            case "NaN":
+                x[n / 2] = float.NaN;
+                break;
+            case "+inf":
+                x[n / 3] = float.PositiveInfinity;
+                break;
+            case "NaN in a -inf part":
+                x.AsSpan(SoftmaxKernels.PartElements, SoftmaxKernels.PartElements).Fill(float.NegativeInfinity);
+                x[SoftmaxKernels.PartElements + 9] = float.NaN;
+                break;
+        }
+
+        var y = new float[n];
+        SoftmaxKernels.Forward(x, 0, y, 1, n, 1, log);
+        var y1 = new float[n];
+        SoftmaxKernels.ForwardRow<float>(x, y1, log);
+        for (var i = 0; i < n; i++)
+        {
+            Assert.True(float.IsNaN(y[i]) == float.IsNaN(y1[i]), $"{name}: y[{i}] = {y[i]} but one thread gives {y1[i]}");
+            if (!float.IsNaN(y1[i]))
+            {
+                Assert.True(y[i] == y1[i] || Math.Abs(y[i] - y1[i]) <= Tolerance(n) * Math.Max(Math.Abs(y1[i]), log ? 1 : 0), $"{name}: y[{i}] = {y[i]} vs {y1[i]}");
+            }
+        }
+
+        var xd = x.Select(v => (double)v).ToArray();
+        var yd = new double[n];
+        SoftmaxKernels.Forward(xd, 0, yd, 1, n, 1, log);
+        var yd1 = new double[n];
+        SoftmaxKernels.ForwardRow<double>(xd, yd1, log);
+        for (var i = 0; i < n; i++)
+        {
+            Assert.True(double.IsNaN(yd[i]) == double.IsNaN(yd1[i]), $"{name} float64: y[{i}] = {yd[i]} but one thread gives {yd1[i]}");
+        }
+
+        var lse = new float[1];
+        SoftmaxKernels.LogSumExp(x, 0, lse, 0, 1, n, 1);
+        var lse1 = new float[1];
+        SoftmaxKernels.LogSumExp<float>(x, lse1, 1, n, 1);
+        Assert.True(lse[0].Equals(lse1[0]) || Math.Abs(lse[0] - lse1[0]) <= Tolerance(n) * Math.Abs(lse1[0]), $"{name}: logsumexp {lse[0]} vs one thread {lse1[0]}");
+    }
+
+    /// <summary>Softmax (or log-softmax) and its backward of one row in float64.</summary>
+    private static (double[] Y, double[] Dx, double Terms) Reference(ReadOnlySpan<float> x, ReadOnlySpan<float> g, bool log)
+    {
+        var n = x.Length;
+        var max = double.NegativeInfinity;
+        foreach (var v in x)
+        {
+            max = Math.Max(max, v);
+        }
+
+        var sum = 0.0;
+        foreach (var v in x)
+        {
+            sum += Math.Exp(v - max);
+        }
+
+        var p = new double[n];
+        var y = new double[n];
+        for (var i = 0; i < n; i++)
+        {
+            p[i] = Math.Exp(x[i] - max) / sum;
+            y[i] = log ? x[i] - max - Math.Log(sum) : p[i];
+        }
+
+        var dx = new double[n];
+        var terms = 0.0;
+        if (log)
+        {
+            var sg = 0.0;
+            var sa = 0.0;
+            foreach (var v in g)
+            {
+                sg += v;
+                sa += Math.Abs(v);
+            }
+
+            for (var i = 0; i < n; i++)
+            {
+                dx[i] = g[i] - (p[i] * sg);
+                terms = Math.Max(terms, Math.Abs(g[i]) + (p[i] * sa));
+            }
+        }
+        else
+        {
+            var dot = 0.0;
+            var da = 0.0;
+            for (var i = 0; i < n; i++)
+            {
+                dot += g[i] * p[i];
+                da += Math.Abs(g[i] * p[i]);
+            }
+
+            for (var i = 0; i < n; i++)
+            {
+                dx[i] = p[i] * (g[i] - dot);
+                terms = Math.Max(terms, p[i] * (Math.Abs(g[i]) + da));
+            }
+        }
+
+        return (y, dx, terms);
+    }
+
+    /// <summary>
+    /// The float32 error allowed for a row of <paramref name="n"/>: a few ulp for the exponential and the scale, and the
+    /// sum's rounding, which grows about as √n with the partial sums of vector lanes.
+    /// </summary>
+    private static double Tolerance(int n) => 6e-8 * (8 + (4 * Math.Sqrt(n)));
+
+    /// <summary>
+    /// Values element by element relative to themselves (log-softmax: to max(|y|, 1)), allowing for the rounding of x − max; gradients against the size of the
+    /// terms they are differences of (<paramref name="terms"/>, max over the row of (|g| + Σ|g⊙p|)·p, or |g| + p·Σ|g|).
+    /// </summary>
+    private static void Compare(ReadOnlySpan<float> x, ReadOnlySpan<float> y, double[] ry, ReadOnlySpan<float> dx, double[] rdx, double terms, bool log, string what)
+    {
+        var max = double.NegativeInfinity;
+        foreach (var v in x)
+        {
+            max = Math.Max(max, v);
+        }
+
+        var tolerance = Tolerance(y.Length);
+        var worstDx = 0.0;
+        for (var i = 0; i < y.Length; i++)
+        {
+            // x − max is rounded to float32 before the exponential: a relative error of up to |x − max|·2⁻²⁴ in exp.
+            var allowed = tolerance + (6e-8 * Math.Abs(x[i] - max));
+            var error = Math.Abs(y[i] - ry[i]) / Math.Max(Math.Abs(ry[i]), log ? 1 : 1e-30);
+            Assert.True(error <= allowed, $"{what}: y[{i}] off by {error:E2} relative, tolerance {allowed:E2}");
+            worstDx = Math.Max(worstDx, Math.Abs(dx[i] - rdx[i]));
+        }
+
+        Assert.True(worstDx <= tolerance * terms, $"{what}: dx off by {worstDx:E2} against terms of {terms:E2}, tolerance {tolerance:E2}");
+    }
+}
