@@ -1,6 +1,5 @@
 using Autograd.Kernels;
 using Autograd.Nn;
-using Xunit.Abstractions;
 
 namespace Autograd.Tests;
 

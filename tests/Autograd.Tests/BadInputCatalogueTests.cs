@@ -2,7 +2,6 @@ using Autograd.Nn;
 using Autograd.Nn.Data;
 using Autograd.Nn.Optim;
 using Autograd.Nn.Serialization;
-using Xunit.Abstractions;
 
 namespace Autograd.Tests;
 

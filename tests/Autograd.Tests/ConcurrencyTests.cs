@@ -44,7 +44,7 @@ public class ConcurrencyTests
                 null);
         }
 
-        Assert.True(done.Wait(TimeSpan.FromSeconds(30)));
+        Assert.True(done.Wait(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
         Assert.Equal(0, off);
         Assert.True(GradMode.IsEnabled);
     }

@@ -365,7 +365,7 @@ public class EngineTests
             }
         });
         worker.Start();
-        entered.Wait();
+        entered.Wait(TestContext.Current.CancellationToken);
         Assert.True(GradMode.IsEnabled);
         Assert.Equal("Mul", (x * x).OpName);
         release.Set();

@@ -49,8 +49,9 @@ public class GemmTests
         var data = new TheoryData<bool, bool, bool, int>();
         foreach (var row in DTypeAndFlags())
         {
-            data.Add((bool)row[0], (bool)row[1], (bool)row[2], 1);
-            data.Add((bool)row[0], (bool)row[1], (bool)row[2], 2);
+            var (isFloat, transA, transB) = row.Data;
+            data.Add(isFloat, transA, transB, 1);
+            data.Add(isFloat, transA, transB, 2);
         }
 
         return data;

@@ -7,7 +7,6 @@ using System.Text.RegularExpressions;
 using Autograd.Nn;
 using Autograd.Nn.Data;
 using Autograd.Nn.Serialization;
-using Xunit.Abstractions;
 using static Autograd.Tests.IdxBytes;
 
 namespace Autograd.Tests;

@@ -1,6 +1,5 @@
 using System.Globalization;
 using CsCheck;
-using Xunit.Abstractions;
 
 namespace Autograd.Tests;
 

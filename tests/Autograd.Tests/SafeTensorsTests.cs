@@ -3,7 +3,6 @@ using System.Text;
 using System.Text.Json;
 using Autograd.Nn;
 using Autograd.Nn.Serialization;
-using Xunit.Abstractions;
 
 namespace Autograd.Tests;
 
