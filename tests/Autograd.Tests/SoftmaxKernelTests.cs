@@ -1,5 +1,4 @@
 using Autograd.Kernels;
-using Xunit.Abstractions;
 
 namespace Autograd.Tests;
 

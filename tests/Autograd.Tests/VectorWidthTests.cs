@@ -6,10 +6,6 @@ using Autograd.Kernels;
 
 namespace Autograd.Tests;
 
-/// <summary>Tests that must not run beside others because they read process-wide kernel settings other tests change.</summary>
-[CollectionDefinition(nameof(NotParallel), DisableParallelization = true)]
-public static class NotParallel;
-
 /// <summary>
 /// Checks that a run meant for one vector width or one processor really has it. A run that turns wide vectors off
 /// (<c>DOTNET_EnableAVX512=0</c>, <c>DOTNET_EnableAVX2=0</c>) or runs under an emulator sets
@@ -20,7 +16,7 @@ public static class NotParallel;
 /// <remarks>
 /// The class is in a collection that runs alone, because <see cref="GemmTests"/> forces the GEMM's width while it runs.
 /// </remarks>
-[Collection(nameof(NotParallel))]
+[Collection(ProcessWideSettings.Name)]
 public class VectorWidthTests(ITestOutputHelper output)
 {
     [Fact]
