@@ -36,6 +36,7 @@ public static partial class Autodiff
     /// <param name="inputs">Its inputs; they are kept, and must not be changed in place before the backward.</param>
     /// <returns>The function's result, recorded on the tape.</returns>
     /// <exception cref="ArgumentNullException">The function, the inputs or one of them is null.</exception>
+    /// <exception cref="NotSupportedException">A dual level (forward mode) is open on this thread.</exception>
     /// <exception cref="InvalidOperationException">
     /// During backward: an input or a kept parameter was changed in place after the forward, or the function recorded
     /// different operations when run again.
@@ -50,6 +51,12 @@ public static partial class Autodiff
             {
                 throw new ArgumentNullException(nameof(inputs), $"Checkpoint: input {i} is null.");
             }
+        }
+
+        if (ForwardMode.t_level != 0)
+        {
+            throw new NotSupportedException(
+                "Checkpoint: a dual level is open on this thread (forward mode); checkpointing inside it is not supported. Call the function directly there.");
         }
 
         if (!GradMode.IsEnabled)

@@ -64,6 +64,11 @@ public abstract class Node
         _edges[0] = input0.Edge;
         _inputCount = 1;
         Sequence = ++t_sequence;
+        if (ForwardMode.s_openLevels != 0)
+        {
+            ForwardMode.Capture(this, [input0]);
+        }
+
         if (TapeObserver.Current is not null)
         {
             TapeObserver.RaiseNodeCreated(this, [input0]);
@@ -78,6 +83,11 @@ public abstract class Node
         _edges[1] = input1.Edge;
         _inputCount = 2;
         Sequence = ++t_sequence;
+        if (ForwardMode.s_openLevels != 0)
+        {
+            ForwardMode.Capture(this, [input0, input1]);
+        }
+
         if (TapeObserver.Current is not null)
         {
             TapeObserver.RaiseNodeCreated(this, [input0, input1]);
@@ -108,6 +118,11 @@ public abstract class Node
         }
 
         Sequence = ++t_sequence;
+        if (ForwardMode.s_openLevels != 0)
+        {
+            ForwardMode.Capture(this, inputs);
+        }
+
         if (TapeObserver.Current is not null)
         {
             TapeObserver.RaiseNodeCreated(this, inputs);
@@ -125,6 +140,12 @@ public abstract class Node
         _edges[1 - constantIndex] = input.Edge;
         _inputCount = 2;
         Sequence = ++t_sequence;
+        if (ForwardMode.s_openLevels != 0)
+        {
+            // The number has no tangent: the input's goes in its place, the number's place stays null.
+            ForwardMode.Capture(this, constantIndex == 0 ? [Tensor.NoTangent, input] : [input, Tensor.NoTangent]);
+        }
+
         if (TapeObserver.Current is not null)
         {
             var c = Tensor.ScalarConstant(constant, input.DType);
@@ -367,6 +388,21 @@ public abstract class Node
     /// </summary>
     protected internal abstract void Backward(Tensor grad, Tensor?[] inputGrads);
 
+    /// <summary>
+    /// The forward rule (forward mode): given the tangents of the inputs (null for an input without one, and for the number
+    /// of an operation with a number), returns the tangent of <paramref name="output"/>, shaped like it — the
+    /// Jacobian-vector product of the operation, ẏ = Σᵢ ∂y/∂xᵢ · ẋᵢ — or null when it is zero. Runs right after the
+    /// forward, before any backward, with the saved tensors in place; written with Tensor operations (the dual level is
+    /// hidden while it runs, so they compute no tangents of their own, and they are recorded when grad mode is on and a
+    /// tensor requires grad). The formula is <see cref="RuleAttribute.Tangent"/>.
+    /// </summary>
+    /// <param name="tangents">One entry per input, in the order of the node's inputs.</param>
+    /// <param name="output">The operation's result.</param>
+    /// <returns>The output's tangent, or null for zero.</returns>
+    /// <exception cref="NotSupportedException">The operator has no forward rule (the default).</exception>
+    protected internal virtual Tensor? Jvp(Tensor?[] tangents, Tensor output)
+        => throw new NotSupportedException($"{Name}: this operator has no forward rule, so forward mode (Autodiff.Jvp) cannot go through it.");
+
     /// <summary>Frees the tensors saved for backward; a leaf's accumulator holds nothing and serves every later backward.</summary>
     internal void Release()
     {
@@ -402,6 +438,23 @@ public abstract class Node
     internal Node? Next(int i) => _inputCount <= 2 ? Unsafe.As<Node>(_edges[i]) : Unsafe.As<Node?[]>(_edges[0])![i];
 
     internal bool IsAccumulator => this is AccumulateGrad;
+
+    /// <summary>True when some input needs a gradient (has an edge), so the node belongs on the tape.</summary>
+    internal bool HasEdges
+    {
+        get
+        {
+            for (var i = 0; i < _inputCount; i++)
+            {
+                if (Next(i) is not null)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
 
     /// <summary>The name and the shape of the produced tensor, e.g. <c>Exp [9] float64</c>.</summary>
     public override string ToString() => $"{Name} {OutputShape} {OutputDType.Name()}";
@@ -469,7 +522,7 @@ public abstract class Node
 }
 
 /// <summary>The node that adds incoming gradients into a leaf tensor's <see cref="Tensor.Grad"/>.</summary>
-[Rule("AccumulateGrad", Forward = "the leaf x", Backward = "x.grad += g")]
+[Rule("AccumulateGrad", Forward = "the leaf x", Backward = "x.grad += g", Tangent = "the leaf's own ẋ (WithTangent)")]
 public sealed class AccumulateGrad : Node
 {
     internal AccumulateGrad(Tensor leaf)
@@ -489,4 +542,8 @@ public sealed class AccumulateGrad : Node
     protected internal override void Backward(Tensor grad, Tensor?[] inputGrads)
     {
     }
+
+    /// <inheritdoc />
+    /// <remarks>A leaf has no inputs: its tangent is the one attached to it, so this rule is never asked.</remarks>
+    protected internal override Tensor? Jvp(Tensor?[] tangents, Tensor output) => null;
 }

@@ -46,6 +46,12 @@ public sealed class RuleAttribute : Attribute
     /// <summary>The backward formula, e.g. <c>dx = g ⊙ y</c>.</summary>
     public string Backward { get; init; } = string.Empty;
 
+    /// <summary>
+    /// The forward rule (forward mode, <see cref="Node.Jvp"/>): the tangent of the output from the tangents of the inputs,
+    /// e.g. <c>ẏ = ẋ ⊙ y</c>.
+    /// </summary>
+    public string Tangent { get; init; } = string.Empty;
+
     /// <summary>The names of the tensors the node saves, comma-separated in the order it saves them (empty when it saves none).</summary>
     public string Saves { get; init; } = string.Empty;
 

@@ -42,6 +42,9 @@ public sealed partial class Tensor
         return t;
     }
 
+    /// <summary>A placeholder that never carries a tangent, for the number of an operation with a number (see Node).</summary>
+    internal static readonly Tensor NoTangent = new(Shape.Scalar, DType.Float64, new double[1]);
+
     /// <summary>A rank-0 constant holding <paramref name="value"/>, made without an allocation event (for observers' views of a number operand).</summary>
     internal static Tensor ScalarConstant(double value, DType dtype) => dtype switch
     {

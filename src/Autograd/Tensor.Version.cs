@@ -50,6 +50,20 @@ public sealed partial class Tensor
         : this(shape, source.DType, source.Storage, source.Offset)
         => _aux = source.VersionCounter;
 
+    /// <summary>The place of the version counter or accumulator: <c>_aux</c> itself, or the inner slot of its <see cref="DualAux"/>.</summary>
+    private ref object? AuxSlot
+    {
+        get
+        {
+            if (_aux is DualAux d)
+            {
+                return ref d.Inner;
+            }
+
+            return ref _aux;
+        }
+    }
+
     /// <summary>
     /// The number of times the elements of this tensor's storage were changed in place since it was made, shared by every
     /// tensor that views the same storage (<see cref="Detach"/>, <c>Reshape</c>, <c>View</c>, …), as PyTorch's
@@ -75,6 +89,12 @@ public sealed partial class Tensor
     public int Version => _aux switch
     {
         null => 0,
+        DualAux d => d.Inner switch
+        {
+            StorageVersion v => v.Value,
+            AccumulateGrad a => a.StorageVersion?.Value ?? 0,
+            _ => 0,
+        },
         StorageVersion v => v.Value,
         AccumulateGrad a => a.StorageVersion?.Value ?? 0,
         _ => 0,
@@ -87,7 +107,8 @@ public sealed partial class Tensor
         {
             while (true)
             {
-                var aux = _aux;
+                ref var slot = ref AuxSlot;
+                var aux = slot;
                 switch (aux)
                 {
                     case StorageVersion v:
@@ -96,7 +117,7 @@ public sealed partial class Tensor
                         return a.StorageVersion ?? Interlocked.CompareExchange(ref a.StorageVersion, new StorageVersion(), null) ?? a.StorageVersion;
                     default:
                         var created = new StorageVersion();
-                        if (Interlocked.CompareExchange(ref _aux, created, null) is null)
+                        if (aux is null && Interlocked.CompareExchange(ref slot, created, null) is null)
                         {
                             return created;
                         }
@@ -115,14 +136,15 @@ public sealed partial class Tensor
     {
         while (true)
         {
-            var aux = _aux;
+            ref var slot = ref AuxSlot;
+            var aux = slot;
             if (aux is AccumulateGrad existing)
             {
                 return existing;
             }
 
             var created = new AccumulateGrad(this) { StorageVersion = (StorageVersion?)aux };
-            if (ReferenceEquals(Interlocked.CompareExchange(ref _aux, created, aux), aux))
+            if (ReferenceEquals(Interlocked.CompareExchange(ref slot, created, aux), aux))
             {
                 return created;
             }

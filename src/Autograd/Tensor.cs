@@ -190,6 +190,16 @@ public sealed partial class Tensor
     /// <summary>Attaches the node that produced this tensor. Called by operators right after creating the result.</summary>
     internal void SetGradFn(Node node)
     {
+        if (ForwardMode.s_openLevels != 0 && ForwardMode.Take(node) is { } tangents)
+        {
+            SetTangent(ForwardMode.RunRule(node, tangents, this), ForwardMode.t_level);
+            if (!GradMode.IsEnabled || !node.HasEdges)
+            {
+                // Created for the forward rule only: no input needs a gradient (or grad mode is off), so nothing is recorded.
+                return;
+            }
+        }
+
         GradFn = node;
         _requiresGrad = true;
         node.AttachOutput(this);
@@ -206,22 +216,28 @@ public sealed partial class Tensor
     internal Node? Edge => GradFn ?? (_requiresGrad ? Accumulator : null);
 
     /// <summary>True when grad mode is on and this tensor requires grad, so an operation on it must be recorded.</summary>
-    public static bool ShouldRecord(Tensor a) => a._requiresGrad && GradMode.IsEnabled;
+    /// <remarks>Also true inside a dual level when the tensor carries a tangent: the node is then made for its forward rule.</remarks>
+    public static bool ShouldRecord(Tensor a)
+        => (a._requiresGrad && GradMode.IsEnabled) || (ForwardMode.s_openLevels != 0 && ForwardMode.HasTangent(a));
 
-    /// <summary>True when grad mode is on and either tensor requires grad.</summary>
-    public static bool ShouldRecord(Tensor a, Tensor b) => (a._requiresGrad || b._requiresGrad) && GradMode.IsEnabled;
+    /// <summary>True when grad mode is on and either tensor requires grad (or, in a dual level, either carries a tangent).</summary>
+    public static bool ShouldRecord(Tensor a, Tensor b)
+        => ((a._requiresGrad || b._requiresGrad) && GradMode.IsEnabled)
+            || (ForwardMode.s_openLevels != 0 && (ForwardMode.HasTangent(a) || ForwardMode.HasTangent(b)));
 
-    /// <summary>True when grad mode is on and any tensor requires grad.</summary>
+    /// <summary>True when grad mode is on and any tensor requires grad (or, in a dual level, any carries a tangent).</summary>
     public static bool ShouldRecord(ReadOnlySpan<Tensor> inputs)
     {
-        if (!GradMode.IsEnabled)
+        var enabled = GradMode.IsEnabled;
+        var forward = ForwardMode.s_openLevels != 0;
+        if (!enabled && !forward)
         {
             return false;
         }
 
         foreach (var t in inputs)
         {
-            if (t._requiresGrad)
+            if ((enabled && t._requiresGrad) || (forward && ForwardMode.HasTangent(t)))
             {
                 return true;
             }

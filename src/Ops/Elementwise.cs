@@ -255,7 +255,7 @@ public static class Elementwise
         return y;
     }
 
-    [Rule("Add", Forward = "y = a + b", Backward = "da = g, db = g")]
+    [Rule("Add", Forward = "y = a + b", Backward = "da = g, db = g", Tangent = "ẏ = ȧ + ḃ")]
     private sealed class AddNode(Tensor a, Tensor b) : Node("Add", a, b)
     {
         private readonly Shape _sa = a.Shape, _sb = b.Shape;
@@ -272,9 +272,11 @@ public static class Elementwise
                 grads[1] = g.SumTo(_sb);
             }
         }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangents.Sum(t[0], t[1], y);
     }
 
-    [Rule("Sub", Forward = "y = a − b", Backward = "da = g, db = −g")]
+    [Rule("Sub", Forward = "y = a − b", Backward = "da = g, db = −g", Tangent = "ẏ = ȧ − ḃ")]
     private sealed class SubNode(Tensor a, Tensor b) : Node("Sub", a, b)
     {
         private readonly Shape _sa = a.Shape, _sb = b.Shape;
@@ -291,9 +293,11 @@ public static class Elementwise
                 grads[1] = g.Neg().SumTo(_sb);
             }
         }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangents.Difference(t[0], t[1], y);
     }
 
-    [Rule("Mul", Forward = "y = a ⊙ b", Backward = "da = g ⊙ b, db = g ⊙ a", Saves = "a, b")]
+    [Rule("Mul", Forward = "y = a ⊙ b", Backward = "da = g ⊙ b, db = g ⊙ a", Saves = "a, b", Tangent = "ẏ = ȧ ⊙ b + a ⊙ ḃ")]
     private sealed class MulNode : Node
     {
         public MulNode(Tensor a, Tensor b)
@@ -313,9 +317,12 @@ public static class Elementwise
                 grads[1] = (g * a).SumTo(b.Shape);
             }
         }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
+            => Tangents.Sum(t[0] is { } ta ? ta * Saved(1) : null, t[1] is { } tb ? Saved(0) * tb : null, y);
     }
 
-    [Rule("Div", Forward = "y = a / b", Backward = "da = g / b, db = −g ⊙ a / b²", Saves = "a, b")]
+    [Rule("Div", Forward = "y = a / b", Backward = "da = g / b, db = −g ⊙ a / b²", Saves = "a, b", Tangent = "ẏ = (ȧ − y ⊙ ḃ) / b")]
     private sealed class DivNode : Node
     {
         public DivNode(Tensor a, Tensor b)
@@ -335,6 +342,9 @@ public static class Elementwise
                 grads[1] = (-g * a / (b * b)).SumTo(b.Shape);
             }
         }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
+            => Tangents.Difference(t[0], t[1] is { } tb ? y * tb : null, y) is { } d ? d / Saved(1) : null;
     }
 
     private enum ScalarOp
@@ -347,7 +357,7 @@ public static class Elementwise
 
     // A number operand c is the input with no edge (a or b): only the tensor's gradient is computed, and c is kept as a
     // number. The rules need not know on which side the number is: its input has no edge, so its gradient is never needed.
-    [Rule("Add", Variant = "number", Forward = "y = a + b, a or b a number", Backward = "da = g, db = g")]
+    [Rule("Add", Variant = "number", Forward = "y = a + b, a or b a number", Backward = "da = g, db = g", Tangent = "ẏ = ȧ + ḃ (the number's is 0)")]
     private sealed class AddNumberNode(Tensor a, double c, bool numberFirst) : Node("Add", a, numberFirst ? 0 : 1, c)
     {
         protected override string RuleVariant => "number";
@@ -364,9 +374,11 @@ public static class Elementwise
                 grads[1] = g;
             }
         }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => t[0] ?? t[1];
     }
 
-    [Rule("Sub", Variant = "number", Forward = "y = a − b, a or b a number", Backward = "da = g, db = −g")]
+    [Rule("Sub", Variant = "number", Forward = "y = a − b, a or b a number", Backward = "da = g, db = −g", Tangent = "ẏ = ȧ − ḃ (the number's is 0)")]
     private sealed class SubNumberNode(Tensor a, double c, bool numberFirst) : Node("Sub", a, numberFirst ? 0 : 1, c)
     {
         protected override string RuleVariant => "number";
@@ -383,9 +395,11 @@ public static class Elementwise
                 grads[1] = g.Neg();
             }
         }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => t[0] ?? t[1]!.Neg();
     }
 
-    [Rule("Mul", Variant = "number", Forward = "y = a ⊙ b, a or b a number", Backward = "da = g ⊙ b, db = g ⊙ a")]
+    [Rule("Mul", Variant = "number", Forward = "y = a ⊙ b, a or b a number", Backward = "da = g ⊙ b, db = g ⊙ a", Tangent = "ẏ = c ⊙ ẋ, c the number")]
     private sealed class MulNumberNode(Tensor a, double c, bool numberFirst) : Node("Mul", a, numberFirst ? 0 : 1, c)
     {
         private readonly double _c = c;
@@ -404,11 +418,13 @@ public static class Elementwise
                 grads[1] = g * _c;
             }
         }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => (t[0] ?? t[1]!) * _c;
     }
 
     // Only c / b reads its tensor input back.
-    [Rule("Div", Variant = "number divisor", Forward = "y = a / b, b a number", Backward = "da = g / b, db = −g ⊙ a / b²")]
-    [Rule("Div", Variant = "number dividend", Forward = "y = a / b, a a number", Backward = "da = g / b, db = −g ⊙ a / b²", Saves = "b")]
+    [Rule("Div", Variant = "number divisor", Forward = "y = a / b, b a number", Backward = "da = g / b, db = −g ⊙ a / b²", Tangent = "ẏ = ȧ / b")]
+    [Rule("Div", Variant = "number dividend", Forward = "y = a / b, a a number", Backward = "da = g / b, db = −g ⊙ a / b²", Saves = "b", Tangent = "ẏ = −y ⊙ ḃ / b")]
     private sealed class DivNumberNode : Node
     {
         private readonly double _c;
@@ -441,21 +457,28 @@ public static class Elementwise
                 grads[1] = -g * _c / (b * b);
             }
         }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
+            => _numberFirst ? -(y * t[1]!) / Saved(0) : t[0]! / _c;
     }
 
-    [Rule("Neg", Forward = "y = −x", Backward = "dx = −g")]
+    [Rule("Neg", Forward = "y = −x", Backward = "dx = −g", Tangent = "ẏ = −ẋ")]
     private sealed class NegNode(Tensor x) : Node("Neg", x)
     {
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g.Neg();
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => t[0]!.Neg();
     }
 
-    [Rule("Exp", Forward = "y = exp(x)", Backward = "dx = g ⊙ y", Saves = "y")]
+    [Rule("Exp", Forward = "y = exp(x)", Backward = "dx = g ⊙ y", Saves = "y", Tangent = "ẏ = ẋ ⊙ y")]
     private sealed class ExpNode : Node
     {
         public ExpNode(Tensor x, Tensor y)
             : base("Exp", x) => Save(y);
 
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g * Saved(0);
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => t[0]! * Saved(0);
     }
 
     [Rule("Log", Forward = "y = log(x)", Backward = "dx = g / x", Saves = "x")]

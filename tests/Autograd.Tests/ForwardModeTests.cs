@@ -1,0 +1,143 @@
+namespace Autograd.Tests;
+
+/// <summary>
+/// The forward-mode engine (<see cref="Autodiff.Jvp(Func{Tensor, Tensor}, Tensor, Tensor)"/>, <see cref="Autodiff.DualLevel"/>,
+/// <see cref="Tensor.WithTangent"/>): tangents travel with the forward computation, are dropped with their level, do
+/// not record anything by themselves, and are refused where they cannot work.
+/// </summary>
+public class ForwardModeTests
+{
+    private static Tensor V(params double[] values) => Tensor.From(values);
+
+    [Fact]
+    public void JvpOfAProductAndAQuotientIsTheProductAndQuotientRule()
+    {
+        var x = V(1, 2, 3);
+        var v = V(0.5, -1, 2);
+
+        // f(x) = x ⊙ exp(x) − 3 / x + x / 2: f'(x) = exp(x) (1 + x) + 3 / x² + 1/2.
+        var (y, jv) = Autodiff.Jvp(t => (t * t.Exp()) - (3.0 / t) + (t / 2.0), x, v);
+        var xs = x.ToArray<double>();
+        var vs = v.ToArray<double>();
+        for (var i = 0; i < 3; i++)
+        {
+            var d = (Math.Exp(xs[i]) * (1 + xs[i])) + (3 / (xs[i] * xs[i])) + 0.5;
+            Assert.Equal(d * vs[i], jv.ToArray<double>()[i], 1e-12);
+            Assert.Equal((xs[i] * Math.Exp(xs[i])) - (3 / xs[i]) + (xs[i] / 2), y.ToArray<double>()[i], 1e-12);
+        }
+    }
+
+    [Fact]
+    public void TangentsOfBroadcastInputsAreBroadcastToTheResult()
+    {
+        var a = Tensor.FromArray(new double[] { 1, 2, 3, 4, 5, 6 }, 2, 3);
+        var b = V(10, 20, 30);
+        var ta = Tensor.FromArray(new double[] { 1, 0, 0, 0, 0, 1 }, 2, 3);
+        var tb = V(1, 2, 3);
+        var (_, tangents) = Autodiff.Jvp(p => [(p[0] * p[1]) + p[1] - (p[0] / p[1])], [a, b], [ta, tb]);
+
+        // ẏ = ȧ ⊙ b + a ⊙ ḃ + ḃ − (ȧ − (a / b) ⊙ ḃ) / b.
+        var expected = (ta * b) + (a * tb) + tb - ((ta - (a / b * tb)) / b);
+        Assert.Equal(new Shape(2, 3), tangents[0].Shape);
+        Assert.Equal(expected.ToArray<double>(), tangents[0].ToArray<double>());
+    }
+
+    [Fact]
+    public void PureForwardModeRecordsNothingAndTheLevelDropsItsTangents()
+    {
+        var x = V(1, 2);
+        Tensor y;
+        using (Autodiff.DualLevel())
+        {
+            x.WithTangent(V(1, 1));
+            y = x * x;
+            Assert.NotNull(y.Tangent);
+            Assert.Equal([2.0, 4.0], y.Tangent!.ToArray<double>());
+            Assert.Null(y.GradFn);
+            Assert.False(y.RequiresGrad);
+        }
+
+        Assert.Null(y.Tangent);
+        Assert.Null(x.Tangent);
+
+        // A new level does not see the old one's tangents.
+        using (Autodiff.DualLevel())
+        {
+            Assert.Null(x.Tangent);
+            Assert.Null((x * x).Tangent);
+        }
+    }
+
+    [Fact]
+    public void AResultThatDoesNotDependOnThePrimalHasAZeroTangent()
+    {
+        var c = V(4, 5);
+        var (y, jv) = Autodiff.Jvp(_ => c * 2.0, V(1, 2), V(1, 1));
+        Assert.Equal([8.0, 10.0], y.ToArray<double>());
+        Assert.Equal([0.0, 0.0], jv.ToArray<double>());
+    }
+
+    [Fact]
+    public void WithGradientsTheForwardIsRecordedAndTheTangentCanBeDifferentiated()
+    {
+        // Reverse over forward: d/dx of the JVP x ↦ (x²)' v = 2 x v is 2 v.
+        var x = V(1, 2, 3).WithRequiresGrad();
+        var v = V(1, -1, 2);
+        var (y, jv) = Autodiff.Jvp(t => t * t, x, v);
+        Assert.NotNull(y.GradFn);
+        Assert.True(jv.RequiresGrad);
+        jv.Sum().Backward();
+        Assert.Equal([2.0, -2.0, 4.0], x.Grad!.ToArray<double>());
+        Assert.Null(x.Tangent);
+    }
+
+    [Fact]
+    public void TangentsTravelUnderNoGrad()
+    {
+        using var noGrad = Tensor.NoGrad();
+        var (_, jv) = Autodiff.Jvp(t => t.Exp(), V(0, 1), V(1, 1));
+        Assert.Equal(1.0, jv.ToArray<double>()[0], 1e-15);
+        Assert.Equal(Math.E, jv.ToArray<double>()[1], 1e-15);
+    }
+
+    [Fact]
+    public void BadUseIsRefusedWithTheApiAndTheShapes()
+    {
+        var e1 = Assert.Throws<ArgumentException>(() => Autodiff.Jvp(t => t, V(1, 2), V(1, 2, 3)));
+        Assert.Contains("Jvp: tangent 0 of shape [3] float64 does not match primal 0 of shape [2] float64", e1.Message);
+
+        var x = V(1);
+        var e2 = Assert.Throws<ArgumentException>(() => Autodiff.Jvp(p => p, [x, x], [V(1), V(1)]));
+        Assert.Contains("primals 0 and 1 are the same tensor", e2.Message);
+
+        var e3 = Assert.Throws<ArgumentException>(() => Autodiff.Jvp(p => p, [V(1)], []));
+        Assert.Contains("1 primals but 0 tangents", e3.Message);
+
+        var e4 = Assert.Throws<InvalidOperationException>(() => V(1).WithTangent(V(1)));
+        Assert.Contains("WithTangent: no dual level is open", e4.Message);
+
+        using (Autodiff.DualLevel())
+        {
+            var e5 = Assert.Throws<InvalidOperationException>(() => Autodiff.DualLevel());
+            Assert.Contains("does not nest", e5.Message);
+            var e6 = Assert.Throws<ArgumentException>(() => V(1, 2).WithTangent(Tensor.From(new float[] { 1, 2 })));
+            Assert.Contains("WithTangent: the tangent of shape [2] float32 does not match the tensor of shape [2] float64", e6.Message);
+            var e7 = Assert.Throws<NotSupportedException>(() => Autodiff.Checkpoint(t => t, V(1).WithRequiresGrad()));
+            Assert.Contains("Checkpoint: a dual level is open", e7.Message);
+        }
+
+        // The failed calls left no level open.
+        using (Autodiff.DualLevel())
+        {
+        }
+    }
+
+    [Fact]
+    public void TheFunctionsExceptionClosesTheLevelAndRestoresThePrimal()
+    {
+        var x = V(1, 2);
+        Assert.Throws<InvalidDataException>(() => Autodiff.Jvp(_ => throw new InvalidDataException("boom"), x, V(1, 1)));
+        using var level = Autodiff.DualLevel();
+        Assert.Null(x.Tangent);
+    }
+}
