@@ -191,7 +191,7 @@ public static class ExpKernel
         return y * s1 * s2;
     }
 
-    private readonly struct ExpFunction : IVectorFunction
+    internal readonly struct ExpFunction : IVectorFunction
     {
         public static Vector<double> Apply(Vector<double> x) => Exp(x);
 
@@ -320,6 +320,175 @@ internal static class VectorMath
             }
 
             buffer[..(x.Length - i)].CopyTo(y[i..]);
+        }
+    }
+
+    /// <summary>
+    /// One pass of a float64 softmax row: y = exp(x − <paramref name="shift"/>) lane by lane (the same operations as
+    /// <see cref="Map{TF}(ReadOnlySpan{double}, Span{double}, string)"/> on x − shift), written to <paramref name="y"/> when
+    /// <paramref name="store"/>, and their sum. The tail is padded with −∞, whose exp adds nothing.
+    /// </summary>
+    public static double ExpShiftedSum(ReadOnlySpan<double> x, double shift, Span<double> y, bool store)
+    {
+        if (Wide)
+        {
+            var s = Vector512.Create(shift);
+            Span<double> buffer = stackalloc double[8];
+            var acc0 = Vector512<double>.Zero;
+            var acc1 = Vector512<double>.Zero;
+            var i = 0;
+            for (; i <= x.Length - 16; i += 16)
+            {
+                var e0 = ExpKernel.Exp(Vector512.Create(x.Slice(i, 8)) - s);
+                var e1 = ExpKernel.Exp(Vector512.Create(x.Slice(i + 8, 8)) - s);
+                if (store)
+                {
+                    e0.CopyTo(y.Slice(i, 8));
+                    e1.CopyTo(y.Slice(i + 8, 8));
+                }
+
+                acc0 += e0;
+                acc1 += e1;
+            }
+
+            for (; i < x.Length; i += 8)
+            {
+                Vector512<double> e;
+                if (i <= x.Length - 8)
+                {
+                    e = ExpKernel.Exp(Vector512.Create(x.Slice(i, 8)) - s);
+                    if (store)
+                    {
+                        e.CopyTo(y.Slice(i, 8));
+                    }
+                }
+                else
+                {
+                    buffer.Fill(double.NegativeInfinity);
+                    x[i..].CopyTo(buffer);
+                    e = ExpKernel.Exp(Vector512.Create<double>(buffer) - s);
+                    if (store)
+                    {
+                        e.CopyTo(buffer);
+                        buffer[..(x.Length - i)].CopyTo(y[i..]);
+                    }
+                }
+
+                acc0 += e;
+            }
+
+            return Vector512.Sum(acc0 + acc1);
+        }
+        else
+        {
+            var n = Vector<double>.Count;
+            var s = new Vector<double>(shift);
+            Span<double> buffer = stackalloc double[n];
+            var acc0 = Vector<double>.Zero;
+            var acc1 = Vector<double>.Zero;
+            var i = 0;
+            for (; i <= x.Length - (2 * n); i += 2 * n)
+            {
+                var e0 = ExpKernel.Exp(new Vector<double>(x.Slice(i, n)) - s);
+                var e1 = ExpKernel.Exp(new Vector<double>(x.Slice(i + n, n)) - s);
+                if (store)
+                {
+                    e0.CopyTo(y.Slice(i, n));
+                    e1.CopyTo(y.Slice(i + n, n));
+                }
+
+                acc0 += e0;
+                acc1 += e1;
+            }
+
+            for (; i < x.Length; i += n)
+            {
+                Vector<double> e;
+                if (i <= x.Length - n)
+                {
+                    e = ExpKernel.Exp(new Vector<double>(x.Slice(i, n)) - s);
+                    if (store)
+                    {
+                        e.CopyTo(y.Slice(i, n));
+                    }
+                }
+                else
+                {
+                    buffer.Fill(double.NegativeInfinity);
+                    x[i..].CopyTo(buffer);
+                    e = ExpKernel.Exp(new Vector<double>(buffer) - s);
+                    if (store)
+                    {
+                        e.CopyTo(buffer);
+                        buffer[..(x.Length - i)].CopyTo(y[i..]);
+                    }
+                }
+
+                acc0 += e;
+            }
+
+            return Vector.Sum(acc0 + acc1);
+        }
+    }
+
+    /// <summary>y = (x − <paramref name="a"/>) − <paramref name="b"/> lane by lane, in one pass, rounded after each subtraction.</summary>
+    public static void SubtractTwice(ReadOnlySpan<double> x, double a, double b, Span<double> y)
+    {
+        var i = 0;
+        if (Wide)
+        {
+            var va = Vector512.Create(a);
+            var vb = Vector512.Create(b);
+            for (; i <= x.Length - 8; i += 8)
+            {
+                ((Vector512.Create(x.Slice(i, 8)) - va) - vb).CopyTo(y.Slice(i, 8));
+            }
+        }
+        else
+        {
+            var n = Vector<double>.Count;
+            var va = new Vector<double>(a);
+            var vb = new Vector<double>(b);
+            for (; i <= x.Length - n; i += n)
+            {
+                ((new Vector<double>(x.Slice(i, n)) - va) - vb).CopyTo(y.Slice(i, n));
+            }
+        }
+
+        for (; i < x.Length; i++)
+        {
+            y[i] = (x[i] - a) - b;
+        }
+    }
+
+    /// <summary>
+    /// One pass of a float64 log-softmax backward row: dst = g − exp(y) · <paramref name="scale"/>, lane by lane (exp as
+    /// <see cref="Map{TF}(ReadOnlySpan{double}, Span{double}, string)"/> computes it).
+    /// </summary>
+    public static void SubtractScaledExp(ReadOnlySpan<double> g, ReadOnlySpan<double> y, double scale, Span<double> dst)
+    {
+        var i = 0;
+        if (Wide)
+        {
+            var c = Vector512.Create(scale);
+            for (; i <= y.Length - 8; i += 8)
+            {
+                (Vector512.Create(g.Slice(i, 8)) - (ExpKernel.Exp(Vector512.Create(y.Slice(i, 8))) * c)).CopyTo(dst.Slice(i, 8));
+            }
+        }
+        else
+        {
+            var n = Vector<double>.Count;
+            var c = new Vector<double>(scale);
+            for (; i <= y.Length - n; i += n)
+            {
+                (new Vector<double>(g.Slice(i, n)) - (ExpKernel.Exp(new Vector<double>(y.Slice(i, n))) * c)).CopyTo(dst.Slice(i, n));
+            }
+        }
+
+        for (; i < y.Length; i++)
+        {
+            dst[i] = g[i] - (One<ExpKernel.ExpFunction>(y[i]) * scale);
         }
     }
 

@@ -108,7 +108,7 @@ internal static class SoftmaxKernels
     /// <see cref="LogSumExp{T}(T[], int, T[], int, int, int, int)"/> on one thread, whatever the row length.
     /// </summary>
     public static void LogSumExp<T>(ReadOnlySpan<T> x, Span<T> r, int outer, int size, int inner)
-        where T : IFloatingPointIeee754<T>
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         var m = new T[inner];
         var s = new T[inner];
@@ -133,6 +133,14 @@ internal static class SoftmaxKernels
             if (inner == 1)
             {
                 var row = x.Slice(block, size);
+                if (typeof(T) == typeof(double))
+                {
+                    // One pass: exp(x − m) summed without storing it.
+                    var sum = VectorMath.ExpShiftedSum(MemoryMarshal.Cast<T, double>(row), double.CreateTruncating(m[0]), [], store: false);
+                    r[o] = T.Log(T.CreateTruncating(sum)) + m[0];
+                    continue;
+                }
+
                 TensorPrimitives.Subtract(row, m[0], tmp);
                 ExpKernel.Exp<T>(tmp, tmp);
                 r[o] = T.Log(TensorPrimitives.Sum<T>(tmp)) + m[0];
@@ -192,21 +200,19 @@ internal static class SoftmaxKernels
             return;
         }
 
-        var max = TensorPrimitives.Max(src);
-        TensorPrimitives.Subtract(src, max, dst);
+        // float64: three passes (the maximum; exp(x − max) and its sum in one; the scale), on 512-bit vectors or Vector<T>.
+        var x64 = MemoryMarshal.Cast<T, double>(src);
+        var y64 = MemoryMarshal.Cast<T, double>(dst);
+        var max = TensorPrimitives.Max(x64);
         if (log)
         {
-            // Σ exp(x − max) without a buffer: exp into dst, sum, then rewrite dst as x − max.
-            ExpKernel.Exp<T>(dst, dst);
-            var lse = T.Log(TensorPrimitives.Sum<T>(dst));
-            TensorPrimitives.Subtract(src, max, dst);
-            TensorPrimitives.Subtract(dst, lse, dst);
+            var lse = Math.Log(VectorMath.ExpShiftedSum(x64, max, y64, store: false));
+            VectorMath.SubtractTwice(x64, max, lse, y64);
         }
         else
         {
-            ExpKernel.Exp<T>(dst, dst);
-            var sum = TensorPrimitives.Sum<T>(dst);
-            TensorPrimitives.Multiply(dst, T.One / sum, dst);
+            var sum = VectorMath.ExpShiftedSum(x64, max, y64, store: true);
+            TensorPrimitives.Multiply(y64, 1.0 / sum, y64);
         }
     }
 
@@ -257,9 +263,7 @@ internal static class SoftmaxKernels
             return;
         }
 
-        ExpKernel.Exp<T>(yr, dr);
-        TensorPrimitives.Multiply(dr, sum, dr);
-        TensorPrimitives.Subtract(gr, dr, dr);
+        VectorMath.SubtractScaledExp(MemoryMarshal.Cast<T, double>(gr), MemoryMarshal.Cast<T, double>(yr), Unsafe.As<T, double>(ref sum), MemoryMarshal.Cast<T, double>(dr));
     }
 
     private static void Exp<T>(ReadOnlySpan<T> x, Span<T> y)

@@ -94,6 +94,57 @@ public class SoftmaxKernelTests(ITestOutputHelper output)
         }
     }
 
+    public static TheoryData<int, bool> Float64OnePassCases()
+    {
+        var data = new TheoryData<int, bool>();
+        foreach (var n in new[] { 1, 2, 7, 8, 9, 15, 16, 17, 33, OpTable.Long })
+        {
+            data.Add(n, false);
+            data.Add(n, true);
+        }
+
+        return data;
+    }
+
+    /// <summary>
+    /// The float64 one-pass row pieces (exp of the shifted row with its sum; the two subtractions of log-softmax; the
+    /// log-softmax backward) give, element by element, the bits of the operations they fuse, on the 512-bit vectors and on
+    /// <see cref="System.Numerics.Vector{T}"/> (portable), whatever the row's length.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Float64OnePassCases))]
+    public void Float64OnePassRowPiecesGiveTheBitsOfTheOperationsTheyFuse(int n, bool portable)
+    {
+        var rng = new Random(n);
+        var x = Enumerable.Range(0, n).Select(_ => (rng.NextDouble() * 40) - 20).ToArray();
+        var g = Enumerable.Range(0, n).Select(_ => rng.NextDouble() - 0.5).ToArray();
+        var shift = x.Max();
+        VectorMath.PortableOnly = portable;
+        try
+        {
+            var y = new double[n];
+            var sum = VectorMath.ExpShiftedSum(x, shift, y, store: true);
+            var expected = new double[n];
+            ExpKernel.Exp(x.Select(v => v - shift).ToArray(), expected);
+            Assert.Equal(expected, y);
+            Assert.Equal(expected.Sum(), sum, 1e-15 * n);
+            Assert.Equal(sum, VectorMath.ExpShiftedSum(x, shift, [], store: false));
+
+            var lse = Math.Log(sum);
+            var logY = new double[n];
+            VectorMath.SubtractTwice(x, shift, lse, logY);
+            Assert.Equal(x.Select(v => (v - shift) - lse).ToArray(), logY);
+
+            var dx = new double[n];
+            VectorMath.SubtractScaledExp(g, logY, 1.25, dx);
+            Assert.Equal(g.Zip(logY, (gi, yi) => gi - (ExpKernel.Exp(yi) * 1.25)).ToArray(), dx);
+        }
+        finally
+        {
+            VectorMath.PortableOnly = false;
+        }
+    }
+
     public static TheoryData<int, int, bool> RowCases()
     {
         var data = new TheoryData<int, int, bool>();
