@@ -104,8 +104,9 @@ public static class ModuleExport
                 Embedding e => (g.Node("Gather", [g.Initializer(Join(path, "weight"), e.Weight), x], Int("axis", 0)), module.Forward(value)),
                 MultiHeadAttention a => (EmitAttention(a, path, x, value), module.Forward(value)),
                 TransformerBlock t => (EmitBlock(t, path, x, value), module.Forward(value)),
+                Gpt gpt => (EmitGpt(gpt, path, x, value), module.Forward(value)),
                 _ => throw new NotSupportedException(
-                    $"ExportOnnx: {Describe(module, path)} has no ONNX mapping; exportable modules are Sequential, Linear, ReLU, Tanh, Sigmoid, GELU, Dropout, Flatten, Conv2d, MaxPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, LayerNorm, Embedding, MultiHeadAttention and TransformerBlock."),
+                    $"ExportOnnx: {Describe(module, path)} has no ONNX mapping; exportable modules are Sequential, Linear, ReLU, Tanh, Sigmoid, GELU, Dropout, Flatten, Conv2d, MaxPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, LayerNorm, Embedding, MultiHeadAttention, TransformerBlock and Gpt."),
             };
             return output;
         }
@@ -240,6 +241,24 @@ public static class ModuleExport
             }
 
             return g.Node("MatMul", [g.Node("Softmax", [scores], Int("axis", -1)), v]);
+        }
+
+        // The token embedding plus the first T rows of the position table, the blocks, the final norm and the head.
+        private string EmitGpt(Gpt m, string path, string x, Tensor tokens)
+        {
+            var t = tokens.Shape[1];
+            var tok = g.Node("Gather", [g.Initializer(Join(path, "tok.weight"), m.Tok.Weight), x], Int("axis", 0));
+            var pos = g.Node("Slice", [g.Initializer(Join(path, "pos.weight"), m.Pos.Weight), g.Ints("starts", 0), g.Ints("ends", t), g.Ints("axes", 0)]);
+            var h = g.Node("Add", [tok, pos]);
+            Tensor value;
+            using (Tensor.NoGrad())
+            {
+                value = m.Tok.Forward(tokens);
+            }
+
+            var (blocks, _) = EmitSequential(m.Blocks, Join(path, "blocks"), h, value);
+            var ln = EmitLayerNorm(m.Ln, Join(path, "ln"), blocks, value.DType);
+            return Linear(m.Head, Join(path, "head"), ln);
         }
 
         private string EmitBlock(TransformerBlock b, string path, string x, Tensor value)

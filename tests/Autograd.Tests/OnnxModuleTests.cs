@@ -164,6 +164,13 @@ public class OnnxModuleTests
     }
 
     [Fact]
+    public void GptRunsInOnnxRuntimeAtTwoBatchSizes()
+    {
+        var model = new Gpt(vocabulary: 11, dModel: 8, context: 6, layers: 2, heads: 2, seed: 3);
+        OnnxRuntimeCheck.CheckModule(model, Tensor.FromArray([1L, 4, 10, 0, 3, 2, 2, 7, 9, 5], 2, 5), Tensor.FromArray([0L, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1, 1, 1, 1], 3, 5));
+    }
+
+    [Fact]
     public void ParametersAreInitializersUnderTheirModuleNames()
     {
         var mlp = new Sequential(new Linear(3, 4, seed: 1, dtype: DType.Float32), new ReLU(), new BatchNorm1d(4, dtype: DType.Float32)).Eval();
