@@ -13,6 +13,12 @@ public static class OnnxExport
     /// counterpart (Add, MatMul, ReduceSum, Softmax, Conv, …) and every other tensor the function reads (weights,
     /// numbers) written as an initializer. Shapes are those of the samples (no dynamic dims).
     /// </summary>
+    /// <remarks>
+    /// Only recorded operations follow the inputs. A tensor computed off the tape (a comparison mask, anything under
+    /// NoGrad or after Detach) is written with the values it had in the trace; an input that reaches the output only that
+    /// way is refused, but a mask computed from an input and passed to <c>Where</c> is frozen: use recorded operators
+    /// instead (<c>Maximum</c>, <c>Clamp</c>, <c>Relu</c>) or build the condition outside the function.
+    /// </remarks>
     /// <param name="path">The file to write (replaced if it exists).</param>
     /// <param name="f">The function; it is called once, with grad mode on and with float inputs that require grad.</param>
     /// <param name="sampleInputs">The inputs to trace with (float64, float32 or int64 index tensors).</param>
@@ -20,7 +26,7 @@ public static class OnnxExport
     /// <exception cref="ArgumentException">No sample input is given.</exception>
     /// <exception cref="NotSupportedException">
     /// An operator on the tape has no ONNX counterpart (the message names it), e.g. a backward operator recorded with
-    /// create-graph, or attention with an explicit mask.
+    /// create-graph, or attention with an explicit mask; or an input reaches the output through no recorded operator.
     /// </exception>
     public static void ExportFunction(string path, Func<Tensor[], Tensor> f, params Tensor[] sampleInputs)
     {
@@ -36,7 +42,7 @@ public static class OnnxExport
     /// <param name="sampleInputs">The inputs to trace with (float64, float32 or int64 index tensors).</param>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentException">No sample input is given.</exception>
-    /// <exception cref="NotSupportedException">An operator on the tape has no ONNX counterpart (the message names it).</exception>
+    /// <exception cref="NotSupportedException">An operator on the tape has no ONNX counterpart (the message names it), or an input reaches the output through no recorded operator.</exception>
     public static void ExportFunction(Stream stream, Func<Tensor[], Tensor> f, params Tensor[] sampleInputs)
     {
         ArgumentNullException.ThrowIfNull(stream);
@@ -84,6 +90,19 @@ public static class OnnxExport
         }
 
         graph.Output(emitter.Value(output), "output", output.DType, output.Shape, dynamicBatch: false);
+
+        // An input that no recorded operation read was used outside the tape (an index tensor reshaped, a float input
+        // under NoGrad): its values were frozen into constants, and the model would silently ignore new inputs.
+        for (var i = 0; i < inputs.Length; i++)
+        {
+            if (!graph.IsRead(names[inputs[i]]))
+            {
+                throw new NotSupportedException(
+                    $"ExportFunction: input {i} ({inputs[i].Shape} {inputs[i].DType.Name()}) reaches the output through no recorded operator; " +
+                    "an int64 input can only be the index of Embedding, Gather or IndexSelect, and a float input must not pass through NoGrad or Detach.");
+            }
+        }
+
         return graph;
     }
 

@@ -47,7 +47,7 @@ public static class ModuleExport
         ArgumentNullException.ThrowIfNull(sampleInput);
         if (sampleInput.Rank == 0)
         {
-            throw new ArgumentException($"ExportOnnx: the sample input must have a batch dim 0, got a rank-0 tensor.", nameof(sampleInput));
+            throw new ArgumentException("ExportOnnx: the sample input must have a batch dim 0, got a rank-0 tensor.", nameof(sampleInput));
         }
 
         CheckMode(model, string.Empty);
@@ -86,7 +86,7 @@ public static class ModuleExport
     {
         public (string Output, Tensor Value) Emit(Module module, string path, string x, Tensor value)
         {
-            var output = module switch
+            return module switch
             {
                 Sequential s => EmitSequential(s, path, x, value),
                 Linear l => EmitLinear(l, path, x, value),
@@ -108,7 +108,6 @@ public static class ModuleExport
                 _ => throw new NotSupportedException(
                     $"ExportOnnx: {Describe(module, path)} has no ONNX mapping; exportable modules are Sequential, Linear, ReLU, Tanh, Sigmoid, GELU, Dropout, Flatten, Conv2d, MaxPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, LayerNorm, Embedding, MultiHeadAttention, TransformerBlock and Gpt."),
             };
-            return output;
         }
 
         private (string, Tensor) EmitSequential(Sequential s, string path, string x, Tensor value)

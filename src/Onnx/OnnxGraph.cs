@@ -123,6 +123,9 @@ internal sealed class OnnxGraph
         _graph.Output.Add(ValueInfo(output, dtype, shape, dynamicBatch));
     }
 
+    /// <summary>True when a node reads the value <paramref name="name"/>.</summary>
+    public bool IsRead(string name) => _graph.Node.Any(n => n.Input.Contains(name));
+
     /// <summary>The model: this graph with the opset import, producer and IR version.</summary>
     public ModelProto ToModel(string docString)
     {

@@ -10,6 +10,9 @@ public class OnnxFunctionTests
 
     private static Tensor Index(params long[] values) => Tensor.FromArray(values, values.Length);
 
+    // Comparisons are not recorded: a condition computed from an input inside the function would be frozen as a constant.
+    private static readonly Tensor WhereMask = R(9, 3, 4).Gt(0);
+
     // One traced function per operator family, with its float32 sample inputs.
     private static readonly Dictionary<string, (Func<Tensor[], Tensor> F, Func<Tensor[]> Inputs)> Cases = new()
     {
@@ -25,7 +28,7 @@ public class OnnxFunctionTests
         ["Permute, Transpose, Expand"] = (t => t[0].Permute(2, 0, 1).Transpose(0, 2) + t[1].Expand(3, 2, 4), () => [R(1, 2, 3, 4), R(2, 2, 1)]),
         ["Narrow, Slice, Concat, Stack"] = (t => Tensor.Concat([t[0].Narrow(1, 1, 2), t[0].Slice(1, 0, 4, 3)], 0) + Tensor.Stack([t[1], t[1] * 2.0], -1).Sum(-1), () => [R(1, 3, 4), R(2, 6, 2)]),
         ["IndexSelect, Gather"] = (t => t[0].IndexSelect(1, Index(2, 0, 2)) + t[0].Gather(1, Tensor.FromArray([0L, 1, 1, 3, 2, 0, 0, 0, 3], 3, 3)), () => [R(1, 3, 4)]),
-        ["Where, Clamp, Maximum, Minimum"] = (t => Tensor.Where(t[0].Gt(0), t[0], t[1]) + t[0].Clamp(-0.5, 0.5) + t[1].Clamp(min: 0) + t[0].Maximum(t[1]) + t[0].Minimum(0.25), () => [R(1, 3, 4), R(2, 3, 4)]),
+        ["Where, Clamp, Maximum, Minimum"] = (t => Tensor.Where(WhereMask, t[0], t[1]) + t[0].Clamp(-0.5, 0.5) + t[1].Clamp(min: 0) + t[0].Maximum(t[1]) + t[0].Minimum(0.25), () => [R(1, 3, 4), R(2, 3, 4)]),
         ["LayerNorm"] = (t => t[0].LayerNorm([4], t[1], t[2], 1e-4) + t[0].LayerNorm([3, 4]), () => [R(1, 2, 3, 4), R(2, 4), R(3, 4)]),
         ["Conv2d"] = (t => t[0].Conv2d(t[1], t[2], stride: 2, padding: 1, dilation: 1, groups: 2), () => [R(1, 2, 4, 7, 7), R(2, 6, 2, 3, 3), R(3, 6)]),
         ["Conv1d"] = (t => t[0].Conv1d(t[1], padding: 1, dilation: 2), () => [R(1, 2, 3, 9), R(2, 4, 3, 3)]),
@@ -36,17 +39,23 @@ public class OnnxFunctionTests
 
     public static TheoryData<string> CaseNames() => [.. Cases.Keys];
 
-    private static void Check(Func<Tensor[], Tensor> f, Tensor[] inputs)
+    // Exports f traced on inputs, then runs the file on those inputs and on others (float inputs scaled by 1.5, or
+    // otherInputs), so that a value frozen into a constant would show.
+    private static void Check(Func<Tensor[], Tensor> f, Tensor[] inputs, Tensor[]? otherInputs = null)
     {
         using var stream = new MemoryStream();
         OnnxExport.ExportFunction(stream, f, inputs);
-        Tensor expected;
-        using (Tensor.NoGrad())
+        var other = otherInputs ?? [.. inputs.Select(t => t.DType.IsFloatingPoint() ? (t * 1.5).Detach() : t)];
+        foreach (var x in new[] { inputs, other })
         {
-            expected = f(inputs);
-        }
+            Tensor expected;
+            using (Tensor.NoGrad())
+            {
+                expected = f(x);
+            }
 
-        OnnxRuntimeCheck.AssertClose(expected, OnnxRuntimeCheck.Run(stream.ToArray(), inputs));
+            OnnxRuntimeCheck.AssertClose(expected, OnnxRuntimeCheck.Run(stream.ToArray(), x));
+        }
     }
 
     [Theory]
@@ -75,8 +84,8 @@ public class OnnxFunctionTests
     [Fact]
     public void EmbeddingTakesAnIndexInput()
     {
-        var weight = R(1, 6, 3);
-        Check(t => Tensor.Embedding(t[0], weight).Tanh(), [Tensor.FromArray([5L, 0, 2, 2], 2, 2)]);
+        var weight = R(1, 6, 3).WithRequiresGrad();
+        Check(t => Tensor.Embedding(t[0], weight).Tanh(), [Tensor.FromArray([5L, 0, 2, 2], 2, 2)], [Tensor.FromArray([1L, 4, 3, 0], 2, 2)]);
     }
 
     [Fact]
@@ -101,6 +110,17 @@ public class OnnxFunctionTests
         var e = Assert.Throws<NotSupportedException>(() => OnnxExport.ExportFunction(
             Stream.Null, t => Tensor.ScaledDotProductAttention(t[0], t[0], t[0], mask), R(1, 2, 5, 4)));
         Assert.StartsWith("ExportFunction: operator 'ScaledDotProductAttention' has no ONNX counterpart here when called with an explicit mask", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AnInputUsedOffTheTapeIsRefused()
+    {
+        var weight = R(1, 6, 3).WithRequiresGrad();
+        var e = Assert.Throws<NotSupportedException>(() => OnnxExport.ExportFunction(
+            Stream.Null, t => Tensor.Embedding(t[0].Reshape(4), weight), Tensor.FromArray([5L, 0, 2, 2], 2, 2)));
+        Assert.StartsWith("ExportFunction: input 0 ([2, 2] int64) reaches the output through no recorded operator;", e.Message, StringComparison.Ordinal);
+        e = Assert.Throws<NotSupportedException>(() => OnnxExport.ExportFunction(Stream.Null, t => t[0].Detach().Exp(), R(1, 2)));
+        Assert.StartsWith("ExportFunction: input 0 ([2] float32)", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
