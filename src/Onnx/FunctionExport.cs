@@ -7,26 +7,28 @@ namespace Autograd.Onnx;
 public static class OnnxExport
 {
     /// <summary>
-    /// Runs <paramref name="f"/> once on <paramref name="sampleInputs"/> while observing the tape and writes the recorded
+    /// Runs <paramref name="f"/> on <paramref name="sampleInputs"/> while observing the tape and writes the recorded
     /// operations as an ONNX model (opset 17) to the file <paramref name="path"/>: graph inputs <c>input0</c>,
     /// <c>input1</c>, … with the samples' shapes and dtypes, one output <c>output</c>, every operator mapped to its ONNX
     /// counterpart (Add, MatMul, ReduceSum, Softmax, Conv, …) and every other tensor the function reads (weights,
     /// numbers) written as an initializer. Shapes are those of the samples (no dynamic dims).
     /// </summary>
     /// <remarks>
-    /// Only recorded operations follow the inputs. A tensor computed off the tape (a comparison mask, anything under
-    /// NoGrad or after Detach) is written with the values it had in the trace; an input that reaches the output only that
-    /// way is refused, but a mask computed from an input and passed to <c>Where</c> is frozen: use recorded operators
-    /// instead (<c>Maximum</c>, <c>Clamp</c>, <c>Relu</c>) or build the condition outside the function.
+    /// Only recorded operations follow the inputs. To catch a tensor computed from the inputs off the tape (a comparison
+    /// mask, anything under NoGrad or after Detach), which the model would hold with its traced values, the function is
+    /// traced a second time on random normal float inputs (index inputs unchanged): every tensor a recorded operator reads
+    /// that no recorded operator produced must be the same in both traces, and so must the sequence of operators. A
+    /// function that throws on those random inputs skips this check.
     /// </remarks>
     /// <param name="path">The file to write (replaced if it exists).</param>
-    /// <param name="f">The function; it is called once, with grad mode on and with float inputs that require grad.</param>
+    /// <param name="f">The function; it is called twice (see remarks), with grad mode on and with float inputs that require grad.</param>
     /// <param name="sampleInputs">The inputs to trace with (float64, float32 or int64 index tensors).</param>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentException">No sample input is given.</exception>
     /// <exception cref="NotSupportedException">
     /// An operator on the tape has no ONNX counterpart (the message names it), e.g. a backward operator recorded with
-    /// create-graph, or attention with an explicit mask; or an input reaches the output through no recorded operator.
+    /// create-graph, or attention with an explicit mask; or an input reaches the output through no recorded operator; or a
+    /// tensor computed from the inputs off the tape, or control flow on the inputs' values, is found.
     /// </exception>
     public static void ExportFunction(string path, Func<Tensor[], Tensor> f, params Tensor[] sampleInputs)
     {
@@ -38,11 +40,14 @@ public static class OnnxExport
 
     /// <summary>Writes <paramref name="f"/> traced on <paramref name="sampleInputs"/> as an ONNX model to <paramref name="stream"/> (see <see cref="ExportFunction(string, Func{Tensor[], Tensor}, Tensor[])"/>).</summary>
     /// <param name="stream">The stream to write to; it is left open.</param>
-    /// <param name="f">The function; it is called once, with grad mode on and with float inputs that require grad.</param>
+    /// <param name="f">The function; it is called twice (see remarks), with grad mode on and with float inputs that require grad.</param>
     /// <param name="sampleInputs">The inputs to trace with (float64, float32 or int64 index tensors).</param>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentException">No sample input is given.</exception>
-    /// <exception cref="NotSupportedException">An operator on the tape has no ONNX counterpart (the message names it), or an input reaches the output through no recorded operator.</exception>
+    /// <exception cref="NotSupportedException">
+    /// An operator on the tape has no ONNX counterpart (the message names it), an input reaches the output through no
+    /// recorded operator, or a tensor computed from the inputs off the tape, or control flow on the inputs' values, is found.
+    /// </exception>
     public static void ExportFunction(Stream stream, Func<Tensor[], Tensor> f, params Tensor[] sampleInputs)
     {
         ArgumentNullException.ThrowIfNull(stream);
@@ -66,15 +71,8 @@ public static class OnnxExport
             }
         }
 
-        // Fresh leaves over the same data, so that every operation on a float input is recorded.
-        var inputs = sampleInputs.Select(t => t.DType.IsFloatingPoint() ? t.Detach().WithRequiresGrad() : t).ToArray();
-        var recorder = new Recorder();
-        Tensor output;
-        using (Tensor.EnableGrad())
-        using (TapeObserver.Attach(recorder))
-        {
-            output = f(inputs) ?? throw new ArgumentException("ExportFunction: the function returned null.", nameof(f));
-        }
+        var (inputs, recorder, output) = Record(f, sampleInputs);
+        CheckNothingFrozen(f, sampleInputs, recorder, inputs);
 
         var graph = new OnnxGraph();
         var names = new Dictionary<Tensor, string>(ReferenceEqualityComparer.Instance);
@@ -106,6 +104,69 @@ public static class OnnxExport
         return graph;
     }
 
+    // Runs f on fresh leaves over the samples' data, so that every operation on a float input is recorded.
+    private static (Tensor[] Inputs, Recorder Recorder, Tensor Output) Record(Func<Tensor[], Tensor> f, Tensor[] samples)
+    {
+        var inputs = samples.Select(t => t.DType.IsFloatingPoint() ? t.Detach().WithRequiresGrad() : t).ToArray();
+        var recorder = new Recorder();
+        using (Tensor.EnableGrad())
+        using (TapeObserver.Attach(recorder))
+        {
+            var output = f(inputs) ?? throw new ArgumentException("ExportFunction: the function returned null.", nameof(f));
+            return (inputs, recorder, output);
+        }
+    }
+
+    // Traces f again on other float inputs (random normal values, the same index inputs): a tensor that a recorded
+    // operator reads and that no recorded operator produced must come out the same, else it was computed from the
+    // inputs off the tape (a comparison mask, a value under NoGrad) and the model would hold it frozen. A function
+    // that fails on the other inputs is not checked.
+    private static void CheckNothingFrozen(Func<Tensor[], Tensor> f, Tensor[] samples, Recorder first, Tensor[] firstInputs)
+    {
+        var others = samples.Select((t, i) => t.DType.IsFloatingPoint() ? Tensor.RandN(t.Shape, 7919 + i, t.DType) : t).ToArray();
+        Recorder second;
+        Tensor[] secondInputs;
+        try
+        {
+            (secondInputs, second, _) = Record(f, others);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or ArithmeticException or NotSupportedException)
+        {
+            return;
+        }
+
+        if (first.Ops.Count != second.Ops.Count || first.Ops.Zip(second.Ops).Any(p => p.First.Node.Name != p.Second.Node.Name))
+        {
+            throw new NotSupportedException(
+                "ExportFunction: the function records other operators for other input values (control flow on the inputs' values); an ONNX graph is one fixed sequence of operators.");
+        }
+
+        var onTape1 = first.Produced(firstInputs);
+        var onTape2 = second.Produced(secondInputs);
+        foreach (var (a, b) in first.Ops.Zip(second.Ops))
+        {
+            var readA = a.Inputs.Concat(Recorder.Reads(a.Node)).ToArray();
+            var readB = b.Inputs.Concat(Recorder.Reads(b.Node)).ToArray();
+            for (var j = 0; j < readA.Length && j < readB.Length; j++)
+            {
+                if (!onTape1.Contains(readA[j]) && !onTape2.Contains(readB[j]) && !SameValues(readA[j], readB[j]))
+                {
+                    throw new NotSupportedException(
+                        $"ExportFunction: operator '{a.Node.Name}' reads a tensor ({readA[j].Shape} {readA[j].DType.Name()}) computed from the inputs off the tape " +
+                        "(a comparison mask, or a value under NoGrad or Detach); the model would hold its traced values. Compute it with recorded operators or outside the function.");
+                }
+            }
+        }
+    }
+
+    private static bool SameValues(Tensor a, Tensor b)
+        => ReferenceEquals(a, b) || (a.Shape == b.Shape && a.DType == b.DType && a.DType switch
+        {
+            DType.Float32 => a.AsSpan<float>().SequenceEqual(b.AsSpan<float>()),
+            DType.Float64 => a.AsSpan<double>().SequenceEqual(b.AsSpan<double>()),
+            _ => a.AsSpan<long>().SequenceEqual(b.AsSpan<long>()),
+        });
+
     private sealed record Op(Node Node, Tensor[] Inputs)
     {
         public Tensor? Output { get; set; }
@@ -116,6 +177,24 @@ public static class OnnxExport
     {
         private readonly List<Op> _ops = [];
         private readonly Dictionary<Node, Op> _byNode = new(ReferenceEqualityComparer.Instance);
+
+        /// <summary>Every operation recorded, in order.</summary>
+        public List<Op> Ops => _ops;
+
+        /// <summary>The tensors that recorded operations produced, and the graph inputs.</summary>
+        public HashSet<Tensor> Produced(Tensor[] inputs)
+        {
+            var set = new HashSet<Tensor>(inputs, ReferenceEqualityComparer.Instance);
+            foreach (var op in _ops)
+            {
+                if (op.Output is { } t)
+                {
+                    set.Add(t);
+                }
+            }
+
+            return set;
+        }
 
         protected override void OnNodeCreated(Node node, ReadOnlySpan<Tensor> inputs)
         {
@@ -161,7 +240,7 @@ public static class OnnxExport
         }
 
         // Tensors an operator reads that are not its differentiable inputs: the index of a gather, a where's condition.
-        private static IEnumerable<Tensor> Reads(Node node)
+        public static IEnumerable<Tensor> Reads(Node node)
             => node.Name is "Embedding" or "Gather" or "IndexSelect" or "Where" && node.SavedTensor(0) is { } t ? [t] : [];
     }
 

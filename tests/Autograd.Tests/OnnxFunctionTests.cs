@@ -124,6 +124,25 @@ public class OnnxFunctionTests
     }
 
     [Fact]
+    public void AMaskComputedFromAnInputOffTheTapeIsRefused()
+    {
+        var e = Assert.Throws<NotSupportedException>(() => OnnxExport.ExportFunction(Stream.Null, t => Tensor.Where(t[0].Gt(0), t[0], t[1]), R(1, 3, 4), R(2, 3, 4)));
+        Assert.Equal(
+            "ExportFunction: operator 'Where' reads a tensor ([3, 4] float32) computed from the inputs off the tape (a comparison mask, or a value under NoGrad or Detach); " +
+            "the model would hold its traced values. Compute it with recorded operators or outside the function.",
+            e.Message);
+        var scale = Assert.Throws<NotSupportedException>(() => OnnxExport.ExportFunction(Stream.Null, t => t[0] * t[0].Detach().Sum().ToArray()[0], R(1, 3)));
+        Assert.StartsWith("ExportFunction: operator 'Mul' reads a tensor ([] float32) computed from the inputs off the tape", scale.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ControlFlowOnTheInputsValuesIsRefused()
+    {
+        var e = Assert.Throws<NotSupportedException>(() => OnnxExport.ExportFunction(Stream.Null, t => t[0].ToArray()[0] == 1 ? t[0].Exp() : t[0].Tanh(), Tensor.Ones(new Shape(3), DType.Float32)));
+        Assert.StartsWith("ExportFunction: the function records other operators for other input values", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void BadArgumentsAreRefused()
     {
         Assert.Throws<ArgumentNullException>(() => OnnxExport.ExportFunction(Stream.Null, null!, R(1, 2)));
