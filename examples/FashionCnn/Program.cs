@@ -1,11 +1,12 @@
 // Fashion-MNIST with a small CNN: conv 1→32 3×3 pad 1, ReLU, max-pool 2; conv 32→64 3×3 pad 1, ReLU, max-pool 2;
 // flatten; Linear 3136→128, ReLU, Linear 128→10. Adam 1e-3, batch 64, float32, 5 epochs. Reports test accuracy and
 // time after every epoch, prints the confusion matrix, writes the training curves and the weights (safetensors, under
-// PyTorch's names, so benchmarks/peers/fashion_cnn.py's model loads them).
+// PyTorch's names, so benchmarks/peers/fashion_cnn.py's model loads them), and the model as model.onnx.
 using Autograd;
 using Autograd.Examples;
 using Autograd.Nn;
 using Autograd.Nn.Serialization;
+using Autograd.Onnx;
 using Autograd.Ops;
 
 var options = FashionOptions.Parse(args, defaultEpochs: 5);
@@ -27,4 +28,7 @@ FashionTraining.Train(
 var weights = Path.Combine(options.OutDir, "fashion-cnn.safetensors");
 model.SaveSafeTensors(weights, new Dictionary<string, string> { ["format"] = "pt" });
 Console.WriteLine($"weights written to {Path.GetFullPath(weights)}");
+var onnx = Path.Combine(options.OutDir, "model.onnx");
+model.Eval().ExportOnnx(onnx, Tensor.Zeros(new Shape(1, 1, 28, 28), DType.Float32));
+Console.WriteLine($"ONNX model (opset 17, dynamic batch) written to {Path.GetFullPath(onnx)}");
 return 0;
