@@ -219,6 +219,35 @@ public static class Graph
         return new RenderResult(dotPath, path, $"wrote {dotPath} and rendered it to {path} with {dot}");
     }
 
+    /// <summary>
+    /// The graph behind <paramref name="root"/> as an SVG document, rendered by Graphviz's <c>dot</c> (see
+    /// <see cref="Render"/>): for a notebook, a web page or a report.
+    /// </summary>
+    /// <param name="root">The tensor whose graph to draw.</param>
+    /// <param name="options">What to show, and <see cref="GraphOptions.DotCommand"/>; <see cref="GraphOptions.Default"/> when null.</param>
+    /// <param name="recorder">The recorder that watched the forward (and backward) pass, or null.</param>
+    /// <returns>The SVG text.</returns>
+    /// <exception cref="InvalidOperationException">Graphviz was not found or failed; the message says why and how to install it.</exception>
+    public static string ToSvg(Tensor root, GraphOptions? options = null, GraphRecorder? recorder = null)
+    {
+        ArgumentNullException.ThrowIfNull(root);
+        var directory = Directory.CreateTempSubdirectory("autograd-graph-");
+        try
+        {
+            var result = Render(root, Path.Combine(directory.FullName, "graph.svg"), options, recorder);
+            if (result.ImagePath is null)
+            {
+                throw new InvalidOperationException("Graph.ToSvg: " + result.Message);
+            }
+
+            return File.ReadAllText(result.ImagePath);
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
     /// <summary>The full path of Graphviz's <c>dot</c> (or of <paramref name="command"/>): looked up on <c>PATH</c>, or checked when it is a path; null when not found.</summary>
     public static string? FindDot(string command = "dot")
     {

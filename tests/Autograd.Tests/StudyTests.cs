@@ -77,6 +77,23 @@ public partial class StudyTests
     }
 
     [Fact]
+    public void ToSvgDrawsTheGraphWithGraphvizOrSaysHowToInstallIt()
+    {
+        var x = Tensor.From(1.0, 2.0).WithRequiresGrad();
+        var y = x.Softmax(0);
+        if (Graph.FindDot() is null)
+        {
+            var e = Assert.Throws<InvalidOperationException>(() => Graph.ToSvg(y));
+            Assert.Contains("apt-get install -y graphviz", e.Message, StringComparison.Ordinal);
+            return;
+        }
+
+        var svg = Graph.ToSvg(y);
+        Assert.Contains("<svg", svg, StringComparison.Ordinal);
+        Assert.Contains("Softmax", svg, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void DotMarksParametersAndConstants()
     {
         var w = Tensor.From(0.5, -0.25).WithRequiresGrad();
