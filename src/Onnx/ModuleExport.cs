@@ -95,6 +95,9 @@ public static class ModuleExport
                 Sigmoid => (g.Node("Sigmoid", [x]), module.Forward(value)),
                 GELU => (Gelu(x, value.DType), module.Forward(value)),
                 Dropout => (x, module.Forward(value)),
+                Softmax sm => (g.Node("Softmax", [x], Int("axis", sm.Dim)), module.Forward(value)),
+                LogSoftmax ls => (g.Node("LogSoftmax", [x], Int("axis", ls.Dim)), module.Forward(value)),
+                AdaptiveAvgPool2d ap when ap.OutputSize == 1 => (g.Node("GlobalAveragePool", [x]), module.Forward(value)),
                 Flatten f => (EmitFlatten(f, x, value), module.Forward(value)),
                 Conv2d c => (EmitConv(c, path, x), module.Forward(value)),
                 MaxPool2d p => (g.Node("MaxPool", [x], Ints("kernel_shape", [p.KernelSize, p.KernelSize]), Ints("strides", [p.Stride, p.Stride]), Ints("pads", [p.Padding, p.Padding, p.Padding, p.Padding])), module.Forward(value)),
@@ -106,7 +109,7 @@ public static class ModuleExport
                 TransformerBlock t => (EmitBlock(t, path, x, value), module.Forward(value)),
                 Gpt gpt => (EmitGpt(gpt, path, x, value), module.Forward(value)),
                 _ => throw new NotSupportedException(
-                    $"ExportOnnx: {Describe(module, path)} has no ONNX mapping; exportable modules are Sequential, Linear, ReLU, Tanh, Sigmoid, GELU, Dropout, Flatten, Conv2d, MaxPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, LayerNorm, Embedding, MultiHeadAttention, TransformerBlock and Gpt."),
+                    $"ExportOnnx: {Describe(module, path)} has no ONNX mapping; exportable modules are Sequential, Linear, ReLU, Tanh, Sigmoid, GELU, Dropout, Softmax, LogSoftmax, Flatten, Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d (to 1×1), BatchNorm1d, BatchNorm2d, LayerNorm, Embedding, MultiHeadAttention, TransformerBlock and Gpt."),
             };
         }
 

@@ -6,6 +6,21 @@ namespace Autograd.Tests;
 public class LayerModuleTests
 {
     [Fact]
+    public void SoftmaxLogSoftmaxAndAdaptiveAvgPoolModulesComputeTheirOperators()
+    {
+        var x = Tensor.RandN(new Shape(2, 3, 4, 5), seed: 3).WithRequiresGrad();
+        Assert.Equal(x.Softmax(1).ToArray<double>(), new Softmax(1).Forward(x).ToArray<double>());
+        Assert.Equal(x.LogSoftmax(-1).ToArray<double>(), new LogSoftmax(-1).Forward(x).ToArray<double>());
+        var pooled = new AdaptiveAvgPool2d().Forward(x);
+        Assert.Equal([2, 3, 1, 1], pooled.Shape.ToArray());
+        Assert.Equal(x.AdaptiveAvgPool2d(1).ToArray<double>(), pooled.ToArray<double>());
+        Assert.Contains("Softmax(dim=1)", new Sequential(new Softmax(1)).ToString(), StringComparison.Ordinal);
+        Assert.Contains("AdaptiveAvgPool2d(output_size=2)", new Sequential(new AdaptiveAvgPool2d(2)).ToString(), StringComparison.Ordinal);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Softmax(4).Forward(x));
+        Assert.Empty(new Softmax(0).Parameters());
+    }
+
+    [Fact]
     public void Conv2dInitialisesAsPyTorchAndComputesTheOperator()
     {
         var conv = new Conv2d(4, 6, 3, seed: 5, padding: 1, groups: 2);

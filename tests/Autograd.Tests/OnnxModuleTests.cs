@@ -114,6 +114,10 @@ public class OnnxModuleTests
         ["Sigmoid"] = (d => new Sigmoid(), (d, n, s) => Input(d, s, n, 7)),
         ["GELU"] = (d => new GELU(), (d, n, s) => Input(d, s, n, 2, 7)),
         ["Dropout (eval)"] = (d => new Sequential(new Dropout(0.5, seed: 1), new Linear(4, 2, seed: 2, dtype: d)).Eval(), (d, n, s) => Input(d, s, n, 4)),
+        ["Softmax"] = (d => new Softmax(-1), (d, n, s) => Input(d, s, n, 3, 7)),
+        ["Softmax dim 1"] = (d => new Softmax(1), (d, n, s) => Input(d, s, n, 3, 7)),
+        ["LogSoftmax"] = (d => new LogSoftmax(1), (d, n, s) => Input(d, s, n, 9)),
+        ["AdaptiveAvgPool2d 1"] = (d => new Sequential(new AdaptiveAvgPool2d(), new Flatten()), (d, n, s) => Input(d, s, n, 3, 5, 6)),
         ["Flatten"] = (d => new Flatten(), (d, n, s) => Input(d, s, n, 2, 3, 4)),
         ["Flatten (1, 2)"] = (d => new Flatten(1, 2), (d, n, s) => Input(d, s, n, 2, 3, 4)),
         ["Flatten (2, -1)"] = (d => new Flatten(2), (d, n, s) => Input(d, s, n, 2, 3, 4)),
@@ -144,7 +148,7 @@ public class OnnxModuleTests
     }
 
     // ONNX Runtime 1.31 has no float64 kernels for Conv, AveragePool and Erf (GELU, TransformerBlock).
-    private static readonly HashSet<string> NoDoubleKernels = ["Conv2d", "Conv2d stride 2 padding 1 dilation 2 groups 2", "Conv2d without bias", "AvgPool2d", "AvgPool2d padding, count_include_pad", "AvgPool2d padding, not count_include_pad", "GELU", "TransformerBlock"];
+    private static readonly HashSet<string> NoDoubleKernels = ["Conv2d", "Conv2d stride 2 padding 1 dilation 2 groups 2", "Conv2d without bias", "AvgPool2d", "AvgPool2d padding, count_include_pad", "AvgPool2d padding, not count_include_pad", "GELU", "TransformerBlock", "AdaptiveAvgPool2d 1"];
 
     public static TheoryData<string> Float64Kinds() => [.. Kinds.Keys.Where(k => !NoDoubleKernels.Contains(k))];
 

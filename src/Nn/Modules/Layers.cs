@@ -122,6 +122,54 @@ public sealed class Flatten(int startDim = 1, int endDim = -1) : Module
     public override Tensor Forward(Tensor input) => input.Flatten(StartDim, EndDim);
 }
 
+/// <summary>Softmax along <see cref="Dim"/>, as PyTorch's <c>nn.Softmax(dim)</c>: the fused operator (one kernel each way).</summary>
+/// <param name="dim">The dim the probabilities sum to 1 along (negative counts from the end).</param>
+public sealed class Softmax(int dim) : Module
+{
+    /// <summary>The dim the probabilities sum to 1 along.</summary>
+    public int Dim { get; } = dim;
+
+    /// <inheritdoc />
+    protected override string ExtraDescription => string.Create(CultureInfo.InvariantCulture, $"dim={Dim}");
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentOutOfRangeException">The dim is outside the input's rank.</exception>
+    public override Tensor Forward(Tensor input) => input.Softmax(Dim);
+}
+
+/// <summary>Log-softmax along <see cref="Dim"/>, as PyTorch's <c>nn.LogSoftmax(dim)</c>: the fused operator.</summary>
+/// <param name="dim">The dim to normalise along (negative counts from the end).</param>
+public sealed class LogSoftmax(int dim) : Module
+{
+    /// <summary>The dim normalised along.</summary>
+    public int Dim { get; } = dim;
+
+    /// <inheritdoc />
+    protected override string ExtraDescription => string.Create(CultureInfo.InvariantCulture, $"dim={Dim}");
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentOutOfRangeException">The dim is outside the input's rank.</exception>
+    public override Tensor Forward(Tensor input) => input.LogSoftmax(Dim);
+}
+
+/// <summary>
+/// Adaptive average pooling of [N, C, H, W] to [N, C, size, size], as PyTorch's <c>nn.AdaptiveAvgPool2d</c>; with size 1,
+/// the global average pooling that ends many CNNs.
+/// </summary>
+/// <param name="outputSize">The output's height and width (default 1).</param>
+public sealed class AdaptiveAvgPool2d(int outputSize = 1) : Module
+{
+    /// <summary>The output's height and width.</summary>
+    public int OutputSize { get; } = outputSize;
+
+    /// <inheritdoc />
+    protected override string ExtraDescription => string.Create(CultureInfo.InvariantCulture, $"output_size={OutputSize}");
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentException">The input is not [N, C, H, W], or the output size is not positive.</exception>
+    public override Tensor Forward(Tensor input) => input.AdaptiveAvgPool2d(OutputSize);
+}
+
 /// <summary>max(x, 0).</summary>
 public sealed class ReLU : Module
 {
