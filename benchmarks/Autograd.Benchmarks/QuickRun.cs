@@ -25,7 +25,7 @@ public static class QuickRun
         var outAt = Array.IndexOf(args, "--out");
         var outPath = outAt >= 0 && outAt + 1 < args.Length ? Path.GetFullPath(args[outAt + 1]) : null;
         var filter = args.Where((_, i) => outAt < 0 || (i != outAt && i != outAt + 1)).FirstOrDefault();
-        foreach (var type in Suite.Classes.Where(t => filter is null || t.Name.Contains(filter, StringComparison.OrdinalIgnoreCase)))
+        foreach (var type in Suite.QuickClasses.Where(t => filter is null || t.Name.Contains(filter, StringComparison.OrdinalIgnoreCase)))
         {
             var log = new AccumulationLogger();
             var config = Suite.Config(Suite.QuickJob, log, artifacts, exporters: false)

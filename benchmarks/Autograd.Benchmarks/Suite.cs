@@ -14,6 +14,9 @@ public static class Suite
     public static readonly Type[] Classes =
         [typeof(SoftmaxBenchmarks), typeof(TapeOverheadBenchmarks), typeof(MatMulBenchmarks), typeof(TrainingStepBenchmarks), typeof(LayerBenchmarks)];
 
+    /// <summary>The classes the quick run smoke-tests: the five questions and the cost of forward mode.</summary>
+    public static readonly Type[] QuickClasses = [.. Classes, typeof(ForwardModeBenchmarks)];
+
     /// <summary>Every benchmark once, in this process (BenchmarkDotNet's Dry job, in-process): a smoke test, not a measurement.</summary>
     public static Job QuickJob { get; } = Job.Dry.WithToolchain(InProcessEmitToolchain.Instance).WithId("Quick");
 

@@ -570,8 +570,9 @@ public static partial class Autodiff
         }
         else
         {
+            // Inside a dual level a sum is a recorded node too, so that it carries the tangents of its terms.
             node.WalkGrad = AddGradients(current, g, createGraph);
-            node.WalkGradOwned = !createGraph;
+            node.WalkGradOwned = !createGraph && ForwardMode.t_level == 0;
         }
     }
 
@@ -645,7 +646,7 @@ public static partial class Autodiff
                 leaf.Grad = g.Clone();
             }
         }
-        else if (!createGraph && !current.RequiresGrad && !g.RequiresGrad)
+        else if (!createGraph && !current.RequiresGrad && !g.RequiresGrad && ForwardMode.t_level == 0)
         {
             current.MarkWritten("AccumulateGrad");
             AddInPlace(current, g);
@@ -656,12 +657,15 @@ public static partial class Autodiff
         }
     }
 
-    /// <summary>a + b for two gradients of one shape; recorded (differentiable) when <paramref name="createGraph"/> is set.</summary>
+    /// <summary>
+    /// a + b for two gradients of one shape; recorded (differentiable) when <paramref name="createGraph"/> is set, and
+    /// inside a dual level when a term carries a tangent (the node's forward rule gives the sum's tangent).
+    /// </summary>
     private static Tensor AddGradients(Tensor a, Tensor b, bool createGraph)
     {
         var sum = Tensor.Uninitialized(a.Shape, a.DType);
         Add(a, b, sum);
-        if (createGraph && Tensor.ShouldRecord(a, b))
+        if ((createGraph || ForwardMode.t_level != 0) && Tensor.ShouldRecord(a, b))
         {
             sum.SetGradFn(new GradSumNode(a, b));
         }
@@ -930,7 +934,7 @@ public static partial class Autodiff
         }
     }
 
-    [Rule("GradSum", Forward = "y = a + b, two gradients meeting at one node (recorded with createGraph)", Backward = "da = g, db = g")]
+    [Rule("GradSum", Forward = "y = a + b, two gradients meeting at one node (recorded with createGraph)", Backward = "da = g, db = g", Tangent = "ẏ = ȧ + ḃ")]
     private sealed class GradSumNode(Tensor a, Tensor b) : Node("GradSum", a, b)
     {
         protected internal override void Backward(Tensor grad, Tensor?[] inputGrads)
@@ -938,6 +942,9 @@ public static partial class Autodiff
             inputGrads[0] = grad;
             inputGrads[1] = grad;
         }
+
+        protected internal override Tensor? Jvp(Tensor?[] tangents, Tensor output)
+            => tangents[0] is not { } a ? tangents[1] : tangents[1] is not { } b ? a : AddGradients(a, b, createGraph: true);
     }
 }
 

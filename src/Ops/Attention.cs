@@ -441,6 +441,19 @@ public static class Attention
     }
 
     /// <summary>dq = dS · k and dk = dSᵀ · q (the scale is already in dS), each summed back to its input's shape, into slots 0 and 1.</summary>
+    private static Tensor WeightsTangent(Tensor? tq, Tensor? tk, Tensor q, Tensor k, Tensor p, Tensor? keep, double scale)
+    {
+        var fromQ = tq is null ? null : LinearAlgebra.MatMulT(tq, k, false, true);
+        var fromK = tk is null ? null : LinearAlgebra.MatMulT(q, tk, false, true);
+        var ds = (fromQ is null ? fromK! : fromK is null ? fromQ : fromQ + fromK) * scale;
+        if (keep is not null)
+        {
+            ds = Tensor.Where(keep, ds, 0.0);
+        }
+
+        return Tensor.SoftmaxBackward(Tangents.To(ds, p.Shape)!, p, -1);
+    }
+
     private static void QueryKeyGradients(Tensor ds, Tensor q, Tensor k, bool needQ, bool needK, Tensor?[] grads)
     {
         if (needQ)
@@ -460,7 +473,8 @@ public static class Attention
         "ScaledDotProductAttention",
         Forward = "S = mask(q · kᵀ · scale), P = softmax(S), y = P · v",
         Backward = "dP = g · vᵀ, dS = P ⊙ (dP − Σ dP⊙P) masked, dq = dS · k · scale, dk = dSᵀ · q · scale, dv = Pᵀ · g",
-        Saves = "q, k, v, p")]
+        Saves = "q, k, v, p",
+        Tangent = "Ṡ = mask((q̇ · kᵀ + q · k̇ᵀ) · scale), Ṗ = P ⊙ (Ṡ − Σ Ṡ⊙P), ẏ = Ṗ · v + P · v̇")]
     private sealed class AttentionNode : Node
     {
         private readonly Tensor? _keep;
@@ -486,7 +500,7 @@ public static class Attention
 
             // Without create-graph nothing needs to be differentiable: one kernel per batch matrix, no temporary of
             // the scores' size. With it, the rule below is recorded, differentiable in q and k through P's node.
-            if (_layout is not null && !GradMode.IsEnabled && g.DType == q.DType && g.ElementCount == _layout.Batch * _layout.Lq * _layout.Dv)
+            if (_layout is not null && !GradMode.IsEnabled && ForwardMode.t_level == 0 && g.DType == q.DType && g.ElementCount == _layout.Batch * _layout.Lq * _layout.Dv)
             {
                 var dq = NeedsInputGrad(0) ? Tensor.Uninitialized(q.Shape, q.DType) : null;
                 var dk = NeedsInputGrad(1) ? Tensor.Uninitialized(k.Shape, k.DType) : null;
@@ -507,6 +521,16 @@ public static class Attention
                 QueryKeyGradients(ScoresGradient(dp, p, _keep, _scale), q, k, NeedsInputGrad(0), NeedsInputGrad(1), grads);
             }
         }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
+        {
+            var p = Saved(3);
+            var fromP = t[0] is null && t[1] is null
+                ? null
+                : LinearAlgebra.MatMulT(WeightsTangent(t[0], t[1], Saved(0), Saved(1), p, _keep, _scale), Saved(2), false, false);
+            var fromV = t[2] is { } tv ? LinearAlgebra.MatMulT(p, tv, false, false) : null;
+            return Tangents.Sum(fromP, fromV, y);
+        }
     }
 
     // The weights saved by the fused attention carry this node, so that the rule above, run with create-graph,
@@ -515,7 +539,8 @@ public static class Attention
         "AttentionWeights",
         Forward = "P = softmax(mask(q · kᵀ · scale))",
         Backward = "dS = P ⊙ (g − Σ g⊙P) masked, dq = dS · k · scale, dk = dSᵀ · q · scale",
-        Saves = "q, k, p")]
+        Saves = "q, k, p",
+        Tangent = "Ṡ = mask((q̇ · kᵀ + q · k̇ᵀ) · scale), Ṗ = P ⊙ (Ṡ − Σ Ṡ⊙P)")]
     private sealed class WeightsNode : Node
     {
         private readonly Tensor? _keep;
@@ -536,5 +561,8 @@ public static class Attention
             var k = Saved(1);
             QueryKeyGradients(ScoresGradient(g, Saved(2), _keep, _scale), q, k, NeedsInputGrad(0), NeedsInputGrad(1), grads);
         }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
+            => WeightsTangent(t[0], t[1], Saved(0), Saved(1), Saved(2), _keep, _scale);
     }
 }

@@ -221,7 +221,7 @@ public static class Comparison
         }
     }
 
-    [Rule("Where", Forward = "y = where(c, a, b)", Backward = "da = where(c, g, 0), db = where(c, 0, g)", Saves = "c")]
+    [Rule("Where", Forward = "y = where(c, a, b)", Backward = "da = where(c, g, 0), db = where(c, 0, g)", Saves = "c", Tangent = "ẏ = where(c, ȧ, ḃ)")]
     private sealed class WhereNode : Node
     {
         private readonly Shape _sa, _sb;
@@ -247,11 +247,24 @@ public static class Comparison
                 grads[1] = Tensor.Where(c, 0.0, g).SumTo(_sb);
             }
         }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
+        {
+            var c = Saved(0);
+            var tangent = (t[0], t[1]) switch
+            {
+                ({ } ta, { } tb) => Tensor.Where(c, ta, tb),
+                ({ } ta, null) => Tensor.Where(c, ta, 0.0),
+                (null, { } tb) => Tensor.Where(c, 0.0, tb),
+                _ => null,
+            };
+            return Tangents.To(tangent, y.Shape);
+        }
     }
 
     // Ties are split half and half; where either is NaN, both get g, as in PyTorch.
-    [Rule("Maximum", Forward = "y = maximum(a, b)", Backward = "da = g ⊙ (1 − [a < b] − ½[a = b]), db = g ⊙ (1 − [a > b] − ½[a = b])", Saves = "a, b")]
-    [Rule("Minimum", Forward = "y = minimum(a, b)", Backward = "da = g ⊙ (1 − [a > b] − ½[a = b]), db = g ⊙ (1 − [a < b] − ½[a = b])", Saves = "a, b")]
+    [Rule("Maximum", Forward = "y = maximum(a, b)", Backward = "da = g ⊙ (1 − [a < b] − ½[a = b]), db = g ⊙ (1 − [a > b] − ½[a = b])", Saves = "a, b", Tangent = "ẏ = ȧ ⊙ (1 − [a > b] − ½[a = b]) + ḃ ⊙ (1 − [a < b] − ½[a = b])")]
+    [Rule("Minimum", Forward = "y = minimum(a, b)", Backward = "da = g ⊙ (1 − [a > b] − ½[a = b]), db = g ⊙ (1 − [a < b] − ½[a = b])", Saves = "a, b", Tangent = "ẏ = ȧ ⊙ (1 − [a < b] − ½[a = b]) + ḃ ⊙ (1 − [a > b] − ½[a = b])")]
     private sealed class ExtremumNode : Node
     {
         private readonly bool _max;
@@ -280,9 +293,19 @@ public static class Comparison
                 grads[1] = (g * (1.0 - loses - half)).SumTo(b.Shape);
             }
         }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
+        {
+            var a = Saved(0);
+            var b = Saved(1);
+            var half = 0.5 * a.Eq(b);
+            var fromA = t[0] is { } ta ? ta * (1.0 - (_max ? a.Lt(b) : a.Gt(b)) - half) : null;
+            var fromB = t[1] is { } tb ? tb * (1.0 - (_max ? a.Gt(b) : a.Lt(b)) - half) : null;
+            return Tangents.Sum(fromA, fromB, y);
+        }
     }
 
-    [Rule("Clamp", Forward = "y = clamp(x, min, max)", Backward = "dx = g ⊙ [min ≤ x ≤ max]", Saves = "x")]
+    [Rule("Clamp", Forward = "y = clamp(x, min, max)", Backward = "dx = g ⊙ [min ≤ x ≤ max]", Saves = "x", Tangent = "ẏ = ẋ ⊙ [min ≤ x ≤ max]")]
     private sealed class ClampNode : Node
     {
         private readonly double? _min, _max;
@@ -305,6 +328,18 @@ public static class Comparison
             }
 
             grads[0] = g * inside!;
+        }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
+        {
+            var x = Saved(0);
+            var inside = _min is double lo ? x.Ge(lo) : null;
+            if (_max is double hi)
+            {
+                inside = inside is null ? x.Le(hi) : inside * x.Le(hi);
+            }
+
+            return t[0]! * inside!;
         }
     }
 }

@@ -665,7 +665,7 @@ public static class Convolution
 
     // The convolution is bilinear in x and W, so each gradient is the other backward operator or the convolution
     // itself, with the same stride, padding, dilation and groups.
-    [Rule("Conv2d", Forward = "y = W ⋆ x + b (per image and group: W_g · im2col(x_g))", Backward = "dx = Conv2dBackwardInput(g, W), dW = Conv2dBackwardWeight(g, x), db = Σ_{n,h,w} g", Saves = "x, w")]
+    [Rule("Conv2d", Forward = "y = W ⋆ x + b (per image and group: W_g · im2col(x_g))", Backward = "dx = Conv2dBackwardInput(g, W), dW = Conv2dBackwardWeight(g, x), db = Σ_{n,h,w} g", Saves = "x, w", Tangent = "ẏ = Ẇ ⋆ x + W ⋆ ẋ + ḃ")]
     private sealed class Conv2dNode : Node
     {
         private readonly ConvArgs _args;
@@ -684,7 +684,7 @@ public static class Convolution
             var x = Saved(0);
             var w = Saved(1);
             var a = _args;
-            if (!GradMode.IsEnabled && (NeedsInputGrad(0) || NeedsInputGrad(1)))
+            if (!GradMode.IsEnabled && ForwardMode.t_level == 0 && (NeedsInputGrad(0) || NeedsInputGrad(1)))
             {
                 // Nothing is recorded: one pass over the batch gives every gradient asked for.
                 var geo = Validate("Conv2d", 2, x.Shape, w.Shape, null, a);
@@ -713,12 +713,33 @@ public static class Convolution
                 grads[2] = g.Sum([0, 2, 3]);
             }
         }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
+        {
+            var a = _args;
+            var bias = _hasBias ? t[2] : null;
+            Tensor? result = null;
+            if (t[0] is { } tx)
+            {
+                result = tx.Conv2d(Saved(1), bias, a.Stride, a.Padding, a.Dilation, a.Groups);
+                bias = null;
+            }
+
+            if (t[1] is { } tw)
+            {
+                var fromW = Saved(0).Conv2d(tw, bias, a.Stride, a.Padding, a.Dilation, a.Groups);
+                result = result is null ? fromW : result + fromW;
+                bias = null;
+            }
+
+            return bias is null ? result : Tangents.To(bias.Reshape(bias.Shape[0], 1, 1), y.Shape);
+        }
     }
 
     // Both backward operators are bilinear in (g, other), where other is W for the input's and x for the weight's:
     // ⟨dx, gg⟩ = ⟨g, conv(gg, W)⟩ and ⟨dW, gg⟩ = ⟨g, conv(x, gg)⟩, so each one's rule is Conv2d and the other operator.
-    [Rule("Conv2dBackwardInput", Forward = "dx = col2im(Wᵀ · g) (transposed convolution)", Backward = "dg = Conv2d(gg, W), dW = Conv2dBackwardWeight(g, gg)", Saves = "g, w")]
-    [Rule("Conv2dBackwardWeight", Forward = "dW = Σ_n g · im2col(x)ᵀ", Backward = "dg = Conv2d(x, gg), dx = Conv2dBackwardInput(g, gg)", Saves = "g, x")]
+    [Rule("Conv2dBackwardInput", Forward = "dx = col2im(Wᵀ · g) (transposed convolution)", Backward = "dg = Conv2d(gg, W), dW = Conv2dBackwardWeight(g, gg)", Saves = "g, w", Tangent = "ḋx = Conv2dBackwardInput(ġ, W) + Conv2dBackwardInput(g, Ẇ)")]
+    [Rule("Conv2dBackwardWeight", Forward = "dW = Σ_n g · im2col(x)ᵀ", Backward = "dg = Conv2d(x, gg), dx = Conv2dBackwardInput(g, gg)", Saves = "g, x", Tangent = "ḋW = Conv2dBackwardWeight(ġ, x) + Conv2dBackwardWeight(g, ẋ)")]
     private sealed class BackwardNode : Node
     {
         private readonly ConvArgs _args;
@@ -747,6 +768,19 @@ public static class Convolution
                     ? Conv2dBackwardWeight(g, gg, other.Shape, a.Stride, a.Padding, a.Dilation, a.Groups)
                     : Conv2dBackwardInput(g, gg, other.Shape, a.Stride, a.Padding, a.Dilation, a.Groups);
             }
+        }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
+        {
+            var a = _args;
+            var ofInput = Name == "Conv2dBackwardInput";
+            Tensor Apply(Tensor g, Tensor other) => ofInput
+                ? Conv2dBackwardInput(g, other, y.Shape, a.Stride, a.Padding, a.Dilation, a.Groups)
+                : Conv2dBackwardWeight(g, other, y.Shape, a.Stride, a.Padding, a.Dilation, a.Groups);
+
+            var fromG = t[0] is { } tg ? Apply(tg, Saved(1)) : null;
+            var fromOther = t[1] is { } to ? Apply(Saved(0), to) : null;
+            return Tangents.Sum(fromG, fromOther, y);
         }
     }
 }

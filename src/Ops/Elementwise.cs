@@ -481,16 +481,18 @@ public static class Elementwise
         protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => t[0]! * Saved(0);
     }
 
-    [Rule("Log", Forward = "y = log(x)", Backward = "dx = g / x", Saves = "x")]
+    [Rule("Log", Forward = "y = log(x)", Backward = "dx = g / x", Saves = "x", Tangent = "ẏ = ẋ / x")]
     private sealed class LogNode : Node
     {
         public LogNode(Tensor x)
             : base("Log", x) => Save(x);
 
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g / Saved(0);
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => t[0]! / Saved(0);
     }
 
-    [Rule("Pow", Forward = "y = x^p, p a number", Backward = "dx = g ⊙ p·x^(p − 1), 0 when p = 0", Saves = "x")]
+    [Rule("Pow", Forward = "y = x^p, p a number", Backward = "dx = g ⊙ p·x^(p − 1), 0 when p = 0", Saves = "x", Tangent = "ẏ = ẋ ⊙ p·x^(p − 1), 0 when p = 0")]
     private sealed class PowNode : Node
     {
         private readonly double _p;
@@ -507,27 +509,33 @@ public static class Elementwise
             var x = Saved(0);
             grads[0] = _p == 0 ? Tensor.ZerosLike(x) : g * (x.Pow(_p - 1) * _p);
         }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => _p == 0 ? null : t[0]! * (Saved(0).Pow(_p - 1) * _p);
     }
 
-    [Rule("Sqrt", Forward = "y = √x", Backward = "dx = g / (2y)", Saves = "y")]
+    [Rule("Sqrt", Forward = "y = √x", Backward = "dx = g / (2y)", Saves = "y", Tangent = "ẏ = ẋ / (2y)")]
     private sealed class SqrtNode : Node
     {
         public SqrtNode(Tensor x, Tensor y)
             : base("Sqrt", x) => Save(y);
 
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g / (2.0 * Saved(0));
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => t[0]! / (2.0 * Saved(0));
     }
 
-    [Rule("Abs", Forward = "y = |x|", Backward = "dx = g ⊙ sign(x)", Saves = "x")]
+    [Rule("Abs", Forward = "y = |x|", Backward = "dx = g ⊙ sign(x)", Saves = "x", Tangent = "ẏ = ẋ ⊙ sign(x)")]
     private sealed class AbsNode : Node
     {
         public AbsNode(Tensor x)
             : base("Abs", x) => Save(x);
 
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g * SignMask(Saved(0));
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => t[0]! * SignMask(Saved(0));
     }
 
-    [Rule("Tanh", Forward = "y = tanh(x)", Backward = "dx = g ⊙ (1 − y²)", Saves = "y")]
+    [Rule("Tanh", Forward = "y = tanh(x)", Backward = "dx = g ⊙ (1 − y²)", Saves = "y", Tangent = "ẏ = ẋ ⊙ (1 − y²)")]
     private sealed class TanhNode : Node
     {
         public TanhNode(Tensor x, Tensor y)
@@ -538,9 +546,15 @@ public static class Elementwise
             var y = Saved(0);
             grads[0] = g * (1.0 - (y * y));
         }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
+        {
+            var s = Saved(0);
+            return t[0]! * (1.0 - (s * s));
+        }
     }
 
-    [Rule("Sigmoid", Forward = "y = σ(x) = 1 / (1 + exp(−x))", Backward = "dx = g ⊙ (1 − y) ⊙ y", Saves = "y")]
+    [Rule("Sigmoid", Forward = "y = σ(x) = 1 / (1 + exp(−x))", Backward = "dx = g ⊙ (1 − y) ⊙ y", Saves = "y", Tangent = "ẏ = ẋ ⊙ (1 − y) ⊙ y")]
     private sealed class SigmoidNode : Node
     {
         public SigmoidNode(Tensor x, Tensor y)
@@ -551,18 +565,26 @@ public static class Elementwise
             var y = Saved(0);
             grads[0] = g * (1.0 - y) * y;
         }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
+        {
+            var s = Saved(0);
+            return t[0]! * (1.0 - s) * s;
+        }
     }
 
-    [Rule("Relu", Forward = "y = max(x, 0)", Backward = "dx = g ⊙ [y > 0]", Saves = "y")]
+    [Rule("Relu", Forward = "y = max(x, 0)", Backward = "dx = g ⊙ [y > 0]", Saves = "y", Tangent = "ẏ = ẋ ⊙ [y > 0]")]
     private sealed class ReluNode : Node
     {
         public ReluNode(Tensor x, Tensor y)
             : base("Relu", x) => Save(y);
 
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g * PositiveMask(Saved(0));
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => t[0]! * PositiveMask(Saved(0));
     }
 
-    [Rule("Erf", Forward = "y = erf(x)", Backward = "dx = g ⊙ 2/√π · exp(−x²)", Saves = "x")]
+    [Rule("Erf", Forward = "y = erf(x)", Backward = "dx = g ⊙ 2/√π · exp(−x²)", Saves = "x", Tangent = "ẏ = ẋ ⊙ 2/√π · exp(−x²)")]
     private sealed class ErfNode : Node
     {
         public ErfNode(Tensor x)
@@ -573,6 +595,12 @@ public static class Elementwise
             var x = Saved(0);
             grads[0] = g * ((x * x).Neg().Exp() * (2.0 / Math.Sqrt(Math.PI)));
         }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
+        {
+            var x = Saved(0);
+            return t[0]! * ((x * x).Neg().Exp() * (2.0 / Math.Sqrt(Math.PI)));
+        }
     }
 
     private readonly struct PowWork(Tensor x, Tensor y, double exponent) : IFloatWork
@@ -582,11 +610,13 @@ public static class Elementwise
             => TensorPrimitives.Pow(x.Span<T>(), T.CreateTruncating(exponent), y.Span<T>());
     }
 
-    [Rule("To", Forward = "y = x converted to another float dtype", Backward = "dx = g converted back to x's dtype")]
+    [Rule("To", Forward = "y = x converted to another float dtype", Backward = "dx = g converted back to x's dtype", Tangent = "ẏ = ẋ converted to y's dtype")]
     private sealed class ToNode(Tensor x) : Node("To", x)
     {
         private readonly DType _from = x.DType;
 
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g.To(_from);
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => t[0]!.To(y.DType);
     }
 }

@@ -650,8 +650,8 @@ public static class Indexing
     // ---------------------------------------------------------------- backward rules
 
     // Gather and IndexSelect read elements picked by an index; each is the adjoint of the matching scatter below.
-    [Rule("Gather", Forward = "y = gather(x, dim, index)", Backward = "dx = scatterAdd(zeros(x.shape), dim, index, g)", Saves = "index")]
-    [Rule("IndexSelect", Forward = "y = indexSelect(x, dim, index)", Backward = "dx = indexAdd(zeros(x.shape), dim, index, g)", Saves = "index")]
+    [Rule("Gather", Forward = "y = gather(x, dim, index)", Backward = "dx = scatterAdd(zeros(x.shape), dim, index, g)", Saves = "index", Tangent = "ẏ = gather(ẋ, dim, index)")]
+    [Rule("IndexSelect", Forward = "y = indexSelect(x, dim, index)", Backward = "dx = indexAdd(zeros(x.shape), dim, index, g)", Saves = "index", Tangent = "ẏ = indexSelect(ẋ, dim, index)")]
     private sealed class SelectNode : Node
     {
         private readonly Shape _shape;
@@ -672,11 +672,14 @@ public static class Indexing
             var zeros = Tensor.Zeros(_shape, _dtype);
             grads[0] = Name == "Gather" ? zeros.ScatterAdd(_dim, Saved(0), g) : zeros.IndexAdd(_dim, Saved(0), g);
         }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
+            => Name == "Gather" ? t[0]!.Gather(_dim, Saved(0)) : t[0]!.IndexSelect(_dim, Saved(0));
     }
 
     // ScatterAdd and IndexAdd add a source into x at the places an index picks; x's gradient passes through.
-    [Rule("ScatterAdd", Forward = "y = scatterAdd(x, dim, index, src)", Backward = "dx = g, dsrc = gather(g, dim, index)", Saves = "index")]
-    [Rule("IndexAdd", Forward = "y = indexAdd(x, dim, index, source)", Backward = "dx = g, dsource = indexSelect(g, dim, index)", Saves = "index")]
+    [Rule("ScatterAdd", Forward = "y = scatterAdd(x, dim, index, src)", Backward = "dx = g, dsrc = gather(g, dim, index)", Saves = "index", Tangent = "ẏ = scatterAdd(ẋ, dim, index, ṡrc)")]
+    [Rule("IndexAdd", Forward = "y = indexAdd(x, dim, index, source)", Backward = "dx = g, dsource = indexSelect(g, dim, index)", Saves = "index", Tangent = "ẏ = indexAdd(ẋ, dim, index, ṡource)")]
     private sealed class AddAtNode : Node
     {
         private readonly int _dim;
@@ -700,10 +703,21 @@ public static class Indexing
                 grads[1] = Name == "ScatterAdd" ? g.Gather(_dim, Saved(0)) : g.IndexSelect(_dim, Saved(0));
             }
         }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
+        {
+            if (t[1] is not { } ts)
+            {
+                return t[0];
+            }
+
+            var x = t[0] ?? Tensor.Zeros(y.Shape, y.DType);
+            return Name == "ScatterAdd" ? x.ScatterAdd(_dim, Saved(0), ts) : x.IndexAdd(_dim, Saved(0), ts);
+        }
     }
 
     // The table's gradient is linear in g: IndexAdd's own rule gives the second derivatives.
-    [Rule("Embedding", Forward = "y[p] = W[index[p]]", Backward = "dW = indexAdd(zeros(W.shape), 0, index, g), row paddingIndex left 0", Saves = "index")]
+    [Rule("Embedding", Forward = "y[p] = W[index[p]]", Backward = "dW = indexAdd(zeros(W.shape), 0, index, g), row paddingIndex left 0", Saves = "index", Tangent = "ẏ[p] = Ẇ[index[p]], 0 where index[p] = paddingIndex")]
     private sealed class EmbeddingNode : Node
     {
         private readonly Shape _shape;
@@ -748,27 +762,57 @@ public static class Indexing
 
             grads[0] = Tensor.Zeros(_shape, _dtype).IndexAdd(0, flat, rows);
         }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
+        {
+            var indices = Saved(0);
+            var flat = indices.Reshape(-1);
+            var rows = t[0]!.IndexSelect(0, flat);
+            if (_padding is { } pad)
+            {
+                // The padding row sends no gradient, so its positions carry no tangent either.
+                var idx = flat.AsSpan<long>();
+                var keep = new double[idx.Length];
+                var any = false;
+                for (var i = 0; i < idx.Length; i++)
+                {
+                    keep[i] = idx[i] == pad ? 0 : 1;
+                    any |= idx[i] == pad;
+                }
+
+                if (any)
+                {
+                    rows = rows * Tensor.FromArray(keep, idx.Length, 1).To(_dtype);
+                }
+            }
+
+            return rows.Reshape(y.Shape.ToArray());
+        }
     }
 
-    [Rule("Narrow", Forward = "y = x[start : start + length] along dim", Backward = "dx = zeros(x.shape), dx[start + j·step] = g[j] along dim")]
-    [Rule("Slice", Forward = "y = x[start : end : step] along dim", Backward = "dx = zeros(x.shape), dx[start + j·step] = g[j] along dim")]
+    [Rule("Narrow", Forward = "y = x[start : start + length] along dim", Backward = "dx = zeros(x.shape), dx[start + j·step] = g[j] along dim", Tangent = "ẏ = ẋ sliced the same way")]
+    [Rule("Slice", Forward = "y = x[start : end : step] along dim", Backward = "dx = zeros(x.shape), dx[start + j·step] = g[j] along dim", Tangent = "ẏ = ẋ sliced the same way")]
     private sealed class SliceNode(string name, Tensor x, int dim, int start, int step) : Node(name, x)
     {
         private readonly Shape _shape = x.Shape;
 
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = SliceBackward(g, _shape, dim, start, step);
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => SliceCore(Name, t[0]!, dim, start, step, y.Shape[dim]);
     }
 
-    [Rule("SliceBackward", Forward = "y = zeros(shape), y[start + j·step] = g[j] along dim", Backward = "dg = gg[start::step] along dim")]
+    [Rule("SliceBackward", Forward = "y = zeros(shape), y[start + j·step] = g[j] along dim", Backward = "dg = gg[start::step] along dim", Tangent = "ẏ = zeros(shape), ẏ[start + j·step] = ġ[j] along dim")]
     private sealed class SliceBackwardNode(Tensor g, int dim, int start, int step) : Node("SliceBackward", g)
     {
         private readonly int _count = g.Shape[dim];
 
         protected internal override void Backward(Tensor gg, Tensor?[] grads) => grads[0] = SliceCore("Slice", gg, dim, start, step, _count);
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => SliceBackward(t[0]!, y.Shape, dim, start, step);
     }
 
-    [Rule("Concat", Forward = "y = concat(x_0, …, x_n−1; dim)", Backward = "dx_i = narrow(g, dim, offset_i, size_i)")]
-    [Rule("Stack", Forward = "y = stack(x_0, …, x_n−1; dim)", Backward = "dx_i = g[i] along the new dim")]
+    [Rule("Concat", Forward = "y = concat(x_0, …, x_n−1; dim)", Backward = "dx_i = narrow(g, dim, offset_i, size_i)", Tangent = "ẏ = concat(ẋ_0, …, ẋ_n−1; dim), 0 for an input without one")]
+    [Rule("Stack", Forward = "y = stack(x_0, …, x_n−1; dim)", Backward = "dx_i = g[i] along the new dim", Tangent = "ẏ = stack(ẋ_0, …, ẋ_n−1; dim), 0 for an input without one")]
     private sealed class ConcatNode(string name, Tensor[] inputs, int dim, bool stacked) : Node(name, inputs)
     {
         private readonly Shape[] _shapes = [.. inputs.Select(t => t.Shape)];
@@ -787,6 +831,17 @@ public static class Indexing
 
                 offset += size;
             }
+        }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
+        {
+            var parts = new Tensor[_shapes.Length];
+            for (var i = 0; i < parts.Length; i++)
+            {
+                parts[i] = t[i] ?? Tensor.Zeros(_shapes[i], y.DType);
+            }
+
+            return stacked ? Tensor.Stack(parts, dim) : Tensor.Concat(parts, dim);
         }
     }
 }

@@ -201,10 +201,10 @@ public static class LinearAlgebra
 
     // Gradients are summed over broadcast batch dims. A transposed operand is read in place, and each product of the
     // rule is again a MatMulT, so no operand is ever copied to transpose it.
-    [Rule("MatMul", Forward = "y = a · b", Backward = "da = g · bᵀ, db = aᵀ · g", Saves = "a, b")]
-    [Rule("MatMul", Variant = "aᵀ · b", Forward = "y = aᵀ · b", Backward = "da = b · gᵀ, db = a · g", Saves = "a, b")]
-    [Rule("MatMul", Variant = "a · bᵀ", Forward = "y = a · bᵀ", Backward = "da = g · b, db = gᵀ · a", Saves = "a, b")]
-    [Rule("MatMul", Variant = "aᵀ · bᵀ", Forward = "y = aᵀ · bᵀ", Backward = "da = bᵀ · gᵀ, db = gᵀ · aᵀ", Saves = "a, b")]
+    [Rule("MatMul", Forward = "y = a · b", Backward = "da = g · bᵀ, db = aᵀ · g", Saves = "a, b", Tangent = "ẏ = ȧ · b + a · ḃ (the same product)")]
+    [Rule("MatMul", Variant = "aᵀ · b", Forward = "y = aᵀ · b", Backward = "da = b · gᵀ, db = a · g", Saves = "a, b", Tangent = "ẏ = ȧᵀ · b + aᵀ · ḃ (the same product)")]
+    [Rule("MatMul", Variant = "a · bᵀ", Forward = "y = a · bᵀ", Backward = "da = g · b, db = gᵀ · a", Saves = "a, b", Tangent = "ẏ = ȧ · bᵀ + a · ḃᵀ (the same product)")]
+    [Rule("MatMul", Variant = "aᵀ · bᵀ", Forward = "y = aᵀ · bᵀ", Backward = "da = bᵀ · gᵀ, db = gᵀ · aᵀ", Saves = "a, b", Tangent = "ẏ = ȧᵀ · bᵀ + aᵀ · ḃᵀ (the same product)")]
     private sealed class MatMulNode : Node
     {
         private readonly bool _transA, _transB;
@@ -259,5 +259,11 @@ public static class LinearAlgebra
                 }
             }
         }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
+            => Tangents.Sum(
+                t[0] is { } ta ? MatMulT(ta, Saved(1), _transA, _transB) : null,
+                t[1] is { } tb ? MatMulT(Saved(0), tb, _transA, _transB) : null,
+                y);
     }
 }

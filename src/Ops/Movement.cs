@@ -265,21 +265,23 @@ public static class Movement
     }
 
     // Every view: the same elements in a new shape, sharing storage.
-    [Rule("Reshape", Forward = "y = reshape(x, shape)", Backward = "dx = reshape(g, x.shape)")]
-    [Rule("View", Forward = "y = view(x, shape)", Backward = "dx = reshape(g, x.shape)")]
-    [Rule("Flatten", Forward = "y = flatten(x, startDim, endDim)", Backward = "dx = reshape(g, x.shape)")]
-    [Rule("Squeeze", Forward = "y = squeeze(x), dims of size 1 removed", Backward = "dx = reshape(g, x.shape)")]
-    [Rule("Unsqueeze", Forward = "y = unsqueeze(x, dim), a dim of size 1 inserted", Backward = "dx = reshape(g, x.shape)")]
-    [Rule("Transpose", Forward = "y = x for x of rank < 2 (no dims to swap)", Backward = "dx = reshape(g, x.shape)")]
+    [Rule("Reshape", Forward = "y = reshape(x, shape)", Backward = "dx = reshape(g, x.shape)", Tangent = "ẏ = ẋ reshaped the same way")]
+    [Rule("View", Forward = "y = view(x, shape)", Backward = "dx = reshape(g, x.shape)", Tangent = "ẏ = ẋ reshaped the same way")]
+    [Rule("Flatten", Forward = "y = flatten(x, startDim, endDim)", Backward = "dx = reshape(g, x.shape)", Tangent = "ẏ = ẋ reshaped the same way")]
+    [Rule("Squeeze", Forward = "y = squeeze(x), dims of size 1 removed", Backward = "dx = reshape(g, x.shape)", Tangent = "ẏ = ẋ reshaped the same way")]
+    [Rule("Unsqueeze", Forward = "y = unsqueeze(x, dim), a dim of size 1 inserted", Backward = "dx = reshape(g, x.shape)", Tangent = "ẏ = ẋ reshaped the same way")]
+    [Rule("Transpose", Forward = "y = x for x of rank < 2 (no dims to swap)", Backward = "dx = reshape(g, x.shape)", Tangent = "ẏ = ẋ reshaped the same way")]
     private sealed class ViewNode(string name, Tensor x) : Node(name, x)
     {
         private readonly Shape _shape = x.Shape;
 
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g.Reshape(_shape.ToArray());
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => t[0]!.Reshape(y.Shape.ToArray());
     }
 
-    [Rule("Transpose", Forward = "y = permute(x, p), p swapping two dims", Backward = "dx = permute(g, p⁻¹)")]
-    [Rule("Permute", Forward = "y = permute(x, p)", Backward = "dx = permute(g, p⁻¹)")]
+    [Rule("Transpose", Forward = "y = permute(x, p), p swapping two dims", Backward = "dx = permute(g, p⁻¹)", Tangent = "ẏ = permute(ẋ, p)")]
+    [Rule("Permute", Forward = "y = permute(x, p)", Backward = "dx = permute(g, p⁻¹)", Tangent = "ẏ = permute(ẋ, p)")]
     private sealed class PermuteNode(string name, Tensor x, int[] perm) : Node(name, x)
     {
         protected internal override void Backward(Tensor g, Tensor?[] grads)
@@ -292,13 +294,17 @@ public static class Movement
 
             grads[0] = g.Permute(inverse);
         }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => t[0]!.Permute(perm);
     }
 
-    [Rule("Expand", Forward = "y = expand(x, shape)", Backward = "dx = sumTo(g, x.shape)")]
+    [Rule("Expand", Forward = "y = expand(x, shape)", Backward = "dx = sumTo(g, x.shape)", Tangent = "ẏ = expand(ẋ, shape)")]
     private sealed class ExpandNode(Tensor x) : Node("Expand", x)
     {
         private readonly Shape _shape = x.Shape;
 
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g.SumTo(_shape);
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => t[0]!.Expand(y.Shape.ToArray());
     }
 }

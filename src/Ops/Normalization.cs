@@ -383,8 +383,8 @@ public static class Normalization
                 dx is null ? default : Mem<T>(dx), dw is null ? default : Mem<T>(dw), db is null ? default : Mem<T>(db), size);
     }
 
-    [Rule("LayerNorm", Forward = "y = (x − mean) ⊙ rstd (+ b), rstd = 1/√(var + eps)", Backward = "dx = LayerNormBackward(g, x), db = Σ g", Saves = "x, mean, rstd")]
-    [Rule("LayerNorm", Variant = "affine", Forward = "y = (x − mean) ⊙ rstd ⊙ w (+ b)", Backward = "dx = LayerNormBackward(g ⊙ w, x), dw = Σ g ⊙ x̂, db = Σ g", Saves = "x, mean, rstd, weight")]
+    [Rule("LayerNorm", Forward = "y = (x − mean) ⊙ rstd (+ b), rstd = 1/√(var + eps)", Backward = "dx = LayerNormBackward(g, x), db = Σ g", Saves = "x, mean, rstd", Tangent = "ẏ = LayerNormBackward(ẋ, x) + ḃ (the map is symmetric)")]
+    [Rule("LayerNorm", Variant = "affine", Forward = "y = (x − mean) ⊙ rstd ⊙ w (+ b)", Backward = "dx = LayerNormBackward(g ⊙ w, x), dw = Σ g ⊙ x̂, db = Σ g", Saves = "x, mean, rstd, weight", Tangent = "ẏ = LayerNormBackward(ẋ, x) ⊙ w + x̂ ⊙ ẇ + ḃ")]
     private sealed class LayerNormNode : Node
     {
         private readonly int[] _normalizedShape;
@@ -419,7 +419,7 @@ public static class Normalization
             var mean = Saved(1);
             var rstd = Saved(2);
             var w = _hasWeight ? Saved(3) : null;
-            if (!GradMode.IsEnabled)
+            if (!GradMode.IsEnabled && ForwardMode.t_level == 0)
             {
                 // Nothing is recorded: one kernel pass gives every gradient wanted.
                 var dx = NeedsInputGrad(0) ? Tensor.Uninitialized(x.Shape, x.DType) : null;
@@ -447,7 +447,7 @@ public static class Normalization
 
             if (w is not null && NeedsInputGrad(_weightInput))
             {
-                var xhat = GradMode.IsEnabled ? x.LayerNorm(_normalizedShape, eps: _eps) : (x - mean) * rstd;
+                var xhat = GradMode.IsEnabled || ForwardMode.t_level != 0 ? x.LayerNorm(_normalizedShape, eps: _eps) : (x - mean) * rstd;
                 grads[_weightInput] = (g * xhat).SumTo(w.Shape);
             }
 
@@ -455,6 +455,28 @@ public static class Normalization
             {
                 grads[_biasInput] = g.SumTo(_biasShape!);
             }
+        }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
+        {
+            var x = Saved(0);
+            var mean = Saved(1);
+            var rstd = Saved(2);
+            var w = _hasWeight ? Saved(3) : null;
+            Tensor? result = null;
+            if (t[0] is { } tx)
+            {
+                var dxhat = BackwardCore(tx, x, mean, rstd, _normalizedShape, _eps);
+                result = w is null ? dxhat : dxhat * w;
+            }
+
+            if (w is not null && t[_weightInput] is { } tw)
+            {
+                var xhat = GradMode.IsEnabled ? x.LayerNorm(_normalizedShape, eps: _eps) : (x - mean) * rstd;
+                result = Tangents.Sum(result, xhat * tw, y);
+            }
+
+            return _biasInput >= 0 && t[_biasInput] is { } tb ? Tangents.Sum(result, tb, y) : result;
         }
 
         private static Tensor[] Inputs(Tensor x, Tensor? weight, Tensor? bias)
@@ -473,7 +495,8 @@ public static class Normalization
         "LayerNormBackward",
         Forward = "dx = r ⊙ (g − mean(g) − x̂ ⊙ mean(g ⊙ x̂)), x̂ = (x − mean(x)) ⊙ r, r = 1/√(var(x) + eps)",
         Backward = "dg = LayerNormBackward(gg, x), dx = r² ⊙ (3·mean(g⊙x̂)·mean(gg⊙x̂)·x̂ − (mean(gg⊙g) − mean(gg)·mean(g))·x̂ − mean(gg⊙x̂)·(g − mean(g)) − mean(g⊙x̂)·(gg − mean(gg)))",
-        Saves = "g, x, mean, rstd")]
+        Saves = "g, x, mean, rstd",
+        Tangent = "ḋx = LayerNormBackward(ġ, x) + the x-part of the backward rule with gg = ẋ (a Hessian, so symmetric)")]
     private sealed class LayerNormBackwardNode : Node
     {
         private readonly int[] _normalizedShape;
@@ -504,9 +527,26 @@ public static class Normalization
                 return;
             }
 
+            grads[1] = SecondOrderInX(gg, g, x, mean, rstd);
+        }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
+        {
+            var g = Saved(0);
+            var x = Saved(1);
+            var mean = Saved(2);
+            var rstd = Saved(3);
+            var fromG = t[0] is { } tg ? BackwardCore(tg, x, mean, rstd, _normalizedShape, _eps) : null;
+            var fromX = t[1] is { } tx ? SecondOrderInX(tx, g, x, mean, rstd) : null;
+            return Tangents.Sum(fromG, fromX, y);
+        }
+
+        // ∂/∂x ⟨v, dx(g, x)⟩: the Hessian of ⟨g, x̂(x)⟩ applied to v (symmetric, so it serves both rules).
+        private Tensor SecondOrderInX(Tensor gg, Tensor g, Tensor x, Tensor mean, Tensor rstd)
+        {
             var dims = TrailingDims(_normalizedShape.Length);
             Tensor xhat, r;
-            if (GradMode.IsEnabled)
+            if (GradMode.IsEnabled || ForwardMode.t_level != 0)
             {
                 // Recorded, so that x̂ and r stay functions of x for higher orders.
                 xhat = x.LayerNorm(_normalizedShape, eps: _eps);
@@ -525,7 +565,7 @@ public static class Normalization
             var ad = M(gg * g) - (ggMean * gMean);
             var bd = M(gg * xhat);
             var c = M(g * xhat);
-            grads[1] = r * r * ((((3.0 * c * bd) - ad) * xhat) - (bd * (g - gMean)) - (c * (gg - ggMean)));
+            return r * r * ((((3.0 * c * bd) - ad) * xhat) - (bd * (g - gMean)) - (c * (gg - ggMean)));
         }
     }
 }

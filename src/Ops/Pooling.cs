@@ -207,7 +207,7 @@ public static class Pooling
         }
     }
 
-    [Rule("MaxPool2d", Forward = "y = max of x over each window", Backward = "dx = scatter_add(index, g): g goes to the first maximum of each window", Saves = "index")]
+    [Rule("MaxPool2d", Forward = "y = max of x over each window", Backward = "dx = scatter_add(index, g): g goes to the first maximum of each window", Saves = "index", Tangent = "ẏ = ẋ gathered at the first maximum of each window")]
     private sealed class MaxPoolNode : Node
     {
         private readonly Shape _shape;
@@ -226,11 +226,14 @@ public static class Pooling
             => grads[0] = Tensor.Zeros(new Shape(_p.Planes, _p.PlaneSize), g.DType)
                 .ScatterAdd(1, Saved(0), g.Reshape(_p.Planes, _p.OutPlaneSize))
                 .Reshape(_shape.ToArray());
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
+            => t[0]!.Reshape(_p.Planes, _p.PlaneSize).Gather(1, Saved(0)).Reshape(y.Shape.ToArray());
     }
 
     // Average pooling is linear and AvgPool2dBackward is its adjoint, so each one's gradient is the other.
-    [Rule("AvgPool2d", Forward = "y = mean of x over each window", Backward = "dx = AvgPool2dBackward(g): each g spread evenly over its window", Saves = "")]
-    [Rule("AvgPool2dBackward", Forward = "dx = each g spread evenly over its window", Backward = "dg = AvgPool2d(gg)", Saves = "")]
+    [Rule("AvgPool2d", Forward = "y = mean of x over each window", Backward = "dx = AvgPool2dBackward(g): each g spread evenly over its window", Saves = "", Tangent = "ẏ = AvgPool2d(ẋ)")]
+    [Rule("AvgPool2dBackward", Forward = "dx = each g spread evenly over its window", Backward = "dg = AvgPool2d(gg)", Saves = "", Tangent = "ẏ = AvgPool2dBackward(ġ)")]
     private sealed class AvgPoolNode : Node
     {
         private readonly Shape _inputShape;
@@ -247,5 +250,8 @@ public static class Pooling
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
             => grads[0] = Name == "AvgPool2d" ? AvgPool2dBackward(g, _inputShape, _p, _countIncludePad) : Average(g, _p, _inputShape, _countIncludePad);
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
+            => Average(t[0]!, _p, y.Shape, _countIncludePad, adjoint: Name != "AvgPool2d");
     }
 }

@@ -277,18 +277,20 @@ public static class Reductions
         return y;
     }
 
-    [Rule("Sum", Forward = "y = Σ x over dims", Backward = "dx = expand(g, x.shape)")]
+    [Rule("Sum", Forward = "y = Σ x over dims", Backward = "dx = expand(g, x.shape)", Tangent = "ẏ = Σ ẋ over the same dims")]
     private sealed class SumNode(Tensor x, Shape keepShape) : Node("Sum", x)
     {
         private readonly Shape _xShape = x.Shape;
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
             => grads[0] = g.Reshape(keepShape.ToArray()).Expand(_xShape.ToArray());
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => t[0]!.SumTo(keepShape).Reshape(y.Shape.ToArray());
     }
 
     // The gradient is split evenly among tied extremes, as PyTorch's amax and amin.
-    [Rule("Max", Forward = "y = max of x over dims (amax)", Backward = "dx = g / count ⊙ [x = y], count = Σ [x = y]", Saves = "x, y")]
-    [Rule("Min", Forward = "y = min of x over dims (amin)", Backward = "dx = g / count ⊙ [x = y], count = Σ [x = y]", Saves = "x, y")]
+    [Rule("Max", Forward = "y = max of x over dims (amax)", Backward = "dx = g / count ⊙ [x = y], count = Σ [x = y]", Saves = "x, y", Tangent = "ẏ = Σ ẋ ⊙ [x = y] / count (the mean of ẋ over tied extremes)")]
+    [Rule("Min", Forward = "y = min of x over dims (amin)", Backward = "dx = g / count ⊙ [x = y], count = Σ [x = y]", Saves = "x, y", Tangent = "ẏ = Σ ẋ ⊙ [x = y] / count (the mean of ẋ over tied extremes)")]
     private sealed class ExtremeNode : Node
     {
         private readonly int[] _dims;
@@ -308,6 +310,13 @@ public static class Reductions
             var mask = Elementwise.EqualMask(x, y);
             var count = mask.Sum(_dims, keepDim: true);
             grads[0] = g.Reshape(y.Shape.ToArray()) / count * mask;
+        }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor output)
+        {
+            var mask = Elementwise.EqualMask(Saved(0), Saved(1));
+            var count = mask.Sum(_dims, keepDim: true);
+            return ((t[0]! * mask).Sum(_dims, keepDim: true) / count).Reshape(output.Shape.ToArray());
         }
     }
 }

@@ -166,8 +166,8 @@ public static class SoftmaxOps
         return dx;
     }
 
-    [Rule("Softmax", Forward = "y = exp(x − max) / Σ exp(x − max)", Backward = "dx = y ⊙ (g − Σ g⊙y)", Saves = "y")]
-    [Rule("LogSoftmax", Forward = "y = x − max − log Σ exp(x − max)", Backward = "dx = g − exp(y) ⊙ Σ g", Saves = "y")]
+    [Rule("Softmax", Forward = "y = exp(x − max) / Σ exp(x − max)", Backward = "dx = y ⊙ (g − Σ g⊙y)", Saves = "y", Tangent = "ẏ = y ⊙ (ẋ − Σ y⊙ẋ) (the fused softmax backward kernel with g = ẋ)")]
+    [Rule("LogSoftmax", Forward = "y = x − max − log Σ exp(x − max)", Backward = "dx = g − exp(y) ⊙ Σ g", Saves = "y", Tangent = "ẏ = ẋ − Σ exp(y)⊙ẋ")]
     private sealed class SoftmaxNode : Node
     {
         private readonly int _dim;
@@ -182,11 +182,17 @@ public static class SoftmaxOps
         }
 
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = FusedBackward(g, Saved(0), _dim, _log);
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
+        {
+            var dx = t[0]!;
+            return _log ? dx - (dx * Saved(0).Exp()).Sum(_dim, keepDim: true) : FusedBackward(dx, Saved(0), _dim, log: false);
+        }
     }
 
     // For softmax, the gradient in g is the same kernel again.
-    [Rule("SoftmaxBackward", Forward = "dx = y ⊙ (g − Σ g⊙y)", Backward = "dg = y ⊙ (gg − Σ gg⊙y), dy = gg ⊙ (g − Σ g⊙y) − g ⊙ Σ gg⊙y", Saves = "g, y")]
-    [Rule("LogSoftmaxBackward", Forward = "dx = g − exp(y) ⊙ Σ g", Backward = "dg = gg − Σ gg⊙exp(y), dy = −gg ⊙ exp(y) ⊙ Σ g", Saves = "g, y")]
+    [Rule("SoftmaxBackward", Forward = "dx = y ⊙ (g − Σ g⊙y)", Backward = "dg = y ⊙ (gg − Σ gg⊙y), dy = gg ⊙ (g − Σ g⊙y) − g ⊙ Σ gg⊙y", Saves = "g, y", Tangent = "ḋx = y ⊙ (ġ − Σ ġ⊙y) + ẏ ⊙ (g − Σ g⊙y) − y ⊙ Σ g⊙ẏ")]
+    [Rule("LogSoftmaxBackward", Forward = "dx = g − exp(y) ⊙ Σ g", Backward = "dg = gg − Σ gg⊙exp(y), dy = −gg ⊙ exp(y) ⊙ Σ g", Saves = "g, y", Tangent = "ḋx = ġ − exp(y) ⊙ Σ ġ − ẏ ⊙ exp(y) ⊙ Σ g")]
     private sealed class SoftmaxBackwardNode : Node
     {
         private readonly int _dim;
@@ -232,9 +238,25 @@ public static class SoftmaxOps
                 grads[1] = (gg * (g - s)) - (g * (gg * y).Sum(dim, keepDim: true));
             }
         }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor dx)
+        {
+            var g = Saved(0);
+            var y = Saved(1);
+            var result = t[0] is { } tg ? FusedBackward(tg, y, _dim, _log) : null;
+            if (t[1] is { } ty)
+            {
+                var fromY = _log
+                    ? (ty * y.Exp() * g.Sum(_dim, keepDim: true)).Neg()
+                    : (ty * (g - (g * y).Sum(_dim, keepDim: true))) - (y * (g * ty).Sum(_dim, keepDim: true));
+                result = result is null ? fromY : result + fromY;
+            }
+
+            return result;
+        }
     }
 
-    [Rule("LogSumExp", Forward = "r = log Σ exp(x)", Backward = "dx = g ⊙ exp(x − r)", Saves = "x, r")]
+    [Rule("LogSumExp", Forward = "r = log Σ exp(x)", Backward = "dx = g ⊙ exp(x − r)", Saves = "x, r", Tangent = "ṙ = Σ ẋ ⊙ exp(x − r)")]
     private sealed class LogSumExpNode : Node
     {
         private readonly int _dim;
@@ -255,6 +277,12 @@ public static class SoftmaxOps
             var gk = _keptDim ? g : g.Unsqueeze(_dim);
             var rk = _keptDim ? r : r.Unsqueeze(_dim);
             grads[0] = gk * (x - rk).Exp();
+        }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor r)
+        {
+            var rk = _keptDim ? Saved(1) : Saved(1).Unsqueeze(_dim);
+            return (t[0]! * (Saved(0) - rk).Exp()).Sum(_dim, keepDim: _keptDim);
         }
     }
 }

@@ -457,10 +457,10 @@ public class RuleTests
         var rows = RulesPage().Split('\n').Where(l => l.StartsWith("| ", StringComparison.Ordinal)).Skip(1).ToList();
         var rules = NodeClasses().SelectMany(c => RulesOf(c.Type)).ToList();
         Assert.Equal(rules.Count, rows.Count);
-        Assert.Contains("| Exp | `y = exp(x)` | `dx = g ⊙ y` | y | [src/Ops/Elementwise.cs](../src/Ops/Elementwise.cs) |", rows);
-        Assert.Contains("| Abs | `y = \\|x\\|` | `dx = g ⊙ sign(x)` | x | [src/Ops/Elementwise.cs](../src/Ops/Elementwise.cs) |", rows);
+        Assert.Contains("| Exp | `y = exp(x)` | `dx = g ⊙ y` | `ẏ = ẋ ⊙ y` | y | [src/Ops/Elementwise.cs](../src/Ops/Elementwise.cs) |", rows);
+        Assert.Contains("| Abs | `y = \\|x\\|` | `dx = g ⊙ sign(x)` | `ẏ = ẋ ⊙ sign(x)` | x | [src/Ops/Elementwise.cs](../src/Ops/Elementwise.cs) |", rows);
         // The operator without its variant: rows of one operator keep the order of their declarations.
-        var keys = rows.Select(r => r.Split(" | ")).Select(c => (File: c[4], Op: c[0][2..].Split(" (")[0])).ToList();
+        var keys = rows.Select(r => r.Split(" | ")).Select(c => (File: c[5], Op: c[0][2..].Split(" (")[0])).ToList();
         Assert.Equal(keys.OrderBy(k => k.File, StringComparer.Ordinal).ThenBy(k => k.Op, StringComparer.Ordinal), keys);
     }
 
@@ -474,16 +474,18 @@ public class RuleTests
             .ThenBy(r => r.Line);
         var sb = new StringBuilder();
         sb.Append("""
-            # Backward rules
+            # Backward and forward rules
 
-            Every operator's backward rule, generated from the `[Rule]` attributes on the node classes (the one place each
+            Every operator's backward rule and forward (tangent) rule, generated from the `[Rule]` attributes on the node classes (the one place each
             formula is written, next to the operator's kernel). Do not edit this page by hand: after changing a rule, run
             `AUTOGRAD_WRITE_RULES=1 dotnet test Autograd.sln -c Release --filter FullyQualifiedName~RuleTests` and commit the
             result; the tests fail while the page and the code disagree.
 
             Each row gives what the operator computes, how its node turns the gradient of the result into gradients of its
             inputs, and the tensors the node saves for that (the study tools show them as `saves: y=t2`); a node also keeps
-            the shapes, dims and numbers its rule needs, which are not tensors.
+            the shapes, dims and numbers its rule needs, which are not tensors. The tangent column is the node's forward rule
+            (`Node.Jvp`, used by `Autodiff.Jvp` and inside a dual level): the tangent of the result from the tangents of the
+            inputs, computed right after the forward with the same saved tensors.
 
             Notation:
 
@@ -499,15 +501,17 @@ public class RuleTests
             - Broadcasting: the gradient of a broadcast input is summed back to that input's shape (`sumTo`, the adjoint of
               `expand`).
             - A number operand (`x * 2.0`) is an input with no gradient and no tensor: its node keeps the number.
+            - `ẋ`, `ȧ`, `ḃ`, `ġ`: the tangent (directional derivative) of an input, 0 for an input without one; `ẏ`, `ḋx`:
+              the tangent of the result. A tangent of a broadcast input is broadcast like the input.
 
 
             """);
-        sb.Append("| Operator | Forward | Backward | Saves | File |\n");
-        sb.Append("|---|---|---|---|---|\n");
+        sb.Append("| Operator | Forward | Backward | Tangent | Saves | File |\n");
+        sb.Append("|---|---|---|---|---|---|\n");
         foreach (var r in rules)
         {
             var saves = r.SavedNames.Count == 0 ? "—" : string.Join(", ", r.SavedNames);
-            sb.Append($"| {Cell(r.DisplayName)} | `{Cell(r.Forward)}` | `{Cell(r.Backward)}` | {Cell(saves)} | [{r.File}](../{r.File}) |\n");
+            sb.Append($"| {Cell(r.DisplayName)} | `{Cell(r.Forward)}` | `{Cell(r.Backward)}` | `{Cell(r.Tangent)}` | {Cell(saves)} | [{r.File}](../{r.File}) |\n");
         }
 
         return sb.ToString();

@@ -124,7 +124,7 @@ internal sealed class BackwardHookCall(Module module, Func<Module, Tensor?, Tens
 }
 
 /// <summary>Identity on the tape at a hooked module's input: its rule hands the input gradient to the module's backward hooks.</summary>
-[Rule("ModuleInputHook", Forward = "y = x", Backward = "dx = hooks(g)")]
+[Rule("ModuleInputHook", Forward = "y = x", Backward = "dx = hooks(g)", Tangent = "ẏ = ẋ")]
 internal sealed class ModuleInputHookNode : Node
 {
     private readonly BackwardHookCall _call;
@@ -136,10 +136,13 @@ internal sealed class ModuleInputHookNode : Node
     }
 
     protected internal override void Backward(Tensor grad, Tensor?[] inputGrads) => inputGrads[0] = _call.InputGradient(grad);
+
+    /// <inheritdoc/>
+    protected internal override Tensor? Jvp(Tensor?[] tangents, Tensor output) => tangents[0];
 }
 
 /// <summary>Identity on the tape at a hooked module's output: its rule notes the output gradient for the module's backward hooks.</summary>
-[Rule("ModuleOutputHook", Forward = "y = x", Backward = "dx = g")]
+[Rule("ModuleOutputHook", Forward = "y = x", Backward = "dx = g", Tangent = "ẏ = ẋ")]
 internal sealed class ModuleOutputHookNode : Node
 {
     private readonly BackwardHookCall _call;
@@ -155,4 +158,7 @@ internal sealed class ModuleOutputHookNode : Node
         _call.OutputGradient(grad);
         inputGrads[0] = grad;
     }
+
+    /// <inheritdoc/>
+    protected internal override Tensor? Jvp(Tensor?[] tangents, Tensor output) => tangents[0];
 }
