@@ -189,7 +189,11 @@ public static class InPlace
         Node? node = null;
         if (Tensor.ShouldRecord(self, b))
         {
-            node = mul ? new MulInPlaceNode(self, b) : new DivInPlaceNode(self, b);
+            // mul: the old values of s are needed only for b's gradient or tangent. They are copied before the write by a
+            // recorded s · 1 (before the node, which must be the last one made when the write is attached), so that the
+            // copy keeps s's history and second derivatives reach it.
+            var old = mul && ((GradMode.IsEnabled && b.RequiresGrad) || b.Tangent is not null) ? self * 1.0 : null;
+            node = mul ? new MulInPlaceNode(self, b, old) : new DivInPlaceNode(self, b);
         }
 
         Write(self, b, mul ? Kind.Mul : Kind.Div, 1.0);
@@ -229,8 +233,12 @@ public static class InPlace
         return self;
     }
 
-    /// <summary>The operand, or a copy of it when it shares self's storage (x.MulInPlace(x)), so the write cannot change it.</summary>
-    private static Tensor Distinct(Tensor self, Tensor b) => ReferenceEquals(self.Storage, b.Storage) ? b.Clone() : b;
+    /// <summary>
+    /// The operand, or a copy of it when it shares self's storage (x.MulInPlace(x)), so the write cannot change it: a recorded
+    /// b · 1 when it is on the tape (or carries a tangent), so its gradient still flows.
+    /// </summary>
+    private static Tensor Distinct(Tensor self, Tensor b)
+        => !ReferenceEquals(self.Storage, b.Storage) ? b : Tensor.ShouldRecord(b) ? b * 1.0 : b.Clone();
 
     /// <summary>self ← self op b with b broadcast: same shape, one element, or a suffix of self's shape row by row; else b expanded first.</summary>
     private static void Write(Tensor self, Tensor b, Kind kind, double alpha)
@@ -348,19 +356,15 @@ public static class InPlace
     {
         private readonly bool _old;
 
-        public MulInPlaceNode(Tensor self, Tensor b)
+        /// <summary>A node for s ← s ⊙ b; <paramref name="old"/> is a copy of s before the write, when b's gradient or tangent needs it.</summary>
+        public MulInPlaceNode(Tensor self, Tensor b, Tensor? old)
             : base("MulInPlace", self, b)
         {
             Save(b);
-
-            // The old values of s are needed only for b's gradient or tangent: copied before the write, then.
-            _old = (GradMode.IsEnabled && b.RequiresGrad) || b.Tangent is not null;
-            if (_old)
+            _old = old is not null;
+            if (old is not null)
             {
-                using (Tensor.NoGrad())
-                {
-                    Save(self.Detach().Clone());
-                }
+                Save(old);
             }
         }
 

@@ -150,6 +150,17 @@ public class RuleTests
         Binary("MatMul batched", (a, b) => a.MatMul(b), sa: [2, 2, 3], sb: [3, 4]);
         Binary("MatMulT(aᵀ, bᵀ)", (a, b) => LinearAlgebra.MatMulT(a, b, transA: true, transB: true), sa: [3, 2], sb: [4, 3]);
 
+        Binary("AddInPlace", (a, b) => (a * 1.0).AddInPlace(b, 0.5));
+        Binary("SubInPlace", (a, b) => (a * 1.0).SubInPlace(b));
+        Binary("MulInPlace", (a, b) => (a * 1.0).MulInPlace(b));
+        Binary("MulInPlace of a constant", (a, b) => (a * 1.0).MulInPlace(b.Detach()));
+        Binary("DivInPlace", (a, b) => (a * 1.0).DivInPlace(b), positiveB: true);
+        Unary("AddInPlace number", x => (x * 1.0).AddInPlace(2.0));
+        Unary("SubInPlace number", x => (x * 1.0).SubInPlace(2.0));
+        Unary("MulInPlace number", x => (x * 1.0).MulInPlace(2.0));
+        Unary("DivInPlace number", x => (x * 1.0).DivInPlace(2.0));
+        Unary("ZeroInPlace", x => (x * 1.0).ZeroInPlace().AddInPlace(x));
+
         Binary("Where", (a, b) => Tensor.Where(a.Gt(0.0), a, b));
         Binary("Maximum", (a, b) => a.Maximum(b));
         Binary("Minimum", (a, b) => a.Minimum(b));
