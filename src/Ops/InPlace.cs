@@ -189,20 +189,15 @@ public static class InPlace
         Node? node = null;
         if (Tensor.ShouldRecord(self, b))
         {
-            // mul: the old values of s are needed only for b's gradient or tangent. They are copied before the write by a
+            // The old values of s are needed only for b's gradient or tangent. They are copied before the write by a
             // recorded s · 1 (before the node, which must be the last one made when the write is attached), so that the
             // copy keeps s's history and second derivatives reach it.
-            var old = mul && ((GradMode.IsEnabled && b.RequiresGrad) || b.Tangent is not null) ? self * 1.0 : null;
-            node = mul ? new MulInPlaceNode(self, b, old) : new DivInPlaceNode(self, b);
+            var old = (GradMode.IsEnabled && b.RequiresGrad) || b.Tangent is not null ? self * 1.0 : null;
+            node = mul ? new MulInPlaceNode(self, b, old) : new DivInPlaceNode(self, b, old);
         }
 
         Write(self, b, mul ? Kind.Mul : Kind.Div, 1.0);
         self.MarkWritten(op, member, file, line);
-        if (node is DivInPlaceNode div)
-        {
-            div.SaveResult(self);
-        }
-
         if (node is not null)
         {
             self.RebaseHistory(node);
@@ -388,14 +383,25 @@ public static class InPlace
             => Tangents.Sum(t[0] is { } ts ? ts * Saved(0) : null, t[1] is { } tb ? Saved(1) * tb : null, y);
     }
 
-    [Rule("DivInPlace", Forward = "s ← s / b (b broadcast to s)", Backward = "ds = g / b, db = −g ⊙ y / b summed to b's shape (y: s after the write)", Saves = "b, y", Tangent = "ṡ ← (ṡ − y ⊙ ḃ) / b")]
+    [Rule("DivInPlace", Forward = "s ← s / b (b broadcast to s)", Backward = "ds = g / b, db = −g ⊙ c / b² summed to b's shape (c: s before the write)", Saves = "b, c", Tangent = "ṡ ← (ṡ − c ⊙ ḃ / b) / b")]
+    [Rule("DivInPlace", Variant = "b without gradient", Forward = "s ← s / b (b broadcast to s)", Backward = "ds = g / b", Saves = "b", Tangent = "ṡ ← ṡ / b")]
     private sealed class DivInPlaceNode : Node
     {
-        public DivInPlaceNode(Tensor self, Tensor b)
-            : base("DivInPlace", self, b) => Save(b);
+        private readonly bool _old;
 
-        /// <summary>Saves the result (self after the write), which the rule reads; called right after the write.</summary>
-        internal void SaveResult(Tensor y) => Save(y);
+        /// <summary>A node for s ← s / b; <paramref name="old"/> is a copy of s before the write, when b's gradient or tangent needs it.</summary>
+        public DivInPlaceNode(Tensor self, Tensor b, Tensor? old)
+            : base("DivInPlace", self, b)
+        {
+            Save(b);
+            _old = old is not null;
+            if (old is not null)
+            {
+                Save(old);
+            }
+        }
+
+        protected override string? RuleVariant => _old ? null : "b without gradient";
 
         protected internal override void Backward(Tensor g, Tensor?[] grads)
         {
@@ -407,14 +413,14 @@ public static class InPlace
 
             if (NeedsInputGrad(1))
             {
-                grads[1] = (-g * Saved(1) / b).SumTo(b.Shape);
+                grads[1] = (-g * Saved(1) / (b * b)).SumTo(b.Shape);
             }
         }
 
         protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
         {
             var b = Saved(0);
-            var num = Tangents.Difference(t[0], t[1] is { } tb ? Saved(1) * tb : null, y);
+            var num = Tangents.Difference(t[0], t[1] is { } tb ? Saved(1) * tb / b : null, y);
             return num is null ? null : num / b;
         }
     }
