@@ -168,6 +168,11 @@ public abstract class Node
     {
         get
         {
+            if (this is CustomOperatorNode custom)
+            {
+                return custom.OperatorRule;
+            }
+
             var variant = RuleVariant;
             foreach (var rule in s_rules.GetOrAdd(GetType(), static t => [.. t.GetCustomAttributes<RuleAttribute>(inherit: false)]))
             {
@@ -247,6 +252,10 @@ public abstract class Node
     /// </summary>
     /// <exception cref="ArgumentNullException"><paramref name="tensor"/> is null.</exception>
     protected void Save(Tensor tensor)
+        => SaveTensor(tensor);
+
+    /// <summary>Saves <paramref name="tensor"/> in the next slot (see <see cref="Save(Tensor)"/>).</summary>
+    private protected void SaveTensor(Tensor tensor)
     {
         ArgumentNullException.ThrowIfNull(tensor);
         var n = _savedCount;

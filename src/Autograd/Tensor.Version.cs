@@ -25,6 +25,12 @@ internal sealed class StorageVersion
     /// <summary>The source file that called <see cref="Operation"/> (from caller information).</summary>
     internal string? File;
 
+    /// <summary>
+    /// The shapes of a tensor that requires grad and of a view of it made on this storage ("[2, 3] and [6]"), or null: an
+    /// in-place write to either while recording is refused, because the other's history would not see it.
+    /// </summary>
+    internal string? TapeViewShapes;
+
     /// <summary>The last write, e.g. <c>Sgd.Step in Main at Program.cs:12</c>.</summary>
     internal string DescribeLastWrite()
     {
@@ -48,7 +54,14 @@ public sealed partial class Tensor
     /// </summary>
     internal Tensor(Shape shape, Tensor source)
         : this(shape, source.DType, source.Storage, source.Offset)
-        => _aux = source.VersionCounter;
+    {
+        var counter = source.VersionCounter;
+        _aux = counter;
+        if (source._requiresGrad)
+        {
+            counter.TapeViewShapes ??= $"{source.Shape} and {shape}";
+        }
+    }
 
     /// <summary>The place of the version counter or accumulator: <c>_aux</c> itself, or the inner slot of its <see cref="DualAux"/>.</summary>
     private ref object? AuxSlot
@@ -235,6 +248,54 @@ public sealed partial class Tensor
 
         return this;
     }
+
+    /// <summary>
+    /// The checks of a recorded in-place operator before anything is written: a float tensor; with grad mode on, not a leaf
+    /// that requires grad, and (when the write will be recorded) not a storage shared with a view on the tape.
+    /// </summary>
+    /// <param name="op">The operator, e.g. <c>AddInPlace</c>.</param>
+    /// <param name="operand">The tensor operand, or null for a number.</param>
+    /// <returns>True when the write must be recorded (grad mode on and this tensor or the operand requires grad).</returns>
+    internal bool CheckInPlace(string op, Tensor? operand)
+    {
+        if (!DType.IsFloatingPoint())
+        {
+            throw new ArgumentException($"{op}: expected a float64 or float32 tensor to write into, got {DType.Name()} (shape {Shape}).");
+        }
+
+        if (!GradMode.IsEnabled)
+        {
+            return false;
+        }
+
+        if (IsLeaf && _requiresGrad)
+        {
+            throw new InvalidOperationException(
+                $"{op}: a leaf tensor that requires grad ({Shape} {DType.Name()}) cannot be changed in place while gradients are recorded; do it under Tensor.NoGrad() or on a clone.");
+        }
+
+        var recording = _requiresGrad || (operand is not null && operand._requiresGrad);
+        var shapes = AuxSlot switch
+        {
+            StorageVersion v => v.TapeViewShapes,
+            AccumulateGrad a => a.StorageVersion?.TapeViewShapes,
+            _ => null,
+        };
+        if (recording && shapes is not null)
+        {
+            throw new InvalidOperationException(
+                $"{op}: this {Shape} {DType.Name()} tensor shares its storage with another tensor on the tape (shapes {shapes}: a view made by Reshape/View of a tensor that requires grad); " +
+                "an in-place write through a view is not recorded for the other tensor. Clone it first, or write under Tensor.NoGrad().");
+        }
+
+        return recording;
+    }
+
+    /// <summary>
+    /// Attaches <paramref name="node"/>, recorded for an in-place write into this tensor, as its producer: the node's input
+    /// edge is this tensor's previous history (as PyTorch's rebase_history); the forward rule, if any, gives the new tangent.
+    /// </summary>
+    internal void RebaseHistory(Node node) => SetGradFn(node);
 
     /// <summary>Throws unless this tensor may be written in place: one that requires grad only with grad mode off.</summary>
     private void CheckWritable(string op)

@@ -159,7 +159,7 @@ public sealed partial class Tensor
     /// A new leaf that shares this tensor's data and its <see cref="Version"/> counter but is cut off from the tape (no
     /// gradient flows through it).
     /// </summary>
-    public Tensor Detach() => new(Shape, this);
+    public Tensor Detach() => new(Shape, DType, Storage, Offset) { _aux = VersionCounter };
 
     /// <summary>The elements as a span of <typeparamref name="T"/>, which must match the storage type.</summary>
     internal Span<T> Span<T>() => new((T[])Storage, Offset, ElementCount);

@@ -97,6 +97,34 @@ public class GoldenTests
     }
 
     /// <summary>The expression language shared with generate.py: the Autograd method name plus its arguments.</summary>
+    /// <summary>An in-place operator on x · 1.5 (a non-leaf): with a tensor operand (and alpha) or with the number "scalar".</summary>
+    private static Tensor InPlaceCase(string op, JsonElement args, Tensor[] x)
+    {
+        var s = x[0] * 1.5;
+        if (x.Length == 1)
+        {
+            var c = args.GetProperty("scalar").GetDouble();
+            return op switch
+            {
+                "AddInPlace" => s.AddInPlace(c),
+                "SubInPlace" => s.SubInPlace(c),
+                "MulInPlace" => s.MulInPlace(c),
+                "DivInPlace" => s.DivInPlace(c),
+                _ => s.ZeroInPlace().AddInPlace(x[0].Exp()),
+            };
+        }
+
+        return op switch
+        {
+            "AddInPlace" => args.GetProperty("alpha").ValueKind == JsonValueKind.Null || args.GetProperty("alpha").GetDouble() == 1.0
+                ? s.AddInPlace(x[1])
+                : s.AddInPlace(x[1], args.GetProperty("alpha").GetDouble()),
+            "SubInPlace" => s.SubInPlace(x[1]),
+            "MulInPlace" => s.MulInPlace(x[1]),
+            _ => s.DivInPlace(x[1]),
+        };
+    }
+
     private static Tensor Evaluate(string op, JsonElement args, Tensor[] x)
     {
         int Int(string key) => args.GetProperty(key).GetInt32();
@@ -113,6 +141,7 @@ public class GoldenTests
         return op switch
         {
             "Add" => x[0].Add(x[1]),
+            "AddInPlace" or "SubInPlace" or "MulInPlace" or "DivInPlace" or "ZeroInPlace" => InPlaceCase(op, args, x),
             "Sub" => x[0].Sub(x[1]),
             "Mul" => x[0].Mul(x[1]),
             "Div" => x[0].Div(x[1]),

@@ -82,6 +82,7 @@ public static class OpTable
         .. AttentionRows(),
         .. CompositionRows(),
         .. NnRows(),
+        .. InPlaceRows(),
     ];
 
     // ---------------------------------------------------------------- inputs
@@ -245,6 +246,26 @@ public static class OpTable
     }
 
     // ---------------------------------------------------------------- unary elementwise
+
+    /// <summary>
+    /// The in-place operators on a non-leaf (a leaf that requires grad cannot be written while recording): the written
+    /// tensor is <c>x · 1.5</c>, so the gradient reaches x through the rebased history; operands broadcast and numbers.
+    /// </summary>
+    private static IEnumerable<OpCase> InPlaceRows()
+    {
+        yield return Row("AddInPlace", "AddInPlace [2,3] += [3]", t => (t[0] * 1.5).AddInPlace(t[1]), [S(2, 3), S(3)]);
+        yield return Row("AddInPlace", "AddInPlace [2,3] += 0.5·[2,1]", t => (t[0] * 1.5).AddInPlace(t[1], 0.5), [S(2, 3), S(2, 1)]);
+        yield return Row("AddInPlace", "AddInPlace [7] += 2", t => (t[0] * 1.5).AddInPlace(2.0), [S(7)]);
+        yield return Row("SubInPlace", "SubInPlace [2,3] -= [2,3]", t => (t[0] * 1.5).SubInPlace(t[1]), [S(2, 3), S(2, 3)]);
+        yield return Row("SubInPlace", "SubInPlace [5] -= 2", t => (t[0] * 1.5).SubInPlace(2.0), [S(5)]);
+        yield return Row("MulInPlace", "MulInPlace [2,3] *= [3]", t => (t[0] * 1.5).MulInPlace(t[1]), [S(2, 3), S(3)]);
+        yield return Row("MulInPlace", "MulInPlace [4,1,3] *= [] then Exp", t => (t[0] * 1.5).MulInPlace(t[1]).Exp(), [S(4, 1, 3), S()]);
+        yield return Row("MulInPlace", "MulInPlace [6] *= 3", t => (t[0] * 1.5).MulInPlace(3.0), [S(6)]);
+        yield return Row("DivInPlace", "DivInPlace [2,3] /= [2,1]", t => (t[0] * 1.5).DivInPlace(t[1]), [S(2, 3), S(2, 1)], [Normal, Positive]);
+        yield return Row("DivInPlace", "DivInPlace [2,3] /= [2,3] twice", t => (t[0] * 1.5).DivInPlace(t[1]).MulInPlace(t[1]).DivInPlace(t[1]), [S(2, 3), S(2, 3)], [Normal, Positive]);
+        yield return Row("DivInPlace", "DivInPlace [6] /= 4", t => (t[0] * 1.5).DivInPlace(4.0), [S(6)]);
+        yield return Row("ZeroInPlace", "ZeroInPlace then += x", t => (t[0] * 1.5).ZeroInPlace().AddInPlace(t[0].Exp()), [S(2, 3)]);
+    }
 
     private static IEnumerable<OpCase> UnaryRows()
     {

@@ -150,6 +150,20 @@ public class RuleTests
         Binary("MatMul batched", (a, b) => a.MatMul(b), sa: [2, 2, 3], sb: [3, 4]);
         Binary("MatMulT(aᵀ, bᵀ)", (a, b) => LinearAlgebra.MatMulT(a, b, transA: true, transB: true), sa: [3, 2], sb: [4, 3]);
 
+        Binary("AddInPlace", (a, b) => (a * 1.0).AddInPlace(b, 0.5));
+        Binary("SubInPlace", (a, b) => (a * 1.0).SubInPlace(b));
+        Binary("MulInPlace", (a, b) => (a * 1.0).MulInPlace(b));
+        Binary("MulInPlace of a constant", (a, b) => (a * 1.0).MulInPlace(b.Detach()));
+        Binary("DivInPlace", (a, b) => (a * 1.0).DivInPlace(b), positiveB: true);
+        Binary("DivInPlace of a constant", (a, b) => (a * 1.0).DivInPlace(b.Detach()), positiveB: true);
+        Unary("AddInPlace number", x => (x * 1.0).AddInPlace(2.0));
+        Unary("SubInPlace number", x => (x * 1.0).SubInPlace(2.0));
+        Unary("MulInPlace number", x => (x * 1.0).MulInPlace(2.0));
+        Unary("DivInPlace number", x => (x * 1.0).DivInPlace(2.0));
+        Unary("ZeroInPlace", x => (x * 1.0).ZeroInPlace().AddInPlace(x));
+
+        Binary("CustomOperator", (a, b) => new Twice().Apply(a, b));
+
         Binary("Where", (a, b) => Tensor.Where(a.Gt(0.0), a, b));
         Binary("Maximum", (a, b) => a.Maximum(b));
         Binary("Minimum", (a, b) => a.Minimum(b));
@@ -246,6 +260,14 @@ public class RuleTests
         var declared = NodeClasses().SelectMany(c => RulesOf(c.Type).Select(r => Key(c.Type, r))).ToList();
         var missing = declared.Where(k => !reached.Contains(k)).Select(k => $"{k.Item1.Name} {k.Item2} {k.Item3}").ToList();
         Assert.True(missing.Count == 0, "rules no operator reached: " + string.Join(", ", missing));
+    }
+
+    /// <summary>A custom operator without a rule of its own, saving nothing: y = 2·a + b (b's shape broadcast).</summary>
+    private sealed class Twice : CustomOperator
+    {
+        protected override Tensor Forward(CustomContext context, Tensor[] inputs) => (inputs[0] * 2.0) + inputs[1];
+
+        protected override Tensor?[] Backward(CustomContext context, Tensor grad) => [grad * 2.0, grad.SumTo(new Shape(3))];
     }
 
     /// <summary>Checks each node when it is recorded (before any backward can release what it saved).</summary>

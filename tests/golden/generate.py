@@ -595,6 +595,9 @@ def normalization():
         name = f"BatchNorm/no_running/{dt}"
         fam.add(name, "BatchNorm", {"training": True, "momentum": 0.1, "eps": 1e-3, "affine": False, "runningMean": None, "runningVar": None},
                 [fam.randn(name, [5, 2, 3], d)], lambda x: F.batch_norm(x, None, None, training=True, eps=1e-3))
+    return fam
+
+
 def attention():
     fam = Family("attention")
 
@@ -649,9 +652,36 @@ def attention():
     return fam
 
 
+def inplace():
+    # In-place operators on a non-leaf (x * 1.5), so the gradient reaches x through the rebased history.
+    fam = Family("inplace")
+    pairs = [("same", [2, 3], [2, 3]), ("row", [4, 3], [3]), ("col", [4, 3], [4, 1]), ("scalar_tensor", [2, 3], []), ("len9", [9], [9])]
+    ops = [
+        ("AddInPlace", lambda a, b: (a * 1.5).add_(b), 1.0),
+        ("AddInPlace", lambda a, b: (a * 1.5).add_(b, alpha=-0.75), -0.75),
+        ("SubInPlace", lambda a, b: (a * 1.5).sub_(b), None),
+        ("MulInPlace", lambda a, b: (a * 1.5).mul_(b), None),
+        ("DivInPlace", lambda a, b: (a * 1.5).div_(b), None),
+    ]
+    for dt in DTYPES:
+        d = DTYPES[dt]
+        for pname, sa, sb in pairs:
+            for op, fn, alpha in ops:
+                name = f"{op}/{pname}/alpha={alpha}/{dt}"
+                a = fam.randn(name, sa, d, 2)
+                b = positive(fam, name, sb, d) if op == "DivInPlace" else fam.randn(name, sb, d, 3)
+                fam.add(name, op, {"alpha": alpha}, [a, b], fn)
+        for op, fn in [("AddInPlace", lambda a: (a * 1.5).add_(2.5)), ("SubInPlace", lambda a: (a * 1.5).sub_(2.5)),
+                       ("MulInPlace", lambda a: (a * 1.5).mul_(2.5)), ("DivInPlace", lambda a: (a * 1.5).div_(2.5)),
+                       ("ZeroInPlace", lambda a: (a * 1.5).zero_().add_(a.exp()))]:
+            name = f"{op}/number/{dt}"
+            fam.add(name, op, {"scalar": 2.5}, [fam.randn(name, [3, 4], d, 2)], fn)
+    return fam
+
+
 def main():
     total = 0
-    for build in (elementwise, reductions, movement, matmul, softmax_family, composites, losses, indexing, convolution, normalization, attention):
+    for build in (elementwise, reductions, movement, matmul, softmax_family, composites, losses, indexing, convolution, normalization, attention, inplace):
         fam = build()
         n = fam.write()
         print(f"{fam.name}: {n} cases")
