@@ -103,6 +103,11 @@ public sealed class TapeListing : GraphRecorder
             notes.Add("saves: " + string.Join(", ", e.Saved.Select(s => $"{s.Field}={SavedName(s)}")) + freed);
         }
 
+        if (e.Tangent.Get() is { } tangent)
+        {
+            notes.Add("tangent " + StudyText.Values(tangent, 4, 6));
+        }
+
         if (e.RecordedDuring is not null)
         {
             notes.Add($"recorded by the backward rule of {e.RecordedDuring}");
