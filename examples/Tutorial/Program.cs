@@ -3,7 +3,7 @@
 //
 //   dotnet run --project examples/Tutorial -c Release [-- --section NAME]
 //
-// Sections: by-hand, vjp, tape, backward, fused, gradcheck, second-derivative.
+// Sections: by-hand, vjp, tape, backward, fused, gradcheck, second-derivative, forward-mode, hooks, checkpointing.
 using Autograd.Tutorial;
 
 string? only = null;
