@@ -130,6 +130,28 @@ public partial class StudyTests
     }
 
     [Fact]
+    public void ExplainShowsTheTangentOfEachGradientInForwardOverReverse()
+    {
+        var x = Tensor.From(1.0, 2.0).WithRequiresGrad();
+        var text = new StringWriter();
+        using (Autodiff.DualLevel())
+        {
+            x.WithTangent(Tensor.From(1.0, 0.0));
+            var f = (x * x * x).Sum();
+            using (new ExplainBackward(text, precision: 4))
+            {
+                _ = Autodiff.Grad(f, x, createGraph: true);
+            }
+        }
+
+        // The gradient 3x² carries the tangent H v = 6x ⊙ v = [6, 0] into the leaf.
+        var output = text.ToString();
+        Assert.Contains("ġ", output, StringComparison.Ordinal);
+        Assert.Contains("6.0000", output, StringComparison.Ordinal);
+        Assert.Contains("the tangent of g (forward mode)", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void DotMarksParametersAndConstants()
     {
         var w = Tensor.From(0.5, -0.25).WithRequiresGrad();
