@@ -3,7 +3,8 @@
 //
 //   dotnet run --project examples/Tutorial -c Release [-- --section NAME]
 //
-// Sections: by-hand, vjp, tape, backward, fused, gradcheck, second-derivative.
+// Sections: by-hand, vjp, tape, backward, fused, gradcheck, second-derivative, forward-mode, hooks, checkpointing,
+// custom-operator, in-place.
 using Autograd.Tutorial;
 
 string? only = null;

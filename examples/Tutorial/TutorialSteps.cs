@@ -17,7 +17,7 @@ public static partial class TutorialSteps
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     /// <summary>The section names, in the tutorial's order.</summary>
-    public static IReadOnlyList<string> Sections { get; } = ["by-hand", "vjp", "tape", "backward", "fused", "gradcheck", "second-derivative"];
+    public static IReadOnlyList<string> Sections { get; } = ["by-hand", "vjp", "tape", "backward", "fused", "gradcheck", "second-derivative", "forward-mode", "hooks", "checkpointing", "custom-operator", "in-place"];
 
     /// <summary>The heading of a section.</summary>
     /// <param name="section">One of <see cref="Sections"/>.</param>
@@ -32,6 +32,11 @@ public static partial class TutorialSteps
         "fused" => "the fused operator",
         "gradcheck" => "gradient checking",
         "second-derivative" => "a second derivative",
+        "forward-mode" => "forward mode: dual numbers, and when each mode wins",
+        "hooks" => "hooks on gradients",
+        "checkpointing" => "checkpointing: recompute instead of keeping",
+        "custom-operator" => "writing your own operator",
+        "in-place" => "in-place operations and the saved-tensor check",
         _ => throw new ArgumentException($"no section '{section}'; the sections are {string.Join(", ", Sections)}.", nameof(section)),
     };
 
@@ -63,6 +68,11 @@ public static partial class TutorialSteps
         "fused" => Section5_Fused,
         "gradcheck" => Section6_GradCheck,
         "second-derivative" => Section7_SecondDerivative,
+        "forward-mode" => Section8_ForwardMode,
+        "hooks" => Section9_Hooks,
+        "checkpointing" => Section10_Checkpointing,
+        "custom-operator" => Section11_CustomOperator,
+        "in-place" => Section12_InPlace,
         _ => throw new ArgumentException($"no section '{section}'; the sections are {string.Join(", ", Sections)}.", nameof(section)),
     };
 
@@ -344,7 +354,7 @@ public static partial class TutorialSteps
             }
         }
 
-        w.WriteLine("Derivatives.Hessian(f, x): 9 × 9, one backward walk per row through the recorded gradient");
+        w.WriteLine("Derivatives.Hessian(f, x): 9 × 9, a column per forward-over-reverse pass (section 8)");
         w.WriteLine($"  symmetric: max |H − Hᵀ| {Bound(asym, 1e-12)}");
         w.WriteLine($"  its last column is H e8 above: max |difference| {Bound(column, 1e-12)}");
         w.WriteLine($"  H 1 = 0 (a shift of x does not change softmax): max |H 1| {Bound(hOnes.ToArray().Max(Math.Abs), 1e-12)}");

@@ -8,7 +8,7 @@ namespace Autograd;
 /// <remarks>
 /// Events, in the order an operator and a backward walk raise them: <see cref="OnOutputAllocated"/> (an operator
 /// allocated its result, just before its kernel runs), <see cref="OnNodeCreated"/> (the operator's node was built from
-/// its inputs), <see cref="OnRecorded"/> (the node was attached to its output), then in backward
+/// its inputs), in a dual level <see cref="OnTangent"/> (its forward rule gave the result's tangent), <see cref="OnRecorded"/> (the node was attached to its output), then in backward
 /// <see cref="OnBackwardStart"/> and <see cref="OnBackwardEnd"/> around each rule, including the leaves' accumulators.
 /// </remarks>
 public abstract class TapeObserver
@@ -43,6 +43,15 @@ public abstract class TapeObserver
     {
     }
 
+    /// <summary>
+    /// Forward mode: the forward rule of <paramref name="node"/> computed <paramref name="tangent"/> (null for zero), the
+    /// tangent of <paramref name="output"/>. Raised inside a dual level for every operation with an input that carries a
+    /// tangent, just before <see cref="OnRecorded"/> (which follows only when the operation is also recorded on the tape).
+    /// </summary>
+    protected virtual void OnTangent(Node node, Tensor output, Tensor? tangent)
+    {
+    }
+
     /// <summary>A backward walk is about to run the rule of <paramref name="node"/> with the upstream gradient <paramref name="grad"/>.</summary>
     protected virtual void OnBackwardStart(Node node, Tensor grad)
     {
@@ -66,6 +75,14 @@ public abstract class TapeObserver
         foreach (var o in t_observers!)
         {
             o.OnNodeCreated(node, inputs);
+        }
+    }
+
+    internal static void RaiseTangent(Node node, Tensor output, Tensor? tangent)
+    {
+        foreach (var o in t_observers!)
+        {
+            o.OnTangent(node, output, tangent);
         }
     }
 

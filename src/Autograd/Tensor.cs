@@ -192,7 +192,13 @@ public sealed partial class Tensor
     {
         if (ForwardMode.s_openLevels != 0 && ForwardMode.Take(node) is { } tangents)
         {
-            SetTangent(ForwardMode.RunRule(node, tangents, this), ForwardMode.t_level);
+            var tangent = ForwardMode.RunRule(node, tangents, this);
+            SetTangent(tangent, ForwardMode.t_level);
+            if (TapeObserver.Current is not null)
+            {
+                TapeObserver.RaiseTangent(node, this, tangent);
+            }
+
             if (!GradMode.IsEnabled || !node.HasEdges)
             {
                 // Created for the forward rule only: no input needs a gradient (or grad mode is off), so nothing is recorded.

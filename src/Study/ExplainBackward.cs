@@ -94,6 +94,7 @@ public sealed class ExplainBackward : TapeObserver, IDisposable
             _labelWidth = Math.Max(6, leaf.Length + 5);
             _writer.WriteLine($"[{_step}] {leaf}.grad += g   AccumulateGrad of leaf {leaf}, {StudyText.ShapeAndType(node.OutputShape, node.OutputDType)}");
             WriteGradient(grad, arrived, seed);
+            WriteTangent(grad);
             _leafBefore = acc.Leaf.Grad?.ToArray();
             return;
         }
@@ -106,7 +107,9 @@ public sealed class ExplainBackward : TapeObserver, IDisposable
 
         _writer.WriteLine($"[{_step}] {Names.Expression(node)}   {StudyText.ShapeAndType(node.OutputShape, node.OutputDType)}");
         WriteGradient(grad, arrived, seed);
+        WriteTangent(grad);
         Row("rule", " ", node.Formula.Length > 0 ? node.Formula : "(the node gives no formula)", string.Empty);
+
     }
 
     /// <inheritdoc />
@@ -193,6 +196,18 @@ public sealed class ExplainBackward : TapeObserver, IDisposable
             ? $"GradSum: the gradients meeting here are added, recorded as {Names.Expression(sum)}"
             : "GradSum: the gradients meeting here are added";
         Row(string.Empty, "=", total.PadRight(w), how);
+    }
+
+    /// <summary>
+    /// In a dual level (forward-over-reverse), the tangent the gradient carries: the walk's rules are operations with
+    /// forward rules, so the gradient's tangent travels with it (at a leaf it is the Hessian-vector product H v).
+    /// </summary>
+    private void WriteTangent(Tensor grad)
+    {
+        if (grad.Tangent is { } tangent)
+        {
+            Row("ġ", "=", Values(tangent), "the tangent of g (forward mode)");
+        }
     }
 
     private void WriteLeaf(AccumulateGrad acc)

@@ -379,6 +379,11 @@ public static class Graph
                 $"{t.Shape} {t.DType.Name()}",
             };
             AddValues(lines, "value", t, options);
+            if (rec.TangentOf(t) is { } tangent)
+            {
+                AddValues(lines, "tangent", tangent, options);
+            }
+
             if (t.Grad is { } g)
             {
                 AddValues(lines, "grad", g, options);
@@ -394,6 +399,11 @@ public static class Graph
             if (output is not null)
             {
                 AddValues(lines, "value", output, options);
+            }
+
+            if (rec.TangentOf(op) is { } tangent)
+            {
+                AddValues(lines, "tangent", tangent, options);
             }
 
             if (rec.GradientOf(op) is { } g)

@@ -35,6 +35,11 @@ public class GraphRecorder : TapeObserver, IDisposable
     private readonly ConditionalWeakTable<Node, Entry> _byNode = [];
     private readonly ConditionalWeakTable<Tensor, string> _userNames = [];
     private readonly ConditionalWeakTable<Tensor, string> _leafNames = [];
+    private readonly ConditionalWeakTable<Tensor, Tensor> _leafTangents = [];
+
+    // Results of operations that ran their forward rule without being recorded (pure forward mode): they have no GradFn,
+    // so this is how a later operation knows it reads another's result rather than a constant.
+    private readonly ConditionalWeakTable<Tensor, Entry> _forwardOnly = [];
     private IDisposable? _scope;
     private int _nextOp, _nextLeaf, _nextConst;
     private Node? _running;
@@ -79,6 +84,50 @@ public class GraphRecorder : TapeObserver, IDisposable
         }
 
         return tensor;
+    }
+
+    /// <summary>
+    /// Names every tensor of <paramref name="named"/> by its name, e.g. a model's <c>NamedParameters()</c>, so that the
+    /// graph, the tape listing and the explanations call the parameters <c>0.weight</c>, <c>2.bias</c>, … (as torchviz does
+    /// with <c>named_parameters</c>) instead of <c>x0</c>, <c>x1</c>, ….
+    /// </summary>
+    /// <param name="named">Pairs of a name and a tensor.</param>
+    /// <exception cref="ArgumentException">A name is empty or white space.</exception>
+    public void NameParameters(IEnumerable<KeyValuePair<string, Tensor>> named)
+    {
+        ArgumentNullException.ThrowIfNull(named);
+        foreach (var (name, tensor) in named)
+        {
+            Name(tensor, name);
+        }
+    }
+
+    /// <summary>
+    /// The tangent (forward mode) of the tensor <paramref name="node"/> produced, as its forward rule computed it inside a
+    /// dual level while this recorder was attached; null when none was computed (or, with weak references, it was collected).
+    /// For an <see cref="AccumulateGrad"/>, the tangent its leaf carried when first used.
+    /// </summary>
+    public Tensor? TangentOf(Node node)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        if (node is AccumulateGrad acc)
+        {
+            return TangentOf(acc.Leaf);
+        }
+
+        return _byNode.TryGetValue(node, out var e) ? e.Tangent.Get() : null;
+    }
+
+    /// <summary>The tangent of <paramref name="tensor"/>: of its operation (see <see cref="TangentOf(Node)"/>), or for a leaf the one it carried when first used.</summary>
+    public Tensor? TangentOf(Tensor tensor)
+    {
+        ArgumentNullException.ThrowIfNull(tensor);
+        if (tensor.GradFn is { } fn)
+        {
+            return TangentOf(fn);
+        }
+
+        return _leafTangents.TryGetValue(tensor, out var t) ? t : null;
     }
 
     /// <summary>The name of <paramref name="tensor"/>: given with <see cref="Name"/>, else <c>tN</c> for a recorded result, <c>xN</c> for a leaf that requires grad, <c>cN</c> for a constant.</summary>
@@ -163,6 +212,17 @@ public class GraphRecorder : TapeObserver, IDisposable
 
     /// <inheritdoc />
     protected override void OnRecorded(Node node, Tensor output) => HandleRecorded(node, output);
+
+    /// <inheritdoc />
+    protected override void OnTangent(Node node, Tensor output, Tensor? tangent)
+    {
+        HandleRecorded(node, output);
+        _forwardOnly.AddOrUpdate(output, EntryFor(node));
+        if (tangent is not null)
+        {
+            EntryFor(node).Tangent = new Held<Tensor>(tangent, WeakReferences);
+        }
+    }
 
     /// <inheritdoc />
     protected override void OnBackwardStart(Node node, Tensor grad) => HandleBackwardStart(node, grad);
@@ -292,7 +352,18 @@ public class GraphRecorder : TapeObserver, IDisposable
             return new InputRef(InputKind.Op, EntryFor(fn), new Held<Tensor>(t, WeakReferences), string.Empty, t.Shape, t.DType, null);
         }
 
-        var kind = t.RequiresGrad ? InputKind.Leaf : InputKind.Constant;
+        if (_forwardOnly.TryGetValue(t, out var producer))
+        {
+            return new InputRef(InputKind.Op, producer, new Held<Tensor>(t, WeakReferences), string.Empty, t.Shape, t.DType, null);
+        }
+
+        var tangent = t.Tangent;
+        if (tangent is not null)
+        {
+            _leafTangents.AddOrUpdate(t, tangent);
+        }
+
+        var kind = t.RequiresGrad || tangent is not null ? InputKind.Leaf : InputKind.Constant;
         var value = kind == InputKind.Constant && t.ElementCount <= 4 ? StudyText.Values(t, 4, 4) : null;
         return new InputRef(kind, null, new Held<Tensor>(t, WeakReferences), LeafName(t), t.Shape, t.DType, value);
     }
@@ -446,6 +517,8 @@ public class GraphRecorder : TapeObserver, IDisposable
         public Held<Tensor> Output { get; set; }
 
         public Held<Tensor> Grad { get; set; }
+
+        public Held<Tensor> Tangent { get; set; }
 
         public SavedRef[] Saved { get; set; } = [];
 

@@ -1,10 +1,11 @@
 namespace Autograd.Study;
 
 /// <summary>
-/// Whole derivatives of a function of one tensor, built only from the engine's reverse mode
-/// (<see cref="Autodiff.Grad(IReadOnlyList{Tensor}, IReadOnlyList{Tensor}, IReadOnlyList{Tensor?}?, bool, bool?, bool)"/>):
-/// the full Jacobian and Hessian, and the vector-Jacobian, Jacobian-vector and Hessian-vector products — the
-/// counterparts of PyTorch's <c>torch.autograd.functional</c>.
+/// Whole derivatives of a function of one tensor, built from the engine's two modes — reverse
+/// (<see cref="Autodiff.Grad(IReadOnlyList{Tensor}, IReadOnlyList{Tensor}, IReadOnlyList{Tensor?}?, bool, bool?, bool)"/>)
+/// and forward (<see cref="Autodiff.Jvp(Func{Tensor, Tensor}, Tensor, Tensor)"/>): the full Jacobian by either mode, the
+/// Hessian and the Hessian-vector product by forward-over-reverse, and the vector-Jacobian and Jacobian-vector products —
+/// the counterparts of PyTorch's <c>torch.autograd.functional</c>.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -21,29 +22,43 @@ namespace Autograd.Study;
 public static class Derivatives
 {
     /// <summary>
-    /// The full Jacobian of <paramref name="f"/> at <paramref name="x"/>: J[i, j] = ∂f(x)ᵢ/∂xⱼ, computed one row at a
-    /// time by vector-Jacobian products (one backward walk per output element, with the one-hot eᵢ as the output
-    /// gradient and the graph retained between walks).
+    /// The full Jacobian of <paramref name="f"/> at <paramref name="x"/>: J[i, j] = ∂f(x)ᵢ/∂xⱼ, by the mode asked for.
+    /// Reverse mode builds it a row at a time: one backward walk per output element, with the one-hot eᵢ as the output
+    /// gradient (f evaluated once, the graph retained between walks). Forward mode builds it a column at a time: one
+    /// forward pass of f per input element, with the one-hot eⱼ as the tangent. So reverse mode wins for few outputs
+    /// (a loss: one walk gives the whole gradient) and forward mode for few inputs.
     /// </summary>
     /// <param name="f">The function; it may return any shape.</param>
     /// <param name="x">The point (a floating-point tensor).</param>
+    /// <param name="mode">Rows by reverse mode (the default) or columns by forward mode; both give the same matrix.</param>
     /// <returns>
     /// A tensor of shape <c>f(x).shape ++ x.shape</c> (the layout of <c>torch.autograd.functional.jacobian</c>); flattened,
     /// it is the [f(x).numel, x.numel] matrix. Its dtype is <paramref name="x"/>'s. For softmax it is diag(s) − s sᵀ.
     /// </returns>
-    public static Tensor Jacobian(Func<Tensor, Tensor> f, Tensor x)
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="mode"/> is not a defined mode.</exception>
+    public static Tensor Jacobian(Func<Tensor, Tensor> f, Tensor x, JacobianMode mode = JacobianMode.Reverse)
     {
         ArgumentNullException.ThrowIfNull(f);
-        using var mode = GradMode.EnableGrad();
+        if (mode == JacobianMode.Forward)
+        {
+            return JacobianColumns(f, x);
+        }
+
+        if (mode != JacobianMode.Reverse)
+        {
+            throw new ArgumentOutOfRangeException(nameof(mode), mode, $"Jacobian: mode must be {nameof(JacobianMode.Reverse)} or {nameof(JacobianMode.Forward)}.");
+        }
+
+        using var grad = GradMode.EnableGrad();
         var xi = Input(x, nameof(Jacobian));
         var y = Call(f, xi, nameof(Jacobian));
         return JacobianRows(y, y.Shape, xi);
     }
 
     /// <summary>
-    /// The Hessian of a scalar <paramref name="f"/> at <paramref name="x"/>: H[i, j] = ∂²f/∂xᵢ∂xⱼ, computed as the
-    /// Jacobian of the gradient: the gradient g = ∇f is computed once with <c>createGraph</c> (so that the gradient
-    /// computation is itself on the tape), then row i of H is the gradient of gᵢ, one backward walk per element of x.
+    /// The Hessian of a scalar <paramref name="f"/> at <paramref name="x"/>: H[i, j] = ∂²f/∂xᵢ∂xⱼ, by forward-over-reverse:
+    /// column j is the Hessian-vector product H eⱼ (see <see cref="Hvp"/>), one forward pass carrying the tangent eⱼ
+    /// through f and through its gradient's backward walk per element of x.
     /// </summary>
     /// <param name="f">A function returning one element (any shape with one element, e.g. a rank-0 sum).</param>
     /// <param name="x">The point (a floating-point tensor).</param>
@@ -52,10 +67,16 @@ public static class Derivatives
     public static Tensor Hessian(Func<Tensor, Tensor> f, Tensor x)
     {
         ArgumentNullException.ThrowIfNull(f);
-        using var mode = GradMode.EnableGrad();
         var xi = Input(x, nameof(Hessian));
-        var y = Scalar(Call(f, xi, nameof(Hessian)), nameof(Hessian));
-        return JacobianRows(FirstGradient(y, xi), xi.Shape, xi);
+        var n = xi.ElementCount;
+        var hessian = Tensor.Zeros(new Shape([.. xi.Shape.Dims, .. xi.Shape.Dims]), xi.DType);
+        for (var j = 0; j < n; j++)
+        {
+            var column = ForwardOverReverse(f, xi, OneHot(xi.Shape, xi.DType, j), nameof(Hessian)).Hvp;
+            CopyColumn(column, hessian, j, n);
+        }
+
+        return hessian;
     }
 
     /// <summary>
@@ -82,10 +103,9 @@ public static class Derivatives
     }
 
     /// <summary>
-    /// The Jacobian-vector product J v of <paramref name="f"/> at <paramref name="x"/> (a forward-mode derivative, the
-    /// directional derivative along <paramref name="v"/>) computed with reverse mode only, by the double-vjp trick:
-    /// with a dummy cotangent u that requires grad, the vjp h(u) = Jᵀu is computed with <c>createGraph</c>; it is linear
-    /// in u, so the gradient of ⟨h(u), v⟩ with respect to u is J v (whatever the value of u). Two backward walks.
+    /// The Jacobian-vector product J v of <paramref name="f"/> at <paramref name="x"/> (the directional derivative along
+    /// <paramref name="v"/>) by forward mode: one forward pass with <paramref name="v"/> as the tangent of x, each operation
+    /// computing its result's tangent by its forward rule (see <see cref="Autodiff.Jvp(Func{Tensor, Tensor}, Tensor, Tensor)"/>).
     /// </summary>
     /// <param name="f">The function.</param>
     /// <param name="x">The point.</param>
@@ -96,27 +116,17 @@ public static class Derivatives
     {
         ArgumentNullException.ThrowIfNull(f);
         ArgumentNullException.ThrowIfNull(v);
-        using var mode = GradMode.EnableGrad();
-        var xi = Input(x, nameof(Jvp));
+        var xi = Constant(x, nameof(Jvp));
         RequireLike(v, xi, "v", "x", nameof(Jvp));
-        var y = Call(f, xi, nameof(Jvp));
-        if (!y.RequiresGrad)
-        {
-            return (y.Detach(), Tensor.Zeros(y.Shape, y.DType));
-        }
-
-        var u = Tensor.Zeros(y.Shape, y.DType).WithRequiresGrad();
-        var jtu = Autodiff.Grad([y], [xi], [u], createGraph: true, allowUnused: true)[0];
-        var jvp = jtu.RequiresGrad
-            ? Autodiff.Grad([jtu], [u], [v], allowUnused: true)[0]
-            : Tensor.Zeros(y.Shape, y.DType);
-        return (y.Detach(), jvp);
+        var (y, jv) = Autodiff.Jvp(t => Call(f, t, nameof(Jvp)), xi, v);
+        return (y.Detach(), jv.Detach());
     }
 
     /// <summary>
-    /// The Hessian-vector product H v of a scalar <paramref name="f"/> at <paramref name="x"/>, without forming H: the
-    /// gradient g = ∇f is computed with <c>createGraph</c>, then the gradient of ⟨g, v⟩ is H v (H is symmetric). Two
-    /// backward walks, whatever the size of x.
+    /// The Hessian-vector product H v of a scalar <paramref name="f"/> at <paramref name="x"/>, without forming H, by
+    /// forward-over-reverse: x carries the tangent <paramref name="v"/> through f, then through the backward walk of
+    /// ∇f (recorded with <c>createGraph</c>, so its rules are ordinary operators that carry tangents too); the tangent of
+    /// the gradient is H v. One forward pass and one backward walk, whatever the size of x.
     /// </summary>
     /// <param name="f">A function returning one element.</param>
     /// <param name="x">The point.</param>
@@ -127,15 +137,60 @@ public static class Derivatives
     {
         ArgumentNullException.ThrowIfNull(f);
         ArgumentNullException.ThrowIfNull(v);
-        using var mode = GradMode.EnableGrad();
         var xi = Input(x, nameof(Hvp));
         RequireLike(v, xi, "v", "x", nameof(Hvp));
-        var y = Scalar(Call(f, xi, nameof(Hvp)), nameof(Hvp));
+        return ForwardOverReverse(f, xi, v, nameof(Hvp));
+    }
+
+    /// <summary>f(x) and H v by forward-over-reverse, on the leaf <paramref name="xi"/> (which requires grad).</summary>
+    private static (Tensor Output, Tensor Hvp) ForwardOverReverse(Func<Tensor, Tensor> f, Tensor xi, Tensor v, string api)
+    {
+        using var grad = GradMode.EnableGrad();
+        using var level = Autodiff.DualLevel();
+        xi.WithTangent(v);
+        var y = Scalar(Call(f, xi, api), api);
         var g = FirstGradient(y, xi);
-        var hvp = g is not null && g.RequiresGrad
-            ? Autodiff.Grad([g], [xi], [v], allowUnused: true)[0]
-            : Tensor.Zeros(xi.Shape, xi.DType);
+        var hvp = g?.Tangent?.Detach() ?? Tensor.Zeros(xi.Shape, xi.DType);
         return (y.Detach(), hvp);
+    }
+
+    /// <summary>
+    /// The Jacobian a column at a time by forward mode: column j is J eⱼ, one forward pass per element of x.
+    /// </summary>
+    private static Tensor JacobianColumns(Func<Tensor, Tensor> f, Tensor x)
+    {
+        var xi = Constant(x, nameof(Jacobian));
+        var n = xi.ElementCount;
+        Tensor? jac = null;
+        for (var j = 0; j < n; j++)
+        {
+            var (y, column) = Autodiff.Jvp(t => Call(f, t, nameof(Jacobian)), xi, OneHot(xi.Shape, xi.DType, j));
+            jac ??= Tensor.Zeros(new Shape([.. y.Shape.Dims, .. xi.Shape.Dims]), xi.DType);
+            CopyColumn(column, jac, j, n);
+        }
+
+        return jac ?? Tensor.Zeros(new Shape([.. Call(f, xi, nameof(Jacobian)).Shape.Dims, .. xi.Shape.Dims]), xi.DType);
+    }
+
+    /// <summary>Writes <paramref name="column"/> (m elements) as column <paramref name="j"/> of the [m, n] matrix in <paramref name="target"/>.</summary>
+    private static void CopyColumn(Tensor column, Tensor target, int j, int n)
+    {
+        for (var i = 0; i < column.ElementCount; i++)
+        {
+            target.SetFlat((i * n) + j, column.GetFlat(i));
+        }
+    }
+
+    /// <summary>A new leaf over <paramref name="x"/>'s data that does not require grad: the point of a forward-mode derivative.</summary>
+    private static Tensor Constant(Tensor x, string api)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (!x.DType.IsFloatingPoint())
+        {
+            throw new ArgumentException($"{api}: x must be a floating-point tensor to be differentiated; it is {x.DType.Name()}.", nameof(x));
+        }
+
+        return x.Detach();
     }
 
     /// <summary>A new leaf over <paramref name="x"/>'s data that requires grad: the variable to differentiate with respect to.</summary>
@@ -210,4 +265,14 @@ public static class Derivatives
 
     private static void CopyInto(Tensor row, Tensor target, int offset)
         => Array.Copy(row.Storage, row.Offset, target.Storage, target.Offset + offset, row.ElementCount);
+}
+
+/// <summary>How <see cref="Derivatives.Jacobian"/> builds the Jacobian.</summary>
+public enum JacobianMode
+{
+    /// <summary>A row per output element, each by one backward walk (vector-Jacobian product): cheap for few outputs.</summary>
+    Reverse,
+
+    /// <summary>A column per input element, each by one forward pass (Jacobian-vector product): cheap for few inputs.</summary>
+    Forward,
 }

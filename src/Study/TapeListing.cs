@@ -61,7 +61,7 @@ public sealed class TapeListing : GraphRecorder
                 }
 
                 rows.Add(input.Kind == InputKind.Leaf
-                    ? [name, "= leaf", StudyText.ShapeAndType(input.Shape, input.DType), "requires grad"]
+                    ? [name, "= leaf", StudyText.ShapeAndType(input.Shape, input.DType), LeafNote(input)]
                     : [name, input.ConstantValue is null ? "= constant" : $"= constant {input.ConstantValue}", StudyText.ShapeAndType(input.Shape, input.DType), string.Empty]);
             }
 
@@ -94,6 +94,24 @@ public sealed class TapeListing : GraphRecorder
         return sb.ToString();
     }
 
+    /// <summary>"requires grad" and, in forward mode, the tangent the leaf carried.</summary>
+    private string LeafNote(InputRef input)
+    {
+        var t = input.Tensor.Get();
+        var notes = new List<string>();
+        if (t is null || t.RequiresGrad)
+        {
+            notes.Add("requires grad");
+        }
+
+        if (t is not null && TangentOf(t) is { } tangent)
+        {
+            notes.Add("tangent " + StudyText.Values(tangent, 4, 6));
+        }
+
+        return string.Join("; ", notes);
+    }
+
     private string Notes(Entry e)
     {
         var notes = new List<string>();
@@ -101,6 +119,11 @@ public sealed class TapeListing : GraphRecorder
         {
             var freed = e.Node.Get()?.IsReleased == true ? " (freed by backward)" : string.Empty;
             notes.Add("saves: " + string.Join(", ", e.Saved.Select(s => $"{s.Field}={SavedName(s)}")) + freed);
+        }
+
+        if (e.Tangent.Get() is { } tangent)
+        {
+            notes.Add("tangent " + StudyText.Values(tangent, 4, 6));
         }
 
         if (e.RecordedDuring is not null)

@@ -3,7 +3,10 @@ using MathNet.Numerics.LinearAlgebra;
 
 namespace Autograd.Tests;
 
-/// <summary>The study tools of part 2: Jacobians and Hessians by reverse mode, the profiler and anomaly mode.</summary>
+/// <summary>
+/// The study tools: Jacobians by reverse and forward mode, Hessians and Hessian-vector products by forward-over-reverse
+/// (checked against reverse-over-reverse), the profiler and anomaly mode.
+/// </summary>
 public class StudyDerivativesTests
 {
     private const double Tol = 1e-12;
@@ -60,6 +63,40 @@ public class StudyDerivativesTests
         // x itself is untouched: no Grad, no RequiresGrad.
         Assert.False(x.RequiresGrad);
         Assert.Null(x.Grad);
+    }
+
+    [Fact]
+    public void JacobianOfTheArticlesSoftmaxByForwardModeByReverseModeAndExplicitlyAgree()
+    {
+        var x = Tensor.Arange(1, 10);
+        var s = Vector<double>.Build.DenseOfArray(x.Softmax(0).ToArray());
+        var expected = Matrix<double>.Build.DenseOfDiagonalVector(s) - s.OuterProduct(s);
+        foreach (var (name, f) in new (string, Func<Tensor, Tensor>)[] { ("fused", t => t.Softmax(0)), ("composed", t => t.SoftmaxComposed(0)) })
+        {
+            var forward = Derivatives.Jacobian(f, x, JacobianMode.Forward);
+            var reverse = Derivatives.Jacobian(f, x, JacobianMode.Reverse);
+            Assert.Equal(new Shape(9, 9), forward.Shape);
+            AssertClose(expected, forward, 1e-15);
+            AssertClose(expected, reverse, 1e-15);
+            AssertClose(reverse.ToArray(), forward.ToArray(), 1e-15);
+            Assert.False(forward.RequiresGrad, name);
+        }
+    }
+
+    [Fact]
+    public void JacobianModesAgreeOnAWideAndATallFunctionAndOnMatrixInputs()
+    {
+        var x = Tensor.From(0.2, -0.4, 0.9, -1.3);
+        AssertClose(Derivatives.Jacobian(F, x).ToArray(), Derivatives.Jacobian(F, x, JacobianMode.Forward).ToArray(), 1e-14);
+
+        var m = Tensor.FromArray([0.5, -1, 2, 0.25, 1.5, -0.75], 2, 3);
+        var w = Tensor.FromArray([1.0, 2, -1, 0.5, 0.3, -0.2], 3, 2);
+        Tensor G(Tensor t) => (t.MatMul(w).Tanh() * 2.0).Softmax(1);
+        var forward = Derivatives.Jacobian(G, m, JacobianMode.Forward);
+        Assert.Equal(new Shape(2, 2, 2, 3), forward.Shape);
+        AssertClose(Derivatives.Jacobian(G, m).ToArray(), forward.ToArray(), 1e-14);
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => Derivatives.Jacobian(F, x, (JacobianMode)7));
     }
 
     [Fact]
@@ -247,6 +284,18 @@ public class StudyDerivativesTests
         // The Hessian's columns are the Hvp of the unit vectors.
         var e2 = Tensor.From(0.0, 0, 1, 0, 0);
         AssertClose(hm.Column(2).ToArray(), Derivatives.Hvp(G, x, e2).Hvp.ToArray(), 1e-13);
+
+        // Both are forward-over-reverse: check them against reverse-over-reverse, row by row of the gradient's Jacobian.
+        var xr = x.Detach().WithRequiresGrad();
+        var g = Autodiff.Grad(G(xr), xr, createGraph: true);
+        for (var i = 0; i < 5; i++)
+        {
+            var row = Autodiff.Grad(g.Narrow(0, i, 1).Sum(), xr, retainGraph: true);
+            AssertClose(row.ToArray(), hm.Row(i).ToArray(), 1e-13);
+        }
+
+        var reverseHvp = Autodiff.Grad((g * v).Sum(), xr);
+        AssertClose(reverseHvp.ToArray(), hvp.ToArray(), 1e-13);
     }
 
     [Fact]

@@ -94,6 +94,81 @@ public partial class StudyTests
     }
 
     [Fact]
+    public void AModelsParametersAreNamedByTheirParameterNamesInTheGraphAndTheListing()
+    {
+        var model = new Autograd.Nn.Sequential(new Autograd.Nn.Linear(3, 4, seed: 1), new Autograd.Nn.ReLU(), new Autograd.Nn.Linear(4, 2, seed: 2));
+        var batch = Tensor.Rand(new Shape(5, 3), seed: 3);
+        using var tape = new TapeListing();
+        tape.NameParameters(model.NamedParameters());
+        tape.Name(batch, "input");
+        var loss = model.Forward(batch).Sum();
+        loss.Backward();
+
+        var (nodes, _) = ParseDot(Graph.ToDot(loss, recorder: tape));
+        foreach (var name in new[] { "0.weight", "0.bias", "2.weight", "2.bias", "input" })
+        {
+            Assert.Single(nodes, n => n.Label.StartsWith(name + "\\n", StringComparison.Ordinal));
+        }
+
+        Assert.DoesNotContain(nodes, n => n.Label.StartsWith("x0", StringComparison.Ordinal) || n.Label.StartsWith("c0", StringComparison.Ordinal));
+        var listing = tape.ToString();
+        Assert.Contains("0.weight", listing, StringComparison.Ordinal);
+        Assert.Contains("2.bias", listing, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void InForwardModeTheGraphAndTheListingShowTangents()
+    {
+        var x = Tensor.From(1.0, 2.0).WithRequiresGrad();
+        using var tape = new TapeListing();
+        tape.Name(x, "x");
+        Tensor y;
+        using (Autodiff.DualLevel())
+        {
+            x.WithTangent(Tensor.From(1.0, 0.0));
+            y = (x * x.Exp()).Sum();
+        }
+
+        // d/dx (x eˣ) = (1 + x) eˣ; the tangent e₀ picks the first element: 2e.
+        var (nodes, _) = ParseDot(Graph.ToDot(y, recorder: tape));
+        Assert.Single(nodes, n => n.Label.StartsWith("x\\n", StringComparison.Ordinal) && n.Label.Contains("tangent [1.0000 0.0000]", StringComparison.Ordinal));
+        Assert.Single(nodes, n => n.Label.Contains("= Sum(", StringComparison.Ordinal) && n.Label.Contains($"tangent {2 * Math.E:F4}", StringComparison.Ordinal));
+        Assert.Contains("tangent [2.7183 0.0000]", tape.ToString(), StringComparison.Ordinal);
+
+        // Pure forward mode records nothing, but the listing still shows each operation with its tangent.
+        using var pure = new TapeListing();
+        using (Autodiff.DualLevel())
+        {
+            var z = Tensor.From(0.0).WithTangent(Tensor.From(1.0));
+            _ = z.Exp() * 3.0;
+        }
+
+        Assert.Contains("tangent [3.0000]", pure.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ExplainShowsTheTangentOfEachGradientInForwardOverReverse()
+    {
+        var x = Tensor.From(1.0, 2.0).WithRequiresGrad();
+        var text = new StringWriter();
+        using (Autodiff.DualLevel())
+        {
+            x.WithTangent(Tensor.From(1.0, 0.0));
+            var f = (x * x * x).Sum();
+            using (new ExplainBackward(text, precision: 4))
+            {
+                _ = Autodiff.Grad(f, x, createGraph: true);
+            }
+        }
+
+        // The gradient reaching t0 = x ⊙ x is g ⊙ x = x (the seed 1 times the other factor), whose tangent is v = [1, 0];
+        // the seed itself carries none.
+        var output = text.ToString();
+        Assert.Contains("ġ      = [1.0000 0.0000]   the tangent of g (forward mode)", output, StringComparison.Ordinal);
+        Assert.Equal(1, output.Split('ġ').Length - 1);
+    }
+
+    [Fact]
     public void DotMarksParametersAndConstants()
     {
         var w = Tensor.From(0.5, -0.25).WithRequiresGrad();
