@@ -216,8 +216,14 @@ public class GraphRecorder : TapeObserver, IDisposable
     /// <inheritdoc />
     protected override void OnTangent(Node node, Tensor output, Tensor? tangent)
     {
-        HandleRecorded(node, output);
-        _forwardOnly.AddOrUpdate(output, EntryFor(node));
+        // A node that goes on the tape gets OnRecorded next, which notes its output; only one run for its forward rule
+        // alone is noted here (the same condition as Tensor.SetGradFn's).
+        if (!(GradMode.IsEnabled && node.HasEdges))
+        {
+            HandleRecorded(node, output);
+            _forwardOnly.AddOrUpdate(output, EntryFor(node));
+        }
+
         if (tangent is not null)
         {
             EntryFor(node).Tangent = new Held<Tensor>(tangent, WeakReferences);
