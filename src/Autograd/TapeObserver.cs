@@ -46,7 +46,7 @@ public abstract class TapeObserver
     /// <summary>
     /// Forward mode: the forward rule of <paramref name="node"/> computed <paramref name="tangent"/> (null for zero), the
     /// tangent of <paramref name="output"/>. Raised inside a dual level for every operation with an input that carries a
-    /// tangent, just before <see cref="OnRecorded"/> (which follows only when the operation is also recorded on the tape).
+    /// tangent, just after <see cref="OnRecorded"/> when the operation is also recorded on the tape.
     /// </summary>
     protected virtual void OnTangent(Node node, Tensor output, Tensor? tangent)
     {

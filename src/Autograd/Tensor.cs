@@ -188,9 +188,28 @@ public sealed partial class Tensor
     };
 
     /// <summary>Attaches the node that produced this tensor. Called by operators right after creating the result.</summary>
+    /// <remarks>
+    /// Inside a dual level, when an input carries a tangent, the node's forward rule then computes this tensor's tangent.
+    /// A node that goes on the tape is attached first, so that a rule reading this tensor (softmax's y, exp's result)
+    /// records its operations against it and the tangent can itself be differentiated (reverse over forward).
+    /// </remarks>
     internal void SetGradFn(Node node)
     {
-        if (ForwardMode.s_openLevels != 0 && ForwardMode.Take(node) is { } tangents)
+        var tangents = ForwardMode.s_openLevels != 0 ? ForwardMode.Take(node) : null;
+
+        // Created for the forward rule only when no input needs a gradient (or grad mode is off): nothing is recorded then.
+        if (tangents is null || (GradMode.IsEnabled && node.HasEdges))
+        {
+            GradFn = node;
+            _requiresGrad = true;
+            node.AttachOutput(this);
+            if (TapeObserver.Current is not null)
+            {
+                TapeObserver.RaiseRecorded(node, this);
+            }
+        }
+
+        if (tangents is not null)
         {
             var tangent = ForwardMode.RunRule(node, tangents, this);
             SetTangent(tangent, ForwardMode.t_level);
@@ -198,20 +217,6 @@ public sealed partial class Tensor
             {
                 TapeObserver.RaiseTangent(node, this, tangent);
             }
-
-            if (!GradMode.IsEnabled || !node.HasEdges)
-            {
-                // Created for the forward rule only: no input needs a gradient (or grad mode is off), so nothing is recorded.
-                return;
-            }
-        }
-
-        GradFn = node;
-        _requiresGrad = true;
-        node.AttachOutput(this);
-        if (TapeObserver.Current is not null)
-        {
-            TapeObserver.RaiseRecorded(node, this);
         }
     }
 

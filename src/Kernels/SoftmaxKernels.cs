@@ -84,6 +84,22 @@ internal static class SoftmaxKernels
     }
 
     /// <summary>
+    /// Softmax over rows (inner = 1, shorter than <see cref="LongRow"/>) with its tangent, for forward mode:
+    /// y = softmax(x) and ẏ = y ⊙ (ẋ − Σ y⊙ẋ), row by row, so each row of y is still in cache when its tangent reads it.
+    /// Each row gets exactly the values of <see cref="Forward{T}"/> and of <see cref="Backward{T}"/> with g = ẋ.
+    /// </summary>
+    public static void ForwardWithTangent<T>(T[] x, int xOffset, T[] tx, int txOffset, T[] y, T[] ty, int outer, int size)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (size == 0 || outer == 0)
+        {
+            return;
+        }
+
+        Workers.For(outer, Chunks(outer, size, 1), new TangentJob<T>(x, xOffset, tx, txOffset, y, ty, size));
+    }
+
+    /// <summary>
     /// r = log Σ exp(x − m) + m with m the maximum, replaced by 0 where it is ±inf (as PyTorch: an all −inf row gives −inf,
     /// a row holding +inf gives +inf). The exponentials are <see cref="ExpKernel"/>'s, the operator Exp's, so exp(0) is 1
     /// exactly and the fused form rounds as the composed one does.
@@ -360,6 +376,29 @@ internal static class SoftmaxKernels
                         TensorPrimitives.Multiply(dst, sw, dst);
                     }
                 }
+            }
+        }
+    }
+
+    /// <summary>Rows [start, end) of <see cref="ForwardWithTangent{T}"/>.</summary>
+    private readonly struct TangentJob<T>(T[] x, int xOffset, T[] tx, int txOffset, T[] y, T[] ty, int size) : IRangeJob
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Run(int start, int end)
+        {
+            for (var o = start; o < end; o++)
+            {
+                var yr = y.AsSpan(o * size, size);
+                if (typeof(T) == typeof(float) && size >= 16)
+                {
+                    FastExp.SoftmaxRows(MemoryMarshal.Cast<T, float>(x.AsSpan(xOffset + (o * size), size)), MemoryMarshal.Cast<T, float>(yr), size, log: false);
+                }
+                else
+                {
+                    ForwardRow<T>(x.AsSpan(xOffset + (o * size), size), yr, log: false);
+                }
+
+                BackwardRow<T>(tx.AsSpan(txOffset + (o * size), size), yr, ty.AsSpan(o * size, size), log: false, streaming: false);
             }
         }
     }

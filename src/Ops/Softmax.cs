@@ -113,6 +113,16 @@ public static class SoftmaxOps
         var d = x.Shape.NormalizeDim(dim, op);
         var (outer, size, inner) = Dispatch.Around(x.Shape, d);
         var y = Tensor.Uninitialized(x.Shape, x.DType);
+        if (!log && inner == 1 && size < SoftmaxKernels.LongRow && x.Tangent is { } tx && !(GradMode.IsEnabled && (x.RequiresGrad || tx.RequiresGrad)))
+        {
+            // Forward mode with nothing to record (the rule's own operations would record nothing either): the rows of y
+            // and of its tangent in one sweep; the node's forward rule hands the tangent on.
+            var ty = Tensor.Uninitialized(x.Shape, x.DType);
+            Dispatch.ByFloatType(x.DType, new TangentWork(x, tx, y, ty, outer, size));
+            y.SetGradFn(new SoftmaxNode(op, x, y, d, log) { Computed = (tx, ty) });
+            return y;
+        }
+
         Dispatch.ByFloatType(x.DType, new ForwardWork(x, y, outer, size, inner, log));
 
         if (Tensor.ShouldRecord(x))
@@ -121,6 +131,13 @@ public static class SoftmaxOps
         }
 
         return y;
+    }
+
+    private readonly struct TangentWork(Tensor x, Tensor tx, Tensor y, Tensor ty, int outer, int size) : IFloatWork
+    {
+        public void Run<T>()
+            where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+            => SoftmaxKernels.ForwardWithTangent((T[])x.Storage, x.Offset, (T[])tx.Storage, tx.Offset, (T[])y.Storage, (T[])ty.Storage, outer, size);
     }
 
     private readonly struct ForwardWork(Tensor x, Tensor y, int outer, int size, int inner, bool log) : IFloatWork
@@ -183,9 +200,18 @@ public static class SoftmaxOps
 
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = FusedBackward(g, Saved(0), _dim, _log);
 
+        /// <summary>A tangent computed with the output (from the input tangent it was computed from), handed on once by the forward rule.</summary>
+        public (Tensor From, Tensor Tangent)? Computed { get; set; }
+
         protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
         {
             var dx = t[0]!;
+            if (Computed is { } computed && ReferenceEquals(computed.From, dx))
+            {
+                Computed = null;
+                return computed.Tangent;
+            }
+
             return _log ? dx - (dx * Saved(0).Exp()).Sum(_dim, keepDim: true) : FusedBackward(dx, Saved(0), _dim, log: false);
         }
     }

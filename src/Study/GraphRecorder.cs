@@ -216,8 +216,8 @@ public class GraphRecorder : TapeObserver, IDisposable
     /// <inheritdoc />
     protected override void OnTangent(Node node, Tensor output, Tensor? tangent)
     {
-        // A node that goes on the tape gets OnRecorded next, which notes its output; only one run for its forward rule
-        // alone is noted here (the same condition as Tensor.SetGradFn's).
+        // A node that went on the tape was noted by OnRecorded just before; only one run for its forward rule alone is
+        // noted here (the same condition as Tensor.SetGradFn's).
         if (!(GradMode.IsEnabled && node.HasEdges))
         {
             HandleRecorded(node, output);

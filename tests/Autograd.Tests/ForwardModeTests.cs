@@ -91,6 +91,74 @@ public class ForwardModeTests
         Assert.Null(x.Tangent);
     }
 
+    [Theory]
+    [InlineData(3, 5)]
+    [InlineData(4, 16)]
+    [InlineData(7, 1000)]
+    public void SoftmaxAndItsTangentInOneSweepGiveWhatTheForwardRuleGives(int rows, int size)
+    {
+        foreach (var dtype in new[] { DType.Float32, DType.Float64 })
+        {
+            var x = Tensor.RandN(new Shape(rows, size), seed: 31, dtype);
+            var v = Tensor.RandN(new Shape(rows, size), seed: 32, dtype);
+
+            // Over the last dim with nothing recorded, the softmax computes y and ẏ together; the forward rule's
+            // ẏ = y ⊙ (ẋ − Σ y⊙ẋ) is the fused backward kernel with g = ẋ, on the same y.
+            var (y, jv) = Autodiff.Jvp(t => t.Softmax(-1), x, v);
+            var expectedY = x.Softmax(-1);
+            var expected = Tensor.SoftmaxBackward(v, expectedY, -1);
+            Assert.Equal(expectedY.ToArray(), y.ToArray());
+            Assert.Equal(expected.ToArray(), jv.ToArray());
+            Assert.False(jv.RequiresGrad);
+
+            // Over another dim, and with gradients recorded (the tangent is then differentiable), the rule runs.
+            var (_, jv0) = Autodiff.Jvp(t => t.Softmax(0), x, v);
+            Assert.Equal(Tensor.SoftmaxBackward(v, x.Softmax(0), 0).ToArray(), jv0.ToArray());
+            var xg = x.Detach().WithRequiresGrad();
+            var (_, jvg) = Autodiff.Jvp(t => t.Softmax(-1), xg, v);
+            Assert.True(jvg.RequiresGrad);
+            Assert.Equal(expected.ToArray(), jvg.ToArray());
+        }
+    }
+
+    public static TheoryData<string> OutputRules() => ["Softmax", "LogSoftmax", "Exp", "Tanh", "Sigmoid", "Sqrt"];
+
+    [Theory]
+    [MemberData(nameof(OutputRules))]
+    public void ReverseOverForwardSeesTheOutputThatARuleReads(string op)
+    {
+        // These forward rules read the operation's own output (y = softmax(x), exp(x), …). With gradients recorded the
+        // tangent J(x)·v is a function of x through y as well: ∇x ⟨u, J(x)·v⟩ by reverse over forward must equal
+        // ∇x ⟨J(x)ᵀ·u, v⟩ by reverse over reverse.
+        Func<Tensor, Tensor> f = op switch
+        {
+            "Softmax" => t => t.Softmax(-1),
+            "LogSoftmax" => t => t.LogSoftmax(-1),
+            "Exp" => t => t.Exp(),
+            "Tanh" => t => t.Tanh(),
+            "Sigmoid" => t => t.Sigmoid(),
+            _ => t => t.Sqrt(),
+        };
+        var x0 = Tensor.RandN(new Shape(3, 5), seed: 41).Abs() + 0.5;
+        var v = Tensor.RandN(new Shape(3, 5), seed: 42);
+        var u = Tensor.RandN(new Shape(3, 5), seed: 43);
+
+        var x = x0.Detach().WithRequiresGrad();
+        var (_, jv) = Autodiff.Jvp(f, x, v);
+        var viaForward = Autodiff.Grad([(jv * u).Sum()], [x])[0];
+
+        var xr = x0.Detach().WithRequiresGrad();
+        var jtu = Autodiff.Grad([f(xr)], [xr], [u], createGraph: true)[0];
+        var viaReverse = Autodiff.Grad([(jtu * v).Sum()], [xr])[0];
+
+        var a = viaForward.ToArray();
+        var b = viaReverse.ToArray();
+        for (var i = 0; i < a.Length; i++)
+        {
+            Assert.Equal(b[i], a[i], 1e-12);
+        }
+    }
+
     [Fact]
     public void TangentsTravelUnderNoGrad()
     {
