@@ -211,7 +211,7 @@ public static class Elementwise
         where TD : IBinaryKernel<double>
         where TF : IBinaryKernel<float>
     {
-        Dispatch.RequireFloat(a, op.ToString());
+        Dispatch.RequireFloat(a, op switch { ScalarOp.Add => "Add", ScalarOp.Sub => "Sub", ScalarOp.Mul => "Mul", _ => "Div" });
         var y = Dispatch.Scalar<TD, TF>(a, s, scalarFirst);
         if (Tensor.ShouldRecord(a))
         {
