@@ -143,6 +143,27 @@ public class ForwardRuleTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(SecondOrderRows))]
+    public void ReverseOverForwardGivesTheHessianVectorProduct(string op, string name)
+    {
+        // With gradients recorded, a forward rule's tangent J(x)·v is itself on the tape (also through the output the rule
+        // reads), so ∇x ⟨u, J(x)·v⟩ is the same Hessian-vector product as reverse-over-reverse gives.
+        var c = OpTable.Find(op, name);
+        var (_, reference) = HessianVectorProducts(c.F, c.Inputs, createGraph: true);
+        var inputs = c.Inputs();
+        var which = Differentiable(inputs);
+        var v = Directions(inputs, which, 31);
+        var u = Tensor.RandN(c.F(c.Inputs()).Shape, 37, c.F(c.Inputs()).DType);
+        var jv = Jv(c, inputs, which, v);
+        var leaves = which.Select(i => inputs[i]).ToArray();
+        var grads = jv.RequiresGrad ? Autodiff.Grad([(jv * u).Sum()], leaves, allowUnused: true) : new Tensor?[which.Length];
+        for (var k = 0; k < which.Length; k++)
+        {
+            AssertClose(reference[k], grads[k] ?? Tensor.Zeros(leaves[k].Shape, leaves[k].DType), $"{c}: input {k}", Tolerance(c));
+        }
+    }
+
     /// <summary>Small cases through the fast backward paths and the walk's gradient sums, which must step aside in a dual level.</summary>
     public static TheoryData<string> FastPathCases() => [.. FastPaths.Keys];
 
