@@ -541,16 +541,35 @@ public static class Elementwise
         public TanhNode(Tensor x, Tensor y)
             : base("Tanh", x) => Save(y);
 
-        protected internal override void Backward(Tensor g, Tensor?[] grads)
+        protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = Derivative(g, Saved(0));
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Derivative(t[0]!, Saved(0));
+
+        /// <summary>g ⊙ (1 − y²) for a gradient or a tangent g: on the tape when it must be, else in one kernel (same values).</summary>
+        private static Tensor Derivative(Tensor g, Tensor y)
+            => Tensor.ShouldRecord(g, y) ? g * (1.0 - (y * y)) : Dispatch.Binary<TanhRuleKernel<double>, TanhRuleKernel<float>>("Tanh", g, y);
+    }
+
+    /// <summary>g ⊙ (1 − y²), rounded as the composed form: y·y, then 1 − that, then g times that.</summary>
+    private readonly struct TanhRuleKernel<T> : IBinaryKernel<T>
+        where T : System.Numerics.IFloatingPointIeee754<T>
+    {
+        public static T Apply(T g, T y) => g * (T.One - (y * y));
+
+        public static void Run(ReadOnlySpan<T> g, ReadOnlySpan<T> y, Span<T> dst)
         {
-            var y = Saved(0);
-            grads[0] = g * (1.0 - (y * y));
+            TensorPrimitives.Multiply(y, y, dst);
+            TensorPrimitives.Subtract(T.One, dst, dst);
+            TensorPrimitives.Multiply(g, dst, dst);
         }
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
+        public static void Run(ReadOnlySpan<T> g, T y, Span<T> dst) => TensorPrimitives.Multiply(g, T.One - (y * y), dst);
+
+        public static void Run(T g, ReadOnlySpan<T> y, Span<T> dst)
         {
-            var s = Saved(0);
-            return t[0]! * (1.0 - (s * s));
+            TensorPrimitives.Multiply(y, y, dst);
+            TensorPrimitives.Subtract(T.One, dst, dst);
+            TensorPrimitives.Multiply(dst, g, dst);
         }
     }
 
@@ -560,16 +579,39 @@ public static class Elementwise
         public SigmoidNode(Tensor x, Tensor y)
             : base("Sigmoid", x) => Save(y);
 
-        protected internal override void Backward(Tensor g, Tensor?[] grads)
+        protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = Derivative(g, Saved(0));
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Derivative(t[0]!, Saved(0));
+
+        /// <summary>g ⊙ (1 − y) ⊙ y for a gradient or a tangent g: on the tape when it must be, else in one kernel (same values).</summary>
+        private static Tensor Derivative(Tensor g, Tensor y)
+            => Tensor.ShouldRecord(g, y) ? g * (1.0 - y) * y : Dispatch.Binary<SigmoidRuleKernel<double>, SigmoidRuleKernel<float>>("Sigmoid", g, y);
+    }
+
+    /// <summary>g ⊙ (1 − y) ⊙ y, rounded as the composed form: 1 − y, then g times that, then times y.</summary>
+    private readonly struct SigmoidRuleKernel<T> : IBinaryKernel<T>
+        where T : System.Numerics.IFloatingPointIeee754<T>
+    {
+        public static T Apply(T g, T y) => g * (T.One - y) * y;
+
+        public static void Run(ReadOnlySpan<T> g, ReadOnlySpan<T> y, Span<T> dst)
         {
-            var y = Saved(0);
-            grads[0] = g * (1.0 - y) * y;
+            TensorPrimitives.Subtract(T.One, y, dst);
+            TensorPrimitives.Multiply(g, dst, dst);
+            TensorPrimitives.Multiply(dst, y, dst);
         }
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
+        public static void Run(ReadOnlySpan<T> g, T y, Span<T> dst)
         {
-            var s = Saved(0);
-            return t[0]! * (1.0 - s) * s;
+            TensorPrimitives.Multiply(g, T.One - y, dst);
+            TensorPrimitives.Multiply(dst, y, dst);
+        }
+
+        public static void Run(T g, ReadOnlySpan<T> y, Span<T> dst)
+        {
+            TensorPrimitives.Subtract(T.One, y, dst);
+            TensorPrimitives.Multiply(dst, g, dst);
+            TensorPrimitives.Multiply(dst, y, dst);
         }
     }
 
