@@ -129,6 +129,7 @@ public static class ReportWriter
         WriteMatMul(sb, data);
         WriteTraining(sb, data);
         WriteCheckpoint(sb, data);
+        WriteForwardMode(sb, data);
         WriteLayers(sb, data);
         WriteNetworks(sb, data);
 
@@ -222,6 +223,13 @@ public static class ReportWriter
         var recording = Sub(data.Ours.GetValueOrDefault("tape/recorded")?.AllocatedBytes, data.Ours.GetValueOrDefault("tape/nograd")?.AllocatedBytes);
         Line(sb, $"| per recorded op, one-element tensors, fwd+bwd | {Time(peer)} | {Time(ours)} | {Ratio(Div(ours, peer))} | ≤ 0.5 µs | {Met(ours, t => t <= 500)} |");
         Line(sb, $"| … allocated per recorded op | | {Bytes(alloc)} fwd+bwd; recording adds {Bytes(recording)} | | no per-op closure | see §2 |");
+        var chainPlain = Ours(data, "ForwardModeBenchmarks/Chain_NoGrad");
+        var chainRecorded = Ours(data, "ForwardModeBenchmarks/Chain_Recorded");
+        var chainJvp = Ours(data, "ForwardModeBenchmarks/Chain_Jvp");
+        Line(sb, $"| forward mode: JVP of the {Workloads.TapeChainLength}-op chain, per op | | {Time(chainJvp)} (plain forward {Time(chainPlain)}, recorded {Time(chainRecorded)}) | | ≤ 2× the plain forward (here {Times(Div(chainJvp, chainPlain))}; {Times(Div(chainJvp, chainRecorded))} the recorded one) | {Met(Div(chainJvp, chainPlain), r => r <= 2)} |");
+        var softmaxForward = Ours(data, "ForwardModeBenchmarks/Softmax_Forward");
+        var softmaxJvp = Ours(data, "ForwardModeBenchmarks/Softmax_Jvp");
+        Line(sb, $"| forward mode: JVP of softmax 1024×1024, float32 | | {Time(softmaxJvp)} (fused forward {Time(softmaxForward)}) | | ≤ 2.5× the fused forward (here {Times(Div(softmaxJvp, softmaxForward))}) | {Met(Div(softmaxJvp, softmaxForward), r => r <= 2.5)} |");
         key = "matmul/matmul/f32/512x512x512/t1";
         ours = Ours(data, key);
         peer = Peer(data, key);
@@ -434,6 +442,33 @@ public static class ReportWriter
         Line(sb, "|---|---:|---|");
         Line(sb, $"| plain | {c.PlainBytes / 1024.0:F0} KiB | |");
         Line(sb, $"| checkpoint every {CheckpointMemory.Every} layers | {c.CheckpointedBytes / 1024.0:F0} KiB ({(double)c.CheckpointedBytes / c.PlainBytes:P0}) | {(c.GradientsEqual ? "bitwise equal to the plain run's" : "differ from the plain run's")} |");
+        Line(sb);
+    }
+
+    private static void WriteForwardMode(StringBuilder sb, ReportData data)
+    {
+        Line(sb, "## Forward mode: what a JVP costs (`ForwardModeBenchmarks`)");
+        Line(sb);
+        Line(sb, $"`Autodiff.Jvp` runs every operation's forward rule right after its kernel. The chain of §2 ({Workloads.TapeChainLength} operations on");
+        Line(sb, "one-element float64 tensors, per operation) without recording, recorded, and its JVP under no-grad; softmax over the");
+        Line(sb, "last dim of 1024×1024 float32, the fused forward and its JVP (y and ẏ = y ⊙ (ẋ − Σ y⊙ẋ) row by row).");
+        Line(sb);
+        Line(sb, "| | ours | ÷ plain forward | allocated |");
+        Line(sb, "|---|---:|---:|---:|");
+        foreach (var (baseline, rows) in new[]
+        {
+            ("Chain_NoGrad", new[] { ("Chain_NoGrad", "chain, plain forward (grad off), per op"), ("Chain_Recorded", "chain, recorded, per op"), ("Chain_Jvp", "chain, JVP, per op") }),
+            ("Softmax_Forward", new[] { ("Softmax_Forward", "softmax 1024×1024 float32, fused forward"), ("Softmax_Jvp", "softmax 1024×1024 float32, JVP") }),
+        })
+        {
+            var plain = Ours(data, "ForwardModeBenchmarks/" + baseline);
+            foreach (var (method, name) in rows)
+            {
+                var key = "ForwardModeBenchmarks/" + method;
+                Line(sb, $"| {name} | {Time(Ours(data, key))} | {Times(Div(Ours(data, key), plain))} | {Bytes(data.Ours.GetValueOrDefault(key)?.AllocatedBytes)} |");
+            }
+        }
+
         Line(sb);
     }
 
