@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Autograd.Kernels;
 
@@ -139,25 +140,28 @@ internal static class Im2Col
 
     /// <summary>Zeros, on the lines [ohLo, ohHi) of a row, the window columns outside [owLo, owHi).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ClearPadding<T>(ConvWindow g, Span<T> row, int ohLo, int ohHi, int owLo, int owHi)
+    private static void ClearPadding<T>(in ConvWindow g, Span<T> row, int ohLo, int ohHi, int owLo, int owHi)
         where T : unmanaged, INumber<T>
     {
-        if (owLo == 0 && owHi == g.OW)
+        var width = g.OW;
+        if ((owLo == 0 && owHi == width) || ohHi <= ohLo)
         {
             return;
         }
 
-        for (var oh = ohLo; oh < ohHi; oh++)
+        // One bounds check for all lines, then plain stores: a line has only a few padding columns.
+        _ = row[(ohHi * width) - 1];
+        ref var line = ref Unsafe.Add(ref MemoryMarshal.GetReference(row), (nint)ohLo * width);
+        for (var oh = ohLo; oh < ohHi; oh++, line = ref Unsafe.Add(ref line, width))
         {
-            var line = row.Slice(oh * g.OW, g.OW);
             for (var ow = 0; ow < owLo; ow++)
             {
-                line[ow] = T.Zero;
+                Unsafe.Add(ref line, ow) = T.Zero;
             }
 
-            for (var ow = owHi; ow < line.Length; ow++)
+            for (var ow = owHi; ow < width; ow++)
             {
-                line[ow] = T.Zero;
+                Unsafe.Add(ref line, ow) = T.Zero;
             }
         }
     }
