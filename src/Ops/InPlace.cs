@@ -133,6 +133,16 @@ public static class InPlace
         public Tensor ZeroInPlace([CallerMemberName] string callerMember = "", [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
             => WithNumber("ZeroInPlace", self, 0.0, new WriteSite("ZeroInPlace", callerMember, callerFile, callerLine));
 
+        /// <summary>self ← √self, in place, as <c>torch.Tensor.sqrt_</c> (NaN for negative elements).</summary>
+        /// <param name="callerMember">Filled in by the compiler: the calling member, recorded as the site of the write.</param>
+        /// <param name="callerFile">Filled in by the compiler: the calling source file.</param>
+        /// <param name="callerLine">Filled in by the compiler: the calling line.</param>
+        /// <returns>This tensor.</returns>
+        /// <exception cref="ArgumentException">Self is not a float tensor.</exception>
+        /// <exception cref="InvalidOperationException">Self is a leaf that requires grad, or a view on the tape, while recording.</exception>
+        public Tensor SqrtInPlace([CallerMemberName] string callerMember = "", [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
+            => Root(self, new WriteSite("SqrtInPlace", callerMember, callerFile, callerLine));
+
         /// <summary>
         /// self ← value in every element, in place (converted to self's dtype), as <c>torch.Tensor.fill_</c>; recorded like
         /// <see cref="ZeroInPlace"/> (the gradient of the old values is zero, the tangent becomes zero). An int64 tensor is
@@ -221,6 +231,9 @@ public static class InPlace
 
     /// <summary>self ← self + value·t1 / t2 as <c>AddcdivInPlace</c>, the write recorded as <paramref name="site"/>.</summary>
     internal static Tensor Addcdiv(Tensor self, Tensor t1, Tensor t2, double value, WriteSite site) => AddProduct("AddcdivInPlace", self, t1, t2, value, site);
+
+    /// <summary>self ← √self as <c>SqrtInPlace</c>, the write recorded as <paramref name="site"/>.</summary>
+    internal static Tensor Sqrt(Tensor self, WriteSite site) => Root(self, site);
 
     /// <summary>self ← source as <c>CopyFrom</c>, the write recorded as <paramref name="site"/>.</summary>
     internal static Tensor CopyInto(Tensor self, Tensor source, WriteSite site) => Copy(self, source, site);
@@ -312,6 +325,22 @@ public static class InPlace
             _ => (Kind.Set, value),
         };
         Dispatch.ByFloatType(self.DType, new NumberWork(self, kind, c));
+        site.Mark(self);
+        if (node is not null)
+        {
+            self.RebaseHistory(node);
+        }
+
+        return self;
+    }
+
+    private static Tensor Root(Tensor self, WriteSite site)
+    {
+        self.CheckInPlace("SqrtInPlace", null);
+
+        // The old values are copied before the write by a recorded s · 1 (see MulOrDiv), so second derivatives reach them.
+        var node = Tensor.ShouldRecord(self) ? new SqrtInPlaceNode(self, self * 1.0) : null;
+        Dispatch.ByFloatType(self.DType, new SqrtWork(self));
         site.Mark(self);
         if (node is not null)
         {
@@ -575,6 +604,16 @@ public static class InPlace
         }
     }
 
+    private readonly struct SqrtWork(Tensor self) : IFloatWork
+    {
+        public void Run<T>()
+            where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            var s = self.Span<T>();
+            TensorPrimitives.Sqrt(s, s);
+        }
+    }
+
     private readonly struct NumberWork(Tensor self, Kind kind, double value) : IFloatWork
     {
         public void Run<T>()
@@ -729,6 +768,26 @@ public static class InPlace
             "ZeroInPlace" or "FillInPlace" => null,
             _ => ts,
         };
+    }
+
+    [Rule("SqrtInPlace", Forward = "s ← √s", Backward = "ds = g / (2√c) (c: s before the write)", Saves = "c", Tangent = "ṡ ← ṡ / (2√c)")]
+    private sealed class SqrtInPlaceNode : Node
+    {
+        /// <summary>A node for s ← √s; <paramref name="old"/> is a copy of s before the write.</summary>
+        public SqrtInPlaceNode(Tensor self, Tensor old)
+            : base("SqrtInPlace", self)
+            => Save(old);
+
+        protected internal override void Backward(Tensor g, Tensor?[] grads)
+        {
+            if (NeedsInputGrad(0))
+            {
+                grads[0] = g / (Saved(0).Sqrt() * 2.0);
+            }
+        }
+
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
+            => t[0] is { } ts ? ts / (Saved(0).Sqrt() * 2.0) : null;
     }
 
     [Rule("CopyFrom", Forward = "s ← b converted to s's dtype (b broadcast to s)", Backward = "ds = 0, db = g summed to b's shape, converted to b's dtype", Tangent = "ṡ ← ḃ converted to s's dtype, broadcast to s")]

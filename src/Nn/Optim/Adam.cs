@@ -101,6 +101,9 @@ internal sealed class AdamState(int count, double beta1, double beta2, double ep
     private readonly Tensor?[] _expAvgSq = new Tensor?[count];
     private readonly Tensor?[] _maxExpAvgSq = new Tensor?[count];
 
+    /// <summary>A buffer of each parameter's shape for the decayed gradient and the denominator, so a step allocates nothing.</summary>
+    private readonly Tensor?[] _scratch = new Tensor?[count];
+
     public double Beta1 { get; } = beta1;
 
     public double Beta2 { get; } = beta2;
@@ -121,6 +124,7 @@ internal sealed class AdamState(int count, double beta1, double beta2, double ep
         var v = _expAvgSq[index] ??= Tensor.ZerosLike(parameter);
         var step = ++_steps[index];
 
+        var scratch = _scratch[index] ??= Tensor.ZerosLike(parameter);
         var g = gradient;
         if (decoupled)
         {
@@ -128,7 +132,7 @@ internal sealed class AdamState(int count, double beta1, double beta2, double ep
         }
         else if (WeightDecay != 0)
         {
-            g = InPlace.Add(gradient.Clone(), parameter, WeightDecay, site);
+            g = InPlace.Add(InPlace.CopyInto(scratch, gradient, site), parameter, WeightDecay, site);
         }
 
         InPlace.Add(InPlace.Scale(m, Beta1, site), g, 1 - Beta1, site);
@@ -143,7 +147,8 @@ internal sealed class AdamState(int count, double beta1, double beta2, double ep
             second = InPlace.CopyInto(vMax, vMax.Maximum(v), site);
         }
 
-        var denom = InPlace.Shift(InPlace.Divide(second.Sqrt(), Math.Sqrt(biasCorrection2), site), Epsilon, site);
+        // denom = (√v / √(1 − β2^t)) + ε, written into the scratch buffer (the decayed gradient is no longer needed).
+        var denom = InPlace.Shift(InPlace.Divide(InPlace.Sqrt(InPlace.CopyInto(scratch, second, site), site), Math.Sqrt(biasCorrection2), site), Epsilon, site);
         InPlace.Addcdiv(parameter, m, denom, -(learningRate / biasCorrection1), site);
     }
 }

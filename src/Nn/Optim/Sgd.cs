@@ -17,6 +17,9 @@ public sealed class Sgd : Optimizer
 {
     private readonly Tensor?[] _momentumBuffers;
 
+    /// <summary>A buffer of each parameter's shape for the direction d when it is not the gradient or the momentum buffer, so a step allocates nothing.</summary>
+    private readonly Tensor?[] _scratch;
+
     /// <summary>Creates the optimiser. <paramref name="learningRate"/> has no default, as in PyTorch.</summary>
     /// <exception cref="ArgumentException">
     /// The parameter list is invalid (see <see cref="Optimizer"/>), or <paramref name="nesterov"/> is set without
@@ -44,6 +47,7 @@ public sealed class Sgd : Optimizer
         Nesterov = nesterov;
         WeightDecay = weightDecay;
         _momentumBuffers = new Tensor?[Parameters.Count];
+        _scratch = new Tensor?[Parameters.Count];
     }
 
     /// <summary>The momentum factor (0: plain gradient descent).</summary>
@@ -60,13 +64,13 @@ public sealed class Sgd : Optimizer
 
     // PyTorch 1.13's _single_tensor_sgd, operation by operation: d = g.add(p, alpha=wd); buf = clone(d) on the first
     // step, else buf.mul_(momentum).add_(d, alpha=1 − dampening); d = d.add(buf, alpha=momentum) (Nesterov) or buf;
-    // p.add_(d, alpha=−lr).
+    // p.add_(d, alpha=−lr). The out-of-place results are written into a buffer kept per parameter (same values).
     private protected override void Update(int index, Tensor parameter, Tensor gradient, WriteSite site)
     {
         var d = gradient;
         if (WeightDecay != 0)
         {
-            d = InPlace.Add(gradient.Clone(), parameter, WeightDecay, site);
+            d = InPlace.Add(InPlace.CopyInto(_scratch[index] ??= Tensor.ZerosLike(parameter), gradient, site), parameter, WeightDecay, site);
         }
 
         if (Momentum != 0)
@@ -81,7 +85,19 @@ public sealed class Sgd : Optimizer
                 InPlace.Add(InPlace.Scale(buf, Momentum, site), d, 1 - Dampening, site);
             }
 
-            d = Nesterov ? InPlace.Add(ReferenceEquals(d, gradient) ? d.Clone() : d, buf, Momentum, site) : buf;
+            if (Nesterov)
+            {
+                if (ReferenceEquals(d, gradient))
+                {
+                    d = InPlace.CopyInto(_scratch[index] ??= Tensor.ZerosLike(parameter), gradient, site);
+                }
+
+                d = InPlace.Add(d, buf, Momentum, site);
+            }
+            else
+            {
+                d = buf;
+            }
         }
 
         InPlace.Add(parameter, d, -LearningRate, site);
