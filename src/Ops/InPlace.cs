@@ -790,7 +790,7 @@ public static class InPlace
             => t[0] is { } ts ? ts / (Saved(0).Sqrt() * 2.0) : null;
     }
 
-    [Rule("CopyFrom", Forward = "s ← b converted to s's dtype (b broadcast to s)", Backward = "ds = 0, db = g summed to b's shape, converted to b's dtype", Tangent = "ṡ ← ḃ converted to s's dtype, broadcast to s")]
+    [Rule("CopyFrom", Forward = "s ← b converted to s's dtype (b broadcast to s)", Backward = "ds = 0, db = g converted to b's dtype, summed to b's shape", Tangent = "ṡ ← ḃ converted to s's dtype, broadcast to s")]
     private sealed class CopyInPlaceNode(Tensor self, Tensor source) : Node("CopyFrom", self, source)
     {
         private readonly Shape _shape = source.Shape;
@@ -800,7 +800,7 @@ public static class InPlace
         {
             if (NeedsInputGrad(1))
             {
-                grads[1] = g.SumTo(_shape).To(_dtype);
+                grads[1] = g.To(_dtype).SumTo(_shape);
             }
         }
 
