@@ -7,17 +7,26 @@ using System.Runtime.InteropServices;
 namespace Autograd.Ops;
 
 /// <summary>
-/// In-place operators recorded on the tape, as PyTorch's <c>add_</c>, <c>sub_</c>, <c>mul_</c>, <c>div_</c> and
-/// <c>zero_</c>: each writes into the tensor's own storage (no new storage), bumps its <see cref="Tensor.Version"/> with
-/// the caller's member, file and line, and returns the tensor. When grad mode is on and the tensor or the operand requires
-/// grad, the write is recorded: the tensor's <see cref="Tensor.GradFn"/> becomes the new node, whose input edges are the
-/// tensor's previous history and the operand; a rule that needs the old values saves a copy taken before the write.
+/// In-place operators recorded on the tape, as PyTorch's <c>add_</c>, <c>sub_</c>, <c>mul_</c>, <c>div_</c>,
+/// <c>zero_</c>, <c>fill_</c>, <c>copy_</c>, <c>addcmul_</c>, <c>addcdiv_</c> and <c>sqrt_</c>: each writes into the
+/// tensor's own storage (no new storage), bumps its <see cref="Tensor.Version"/> once with the caller's member, file and
+/// line, and returns the tensor. When grad mode is on and the tensor or an operand requires grad, the write is recorded:
+/// the tensor's <see cref="Tensor.GradFn"/> becomes the new node, whose input edges are the tensor's previous history and
+/// the operands; a rule that needs the old values saves a copy taken before the write. Fill, zero and copy cut the old
+/// history (its gradient is zero).
 /// </summary>
 /// <remarks>
+/// <para>
+/// The optimisers (<c>Autograd.Nn.Optim</c>) update parameters and their state through these operators under
+/// <see cref="Tensor.NoGrad"/>. On operands of the written tensor's shape the kernels are vectorised passes that allocate
+/// nothing.
+/// </para>
+/// <para>
 /// A tensor operand is broadcast to the written tensor's shape (the result keeps that shape). Refused while gradients are
 /// recorded: a leaf that requires grad (write it under <see cref="Tensor.NoGrad"/>, as an optimiser does), and a tensor
 /// whose storage is shared with another tensor on the tape (a view made by <c>Reshape</c>/<c>View</c> of a tensor that
 /// requires grad): writes through views are not propagated to the other tensor's history, so clone it first.
+/// </para>
 /// </remarks>
 public static class InPlace
 {
