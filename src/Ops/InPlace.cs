@@ -171,8 +171,8 @@ public static class InPlace
         /// self ← source, in place, as <c>torch.Tensor.copy_</c>: source is broadcast to self's shape and converted to
         /// self's dtype (float64, float32 or int64 either way; floats become int64 by truncation toward zero). Recorded when
         /// grad mode is on and self or the source requires grad: the gradient of self's old values is zero, the source gets
-        /// the incoming gradient summed over the broadcast dimensions and converted back to its dtype; the tangent becomes
-        /// the source's (converted and broadcast).
+        /// the incoming gradient converted back to its dtype and summed over the broadcast dimensions (as PyTorch); the
+        /// tangent becomes the source's (converted and broadcast).
         /// </summary>
         /// <param name="source">The values: any dtype, broadcastable to self's shape.</param>
         /// <param name="callerMember">Filled in by the compiler: the calling member, recorded as the site of the write.</param>
@@ -181,8 +181,9 @@ public static class InPlace
         /// <returns>This tensor.</returns>
         /// <exception cref="ArgumentNullException"><paramref name="source"/> is null.</exception>
         /// <exception cref="ArgumentException">
-        /// The source's shape does not broadcast to self's, or self is int64 and the source requires grad while recording
-        /// (an int64 tensor cannot carry a gradient).
+        /// The source's shape does not broadcast to self's; or self is int64 and the source requires grad while recording
+        /// (an int64 tensor cannot carry a gradient) or has a float element with no int64 value (NaN, ±∞, outside
+        /// [−2⁶³, 2⁶³)).
         /// </exception>
         /// <exception cref="InvalidOperationException">Self is a leaf that requires grad, or a view on the tape, while recording.</exception>
         public Tensor CopyFrom(Tensor source, [CallerMemberName] string callerMember = "", [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
@@ -398,6 +399,20 @@ public static class InPlace
                 throw new ArgumentException(
                     $"{op}: the source {source.Shape} {source.DType.Name()} requires grad but the tensor written is int64 {self.Shape}, which cannot carry a gradient; copy into a float tensor, or detach the source.",
                     nameof(source));
+            }
+
+            if (source.DType != DType.Int64)
+            {
+                for (var i = 0; i < source.ElementCount; i++)
+                {
+                    var v = source.GetFlat(i);
+                    if (!(v >= -9.2233720368547758e18 && v < 9.2233720368547758e18))
+                    {
+                        throw new ArgumentException(
+                            string.Create(CultureInfo.InvariantCulture, $"{op}: element {i} (flat index) of the {source.DType.Name()} source of shape {source.Shape} is {v}, which has no int64 value for the int64 tensor written {self.Shape} (NaN, ±∞ and values outside [−2⁶³, 2⁶³) are refused)."),
+                            nameof(source));
+                    }
+                }
             }
         }
         else

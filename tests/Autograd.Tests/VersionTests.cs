@@ -426,6 +426,7 @@ public class VersionTests
         { "copy-view", "CopyFrom: this [1, 2] float64 tensor shares its storage with another tensor on the tape (shapes [2] and [1, 2]: a view made by Reshape/View of a tensor that requires grad); an in-place write through a view is not recorded for the other tensor. Clone it first, or write under Tensor.NoGrad()." },
         { "copy-shape", "CopyFrom: the source of shape [3] float64 cannot be broadcast to the shape [2] float64 of the tensor written (an in-place result keeps that shape). (Parameter 'source')" },
         { "copy-int", "CopyFrom: the source [2] float64 requires grad but the tensor written is int64 [2], which cannot carry a gradient; copy into a float tensor, or detach the source. (Parameter 'source')" },
+        { "copy-int-nan", "CopyFrom: element 1 (flat index) of the float64 source of shape [2] is Infinity, which has no int64 value for the int64 tensor written [2] (NaN, ±∞ and values outside [−2⁶³, 2⁶³) are refused). (Parameter 'source')" },
         { "fill-int", "FillInPlace: the value NaN has no int64 value for the int64 tensor of shape [2] (NaN, ±∞ and values outside [−2⁶³, 2⁶³) are refused). (Parameter 'value')" },
         { "index-range", "Indexer: index 2 is out of range for dimension 0 of size 2 (shape [2]). (Parameter 'index')" },
         { "index-rank", "Indexer: 2 indices for a tensor of rank 1 and shape [2]. (Parameter 'index')" },
@@ -440,7 +441,7 @@ public class VersionTests
         var target = what switch
         {
             "fill-view" or "copy-view" => w.Exp().Reshape(1, 2),
-            "copy-int" or "fill-int" => Tensor.FromArray(new long[] { 1, 2 }, 2),
+            "copy-int" or "copy-int-nan" or "fill-int" => Tensor.FromArray(new long[] { 1, 2 }, 2),
             _ when what.EndsWith("-leaf", StringComparison.Ordinal) => w,
             _ => x,
         };
@@ -451,6 +452,7 @@ public class VersionTests
             "fill-int" => () => target.FillInPlace(double.NaN),
             "copy-leaf" or "copy-view" => () => target.CopyFrom(x),
             "copy-int" => () => target.CopyFrom(w),
+            "copy-int-nan" => () => target.CopyFrom(Tensor.From(1.0, double.PositiveInfinity)),
             "copy-shape" => () => target.CopyFrom(Tensor.From(1.0, 2.0, 3.0)),
             "index-rank" => () => target[0, 0] = 1,
             "index-range" => () => target[2] = 1,
