@@ -88,8 +88,9 @@ public sealed partial class Tensor
     /// module's <c>LoadSafeTensors</c> (parameters and buffers), batch normalisation in training (its running statistics
     /// and batch count), <c>GradClip.ClipGradNorm</c> and <see cref="ZeroGrad"/> with <c>setToNull: false</c> (the
     /// gradients), the backward walk adding a gradient into an existing <see cref="Grad"/>, and the in-place writes
-    /// <see cref="this[ReadOnlySpan{int}]"/> (setter), <see cref="FillInPlace"/> and <see cref="CopyFrom"/>. An operator
-    /// filling its own fresh result does not.
+    /// <see cref="this[ReadOnlySpan{int}]"/> (setter) and the in-place operators of <c>Autograd.Ops.InPlace</c>
+    /// (<c>AddInPlace</c>, <c>MulInPlace</c>, <c>FillInPlace</c>, <c>CopyFrom</c>, …). An operator filling its own fresh
+    /// result does not.
     /// </para>
     /// <para>
     /// The rule: a node records the version of each tensor it saves for its backward rule, and reading a saved tensor
@@ -184,69 +185,6 @@ public sealed partial class Tensor
             v.File = file;
             v.Line = line;
         }
-    }
-
-    /// <summary>
-    /// Writes <paramref name="value"/> into every element, in place (converted to the dtype, as <c>torch.Tensor.fill_</c>),
-    /// and bumps <see cref="Version"/>. Not recorded on the tape.
-    /// </summary>
-    /// <param name="value">The value.</param>
-    /// <param name="callerMember">Filled in by the compiler: the calling member, recorded as the site of the write.</param>
-    /// <param name="callerFile">Filled in by the compiler: the calling source file.</param>
-    /// <param name="callerLine">Filled in by the compiler: the calling line.</param>
-    /// <returns>This tensor.</returns>
-    /// <exception cref="InvalidOperationException">This tensor requires grad and grad mode is on (write it inside <see cref="NoGrad"/>).</exception>
-    public Tensor FillInPlace(double value, [CallerMemberName] string callerMember = "", [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
-    {
-        CheckWritable("FillInPlace");
-        MarkWritten("Tensor.FillInPlace", callerMember, callerFile, callerLine);
-        switch (Storage)
-        {
-            case double[] d: d.AsSpan(Offset, ElementCount).Fill(value); break;
-            case float[] f: f.AsSpan(Offset, ElementCount).Fill((float)value); break;
-            case long[] l: l.AsSpan(Offset, ElementCount).Fill((long)value); break;
-        }
-
-        return this;
-    }
-
-    /// <summary>
-    /// Copies the elements of <paramref name="source"/> into this tensor, in place (converted to this dtype, as
-    /// <c>torch.Tensor.copy_</c> without broadcasting), and bumps <see cref="Version"/>. Not recorded on the tape.
-    /// </summary>
-    /// <param name="source">A tensor of the same shape.</param>
-    /// <param name="callerMember">Filled in by the compiler: the calling member, recorded as the site of the write.</param>
-    /// <param name="callerFile">Filled in by the compiler: the calling source file.</param>
-    /// <param name="callerLine">Filled in by the compiler: the calling line.</param>
-    /// <returns>This tensor.</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="source"/> is null.</exception>
-    /// <exception cref="ArgumentException"><paramref name="source"/> has another shape.</exception>
-    /// <exception cref="InvalidOperationException">This tensor requires grad and grad mode is on (write it inside <see cref="NoGrad"/>).</exception>
-    public Tensor CopyFrom(Tensor source, [CallerMemberName] string callerMember = "", [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
-    {
-        ArgumentNullException.ThrowIfNull(source);
-        if (source.Shape != Shape)
-        {
-            throw new ArgumentException(
-                $"CopyFrom: the source has shape {source.Shape} {source.DType.Name()} but this tensor has shape {Shape} {DType.Name()}; the shapes must be equal.",
-                nameof(source));
-        }
-
-        CheckWritable("CopyFrom");
-        MarkWritten("Tensor.CopyFrom", callerMember, callerFile, callerLine);
-        if (source.DType == DType)
-        {
-            Array.Copy(source.Storage, source.Offset, Storage, Offset, ElementCount);
-        }
-        else
-        {
-            for (var i = 0; i < ElementCount; i++)
-            {
-                SetFlat(i, source.GetFlat(i));
-            }
-        }
-
-        return this;
     }
 
     /// <summary>

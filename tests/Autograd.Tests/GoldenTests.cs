@@ -97,10 +97,22 @@ public class GoldenTests
     }
 
     /// <summary>The expression language shared with generate.py: the Autograd method name plus its arguments.</summary>
-    /// <summary>An in-place operator on x · 1.5 (a non-leaf): with a tensor operand (and alpha) or with the number "scalar".</summary>
+    /// <summary>
+    /// An in-place operator on x · 1.5 (a non-leaf): with a tensor operand (and alpha) or with the number "scalar"; fill,
+    /// copy, addcmul, addcdiv and sqrt as generate.py's inplace family writes them, in the middle of a graph.
+    /// </summary>
     private static Tensor InPlaceCase(string op, JsonElement args, Tensor[] x)
     {
         var s = x[0] * 1.5;
+        switch (op)
+        {
+            case "FillInPlace": return s.FillInPlace(args.GetProperty("value").GetDouble()).AddInPlace(x[0].Exp()).Tanh();
+            case "CopyFrom": return s.CopyFrom(x[1]).MulInPlace(x[0]).Exp();
+            case "AddcmulInPlace": return s.AddcmulInPlace(x[1], x[2], args.GetProperty("value").GetDouble());
+            case "AddcdivInPlace": return s.AddcdivInPlace(x[1], x[2], args.GetProperty("value").GetDouble());
+            case "SqrtInPlace": return s.SqrtInPlace() * x[0];
+        }
+
         if (x.Length == 1)
         {
             var c = args.GetProperty("scalar").GetDouble();
@@ -141,7 +153,8 @@ public class GoldenTests
         return op switch
         {
             "Add" => x[0].Add(x[1]),
-            "AddInPlace" or "SubInPlace" or "MulInPlace" or "DivInPlace" or "ZeroInPlace" => InPlaceCase(op, args, x),
+            "AddInPlace" or "SubInPlace" or "MulInPlace" or "DivInPlace" or "ZeroInPlace" or "FillInPlace" or "CopyFrom"
+                or "AddcmulInPlace" or "AddcdivInPlace" or "SqrtInPlace" => InPlaceCase(op, args, x),
             "Sub" => x[0].Sub(x[1]),
             "Mul" => x[0].Mul(x[1]),
             "Div" => x[0].Div(x[1]),

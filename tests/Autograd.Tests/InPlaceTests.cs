@@ -18,7 +18,15 @@ public class InPlaceTests
         { "mul", [2, 3] }, { "mul", [3] }, { "mul", [] },
         { "div", [2, 3] }, { "div", [2, 1] },
         { "addn", [] }, { "subn", [] }, { "muln", [] }, { "divn", [] }, { "zero", [] },
+        { "fill", [] }, { "copy", [2, 3] }, { "copy", [3] }, { "copy", [2, 1] }, { "copy", [] },
+        { "addcmul", [2, 3] }, { "addcmul", [3] }, { "addcdiv", [2, 3] }, { "addcdiv", [2, 1] }, { "sqrt", [] },
     };
+
+    /// <summary>The operators whose gradient to the old values is zero (the history is cut).</summary>
+    private static bool Cuts(string op) => op is "zero" or "fill" or "copy";
+
+    /// <summary>The tensor written: positive for the square root.</summary>
+    private static Tensor Base(string op, Tensor x) => op == "sqrt" ? (x * 1.5).Exp() * 1.0 : (x * 1.5).Tanh() * 1.0;
 
     private static Tensor InPlaceOp(string op, Tensor s, Tensor b) => op switch
     {
@@ -31,6 +39,11 @@ public class InPlaceTests
         "subn" => s.SubInPlace(2.5),
         "muln" => s.MulInPlace(2.5),
         "divn" => s.DivInPlace(2.5),
+        "fill" => s.FillInPlace(2.5),
+        "copy" => s.CopyFrom(b),
+        "addcmul" => s.AddcmulInPlace(b, b.Exp(), 0.7),
+        "addcdiv" => s.AddcdivInPlace(b, b.Exp(), -0.7),
+        "sqrt" => s.SqrtInPlace(),
         _ => s.ZeroInPlace(),
     };
 
@@ -45,6 +58,11 @@ public class InPlaceTests
         "subn" => s - 2.5,
         "muln" => s * 2.5,
         "divn" => s / 2.5,
+        "fill" => (s * 0.0) + 2.5,
+        "copy" => (s * 0.0) + b,
+        "addcmul" => s + (b * 0.7 * b.Exp()),
+        "addcdiv" => s + (b * -0.7 / b.Exp()),
+        "sqrt" => s.Sqrt(),
         _ => s * 0.0,
     };
 
@@ -54,10 +72,22 @@ public class InPlaceTests
     {
         var x = N(1, 2, 3).WithRequiresGrad();
         var b = (op == "div" ? P(2, sb) : N(2, sb)).WithRequiresGrad();
-        var y = InPlaceOp(op, (x * 1.5).Tanh() * 1.0, b);
-        var z = Composed(op, (x * 1.5).Tanh() * 1.0, b);
+        var y = InPlaceOp(op, Base(op, x), b);
+        var z = Composed(op, Base(op, x), b);
         Assert.Equal(z.ToArray<double>(), y.ToArray<double>());
-        Assert.Equal(op switch { "add" or "addalpha" or "addn" => "AddInPlace", "sub" or "subn" => "SubInPlace", "mul" or "muln" => "MulInPlace", "div" or "divn" => "DivInPlace", _ => "ZeroInPlace" }, y.OpName);
+        Assert.Equal(op switch
+        {
+            "add" or "addalpha" or "addn" => "AddInPlace",
+            "sub" or "subn" => "SubInPlace",
+            "mul" or "muln" => "MulInPlace",
+            "div" or "divn" => "DivInPlace",
+            "fill" => "FillInPlace",
+            "copy" => "CopyFrom",
+            "addcmul" => "AddcmulInPlace",
+            "addcdiv" => "AddcdivInPlace",
+            "sqrt" => "SqrtInPlace",
+            _ => "ZeroInPlace",
+        }, y.OpName);
 
         var w = N(3, 2, 3);
         var gy = Autodiff.Grad([(y * w).Sum()], [x, b], allowUnused: true, createGraph: true);
@@ -68,7 +98,7 @@ public class InPlaceTests
         }
 
         // Second order through the rules of the in-place nodes.
-        if (op != "zero")
+        if (!Cuts(op))
         {
             Assert.Equal(gz[0].RequiresGrad, gy[0].RequiresGrad);
         }
@@ -85,7 +115,7 @@ public class InPlaceTests
     [MemberData(nameof(Cases))]
     public void GradCheckAndGradGradCheckPass(string op, int[] sb)
     {
-        Tensor F(Tensor[] t) => InPlaceOp(op, t[0] * 1.5, t[1]).Tanh();
+        Tensor F(Tensor[] t) => InPlaceOp(op, op == "sqrt" ? t[0].Exp() * 1.0 : t[0] * 1.5, t[1]).Tanh();
         Tensor[] inputs = [N(4, 2, 3).WithRequiresGrad(), (op == "div" ? P(5, sb) : N(5, sb)).WithRequiresGrad()];
         var first = GradCheck.Check(F, inputs);
         Assert.True(first.Passed, first.Message);
@@ -105,7 +135,7 @@ public class InPlaceTests
         var (yf, tf) = Autodiff.Jvp(F, [x, b], [vx, vb]);
         var (yg, tg) = Autodiff.Jvp(G, [x, b], [vx, vb]);
         Assert.Equal(yg[0].ToArray<double>(), yf[0].ToArray<double>());
-        if (op == "zero")
+        if (op is "zero" or "fill")
         {
             Assert.All(tf[0].ToArray<double>(), v => Assert.Equal(0.0, v));
         }
@@ -192,11 +222,16 @@ public class InPlaceTests
     /// <summary>Bad operands: each message names the operator and the shapes, and nothing is written.</summary>
     public static TheoryData<string, string> BadInput => new()
     {
-        { "broadcast", "AddInPlace: the operand of shape [4] cannot be broadcast to the shape [2, 3] of the tensor written (an in-place result keeps that shape)." },
-        { "grow", "MulInPlace: the operand of shape [2, 2, 3] cannot be broadcast to the shape [2, 3] of the tensor written (an in-place result keeps that shape)." },
+        { "broadcast", "AddInPlace: the operand of shape [4] cannot be broadcast to the shape [2, 3] of the tensor written (an in-place result keeps that shape). (Parameter 'b')" },
+        { "grow", "MulInPlace: the operand of shape [2, 2, 3] cannot be broadcast to the shape [2, 3] of the tensor written (an in-place result keeps that shape). (Parameter 'b')" },
         { "dtype", "SubInPlace: the operand is float32 [3] but the tensor written is float64 [2, 3]; convert the operand with To(DType.Float64). (Parameter 'b')" },
         { "int", "DivInPlace: expected a float64 or float32 tensor to write into, got int64 (shape [2])." },
         { "intnumber", "ZeroInPlace: expected a float64 or float32 tensor to write into, got int64 (shape [2])." },
+        { "copyshape", "CopyFrom: the source of shape [3, 3] float32 cannot be broadcast to the shape [2, 3] float64 of the tensor written (an in-place result keeps that shape). (Parameter 'source')" },
+        { "addcmulshape", "AddcmulInPlace: the operand of shape [4] cannot be broadcast to the shape [2, 3] of the tensor written (an in-place result keeps that shape). (Parameter 't2')" },
+        { "addcdivdtype", "AddcdivInPlace: the operand is float32 [3] but the tensor written is float64 [2, 3]; convert the operand with To(DType.Float64). (Parameter 't1')" },
+        { "sqrtint", "SqrtInPlace: expected a float64 or float32 tensor to write into, got int64 (shape [2])." },
+        { "addcmulint", "AddcmulInPlace: expected a float64 or float32 tensor to write into, got int64 (shape [2])." },
     };
 
     [Theory]
@@ -211,13 +246,101 @@ public class InPlaceTests
             "grow" => () => s.MulInPlace(N(2, 2, 2, 3)),
             "dtype" => () => s.SubInPlace(Tensor.From(1f, 2f, 3f)),
             "int" => () => i.DivInPlace(Tensor.FromArray(new long[] { 1, 2 }, 2)),
+            "copyshape" => () => s.CopyFrom(Tensor.Zeros(new Shape(3, 3), DType.Float32)),
+            "addcmulshape" => () => s.AddcmulInPlace(N(2, 3), N(3, 4)),
+            "addcdivdtype" => () => s.AddcdivInPlace(Tensor.From(1f, 2f, 3f), N(2, 3)),
+            "sqrtint" => () => i.SqrtInPlace(),
+            "addcmulint" => () => i.AddcmulInPlace(i, i),
             _ => () => i.ZeroInPlace(),
         };
         var before = s.ToArray<double>();
         var e = Assert.ThrowsAny<ArgumentException>(act);
-        Assert.StartsWith(message.Replace(" (Parameter 'b')", string.Empty, StringComparison.Ordinal), e.Message, StringComparison.Ordinal);
+        Assert.Equal(message, e.Message);
         Assert.Equal(before, s.ToArray<double>());
         Assert.Equal(0, s.Version);
+        Assert.Equal(0, i.Version);
+    }
+
+    [Fact]
+    public void FillAndCopyWorkOnInt64TensorsAndConvertBetweenDTypes()
+    {
+        var i = Tensor.FromArray(new long[] { 1, 2, 3, 4 }, 2, 2);
+        Assert.Same(i, i.FillInPlace(-2.75));
+        Assert.Equal(new long[] { -2, -2, -2, -2 }, i.ToArray<long>());
+        i.CopyFrom(Tensor.From(1.9f, -3.5f));
+        Assert.Equal(new long[] { 1, -3, 1, -3 }, i.ToArray<long>());
+        Assert.Equal(2, i.Version);
+
+        var f = Tensor.Zeros(new Shape(2, 3), DType.Float32);
+        f.CopyFrom(Tensor.FromArray(new long[] { 7, 8, 9 }, 3));
+        Assert.Equal(new[] { 7f, 8f, 9f, 7f, 8f, 9f }, f.ToArray<float>());
+        f.CopyFrom(Tensor.From(0.1));
+        Assert.All(f.ToArray<float>(), v => Assert.Equal(0.1f, v));
+        f.CopyFrom(Tensor.From(new[,] { { 1.0 }, { 2.0 } }));
+        Assert.Equal(new[] { 1f, 1f, 1f, 2f, 2f, 2f }, f.ToArray<float>());
+        Assert.False(f.RequiresGrad);
+        Assert.True(f.IsLeaf);
+    }
+
+    [Fact]
+    public void CopyFromAFloat32SourceGetsAFloat32GradientSummedOverTheBroadcast()
+    {
+        var src = Tensor.From(1f, 2f, 3f).WithRequiresGrad();
+        var x = N(1, 2, 3).WithRequiresGrad();
+        var s = (x * 1.0).CopyFrom(src);
+        Assert.Equal(DType.Float64, s.DType);
+        Assert.Equal(new[] { 1.0, 2.0, 3.0, 1.0, 2.0, 3.0 }, s.ToArray<double>());
+        var w = N(3, 2, 3);
+        (s * w).Sum().Backward();
+        Assert.Equal(DType.Float32, src.Grad!.DType);
+        // As PyTorch: the gradient is converted to the source's dtype, then summed over the broadcast dimension.
+        Assert.Equal(w.To(DType.Float32).Sum(0).ToArray<float>(), src.Grad.ToArray<float>());
+
+        Assert.Null(x.Grad);
+
+        // Forward mode: the tangent is the source's, converted and broadcast.
+        var (_, t) = Autodiff.Jvp(a => Tensor.Zeros(new Shape(2, 3)).CopyFrom(a.To(DType.Float32)), Tensor.From(1.0, 2.0, 3.0), Tensor.From(0.5, -1.0, 2.0));
+        Assert.Equal(new[] { 0.5, -1.0, 2.0, 0.5, -1.0, 2.0 }, t.ToArray<double>());
+    }
+
+    [Fact]
+    public void CopyFromItselfOrAViewOfItselfKeepsTheValues()
+    {
+        var x = N(1, 2, 3);
+        var before = x.ToArray<double>();
+        x.CopyFrom(x);
+        x.CopyFrom(x.Reshape(6).Reshape(2, 3));
+        Assert.Equal(before, x.ToArray<double>());
+
+        var a = N(2, 2, 3).WithRequiresGrad();
+        var s = a * 1.0;
+        s.AddcmulInPlace(s, s, 0.5);
+        var expected = (a + (a * 0.5 * a)).ToArray<double>();
+        Assert.Equal(expected, s.ToArray<double>());
+        s.Sum().Backward();
+        AssertClose(1.0 + a, a.Grad!);
+    }
+
+    [Fact]
+    public void TheNewOperatorsRefuseALeafWhileRecordingAndWriteItUnderNoGrad()
+    {
+        var p = Tensor.From(1.0, 4.0).WithRequiresGrad();
+        var u = Tensor.From(2.0, 3.0);
+        foreach (var write in new Action[] { () => p.FillInPlace(1), () => p.CopyFrom(u), () => p.AddcmulInPlace(u, u), () => p.AddcdivInPlace(u, u), () => p.SqrtInPlace() })
+        {
+            var e = Assert.Throws<InvalidOperationException>(write);
+            Assert.EndsWith("a leaf tensor that requires grad ([2] float64) cannot be changed in place while gradients are recorded; do it under Tensor.NoGrad() or on a clone.", e.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(0, p.Version);
+        using (Tensor.NoGrad())
+        {
+            p.SqrtInPlace().AddcmulInPlace(u, u, 2.0).AddcdivInPlace(u, Tensor.From(4.0), -1.0);
+        }
+
+        Assert.Equal(new[] { 1.0 + 8.0 - 0.5, 2.0 + 18.0 - 0.75 }, p.ToArray<double>());
+        Assert.Equal(3, p.Version);
+        Assert.True(p.IsLeaf);
     }
 
     private static void AssertClose(Tensor expected, Tensor actual)

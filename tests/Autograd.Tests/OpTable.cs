@@ -265,6 +265,19 @@ public static class OpTable
         yield return Row("DivInPlace", "DivInPlace [2,3] /= [2,3] twice", t => (t[0] * 1.5).DivInPlace(t[1]).MulInPlace(t[1]).DivInPlace(t[1]), [S(2, 3), S(2, 3)], [Normal, Positive]);
         yield return Row("DivInPlace", "DivInPlace [6] /= 4", t => (t[0] * 1.5).DivInPlace(4.0), [S(6)]);
         yield return Row("ZeroInPlace", "ZeroInPlace then += x", t => (t[0] * 1.5).ZeroInPlace().AddInPlace(t[0].Exp()), [S(2, 3)]);
+        yield return Row("FillInPlace", "FillInPlace then += x", t => (t[0] * 1.5).FillInPlace(0.25).AddInPlace(t[0].Exp()), [S(2, 3)]);
+        yield return Row("FillInPlace", "FillInPlace then *= b", t => (t[0] * 1.5).FillInPlace(-2.0).MulInPlace(t[1]), [S(7), S(7)]);
+        yield return Row("CopyFrom", "CopyFrom [2,3] ← [2,3] then Exp", t => (t[0] * 1.5).CopyFrom(t[1]).Exp(), [S(2, 3), S(2, 3)]);
+        yield return Row("CopyFrom", "CopyFrom [4,3] ← [3] then ⊙ x", t => (t[0] * 1.5).CopyFrom(t[1]).MulInPlace(t[0]), [S(4, 3), S(3)]);
+        yield return Row("CopyFrom", "CopyFrom [2,3] ← [2,1]", t => (t[0] * 1.5).CopyFrom(t[1] * t[1]), [S(2, 3), S(2, 1)]);
+        yield return Row("CopyFrom", "CopyFrom [5] ← []", t => (t[0] * 1.5).CopyFrom(t[1].Tanh()), [S(5), S()]);
+        yield return Row("AddcmulInPlace", "AddcmulInPlace [2,3] += 0.5·[3]⊙[2,1]", t => (t[0] * 1.5).AddcmulInPlace(t[1], t[2], 0.5), [S(2, 3), S(3), S(2, 1)]);
+        yield return Row("AddcmulInPlace", "AddcmulInPlace [9] += x⊙x", t => (t[0] * 1.5).AddcmulInPlace(t[0], t[0]), [S(9)]);
+        yield return Row("AddcmulInPlace", "AddcmulInPlace [2,3] += −2·[2,3]⊙[] then Tanh", t => (t[0] * 1.5).AddcmulInPlace(t[1], t[2], -2.0).Tanh(), [S(2, 3), S(2, 3), S()]);
+        yield return Row("AddcdivInPlace", "AddcdivInPlace [2,3] += 0.5·[3]/[2,1]", t => (t[0] * 1.5).AddcdivInPlace(t[1], t[2], 0.5), [S(2, 3), S(3), S(2, 1)], [Normal, Normal, Positive]);
+        yield return Row("AddcdivInPlace", "AddcdivInPlace [8] −= x/b", t => (t[0] * 1.5).AddcdivInPlace(t[0], t[1], -1.0), [S(8), S(8)], [Normal, Positive]);
+        yield return Row("SqrtInPlace", "SqrtInPlace [2,3]", t => (t[0] * 1.5).SqrtInPlace(), [S(2, 3)], Positive);
+        yield return Row("SqrtInPlace", "SqrtInPlace [7] then ⊙ x", t => (t[0] * 1.5).SqrtInPlace().MulInPlace(t[0]), [S(7)], Positive);
     }
 
     private static IEnumerable<OpCase> UnaryRows()

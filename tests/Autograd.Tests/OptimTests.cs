@@ -277,6 +277,30 @@ public class OptimTests
 
     [Theory]
     [MemberData(nameof(OptimizerKinds))]
+    public void AStepAfterTheFirstAllocatesNoBuffers(string kind)
+    {
+        // The update runs through the in-place operators, with the state and a scratch buffer made on the first step; the
+        // following steps allocate no tensor (only AMSGrad's running maximum, an out-of-place Maximum, does).
+        var w = Tensor.RandN(new Shape(64, 64), 1, DType.Float32).WithRequiresGrad();
+        var b = Tensor.RandN(new Shape(64), 2).WithRequiresGrad();
+        var optimizer = Make(kind, [w, b], 0.01);
+        w.Grad = Tensor.RandN(w.Shape, 3, DType.Float32);
+        b.Grad = Tensor.RandN(b.Shape, 4);
+        optimizer.Step();
+        optimizer.Step();
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 10; i++)
+        {
+            optimizer.Step();
+        }
+
+        var perStep = (GC.GetAllocatedBytesForCurrentThread() - before) / 10;
+        var buffer = (64 * 64 * sizeof(float)) + (64 * sizeof(double));
+        Assert.True(kind == "AdamAmsgrad" ? perStep < 2 * buffer : perStep < 1024, $"{kind}: {perStep} bytes per step");
+    }
+
+    [Theory]
+    [MemberData(nameof(OptimizerKinds))]
     public void StepsDoNotRecordOnTheTape(string kind)
     {
         var w = Tensor.From(1.0, 2.0, -1.0).WithRequiresGrad();

@@ -161,6 +161,19 @@ public class RuleTests
         Unary("MulInPlace number", x => (x * 1.0).MulInPlace(2.0));
         Unary("DivInPlace number", x => (x * 1.0).DivInPlace(2.0));
         Unary("ZeroInPlace", x => (x * 1.0).ZeroInPlace().AddInPlace(x));
+        Unary("FillInPlace", x => (x * 1.0).FillInPlace(0.5).AddInPlace(x));
+        Binary("CopyFrom", (a, b) => (a * 1.0).CopyFrom(b));
+        Unary("SqrtInPlace", x => (x * 1.0).SqrtInPlace(), positive: true);
+        cases["AddcmulInPlace"] = () =>
+        {
+            var (s, u, v) = (L(1, 2, 3), L(2, 3), L(3, 2, 1));
+            return ([s, u, v], () => (s * 1.0).AddcmulInPlace(u, v, 0.5));
+        };
+        cases["AddcdivInPlace"] = () =>
+        {
+            var (s, u, v) = (L(1, 2, 3), L(2, 3), L(3, true, 2, 1));
+            return ([s, u, v], () => (s * 1.0).AddcdivInPlace(u, v, -0.5));
+        };
 
         Binary("CustomOperator", (a, b) => new Twice().Apply(a, b));
 
@@ -356,6 +369,7 @@ public class RuleTests
                 "r" => Same(saved, output),
                 "index" => saved.DType == DType.Int64,
                 "c" or "mean" or "rstd" => !Input(0) && !Input(1) && !Same(saved, output),
+                "u" => Input(1), // the first factor of addcmul/addcdiv (s, u, v); v is the third input, as in attention
                 "q" => Input(0),
                 "k" => Input(1),
                 "v" => Input(2),

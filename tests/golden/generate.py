@@ -676,6 +676,26 @@ def inplace():
                        ("ZeroInPlace", lambda a: (a * 1.5).zero_().add_(a.exp()))]:
             name = f"{op}/number/{dt}"
             fam.add(name, op, {"scalar": 2.5}, [fam.randn(name, [3, 4], d, 2)], fn)
+        # fill_, copy_, addcmul_, addcdiv_ and sqrt_ in the middle of a graph.
+        for value in (0.25, -2.0):
+            name = f"FillInPlace/value={value}/{dt}"
+            fam.add(name, "FillInPlace", {"value": value}, [fam.randn(name, [3, 4], d, 2)],
+                    lambda a, value=value: (a * 1.5).fill_(value).add_(a.exp()).tanh())
+        for pname, sa, sb in pairs[:4]:
+            name = f"CopyFrom/{pname}/{dt}"
+            fam.add(name, "CopyFrom", {}, [fam.randn(name, sa, d, 2), fam.randn(name, sb, d, 3)],
+                    lambda a, b: (a * 1.5).copy_(b).mul_(a).exp())
+        triples = [("same", [2, 3], [2, 3], [2, 3]), ("row_col", [4, 3], [3], [4, 1]), ("scalar", [2, 3], [2, 3], []), ("len9", [9], [9], [9])]
+        for op, value in (("AddcmulInPlace", 0.5), ("AddcmulInPlace", -1.0), ("AddcdivInPlace", 0.5), ("AddcdivInPlace", -1.0)):
+            for pname, sa, s1, s2 in triples:
+                name = f"{op}/{pname}/value={value}/{dt}"
+                t2 = positive(fam, name, s2, d) if op == "AddcdivInPlace" else fam.randn(name, s2, d, 4)
+                fn = ((lambda a, u, v, value=value: (a * 1.5).addcmul_(u, v, value=value)) if op == "AddcmulInPlace"
+                      else (lambda a, u, v, value=value: (a * 1.5).addcdiv_(u, v, value=value)))
+                fam.add(name, op, {"value": value}, [fam.randn(name, sa, d, 2), fam.randn(name, s1, d, 3), t2], fn)
+        for shape in ([2, 3], [9]):
+            name = f"SqrtInPlace/{shape}/{dt}"
+            fam.add(name, "SqrtInPlace", {}, [positive(fam, name, shape, d)], lambda a: (a * 1.5).sqrt_() * a)
     return fam
 
 

@@ -1,5 +1,3 @@
-using System.Numerics;
-
 namespace Autograd.Nn.Optim;
 
 /// <summary>
@@ -43,7 +41,7 @@ public sealed class Adam : Optimizer
     /// <summary>Whether the AMSGrad variant (the running maximum of the second moment) is used.</summary>
     public bool Amsgrad => _state.Amsgrad;
 
-    private protected override void Update(int index, Tensor parameter, Tensor gradient) => _state.Update(index, parameter, gradient, LearningRate);
+    private protected override void Update(int index, Tensor parameter, Tensor gradient, WriteSite site) => _state.Update(index, parameter, gradient, LearningRate, site);
 }
 
 /// <summary>
@@ -79,7 +77,7 @@ public sealed class AdamW : Optimizer
     /// <summary>Whether the AMSGrad variant (the running maximum of the second moment) is used.</summary>
     public bool Amsgrad => _state.Amsgrad;
 
-    private protected override void Update(int index, Tensor parameter, Tensor gradient) => _state.Update(index, parameter, gradient, LearningRate);
+    private protected override void Update(int index, Tensor parameter, Tensor gradient, WriteSite site) => _state.Update(index, parameter, gradient, LearningRate, site);
 }
 
 /// <summary>
@@ -103,6 +101,9 @@ internal sealed class AdamState(int count, double beta1, double beta2, double ep
     private readonly Tensor?[] _expAvgSq = new Tensor?[count];
     private readonly Tensor?[] _maxExpAvgSq = new Tensor?[count];
 
+    /// <summary>A buffer of each parameter's shape for the decayed gradient and the denominator, so a step allocates nothing.</summary>
+    private readonly Tensor?[] _scratch = new Tensor?[count];
+
     public double Beta1 { get; } = beta1;
 
     public double Beta2 { get; } = beta2;
@@ -113,69 +114,41 @@ internal sealed class AdamState(int count, double beta1, double beta2, double ep
 
     public bool Amsgrad { get; } = amsgrad;
 
-    public void Update(int index, Tensor parameter, Tensor gradient, double learningRate)
+    // PyTorch 1.13's _single_tensor_adam / _single_tensor_adamw, operation by operation (scalars combined in double,
+    // converted to the dtype by each operator): p.mul_(1 − lr·wd) (AdamW) or g = g.add(p, alpha=wd) (Adam);
+    // m.mul_(β1).add_(g, alpha=1 − β1); v.mul_(β2).addcmul_(g, g, value=1 − β2); v̂ = max(v̂, v) (AMSGrad);
+    // denom = (√v / √(1 − β2^t)).add_(ε); p.addcdiv_(m, denom, value=−lr / (1 − β1^t)).
+    public void Update(int index, Tensor parameter, Tensor gradient, double learningRate, WriteSite site)
     {
-        _expAvg[index] ??= Tensor.ZerosLike(parameter);
-        _expAvgSq[index] ??= Tensor.ZerosLike(parameter);
-        if (Amsgrad)
+        var m = _expAvg[index] ??= Tensor.ZerosLike(parameter);
+        var v = _expAvgSq[index] ??= Tensor.ZerosLike(parameter);
+        var step = ++_steps[index];
+
+        var scratch = _scratch[index] ??= Tensor.ZerosLike(parameter);
+        var g = gradient;
+        if (decoupled)
         {
-            _maxExpAvgSq[index] ??= Tensor.ZerosLike(parameter);
+            InPlace.Scale(parameter, 1 - (learningRate * WeightDecay), site);
+        }
+        else if (WeightDecay != 0)
+        {
+            g = InPlace.Add(InPlace.CopyInto(scratch, gradient, site), parameter, WeightDecay, site);
         }
 
-        var t = ++_steps[index];
-        if (parameter.DType == DType.Float32)
-        {
-            Update<float>(index, parameter, gradient, learningRate, t);
-        }
-        else
-        {
-            Update<double>(index, parameter, gradient, learningRate, t);
-        }
-    }
-
-    // PyTorch 1.13's _single_tensor_adam / _single_tensor_adamw, one element at a time with the same roundings:
-    // scalars are combined in double, then converted to the dtype; mul_ then add_ (alpha), addcmul_ = v + (c·g)·g,
-    // addcdiv_ = p + (−stepSize·m) / denom.
-    private void Update<T>(int index, Tensor parameter, Tensor gradient, double learningRate, long step)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var p = parameter.Span<T>();
-        ReadOnlySpan<T> g = gradient.Span<T>();
-        var m = _expAvg[index]!.Span<T>();
-        var v = _expAvgSq[index]!.Span<T>();
-        var vMax = Amsgrad ? _maxExpAvgSq[index]!.Span<T>() : default;
+        InPlace.Add(InPlace.Scale(m, Beta1, site), g, 1 - Beta1, site);
+        InPlace.Addcmul(InPlace.Scale(v, Beta2, site), g, g, 1 - Beta2, site);
 
         var biasCorrection1 = 1 - Math.Pow(Beta1, step);
         var biasCorrection2 = 1 - Math.Pow(Beta2, step);
-        var negStepSize = T.CreateTruncating(-(learningRate / biasCorrection1));
-        var biasCorrection2Sqrt = T.CreateTruncating(Math.Sqrt(biasCorrection2));
-        var b1 = T.CreateTruncating(Beta1);
-        var oneMinusB1 = T.CreateTruncating(1 - Beta1);
-        var b2 = T.CreateTruncating(Beta2);
-        var oneMinusB2 = T.CreateTruncating(1 - Beta2);
-        var eps = T.CreateTruncating(Epsilon);
-        var l2 = !decoupled && WeightDecay != 0;
-        var wd = T.CreateTruncating(WeightDecay);
-        var shrink = T.CreateTruncating(1 - (learningRate * WeightDecay));
-
-        for (var i = 0; i < p.Length; i++)
+        var second = v;
+        if (Amsgrad)
         {
-            if (decoupled)
-            {
-                p[i] *= shrink;
-            }
-
-            var gi = l2 ? g[i] + (wd * p[i]) : g[i];
-            m[i] = (m[i] * b1) + (oneMinusB1 * gi);
-            v[i] = (v[i] * b2) + (oneMinusB2 * gi * gi);
-            var second = v[i];
-            if (Amsgrad)
-            {
-                second = vMax[i] = T.Max(vMax[i], second);
-            }
-
-            var denom = (T.Sqrt(second) / biasCorrection2Sqrt) + eps;
-            p[i] += negStepSize * m[i] / denom;
+            var vMax = _maxExpAvgSq[index] ??= Tensor.ZerosLike(parameter);
+            second = InPlace.CopyInto(vMax, vMax.Maximum(v), site);
         }
+
+        // denom = (√v / √(1 − β2^t)) + ε, written into the scratch buffer (the decayed gradient is no longer needed).
+        var denom = InPlace.Shift(InPlace.Divide(InPlace.Sqrt(InPlace.CopyInto(scratch, second, site), site), Math.Sqrt(biasCorrection2), site), Epsilon, site);
+        InPlace.Addcdiv(parameter, m, denom, -(learningRate / biasCorrection1), site);
     }
 }

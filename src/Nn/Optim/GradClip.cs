@@ -69,17 +69,11 @@ public static class GradClip
         if (!(coef >= 1))
         {
             using var _ = GradMode.NoGrad();
+            var site = new WriteSite("GradClip.ClipGradNorm", callerMember, callerFile, callerLine);
             foreach (var g in grads)
             {
-                g.MarkWritten("GradClip.ClipGradNorm", callerMember, callerFile, callerLine);
-                if (g.DType == DType.Float32)
-                {
-                    g.Span<float>().MultiplyInPlace((float)coef);
-                }
-                else
-                {
-                    g.Span<double>().MultiplyInPlace(coef);
-                }
+                // As PyTorch's g.mul_(clip_coef): the factor converted to the gradient's dtype.
+                InPlace.Scale(g, coef, site);
             }
         }
 
@@ -121,13 +115,4 @@ public static class GradClip
         2 => Math.Sqrt(s),
         _ => Math.Pow(s, 1 / p),
     };
-
-    private static void MultiplyInPlace<T>(this Span<T> span, T factor)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        for (var i = 0; i < span.Length; i++)
-        {
-            span[i] *= factor;
-        }
-    }
 }

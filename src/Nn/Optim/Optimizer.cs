@@ -86,8 +86,11 @@ public abstract class Optimizer
 
     /// <summary>
     /// Updates every parameter that has a gradient, in place and with recording off, so the parameters stay leaves.
-    /// Parameters whose gradient is null are skipped. Each updated parameter's <see cref="Tensor.Version"/> is bumped,
-    /// with the caller recorded as the site of the write, so a graph that saved it before the step fails in backward.
+    /// Parameters whose gradient is null are skipped. The update is made with the in-place operators of
+    /// <see cref="Autograd.Ops.InPlace"/> in PyTorch's order; each of them bumps the updated parameter's
+    /// <see cref="Tensor.Version"/> once (one write per step for <see cref="Sgd"/> and <see cref="Adam"/>, two for
+    /// <see cref="AdamW"/>: its decay and its update), with this optimiser's step and the caller recorded as the site of
+    /// the write, so a graph that saved the parameter before the step fails in backward.
     /// </summary>
     /// <param name="callerMember">Filled in by the compiler: the calling member, recorded as the site of the write.</param>
     /// <param name="callerFile">Filled in by the compiler: the calling source file.</param>
@@ -101,8 +104,7 @@ public abstract class Optimizer
             var p = _parameters[i];
             if (p.Grad is { } g)
             {
-                p.MarkWritten(_stepName, callerMember, callerFile, callerLine);
-                Update(i, p, g);
+                Update(i, p, g, new WriteSite(_stepName, callerMember, callerFile, callerLine));
             }
         }
     }
@@ -123,8 +125,12 @@ public abstract class Optimizer
         }
     }
 
-    /// <summary>Updates parameter <paramref name="index"/> from its gradient. Called with grad mode off.</summary>
-    private protected abstract void Update(int index, Tensor parameter, Tensor gradient);
+    /// <summary>
+    /// Updates parameter <paramref name="index"/> from its gradient through the in-place operators, each write of the
+    /// parameter or of the state recorded as <paramref name="site"/> (e.g. <c>Sgd.Step</c> at the caller's line). Called with
+    /// grad mode off.
+    /// </summary>
+    private protected abstract void Update(int index, Tensor parameter, Tensor gradient, WriteSite site);
 
     /// <summary>Throws unless <paramref name="value"/> is finite and at least zero.</summary>
     internal void CheckNonNegative(double value, string parameterName)

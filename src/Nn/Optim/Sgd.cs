@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Numerics;
 
 namespace Autograd.Nn.Optim;
 
@@ -17,6 +16,9 @@ namespace Autograd.Nn.Optim;
 public sealed class Sgd : Optimizer
 {
     private readonly Tensor?[] _momentumBuffers;
+
+    /// <summary>A buffer of each parameter's shape for the direction d when it is not the gradient or the momentum buffer, so a step allocates nothing.</summary>
+    private readonly Tensor?[] _scratch;
 
     /// <summary>Creates the optimiser. <paramref name="learningRate"/> has no default, as in PyTorch.</summary>
     /// <exception cref="ArgumentException">
@@ -45,6 +47,7 @@ public sealed class Sgd : Optimizer
         Nesterov = nesterov;
         WeightDecay = weightDecay;
         _momentumBuffers = new Tensor?[Parameters.Count];
+        _scratch = new Tensor?[Parameters.Count];
     }
 
     /// <summary>The momentum factor (0: plain gradient descent).</summary>
@@ -59,48 +62,44 @@ public sealed class Sgd : Optimizer
     /// <summary>The L2 penalty: weightDecay·p is added to the gradient.</summary>
     public double WeightDecay { get; }
 
-    private protected override void Update(int index, Tensor parameter, Tensor gradient)
+    // PyTorch 1.13's _single_tensor_sgd, operation by operation: d = g.add(p, alpha=wd); buf = clone(d) on the first
+    // step, else buf.mul_(momentum).add_(d, alpha=1 − dampening); d = d.add(buf, alpha=momentum) (Nesterov) or buf;
+    // p.add_(d, alpha=−lr). The out-of-place results are written into a buffer kept per parameter (same values).
+    private protected override void Update(int index, Tensor parameter, Tensor gradient, WriteSite site)
     {
-        if (parameter.DType == DType.Float32)
+        var d = gradient;
+        if (WeightDecay != 0)
         {
-            Update<float>(index, parameter, gradient);
+            d = InPlace.Add(InPlace.CopyInto(_scratch[index] ??= Tensor.ZerosLike(parameter), gradient, site), parameter, WeightDecay, site);
         }
-        else
-        {
-            Update<double>(index, parameter, gradient);
-        }
-    }
 
-    private void Update<T>(int index, Tensor parameter, Tensor gradient)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var p = parameter.Span<T>();
-        ReadOnlySpan<T> g = gradient.Span<T>();
-        var negLr = T.CreateTruncating(-LearningRate);
-        var decay = WeightDecay != 0;
-        var wd = T.CreateTruncating(WeightDecay);
-        if (Momentum == 0)
+        if (Momentum != 0)
         {
-            for (var i = 0; i < p.Length; i++)
+            var buf = _momentumBuffers[index];
+            if (buf is null)
             {
-                var d = decay ? g[i] + (wd * p[i]) : g[i];
-                p[i] += negLr * d;
+                buf = _momentumBuffers[index] = d.Clone();
+            }
+            else
+            {
+                InPlace.Add(InPlace.Scale(buf, Momentum, site), d, 1 - Dampening, site);
             }
 
-            return;
+            if (Nesterov)
+            {
+                if (ReferenceEquals(d, gradient))
+                {
+                    d = InPlace.CopyInto(_scratch[index] ??= Tensor.ZerosLike(parameter), gradient, site);
+                }
+
+                d = InPlace.Add(d, buf, Momentum, site);
+            }
+            else
+            {
+                d = buf;
+            }
         }
 
-        var first = _momentumBuffers[index] is null;
-        var buf = (_momentumBuffers[index] ??= Tensor.ZerosLike(parameter)).Span<T>();
-        var momentum = T.CreateTruncating(Momentum);
-        var keep = T.CreateTruncating(1 - Dampening);
-        for (var i = 0; i < p.Length; i++)
-        {
-            var d = decay ? g[i] + (wd * p[i]) : g[i];
-            var b = first ? d : (buf[i] * momentum) + (keep * d);
-            buf[i] = b;
-            d = Nesterov ? d + (momentum * b) : b;
-            p[i] += negLr * d;
-        }
+        InPlace.Add(parameter, d, -LearningRate, site);
     }
 }
