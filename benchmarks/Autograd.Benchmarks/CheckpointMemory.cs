@@ -1,3 +1,6 @@
+using System.Diagnostics;
+using System.Globalization;
+
 namespace Autograd.Benchmarks;
 
 /// <summary>
@@ -21,11 +24,47 @@ public static class CheckpointMemory
     {
         var weights = Enumerable.Range(0, Layers).Select(i => Tensor.RandN(new Shape(Width, Width), Workloads.Seed + i, DType.Float32, std: 1.0 / Math.Sqrt(Width)).WithRequiresGrad()).ToArray();
         var x = Tensor.RandN(new Shape(Batch, Width), Workloads.Seed + 100, DType.Float32);
+
+        // Once each first, so that what the first run of the code allocates for good (compiled code's statics, the GEMM's
+        // packing buffers, the worker threads) is not counted as held by the tape.
+        Run(weights, x, checkpoint: false);
+        Run(weights, x, checkpoint: true);
         var (plainBytes, plainGrads) = Run(weights, x, checkpoint: false);
         var (checkpointBytes, checkpointGrads) = Run(weights, x, checkpoint: true);
         var equal = plainGrads.Zip(checkpointGrads).All(p => p.First.AsSpan().SequenceEqual(p.Second));
         return new CheckpointResult(plainBytes, checkpointBytes, equal);
     }
+
+    /// <summary>
+    /// Measures in a child process of this program (<c>--checkpoint</c>), so that nothing a longer run keeps or releases
+    /// meanwhile (pooled arrays trimmed by a full collection, say) moves the figures; in this process if the child fails.
+    /// </summary>
+    public static CheckpointResult MeasureInChild()
+    {
+        try
+        {
+            var info = VectorPath.ChildStartInfo(["--checkpoint"]);
+            info.RedirectStandardOutput = true;
+            using var child = Process.Start(info) ?? throw new InvalidOperationException("the child did not start");
+            var output = child.StandardOutput.ReadToEnd();
+            child.WaitForExit();
+            var line = output.Split('\n').FirstOrDefault(l => l.StartsWith(BytesPrefix, StringComparison.Ordinal));
+            if (line is not null)
+            {
+                var parts = line[BytesPrefix.Length..].Trim().Split(' ');
+                return new CheckpointResult(long.Parse(parts[0], CultureInfo.InvariantCulture), long.Parse(parts[1], CultureInfo.InvariantCulture), parts[2] == "equal");
+            }
+        }
+        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception or FormatException or IndexOutOfRangeException)
+        {
+            Console.Error.WriteLine($"checkpoint: the child process failed ({e.Message}); measuring in this process");
+        }
+
+        return Measure();
+    }
+
+    /// <summary>The start of the line <c>--checkpoint</c> prints for <see cref="MeasureInChild"/>.</summary>
+    public const string BytesPrefix = "checkpoint bytes:";
 
     private static (long Held, float[][] Grads) Run(Tensor[] weights, Tensor x, bool checkpoint)
     {

@@ -44,6 +44,7 @@ if (args is ["--checkpoint"])
 {
     var checkpoint = CheckpointMemory.Measure();
     Console.WriteLine(checkpoint);
+    Console.WriteLine(FormattableString.Invariant($"{CheckpointMemory.BytesPrefix} {checkpoint.PlainBytes} {checkpoint.CheckpointedBytes} {(checkpoint.GradientsEqual ? "equal" : "differ")}"));
     return checkpoint.GradientsEqual && checkpoint.CheckpointedBytes < checkpoint.PlainBytes ? 0 : 1;
 }
 

@@ -125,7 +125,7 @@ public static class ReportRun
             }
         }
 
-        var checkpoint = CheckpointMemory.Measure();
+        var checkpoint = CheckpointMemory.MeasureInChild();
         Console.WriteLine($"report: checkpointing: {checkpoint}");
         var existing = File.Exists(outPath) ? File.ReadAllText(outPath) : null;
         if (existing is not null && ReportSections.Parse(existing).Count == 0)
