@@ -40,8 +40,11 @@ public static partial class Autodiff
     // nodes may be unloaded).
     private static readonly ConditionalWeakTable<Assembly, StrongBox<bool>> s_rulesKeepNoGradients = new();
 
+    // Walks running on any thread: while 0, CurrentWalk needs no thread-local read (one per tensor made saved).
+    private static int s_walks;
+
     /// <summary>The stamp of the backward walk running on this thread, or 0.</summary>
-    internal static int CurrentWalk => t_currentWalk;
+    internal static int CurrentWalk => Volatile.Read(ref s_walks) == 0 ? 0 : t_currentWalk;
 
     /// <summary>Runs <paramref name="function"/> as outside any walk: tensors it allocates are not owned by the walk in progress.</summary>
     internal static T OutsideWalk<T>(Func<T> function)
@@ -178,6 +181,7 @@ public static partial class Autodiff
         using var turn = s_walkLock.EnterScope();
         var st = WalkState.Rent();
         var previousWalk = t_currentWalk;
+        Interlocked.Increment(ref s_walks);
         try
         {
             Validate(st, in request);
@@ -189,6 +193,7 @@ public static partial class Autodiff
         finally
         {
             Release(st, previousWalk);
+            Interlocked.Decrement(ref s_walks);
             st.Return();
         }
     }

@@ -34,7 +34,7 @@ internal static class ForwardMode
 
     /// <summary>True when <paramref name="t"/> carries a tangent of the level open on this thread.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static bool HasTangent(Tensor t) => t_level != 0 && t.TangentAt(t_level) is not null;
+    internal static bool HasTangent(Tensor t) => t.Dual is { Tangent: not null, Level: not 0 } d && d.Level == t_level;
 
     /// <summary>Opens a new dual level on this thread.</summary>
     internal static int Open(string api)
@@ -107,6 +107,46 @@ internal static class ForwardMode
     }
 
     /// <summary>
+    /// The level open on this thread when an operation on <paramref name="a"/> (and <paramref name="b"/>) needs a tangent
+    /// but no node, else 0. That is so when an input carries a tangent of the open level, nothing is recorded (grad mode
+    /// is off, or no input requires grad) and no tape observer watches: the operation then runs its forward rule as a
+    /// plain function of its inputs, output and input tangents between <see cref="BeginRule"/> and <see cref="EndRule"/>,
+    /// and attaches the tangent with <see cref="Tensor.AttachRuleTangent"/> — no node, no captured tangent array, no
+    /// saved-tensor list. Checked before <see cref="Tensor.ShouldRecord(Tensor, Tensor)"/>, it reads the thread's state once.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int LevelWithoutNode(Tensor a, Tensor? b = null)
+    {
+        var da = a.Dual;
+        var db = b?.Dual;
+        if ((da is null || da.Tangent is null) && (db is null || db.Tangent is null))
+        {
+            return 0;
+        }
+
+        var level = t_level;
+        if (level == 0 || !((da is not null && da.Level == level && da.Tangent is not null) || (db is not null && db.Level == level && db.Tangent is not null)))
+        {
+            return 0;
+        }
+
+        if (((a.RequiresGrad || (b is not null && b.RequiresGrad)) && GradMode.IsEnabled) || TapeObserver.Current is not null)
+        {
+            return 0;
+        }
+
+        return level;
+    }
+
+    /// <summary>Hides the open level while a forward rule runs (see <see cref="RunRule"/>), so its operations compute no tangents.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void BeginRule() => t_level = 0;
+
+    /// <summary>Opens <paramref name="level"/> again after a forward rule ran.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void EndRule(int level) => t_level = level;
+
+    /// <summary>
     /// Runs <paramref name="node"/>'s forward rule for <paramref name="output"/> with the level hidden (so the rule's own
     /// operations, which read primal values that carry tangents, do not compute tangents of tangents), and checks what it gave.
     /// </summary>
@@ -163,6 +203,9 @@ public sealed partial class Tensor
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal Tensor? TangentAt(int level) => _aux is DualAux d && d.Level == level ? d.Tangent : null;
 
+    /// <summary>What <c>_aux</c> holds when this tensor carries or carried a tangent, else null.</summary>
+    internal DualAux? Dual => _aux as DualAux;
+
     /// <summary>The tangent and its level as stored (whatever the level open now), to put back later with <see cref="SetTangent"/>.</summary>
     internal (Tensor? Tangent, int Level) StoredTangent => _aux is DualAux d ? (d.Tangent, d.Level) : (null, 0);
 
@@ -192,6 +235,35 @@ public sealed partial class Tensor
             {
                 return;
             }
+        }
+    }
+
+    /// <summary>
+    /// Attaches the tangent that operation <paramref name="op"/>'s forward rule computed for this output without a node (see
+    /// <see cref="ForwardMode.LevelWithoutNode"/>), after the check <see cref="ForwardMode.RunRule"/> makes.
+    /// </summary>
+    internal void AttachRuleTangent(string op, Tensor? tangent, int level)
+    {
+        if (tangent is null)
+        {
+            return;
+        }
+
+        if (tangent.Shape != Shape || tangent.DType != DType)
+        {
+            throw new InvalidOperationException(
+                $"{op}: its forward rule returned a tangent of shape {tangent.Shape} {tangent.DType.Name()} for an output of shape {Shape} {DType.Name()}.");
+        }
+
+        // The output was made by this thread's operation a moment ago and nothing else has seen it: no race to guard.
+        if (_aux is DualAux d)
+        {
+            d.Tangent = tangent;
+            d.Level = level;
+        }
+        else
+        {
+            _aux = new DualAux { Inner = _aux, Tangent = tangent, Level = level };
         }
     }
 

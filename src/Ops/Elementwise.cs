@@ -11,38 +11,44 @@ namespace Autograd.Ops;
 /// </summary>
 public static class Elementwise
 {
+    /// <summary>A binary operator's forward rule: ẏ from its inputs a, b, their tangents (null for none) and its output y.</summary>
+    private delegate Tensor? BinaryTangent(Tensor a, Tensor b, Tensor? ta, Tensor? tb, Tensor y);
+
+    /// <summary>A unary operator's forward rule: ẏ from its input x, its output y and the input's tangent ẋ.</summary>
+    private delegate Tensor? UnaryTangent(Tensor x, Tensor y, Tensor tx);
+
     extension(Tensor a)
     {
         /// <summary>a + b, broadcasting both to a common shape.</summary>
         public Tensor Add(Tensor b)
-            => Binary<AddKernel<double>, AddKernel<float>>("Add", a, b, static (a, b) => new AddNode(a, b));
+            => Binary<AddKernel<double>, AddKernel<float>>("Add", a, b, static (a, b) => new AddNode(a, b), static (a, b, ta, tb, y) => AddNode.Tangent(a, b, ta, tb, y));
 
         /// <summary>a − b, broadcasting both to a common shape.</summary>
         public Tensor Sub(Tensor b)
-            => Binary<SubKernel<double>, SubKernel<float>>("Sub", a, b, static (a, b) => new SubNode(a, b));
+            => Binary<SubKernel<double>, SubKernel<float>>("Sub", a, b, static (a, b) => new SubNode(a, b), static (a, b, ta, tb, y) => SubNode.Tangent(a, b, ta, tb, y));
 
         /// <summary>a ⊙ b (elementwise product), broadcasting both to a common shape.</summary>
         public Tensor Mul(Tensor b)
-            => Binary<MulKernel<double>, MulKernel<float>>("Mul", a, b, static (a, b) => new MulNode(a, b));
+            => Binary<MulKernel<double>, MulKernel<float>>("Mul", a, b, static (a, b) => new MulNode(a, b), static (a, b, ta, tb, y) => MulNode.Tangent(a, b, ta, tb, y));
 
         /// <summary>a / b elementwise, broadcasting both to a common shape. Division by zero follows IEEE (±inf, NaN for 0/0).</summary>
         public Tensor Div(Tensor b)
-            => Binary<DivKernel<double>, DivKernel<float>>("Div", a, b, static (a, b) => new DivNode(a, b));
+            => Binary<DivKernel<double>, DivKernel<float>>("Div", a, b, static (a, b) => new DivNode(a, b), static (a, b, ta, tb, y) => DivNode.Tangent(a, b, ta, tb, y));
 
         /// <summary>−a.</summary>
         public Tensor Neg()
-            => Unary("Neg", a, TensorPrimitives.Negate, TensorPrimitives.Negate, static (x, _) => new NegNode(x));
+            => Unary("Neg", a, TensorPrimitives.Negate, TensorPrimitives.Negate, static (x, _) => new NegNode(x), static (x, y, tx) => NegNode.Tangent(x, y, tx));
 
         /// <summary>
         /// e to the power of each element, by <see cref="ExpKernel"/>: within 1 ulp in float64 and 2 ulp in float32, exp(0) = 1
         /// exactly, exp(−∞) = 0, exp(+∞) = +∞, NaN stays NaN.
         /// </summary>
         public Tensor Exp()
-            => Unary("Exp", a, ExpKernel.Exp, ExpKernel.Exp, static (x, y) => new ExpNode(x, y));
+            => Unary("Exp", a, ExpKernel.Exp, ExpKernel.Exp, static (x, y) => new ExpNode(x, y), static (x, y, tx) => ExpNode.Tangent(x, y, tx));
 
         /// <summary>The natural logarithm of each element (NaN for negative, −inf for zero, as IEEE).</summary>
         public Tensor Log()
-            => Unary("Log", a, TensorPrimitives.Log, TensorPrimitives.Log, static (x, _) => new LogNode(x));
+            => Unary("Log", a, TensorPrimitives.Log, TensorPrimitives.Log, static (x, _) => new LogNode(x), static (x, y, tx) => LogNode.Tangent(x, y, tx));
 
         /// <summary>Each element raised to the scalar power <paramref name="exponent"/>.</summary>
         public Tensor Pow(double exponent)
@@ -61,36 +67,36 @@ public static class Elementwise
 
         /// <summary>The square root of each element (NaN for negative elements).</summary>
         public Tensor Sqrt()
-            => Unary("Sqrt", a, TensorPrimitives.Sqrt, TensorPrimitives.Sqrt, static (x, y) => new SqrtNode(x, y));
+            => Unary("Sqrt", a, TensorPrimitives.Sqrt, TensorPrimitives.Sqrt, static (x, y) => new SqrtNode(x, y), static (x, y, tx) => SqrtNode.Tangent(x, y, tx));
 
         /// <summary>|a| elementwise. Its gradient at 0 is 0, as in PyTorch.</summary>
         public Tensor Abs()
-            => Unary("Abs", a, TensorPrimitives.Abs, TensorPrimitives.Abs, static (x, _) => new AbsNode(x));
+            => Unary("Abs", a, TensorPrimitives.Abs, TensorPrimitives.Abs, static (x, _) => new AbsNode(x), static (x, y, tx) => AbsNode.Tangent(x, y, tx));
 
         /// <summary>
         /// The hyperbolic tangent of each element, by <see cref="TanhKernel"/>: relatively accurate for every input, tiny and
         /// subnormal ones included (within 1 ulp in float32, 3 ulp in float64); tanh(±0) = ±0, ±1 for large |a|, NaN stays NaN.
         /// </summary>
         public Tensor Tanh()
-            => Unary("Tanh", a, TanhKernel.Tanh, TanhKernel.Tanh, static (x, y) => new TanhNode(x, y));
+            => Unary("Tanh", a, TanhKernel.Tanh, TanhKernel.Tanh, static (x, y) => new TanhNode(x, y), static (x, y, tx) => TanhNode.Tangent(x, y, tx));
 
         /// <summary>
         /// The logistic function 1 / (1 + e^(−a)) of each element, by <see cref="SigmoidKernel"/>: relatively accurate in both
         /// tails (within 1 ulp in float32, 2 ulp in float64), so σ(−100) in float32 is 3.8e-44, not 0; σ(0) = 0.5.
         /// </summary>
         public Tensor Sigmoid()
-            => Unary("Sigmoid", a, SigmoidKernel.Sigmoid, SigmoidKernel.Sigmoid, static (x, y) => new SigmoidNode(x, y));
+            => Unary("Sigmoid", a, SigmoidKernel.Sigmoid, SigmoidKernel.Sigmoid, static (x, y) => new SigmoidNode(x, y), static (x, y, tx) => SigmoidNode.Tangent(x, y, tx));
 
         /// <summary>max(a, 0) elementwise (NaN stays NaN). Its gradient at 0 is 0, as in PyTorch.</summary>
         public Tensor Relu()
-            => Unary("Relu", a, static (x, d) => TensorPrimitives.Max(x, 0.0, d), static (x, d) => TensorPrimitives.Max(x, 0f, d), static (x, y) => new ReluNode(x, y));
+            => Unary("Relu", a, static (x, d) => TensorPrimitives.Max(x, 0.0, d), static (x, d) => TensorPrimitives.Max(x, 0f, d), static (x, y) => new ReluNode(x, y), static (x, y, tx) => ReluNode.Tangent(x, y, tx));
 
         /// <summary>
         /// The error function erf(a) = 2/√π ∫₀ᵃ e^(−t²) dt of each element: float64 by MathNet.Numerics' implementation,
         /// float32 by the vectorised rational approximation of <see cref="ErfKernel"/> (within 2 units in the last place).
         /// </summary>
         public Tensor Erf()
-            => Unary("Erf", a, static (x, d) => Map(x, d, MathNet.Numerics.SpecialFunctions.Erf), ErfKernel.Erf, static (x, _) => new ErfNode(x));
+            => Unary("Erf", a, static (x, d) => Map(x, d, MathNet.Numerics.SpecialFunctions.Erf), ErfKernel.Erf, static (x, _) => new ErfNode(x), static (x, y, tx) => ErfNode.Tangent(x, y, tx));
 
         /// <summary>
         /// A copy converted to <paramref name="dtype"/>; differentiable between float types (the gradient is converted back).
@@ -176,13 +182,32 @@ public static class Elementwise
         public static Tensor operator -(Tensor a) => a.Neg();
     }
 
-    /// <summary>Runs a broadcasting kernel and, when recording, attaches the node made by <paramref name="node"/>.</summary>
-    private static Tensor Binary<TD, TF>(string op, Tensor a, Tensor b, Func<Tensor, Tensor, Node> node)
+    /// <summary>
+    /// Runs a broadcasting kernel and, when recording, attaches the node made by <paramref name="node"/>. In forward mode
+    /// with nothing to record, the forward rule <paramref name="tangent"/> (the one the node's <see cref="Node.Jvp"/> runs)
+    /// gives the output's tangent without a node.
+    /// </summary>
+    private static Tensor Binary<TD, TF>(string op, Tensor a, Tensor b, Func<Tensor, Tensor, Node> node, BinaryTangent tangent)
         where TD : IBinaryKernel<double>
         where TF : IBinaryKernel<float>
     {
         var y = Dispatch.Binary<TD, TF>(op, a, b);
-        if (Tensor.ShouldRecord(a, b))
+        var level = ForwardMode.s_openLevels != 0 ? ForwardMode.LevelWithoutNode(a, b) : 0;
+        if (level != 0)
+        {
+            // The level is hidden while the rule runs, so that its operations (on inputs that carry tangents) compute
+            // no tangents of their own.
+            ForwardMode.BeginRule();
+            try
+            {
+                y.AttachRuleTangent(op, tangent(a, b, a.TangentAt(level), b.TangentAt(level), y), level);
+            }
+            finally
+            {
+                ForwardMode.EndRule(level);
+            }
+        }
+        else if (Tensor.ShouldRecord(a, b))
         {
             y.SetGradFn(node(a, b));
         }
@@ -190,11 +215,27 @@ public static class Elementwise
         return y;
     }
 
-    /// <summary>Runs a unary kernel and, when recording, attaches the node made from (input, output).</summary>
-    private static Tensor Unary(string op, Tensor x, SpanMap<double> f64, SpanMap<float> f32, Func<Tensor, Tensor, Node> node)
+    /// <summary>
+    /// Runs a unary kernel and, when recording, attaches the node made from (input, output); in forward mode with nothing
+    /// to record, <paramref name="tangent"/> gives the output's tangent without a node (see <see cref="Binary"/>).
+    /// </summary>
+    private static Tensor Unary(string op, Tensor x, SpanMap<double> f64, SpanMap<float> f32, Func<Tensor, Tensor, Node> node, UnaryTangent tangent)
     {
         var y = Dispatch.Unary(op, x, f64, f32);
-        if (Tensor.ShouldRecord(x))
+        var level = ForwardMode.s_openLevels != 0 ? ForwardMode.LevelWithoutNode(x) : 0;
+        if (level != 0)
+        {
+            ForwardMode.BeginRule();
+            try
+            {
+                y.AttachRuleTangent(op, tangent(x, y, x.TangentAt(level)!), level);
+            }
+            finally
+            {
+                ForwardMode.EndRule(level);
+            }
+        }
+        else if (Tensor.ShouldRecord(x))
         {
             y.SetGradFn(node(x, y));
         }
@@ -211,9 +252,30 @@ public static class Elementwise
         where TD : IBinaryKernel<double>
         where TF : IBinaryKernel<float>
     {
-        Dispatch.RequireFloat(a, op switch { ScalarOp.Add => "Add", ScalarOp.Sub => "Sub", ScalarOp.Mul => "Mul", _ => "Div" });
+        Dispatch.RequireFloat(a, ScalarOpName(op));
         var y = Dispatch.Scalar<TD, TF>(a, s, scalarFirst);
-        if (Tensor.ShouldRecord(a))
+        var level = ForwardMode.s_openLevels != 0 ? ForwardMode.LevelWithoutNode(a) : 0;
+        if (level != 0)
+        {
+            // Forward mode with nothing to record: the node's forward rule as a function, no node (see Binary).
+            var ta = a.TangentAt(level)!;
+            ForwardMode.BeginRule();
+            try
+            {
+                y.AttachRuleTangent(ScalarOpName(op), op switch
+                {
+                    ScalarOp.Add => AddNumberNode.Tangent(ta),
+                    ScalarOp.Sub => SubNumberNode.Tangent(ta, scalarFirst),
+                    ScalarOp.Mul => MulNumberNode.Tangent(ta, s),
+                    _ => DivNumberNode.Tangent(a, s, scalarFirst, ta, y),
+                }, level);
+            }
+            finally
+            {
+                ForwardMode.EndRule(level);
+            }
+        }
+        else if (Tensor.ShouldRecord(a))
         {
             y.SetGradFn(op switch
             {
@@ -226,6 +288,8 @@ public static class Elementwise
 
         return y;
     }
+
+    private static string ScalarOpName(ScalarOp op) => op switch { ScalarOp.Add => "Add", ScalarOp.Sub => "Sub", ScalarOp.Mul => "Mul", _ => "Div" };
 
     private static void Map<T>(ReadOnlySpan<T> x, Span<T> y, Func<T, T> f)
     {
@@ -273,7 +337,10 @@ public static class Elementwise
             }
         }
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangents.Sum(t[0], t[1], y);
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null!, null!, t[0], t[1], y);
+
+        /// <summary>The forward rule ẏ = ȧ + ḃ.</summary>
+        internal static Tensor? Tangent(Tensor a, Tensor b, Tensor? ta, Tensor? tb, Tensor y) => Tangents.Sum(ta, tb, y);
     }
 
     [Rule("Sub", Forward = "y = a − b", Backward = "da = g, db = −g", Tangent = "ẏ = ȧ − ḃ")]
@@ -294,7 +361,10 @@ public static class Elementwise
             }
         }
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangents.Difference(t[0], t[1], y);
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null!, null!, t[0], t[1], y);
+
+        /// <summary>The forward rule ẏ = ȧ − ḃ.</summary>
+        internal static Tensor? Tangent(Tensor a, Tensor b, Tensor? ta, Tensor? tb, Tensor y) => Tangents.Difference(ta, tb, y);
     }
 
     [Rule("Mul", Forward = "y = a ⊙ b", Backward = "da = g ⊙ b, db = g ⊙ a", Saves = "a, b", Tangent = "ẏ = ȧ ⊙ b + a ⊙ ḃ")]
@@ -318,8 +388,11 @@ public static class Elementwise
             }
         }
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
-            => Tangents.Sum(t[0] is { } ta ? ta * Saved(1) : null, t[1] is { } tb ? Saved(0) * tb : null, y);
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(Saved(0), Saved(1), t[0], t[1], y);
+
+        /// <summary>The forward rule ẏ = ȧ ⊙ b + a ⊙ ḃ.</summary>
+        internal static Tensor? Tangent(Tensor a, Tensor b, Tensor? ta, Tensor? tb, Tensor y)
+            => Tangents.Sum(ta is not null ? ta * b : null, tb is not null ? a * tb : null, y);
     }
 
     [Rule("Div", Forward = "y = a / b", Backward = "da = g / b, db = −g ⊙ a / b²", Saves = "a, b", Tangent = "ẏ = (ȧ − y ⊙ ḃ) / b")]
@@ -343,8 +416,11 @@ public static class Elementwise
             }
         }
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
-            => Tangents.Difference(t[0], t[1] is { } tb ? y * tb : null, y) is { } d ? d / Saved(1) : null;
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null!, Saved(1), t[0], t[1], y);
+
+        /// <summary>The forward rule ẏ = (ȧ − y ⊙ ḃ) / b.</summary>
+        internal static Tensor? Tangent(Tensor a, Tensor b, Tensor? ta, Tensor? tb, Tensor y)
+            => Tangents.Difference(ta, tb is not null ? y * tb : null, y) is { } d ? d / b : null;
     }
 
     private enum ScalarOp
@@ -375,7 +451,10 @@ public static class Elementwise
             }
         }
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => t[0] ?? t[1];
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent((t[0] ?? t[1])!);
+
+        /// <summary>The forward rule ẏ = ȧ (the number's tangent is 0).</summary>
+        internal static Tensor Tangent(Tensor ta) => ta;
     }
 
     [Rule("Sub", Variant = "number", Forward = "y = a − b, a or b a number", Backward = "da = g, db = −g", Tangent = "ẏ = ȧ − ḃ (the number's is 0)")]
@@ -396,7 +475,10 @@ public static class Elementwise
             }
         }
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => t[0] ?? t[1]!.Neg();
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent((t[0] ?? t[1])!, numberFirst);
+
+        /// <summary>The forward rule: ẏ = ȧ for a − c, −ȧ for c − a.</summary>
+        internal static Tensor Tangent(Tensor ta, bool numberFirst) => numberFirst ? ta.Neg() : ta;
     }
 
     [Rule("Mul", Variant = "number", Forward = "y = a ⊙ b, a or b a number", Backward = "da = g ⊙ b, db = g ⊙ a", Tangent = "ẏ = c ⊙ ẋ, c the number")]
@@ -419,7 +501,10 @@ public static class Elementwise
             }
         }
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => (t[0] ?? t[1]!) * _c;
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent((t[0] ?? t[1])!, _c);
+
+        /// <summary>The forward rule ẏ = c ⊙ ȧ.</summary>
+        internal static Tensor Tangent(Tensor ta, double c) => ta * c;
     }
 
     // Only c / b reads its tensor input back.
@@ -459,7 +544,11 @@ public static class Elementwise
         }
 
         protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
-            => _numberFirst ? -(y * t[1]!) / Saved(0) : t[0]! / _c;
+            => _numberFirst ? Tangent(Saved(0), _c, true, t[1]!, y) : Tangent(null!, _c, false, t[0]!, y);
+
+        /// <summary>The forward rule: ẏ = ȧ / c for a / c, −y ⊙ ȧ / a for c / a.</summary>
+        internal static Tensor Tangent(Tensor a, double c, bool numberFirst, Tensor ta, Tensor y)
+            => numberFirst ? -(y * ta) / a : ta / c;
     }
 
     [Rule("Neg", Forward = "y = −x", Backward = "dx = −g", Tangent = "ẏ = −ẋ")]
@@ -467,7 +556,10 @@ public static class Elementwise
     {
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g.Neg();
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => t[0]!.Neg();
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null!, y, t[0]!);
+
+        /// <summary>The forward rule ẏ = −ẋ.</summary>
+        internal static Tensor? Tangent(Tensor x, Tensor y, Tensor tx) => tx.Neg();
     }
 
     [Rule("Exp", Forward = "y = exp(x)", Backward = "dx = g ⊙ y", Saves = "y", Tangent = "ẏ = ẋ ⊙ y")]
@@ -478,7 +570,10 @@ public static class Elementwise
 
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g * Saved(0);
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => t[0]! * Saved(0);
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null!, Saved(0), t[0]!);
+
+        /// <summary>The forward rule ẏ = ẋ ⊙ y.</summary>
+        internal static Tensor? Tangent(Tensor x, Tensor y, Tensor tx) => tx * y;
     }
 
     [Rule("Log", Forward = "y = log(x)", Backward = "dx = g / x", Saves = "x", Tangent = "ẏ = ẋ / x")]
@@ -489,7 +584,10 @@ public static class Elementwise
 
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g / Saved(0);
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => t[0]! / Saved(0);
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(Saved(0), y, t[0]!);
+
+        /// <summary>The forward rule ẏ = ẋ / x.</summary>
+        internal static Tensor? Tangent(Tensor x, Tensor y, Tensor tx) => tx / x;
     }
 
     [Rule("Pow", Forward = "y = x^p, p a number", Backward = "dx = g ⊙ p·x^(p − 1), 0 when p = 0", Saves = "x", Tangent = "ẏ = ẋ ⊙ p·x^(p − 1), 0 when p = 0")]
@@ -521,7 +619,10 @@ public static class Elementwise
 
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g / (2.0 * Saved(0));
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => t[0]! / (2.0 * Saved(0));
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null!, Saved(0), t[0]!);
+
+        /// <summary>The forward rule ẏ = ẋ / (2y).</summary>
+        internal static Tensor? Tangent(Tensor x, Tensor y, Tensor tx) => tx / (2.0 * y);
     }
 
     [Rule("Abs", Forward = "y = |x|", Backward = "dx = g ⊙ sign(x)", Saves = "x", Tangent = "ẏ = ẋ ⊙ sign(x)")]
@@ -532,7 +633,10 @@ public static class Elementwise
 
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g * SignMask(Saved(0));
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => t[0]! * SignMask(Saved(0));
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(Saved(0), y, t[0]!);
+
+        /// <summary>The forward rule ẏ = ẋ ⊙ sign(x).</summary>
+        internal static Tensor? Tangent(Tensor x, Tensor y, Tensor tx) => tx * SignMask(x);
     }
 
     [Rule("Tanh", Forward = "y = tanh(x)", Backward = "dx = g ⊙ (1 − y²)", Saves = "y", Tangent = "ẏ = ẋ ⊙ (1 − y²)")]
@@ -543,7 +647,10 @@ public static class Elementwise
 
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = Derivative(g, Saved(0));
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Derivative(t[0]!, Saved(0));
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null!, Saved(0), t[0]!);
+
+        /// <summary>The forward rule ẏ = ẋ ⊙ (1 − y²).</summary>
+        internal static Tensor? Tangent(Tensor x, Tensor y, Tensor tx) => Derivative(tx, y);
 
         /// <summary>g ⊙ (1 − y²) for a gradient or a tangent g: on the tape when it must be, else in one kernel (same values).</summary>
         private static Tensor Derivative(Tensor g, Tensor y)
@@ -581,7 +688,10 @@ public static class Elementwise
 
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = Derivative(g, Saved(0));
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Derivative(t[0]!, Saved(0));
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null!, Saved(0), t[0]!);
+
+        /// <summary>The forward rule ẏ = ẋ ⊙ (1 − y) ⊙ y.</summary>
+        internal static Tensor? Tangent(Tensor x, Tensor y, Tensor tx) => Derivative(tx, y);
 
         /// <summary>g ⊙ (1 − y) ⊙ y for a gradient or a tangent g: on the tape when it must be, else in one kernel (same values).</summary>
         private static Tensor Derivative(Tensor g, Tensor y)
@@ -623,7 +733,10 @@ public static class Elementwise
 
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g * PositiveMask(Saved(0));
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => t[0]! * PositiveMask(Saved(0));
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null!, Saved(0), t[0]!);
+
+        /// <summary>The forward rule ẏ = ẋ ⊙ [y > 0].</summary>
+        internal static Tensor? Tangent(Tensor x, Tensor y, Tensor tx) => tx * PositiveMask(y);
     }
 
     [Rule("Erf", Forward = "y = erf(x)", Backward = "dx = g ⊙ 2/√π · exp(−x²)", Saves = "x", Tangent = "ẏ = ẋ ⊙ 2/√π · exp(−x²)")]
@@ -638,11 +751,10 @@ public static class Elementwise
             grads[0] = g * ((x * x).Neg().Exp() * (2.0 / Math.Sqrt(Math.PI)));
         }
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
-        {
-            var x = Saved(0);
-            return t[0]! * ((x * x).Neg().Exp() * (2.0 / Math.Sqrt(Math.PI)));
-        }
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(Saved(0), y, t[0]!);
+
+        /// <summary>The forward rule ẏ = ẋ ⊙ 2/√π · exp(−x²).</summary>
+        internal static Tensor? Tangent(Tensor x, Tensor y, Tensor tx) => tx * ((x * x).Neg().Exp() * (2.0 / Math.Sqrt(Math.PI)));
     }
 
     private readonly struct PowWork(Tensor x, Tensor y, double exponent) : IFloatWork
