@@ -577,7 +577,7 @@ public static partial class Autodiff
         {
             // Inside a dual level a sum is a recorded node too, so that it carries the tangents of its terms.
             node.WalkGrad = AddGradients(current, g, createGraph);
-            node.WalkGradOwned = !createGraph && ForwardMode.t_level == 0;
+            node.WalkGradOwned = !createGraph && ForwardMode.Level == 0;
         }
     }
 
@@ -651,7 +651,7 @@ public static partial class Autodiff
                 leaf.Grad = g.Clone();
             }
         }
-        else if (!createGraph && !current.RequiresGrad && !g.RequiresGrad && ForwardMode.t_level == 0)
+        else if (!createGraph && !current.RequiresGrad && !g.RequiresGrad && ForwardMode.Level == 0)
         {
             current.MarkWritten("AccumulateGrad");
             AddInPlace(current, g);
@@ -670,7 +670,7 @@ public static partial class Autodiff
     {
         var sum = Tensor.Uninitialized(a.Shape, a.DType);
         Add(a, b, sum);
-        if ((createGraph || ForwardMode.t_level != 0) && Tensor.ShouldRecord(a, b))
+        if ((createGraph || ForwardMode.Level != 0) && Tensor.ShouldRecord(a, b))
         {
             sum.SetGradFn(new GradSumNode(a, b));
         }

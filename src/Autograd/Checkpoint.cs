@@ -53,7 +53,7 @@ public static partial class Autodiff
             }
         }
 
-        if (ForwardMode.t_level != 0)
+        if (ForwardMode.Level != 0)
         {
             throw new NotSupportedException(
                 "Checkpoint: a dual level is open on this thread (forward mode); checkpointing inside it is not supported. Call the function directly there.");

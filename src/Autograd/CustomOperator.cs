@@ -100,8 +100,8 @@ public abstract class CustomOperator
 
         var context = new CustomContext(this, inputs.Length);
         Tensor output;
-        var level = ForwardMode.t_level;
-        ForwardMode.t_level = 0;
+        var level = ForwardMode.Level;
+        ForwardMode.Level = 0;
         try
         {
             using (GradMode.NoGrad())
@@ -111,7 +111,7 @@ public abstract class CustomOperator
         }
         finally
         {
-            ForwardMode.t_level = level;
+            ForwardMode.Level = level;
         }
 
         if (output is null || !output.DType.IsFloatingPoint())

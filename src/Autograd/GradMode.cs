@@ -19,15 +19,11 @@ public static class GradMode
 
     private static readonly object DisabledMark = new();
 
-    /// <summary>The mode on this thread: the flow's, or an override of the library's own for a synchronous stretch.</summary>
-    [ThreadStatic]
-    private static bool t_disabled;
-
     /// <summary>True when operations on this thread are being recorded.</summary>
     /// <remarks>Setting it changes the mode of the current flow until it is set again (prefer the scopes).</remarks>
     public static bool IsEnabled
     {
-        get => !t_disabled;
+        get => !ThreadState.Current.GradDisabled;
         set => SetFlow(value);
     }
 
@@ -52,13 +48,13 @@ public static class GradMode
     internal static void SetFlow(bool enabled)
     {
         Flow.Value = enabled ? null : DisabledMark;
-        t_disabled = !enabled;
+        ThreadState.Current.GradDisabled = !enabled;
     }
 
     /// <summary>Sets this thread's mode without changing the flow's.</summary>
-    internal static void SetThread(bool enabled) => t_disabled = !enabled;
+    internal static void SetThread(bool enabled) => ThreadState.Current.GradDisabled = !enabled;
 
-    private static void OnFlowChanged(AsyncLocalValueChangedArgs<object?> change) => t_disabled = change.CurrentValue is not null;
+    private static void OnFlowChanged(AsyncLocalValueChangedArgs<object?> change) => ThreadState.Current.GradDisabled = change.CurrentValue is not null;
 }
 
 /// <summary>A scope that sets grad mode and restores the previous mode when disposed.</summary>

@@ -212,7 +212,7 @@ public sealed partial class Tensor
         if (tangents is not null)
         {
             var tangent = ForwardMode.RunRule(node, tangents, this);
-            SetTangent(tangent, ForwardMode.t_level);
+            SetTangent(tangent, ForwardMode.Level);
             if (TapeObserver.Current is not null)
             {
                 TapeObserver.RaiseTangent(node, this, tangent);

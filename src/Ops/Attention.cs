@@ -500,7 +500,7 @@ public static class Attention
 
             // Without create-graph nothing needs to be differentiable: one kernel per batch matrix, no temporary of
             // the scores' size. With it, the rule below is recorded, differentiable in q and k through P's node.
-            if (_layout is not null && !GradMode.IsEnabled && ForwardMode.t_level == 0 && g.DType == q.DType && g.ElementCount == _layout.Batch * _layout.Lq * _layout.Dv)
+            if (_layout is not null && !GradMode.IsEnabled && ForwardMode.Level == 0 && g.DType == q.DType && g.ElementCount == _layout.Batch * _layout.Lq * _layout.Dv)
             {
                 var dq = NeedsInputGrad(0) ? Tensor.Uninitialized(q.Shape, q.DType) : null;
                 var dk = NeedsInputGrad(1) ? Tensor.Uninitialized(k.Shape, k.DType) : null;

@@ -684,7 +684,7 @@ public static class Convolution
             var x = Saved(0);
             var w = Saved(1);
             var a = _args;
-            if (!GradMode.IsEnabled && ForwardMode.t_level == 0 && (NeedsInputGrad(0) || NeedsInputGrad(1)))
+            if (!GradMode.IsEnabled && ForwardMode.Level == 0 && (NeedsInputGrad(0) || NeedsInputGrad(1)))
             {
                 // Nothing is recorded: one pass over the batch gives every gradient asked for.
                 var geo = Validate("Conv2d", 2, x.Shape, w.Shape, null, a);

@@ -192,19 +192,20 @@ public static class Elementwise
         where TF : IBinaryKernel<float>
     {
         var y = Dispatch.Binary<TD, TF>(op, a, b);
-        var level = ForwardMode.s_openLevels != 0 ? ForwardMode.LevelWithoutNode(a, b) : 0;
+        ThreadState? state = null;
+        var level = ForwardMode.s_openLevels != 0 ? ForwardMode.LevelWithoutNode(a, b, out state) : 0;
         if (level != 0)
         {
             // The level is hidden while the rule runs, so that its operations (on inputs that carry tangents) compute
             // no tangents of their own.
-            ForwardMode.BeginRule();
+            ForwardMode.BeginRule(state!);
             try
             {
                 y.AttachRuleTangent(op, tangent(a, b, a.TangentAt(level), b.TangentAt(level), y), level);
             }
             finally
             {
-                ForwardMode.EndRule(level);
+                ForwardMode.EndRule(state!, level);
             }
         }
         else if (Tensor.ShouldRecord(a, b))
@@ -222,17 +223,18 @@ public static class Elementwise
     private static Tensor Unary(string op, Tensor x, SpanMap<double> f64, SpanMap<float> f32, Func<Tensor, Tensor, Node> node, UnaryTangent tangent)
     {
         var y = Dispatch.Unary(op, x, f64, f32);
-        var level = ForwardMode.s_openLevels != 0 ? ForwardMode.LevelWithoutNode(x) : 0;
+        ThreadState? state = null;
+        var level = ForwardMode.s_openLevels != 0 ? ForwardMode.LevelWithoutNode(x, null, out state) : 0;
         if (level != 0)
         {
-            ForwardMode.BeginRule();
+            ForwardMode.BeginRule(state!);
             try
             {
                 y.AttachRuleTangent(op, tangent(x, y, x.TangentAt(level)!), level);
             }
             finally
             {
-                ForwardMode.EndRule(level);
+                ForwardMode.EndRule(state!, level);
             }
         }
         else if (Tensor.ShouldRecord(x))
@@ -254,12 +256,13 @@ public static class Elementwise
     {
         Dispatch.RequireFloat(a, ScalarOpName(op));
         var y = Dispatch.Scalar<TD, TF>(a, s, scalarFirst);
-        var level = ForwardMode.s_openLevels != 0 ? ForwardMode.LevelWithoutNode(a) : 0;
+        ThreadState? state = null;
+        var level = ForwardMode.s_openLevels != 0 ? ForwardMode.LevelWithoutNode(a, null, out state) : 0;
         if (level != 0)
         {
             // Forward mode with nothing to record: the node's forward rule as a function, no node (see Binary).
             var ta = a.TangentAt(level)!;
-            ForwardMode.BeginRule();
+            ForwardMode.BeginRule(state!);
             try
             {
                 y.AttachRuleTangent(ScalarOpName(op), op switch
@@ -272,7 +275,7 @@ public static class Elementwise
             }
             finally
             {
-                ForwardMode.EndRule(level);
+                ForwardMode.EndRule(state!, level);
             }
         }
         else if (Tensor.ShouldRecord(a))

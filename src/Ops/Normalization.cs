@@ -419,7 +419,7 @@ public static class Normalization
             var mean = Saved(1);
             var rstd = Saved(2);
             var w = _hasWeight ? Saved(3) : null;
-            if (!GradMode.IsEnabled && ForwardMode.t_level == 0)
+            if (!GradMode.IsEnabled && ForwardMode.Level == 0)
             {
                 // Nothing is recorded: one kernel pass gives every gradient wanted.
                 var dx = NeedsInputGrad(0) ? Tensor.Uninitialized(x.Shape, x.DType) : null;
@@ -447,7 +447,7 @@ public static class Normalization
 
             if (w is not null && NeedsInputGrad(_weightInput))
             {
-                var xhat = GradMode.IsEnabled || ForwardMode.t_level != 0 ? x.LayerNorm(_normalizedShape, eps: _eps) : (x - mean) * rstd;
+                var xhat = GradMode.IsEnabled || ForwardMode.Level != 0 ? x.LayerNorm(_normalizedShape, eps: _eps) : (x - mean) * rstd;
                 grads[_weightInput] = (g * xhat).SumTo(w.Shape);
             }
 
@@ -546,7 +546,7 @@ public static class Normalization
         {
             var dims = TrailingDims(_normalizedShape.Length);
             Tensor xhat, r;
-            if (GradMode.IsEnabled || ForwardMode.t_level != 0)
+            if (GradMode.IsEnabled || ForwardMode.Level != 0)
             {
                 // Recorded, so that x̂ and r stay functions of x for higher orders.
                 xhat = x.LayerNorm(_normalizedShape, eps: _eps);
