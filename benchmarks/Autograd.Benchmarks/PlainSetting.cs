@@ -14,10 +14,10 @@ public sealed record PlainSetting(string Name, string Description, IReadOnlyList
 
     /// <summary>
     /// The runtime's own defaults, whatever this program's runtimeconfig.json says (it asks for the non-concurrent GC and
-    /// carries the package's GC settings): concurrent GC, the default region size and large-object threshold.
+    /// carries the package's GC settings): concurrent GC, the default region size, range and large-object threshold.
     /// </summary>
     public static IReadOnlyList<(string Name, string Value)> RuntimeDefaults { get; } =
-        [("DOTNET_gcConcurrent", "1"), ("DOTNET_GCRegionSize", "0"), ("DOTNET_GCLOHThreshold", "0x14C08")];
+        [("DOTNET_gcConcurrent", "1"), ("DOTNET_GCRegionSize", "0"), ("DOTNET_GCLOHThreshold", "0x14C08"), ("DOTNET_GCRegionRange", "0")];
 
     /// <summary>Used when the package's settings file is missing: the runtime's defaults with the non-concurrent GC.</summary>
     public static IReadOnlyList<(string Name, string Value)> FallbackPackageSettings { get; } = [("DOTNET_gcConcurrent", "0")];
@@ -106,6 +106,7 @@ public sealed record PlainSetting(string Name, string Description, IReadOnlyList
     {
         "System.GC.RegionSize" => ("DOTNET_GCRegionSize", Hex(value)),
         "System.GC.LOHThreshold" => ("DOTNET_GCLOHThreshold", Hex(value)),
+        "System.GC.RegionRange" => ("DOTNET_GCRegionRange", Hex(value)),
         "System.GC.Concurrent" => ("DOTNET_gcConcurrent", Flag(value)),
         "System.GC.Server" => ("DOTNET_gcServer", Flag(value)),
         "System.GC.RetainVM" => ("DOTNET_GCRetainVM", Flag(value)),

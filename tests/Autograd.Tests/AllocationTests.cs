@@ -32,6 +32,13 @@ public class AllocationTests
         // package carries into its users' applications): a 4 MB tensor is then an ordinary young object.
         Assert.Equal(67108864L, Convert.ToInt64(AppContext.GetData("System.GC.RegionSize"), System.Globalization.CultureInfo.InvariantCulture));
         Assert.Equal(33554432L, Convert.ToInt64(AppContext.GetData("System.GC.LOHThreshold"), System.Globalization.CultureInfo.InvariantCulture));
+
+        // The region range that keeps 64 MB regions usable under a memory limit, and the GC without background collections
+        // (whose young generation is capped at 6 MB), as the GC itself reports them in effect.
+        var gc = GC.GetConfigurationVariables();
+        Assert.Equal(274877906944L, Convert.ToInt64(gc["GCRegionRange"], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.False((bool)gc["ConcurrentGC"]);
+        Assert.Equal(System.Runtime.GCLatencyMode.Batch, System.Runtime.GCSettings.LatencyMode);
         // A large object is always in the oldest generation; a young one may get there too if other tests' collections
         // promote it twice before it is looked at, so one young sighting in a few tries is the proof.
         var generations = new List<int>();

@@ -31,4 +31,5 @@ using (Tensor.NoGrad())
 }
 
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"accuracy {accuracy:F4}"));
-Console.WriteLine($"gc RegionSize={AppContext.GetData("System.GC.RegionSize")} LOHThreshold={AppContext.GetData("System.GC.LOHThreshold")}");
+var gc = GC.GetConfigurationVariables();
+Console.WriteLine($"gc RegionSize={AppContext.GetData("System.GC.RegionSize")} LOHThreshold={AppContext.GetData("System.GC.LOHThreshold")} RegionRange={gc["GCRegionRange"]} ConcurrentGC={gc["ConcurrentGC"]}");
