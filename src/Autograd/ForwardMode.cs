@@ -113,12 +113,11 @@ internal static class ForwardMode
 
     /// <summary>
     /// The level open on this thread when an operation on <paramref name="a"/> (and <paramref name="b"/>, if not null)
-    /// needs a tangent but no node, else 0; <paramref name="state"/> is then this thread's state, for
-    /// <see cref="BeginRule"/> and <see cref="EndRule"/>. That is so when an input carries a tangent of the open level, nothing is recorded (grad mode
-    /// is off, or no input requires grad) and no tape observer watches: the operation then runs its forward rule as a
-    /// plain function of its inputs, output and input tangents between <see cref="BeginRule"/> and <see cref="EndRule"/>,
-    /// and attaches the tangent with <see cref="Tensor.AttachRuleTangent"/> — no node, no captured tangent array, no
-    /// saved-tensor list. Checked before <see cref="Tensor.ShouldRecord(Tensor, Tensor)"/>, it reads the thread's state once.
+    /// may compute its output's tangent without a node, else 0. That is so when an input carries a tangent of the open
+    /// level, nothing is recorded (grad mode is off, or no input requires grad) and no tape observer watches. The
+    /// operation then runs its forward rule with <see cref="AttachWithoutNode"/>, passing <paramref name="state"/> (this
+    /// thread's state, read once here): no node, no captured tangent array, no saved-tensor list. Checked before
+    /// <see cref="Tensor.ShouldRecord(Tensor, Tensor)"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static int LevelWithoutNode(Tensor a, Tensor? b, out ThreadState? state)
@@ -147,13 +146,33 @@ internal static class ForwardMode
         return level;
     }
 
-    /// <summary>Hides the open level while a forward rule runs (see <see cref="RunRule"/>), so its operations compute no tangents.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void BeginRule(ThreadState state) => state.Level = 0;
+    /// <summary>
+    /// Runs <paramref name="rule"/> for <paramref name="output"/> of operation <paramref name="op"/> in
+    /// <paramref name="level"/> (as <see cref="LevelWithoutNode"/> found it) and attaches the tangent it gives, without a
+    /// node. The level is hidden while the rule runs, as in <see cref="RunRule"/>.
+    /// </summary>
+    internal static void AttachWithoutNode<TRule>(Tensor output, string op, ThreadState state, int level, in TRule rule)
+        where TRule : struct, IForwardRule
+        => output.AttachRuleTangent(op, Hidden(state, level, rule), level);
 
-    /// <summary>Opens <paramref name="level"/> again after a forward rule ran.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void EndRule(ThreadState state, int level) => state.Level = level;
+    /// <summary>
+    /// What <paramref name="rule"/> gives for <paramref name="level"/>, run with the level hidden on this thread (whose
+    /// state is <paramref name="state"/>), so that the rule's own operations, which read primal values that carry
+    /// tangents, compute no tangents of tangents.
+    /// </summary>
+    private static Tensor? Hidden<TRule>(ThreadState state, int level, in TRule rule)
+        where TRule : struct, IForwardRule
+    {
+        state.Level = 0;
+        try
+        {
+            return rule.Tangent(level);
+        }
+        finally
+        {
+            state.Level = level;
+        }
+    }
 
     /// <summary>
     /// Runs <paramref name="node"/>'s forward rule for <paramref name="output"/> with the level hidden (so the rule's own
@@ -161,17 +180,8 @@ internal static class ForwardMode
     /// </summary>
     internal static Tensor? RunRule(Node node, Tensor?[] tangents, Tensor output)
     {
-        var level = Level;
-        Level = 0;
-        Tensor? tangent;
-        try
-        {
-            tangent = node.Jvp(tangents, output);
-        }
-        finally
-        {
-            Level = level;
-        }
+        var state = ThreadState.Current;
+        var tangent = Hidden(state, state.Level, new NodeRule(node, tangents, output));
 
         if (tangent is not null && (tangent.Shape != output.Shape || tangent.DType != output.DType))
         {
@@ -434,6 +444,22 @@ public static partial class Autodiff
             }
         }
     }
+}
+
+/// <summary>
+/// A forward rule ready to run: the operation's inputs, output and rule, bound without allocating (a struct, passed by
+/// reference to a generic method, so no delegate or closure is made per operation).
+/// </summary>
+internal interface IForwardRule
+{
+    /// <summary>The output's tangent from the inputs' tangents in <paramref name="level"/> (null when it is zero).</summary>
+    Tensor? Tangent(int level);
+}
+
+/// <summary>A node's forward rule (<see cref="Node.Jvp"/>) with the input tangents captured for it.</summary>
+internal readonly struct NodeRule(Node node, Tensor?[] tangents, Tensor output) : IForwardRule
+{
+    public Tensor? Tangent(int level) => node.Jvp(tangents, output);
 }
 
 /// <summary>

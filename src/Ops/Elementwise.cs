@@ -11,11 +11,17 @@ namespace Autograd.Ops;
 /// </summary>
 public static class Elementwise
 {
-    /// <summary>A binary operator's forward rule: ẏ from its inputs a, b, their tangents (null for none) and its output y.</summary>
-    private delegate Tensor? BinaryTangent(Tensor a, Tensor b, Tensor? ta, Tensor? tb, Tensor y);
+    /// <summary>
+    /// A binary operator's forward rule: ẏ from its inputs a, b, their tangents (null for none) and its output y. Its node
+    /// passes the inputs it saves and null for the others, which its rule does not read.
+    /// </summary>
+    private delegate Tensor? BinaryTangent(Tensor? a, Tensor? b, Tensor? ta, Tensor? tb, Tensor y);
 
-    /// <summary>A unary operator's forward rule: ẏ from its input x, its output y and the input's tangent ẋ.</summary>
-    private delegate Tensor? UnaryTangent(Tensor x, Tensor y, Tensor tx);
+    /// <summary>
+    /// A unary operator's forward rule: ẏ from its input x, its output y and the input's tangent ẋ. Its node passes null
+    /// for x when it does not save it, and then its rule does not read it.
+    /// </summary>
+    private delegate Tensor? UnaryTangent(Tensor? x, Tensor y, Tensor tx);
 
     extension(Tensor a)
     {
@@ -196,17 +202,7 @@ public static class Elementwise
         var level = ForwardMode.s_openLevels != 0 ? ForwardMode.LevelWithoutNode(a, b, out state) : 0;
         if (level != 0)
         {
-            // The level is hidden while the rule runs, so that its operations (on inputs that carry tangents) compute
-            // no tangents of their own.
-            ForwardMode.BeginRule(state!);
-            try
-            {
-                y.AttachRuleTangent(op, tangent(a, b, a.TangentAt(level), b.TangentAt(level), y), level);
-            }
-            finally
-            {
-                ForwardMode.EndRule(state!, level);
-            }
+            ForwardMode.AttachWithoutNode(y, op, state!, level, new BinaryRule(a, b, y, tangent));
         }
         else if (Tensor.ShouldRecord(a, b))
         {
@@ -227,15 +223,7 @@ public static class Elementwise
         var level = ForwardMode.s_openLevels != 0 ? ForwardMode.LevelWithoutNode(x, null, out state) : 0;
         if (level != 0)
         {
-            ForwardMode.BeginRule(state!);
-            try
-            {
-                y.AttachRuleTangent(op, tangent(x, y, x.TangentAt(level)!), level);
-            }
-            finally
-            {
-                ForwardMode.EndRule(state!, level);
-            }
+            ForwardMode.AttachWithoutNode(y, op, state!, level, new UnaryRule(x, y, tangent));
         }
         else if (Tensor.ShouldRecord(x))
         {
@@ -261,22 +249,7 @@ public static class Elementwise
         if (level != 0)
         {
             // Forward mode with nothing to record: the node's forward rule as a function, no node (see Binary).
-            var ta = a.TangentAt(level)!;
-            ForwardMode.BeginRule(state!);
-            try
-            {
-                y.AttachRuleTangent(ScalarOpName(op), op switch
-                {
-                    ScalarOp.Add => AddNumberNode.Tangent(ta),
-                    ScalarOp.Sub => SubNumberNode.Tangent(ta, scalarFirst),
-                    ScalarOp.Mul => MulNumberNode.Tangent(ta, s),
-                    _ => DivNumberNode.Tangent(a, s, scalarFirst, ta, y),
-                }, level);
-            }
-            finally
-            {
-                ForwardMode.EndRule(state!, level);
-            }
+            ForwardMode.AttachWithoutNode(y, ScalarOpName(op), state!, level, new NumberRule(op, a, s, scalarFirst, y));
         }
         else if (Tensor.ShouldRecord(a))
         {
@@ -290,6 +263,34 @@ public static class Elementwise
         }
 
         return y;
+    }
+
+    /// <summary>A binary operator's rule bound to one operation, for <see cref="ForwardMode.AttachWithoutNode"/>.</summary>
+    private readonly struct BinaryRule(Tensor a, Tensor b, Tensor y, BinaryTangent rule) : IForwardRule
+    {
+        public Tensor? Tangent(int level) => rule(a, b, a.TangentAt(level), b.TangentAt(level), y);
+    }
+
+    /// <summary>A unary operator's rule bound to one operation (its input carries a tangent of the level).</summary>
+    private readonly struct UnaryRule(Tensor x, Tensor y, UnaryTangent rule) : IForwardRule
+    {
+        public Tensor? Tangent(int level) => rule(x, y, x.TangentAt(level)!);
+    }
+
+    /// <summary>The rule of a ⊕ s (or s ⊕ a) for a number s, bound to one operation (a carries a tangent of the level).</summary>
+    private readonly struct NumberRule(ScalarOp op, Tensor a, double s, bool scalarFirst, Tensor y) : IForwardRule
+    {
+        public Tensor? Tangent(int level)
+        {
+            var ta = a.TangentAt(level)!;
+            return op switch
+            {
+                ScalarOp.Add => AddNumberNode.Tangent(ta),
+                ScalarOp.Sub => SubNumberNode.Tangent(ta, scalarFirst),
+                ScalarOp.Mul => MulNumberNode.Tangent(ta, s),
+                _ => DivNumberNode.Tangent(a, s, scalarFirst, ta, y),
+            };
+        }
     }
 
     private static string ScalarOpName(ScalarOp op) => op switch { ScalarOp.Add => "Add", ScalarOp.Sub => "Sub", ScalarOp.Mul => "Mul", _ => "Div" };
@@ -340,10 +341,10 @@ public static class Elementwise
             }
         }
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null!, null!, t[0], t[1], y);
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null, null, t[0], t[1], y);
 
         /// <summary>The forward rule ẏ = ȧ + ḃ.</summary>
-        internal static Tensor? Tangent(Tensor a, Tensor b, Tensor? ta, Tensor? tb, Tensor y) => Tangents.Sum(ta, tb, y);
+        internal static Tensor? Tangent(Tensor? a, Tensor? b, Tensor? ta, Tensor? tb, Tensor y) => Tangents.Sum(ta, tb, y);
     }
 
     [Rule("Sub", Forward = "y = a − b", Backward = "da = g, db = −g", Tangent = "ẏ = ȧ − ḃ")]
@@ -364,10 +365,10 @@ public static class Elementwise
             }
         }
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null!, null!, t[0], t[1], y);
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null, null, t[0], t[1], y);
 
         /// <summary>The forward rule ẏ = ȧ − ḃ.</summary>
-        internal static Tensor? Tangent(Tensor a, Tensor b, Tensor? ta, Tensor? tb, Tensor y) => Tangents.Difference(ta, tb, y);
+        internal static Tensor? Tangent(Tensor? a, Tensor? b, Tensor? ta, Tensor? tb, Tensor y) => Tangents.Difference(ta, tb, y);
     }
 
     [Rule("Mul", Forward = "y = a ⊙ b", Backward = "da = g ⊙ b, db = g ⊙ a", Saves = "a, b", Tangent = "ẏ = ȧ ⊙ b + a ⊙ ḃ")]
@@ -394,8 +395,8 @@ public static class Elementwise
         protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(Saved(0), Saved(1), t[0], t[1], y);
 
         /// <summary>The forward rule ẏ = ȧ ⊙ b + a ⊙ ḃ.</summary>
-        internal static Tensor? Tangent(Tensor a, Tensor b, Tensor? ta, Tensor? tb, Tensor y)
-            => Tangents.Sum(ta is not null ? ta * b : null, tb is not null ? a * tb : null, y);
+        internal static Tensor? Tangent(Tensor? a, Tensor? b, Tensor? ta, Tensor? tb, Tensor y)
+            => Tangents.Sum(ta is not null ? ta * b! : null, tb is not null ? a! * tb : null, y);
     }
 
     [Rule("Div", Forward = "y = a / b", Backward = "da = g / b, db = −g ⊙ a / b²", Saves = "a, b", Tangent = "ẏ = (ȧ − y ⊙ ḃ) / b")]
@@ -419,11 +420,11 @@ public static class Elementwise
             }
         }
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null!, Saved(1), t[0], t[1], y);
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null, Saved(1), t[0], t[1], y);
 
         /// <summary>The forward rule ẏ = (ȧ − y ⊙ ḃ) / b.</summary>
-        internal static Tensor? Tangent(Tensor a, Tensor b, Tensor? ta, Tensor? tb, Tensor y)
-            => Tangents.Difference(ta, tb is not null ? y * tb : null, y) is { } d ? d / b : null;
+        internal static Tensor? Tangent(Tensor? a, Tensor? b, Tensor? ta, Tensor? tb, Tensor y)
+            => Tangents.Difference(ta, tb is not null ? y * tb : null, y) is { } d ? d / b! : null;
     }
 
     private enum ScalarOp
@@ -547,11 +548,11 @@ public static class Elementwise
         }
 
         protected internal override Tensor? Jvp(Tensor?[] t, Tensor y)
-            => _numberFirst ? Tangent(Saved(0), _c, true, t[1]!, y) : Tangent(null!, _c, false, t[0]!, y);
+            => _numberFirst ? Tangent(Saved(0), _c, true, t[1]!, y) : Tangent(null, _c, false, t[0]!, y);
 
         /// <summary>The forward rule: ẏ = ȧ / c for a / c, −y ⊙ ȧ / a for c / a.</summary>
-        internal static Tensor Tangent(Tensor a, double c, bool numberFirst, Tensor ta, Tensor y)
-            => numberFirst ? -(y * ta) / a : ta / c;
+        internal static Tensor Tangent(Tensor? a, double c, bool numberFirst, Tensor ta, Tensor y)
+            => numberFirst ? -(y * ta) / a! : ta / c;
     }
 
     [Rule("Neg", Forward = "y = −x", Backward = "dx = −g", Tangent = "ẏ = −ẋ")]
@@ -559,10 +560,10 @@ public static class Elementwise
     {
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g.Neg();
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null!, y, t[0]!);
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null, y, t[0]!);
 
         /// <summary>The forward rule ẏ = −ẋ.</summary>
-        internal static Tensor? Tangent(Tensor x, Tensor y, Tensor tx) => tx.Neg();
+        internal static Tensor? Tangent(Tensor? x, Tensor y, Tensor tx) => tx.Neg();
     }
 
     [Rule("Exp", Forward = "y = exp(x)", Backward = "dx = g ⊙ y", Saves = "y", Tangent = "ẏ = ẋ ⊙ y")]
@@ -573,10 +574,10 @@ public static class Elementwise
 
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g * Saved(0);
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null!, Saved(0), t[0]!);
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null, Saved(0), t[0]!);
 
         /// <summary>The forward rule ẏ = ẋ ⊙ y.</summary>
-        internal static Tensor? Tangent(Tensor x, Tensor y, Tensor tx) => tx * y;
+        internal static Tensor? Tangent(Tensor? x, Tensor y, Tensor tx) => tx * y;
     }
 
     [Rule("Log", Forward = "y = log(x)", Backward = "dx = g / x", Saves = "x", Tangent = "ẏ = ẋ / x")]
@@ -590,7 +591,7 @@ public static class Elementwise
         protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(Saved(0), y, t[0]!);
 
         /// <summary>The forward rule ẏ = ẋ / x.</summary>
-        internal static Tensor? Tangent(Tensor x, Tensor y, Tensor tx) => tx / x;
+        internal static Tensor? Tangent(Tensor? x, Tensor y, Tensor tx) => tx / x!;
     }
 
     [Rule("Pow", Forward = "y = x^p, p a number", Backward = "dx = g ⊙ p·x^(p − 1), 0 when p = 0", Saves = "x", Tangent = "ẏ = ẋ ⊙ p·x^(p − 1), 0 when p = 0")]
@@ -622,10 +623,10 @@ public static class Elementwise
 
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g / (2.0 * Saved(0));
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null!, Saved(0), t[0]!);
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null, Saved(0), t[0]!);
 
         /// <summary>The forward rule ẏ = ẋ / (2y).</summary>
-        internal static Tensor? Tangent(Tensor x, Tensor y, Tensor tx) => tx / (2.0 * y);
+        internal static Tensor? Tangent(Tensor? x, Tensor y, Tensor tx) => tx / (2.0 * y);
     }
 
     [Rule("Abs", Forward = "y = |x|", Backward = "dx = g ⊙ sign(x)", Saves = "x", Tangent = "ẏ = ẋ ⊙ sign(x)")]
@@ -639,7 +640,7 @@ public static class Elementwise
         protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(Saved(0), y, t[0]!);
 
         /// <summary>The forward rule ẏ = ẋ ⊙ sign(x).</summary>
-        internal static Tensor? Tangent(Tensor x, Tensor y, Tensor tx) => tx * SignMask(x);
+        internal static Tensor? Tangent(Tensor? x, Tensor y, Tensor tx) => tx * SignMask(x!);
     }
 
     [Rule("Tanh", Forward = "y = tanh(x)", Backward = "dx = g ⊙ (1 − y²)", Saves = "y", Tangent = "ẏ = ẋ ⊙ (1 − y²)")]
@@ -650,10 +651,10 @@ public static class Elementwise
 
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = Derivative(g, Saved(0));
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null!, Saved(0), t[0]!);
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null, Saved(0), t[0]!);
 
         /// <summary>The forward rule ẏ = ẋ ⊙ (1 − y²).</summary>
-        internal static Tensor? Tangent(Tensor x, Tensor y, Tensor tx) => Derivative(tx, y);
+        internal static Tensor? Tangent(Tensor? x, Tensor y, Tensor tx) => Derivative(tx, y);
 
         /// <summary>g ⊙ (1 − y²) for a gradient or a tangent g: on the tape when it must be, else in one kernel (same values).</summary>
         private static Tensor Derivative(Tensor g, Tensor y)
@@ -691,10 +692,10 @@ public static class Elementwise
 
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = Derivative(g, Saved(0));
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null!, Saved(0), t[0]!);
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null, Saved(0), t[0]!);
 
         /// <summary>The forward rule ẏ = ẋ ⊙ (1 − y) ⊙ y.</summary>
-        internal static Tensor? Tangent(Tensor x, Tensor y, Tensor tx) => Derivative(tx, y);
+        internal static Tensor? Tangent(Tensor? x, Tensor y, Tensor tx) => Derivative(tx, y);
 
         /// <summary>g ⊙ (1 − y) ⊙ y for a gradient or a tangent g: on the tape when it must be, else in one kernel (same values).</summary>
         private static Tensor Derivative(Tensor g, Tensor y)
@@ -736,10 +737,10 @@ public static class Elementwise
 
         protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g * PositiveMask(Saved(0));
 
-        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null!, Saved(0), t[0]!);
+        protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null, Saved(0), t[0]!);
 
         /// <summary>The forward rule ẏ = ẋ ⊙ [y > 0].</summary>
-        internal static Tensor? Tangent(Tensor x, Tensor y, Tensor tx) => tx * PositiveMask(y);
+        internal static Tensor? Tangent(Tensor? x, Tensor y, Tensor tx) => tx * PositiveMask(y);
     }
 
     [Rule("Erf", Forward = "y = erf(x)", Backward = "dx = g ⊙ 2/√π · exp(−x²)", Saves = "x", Tangent = "ẏ = ẋ ⊙ 2/√π · exp(−x²)")]
@@ -757,7 +758,7 @@ public static class Elementwise
         protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(Saved(0), y, t[0]!);
 
         /// <summary>The forward rule ẏ = ẋ ⊙ 2/√π · exp(−x²).</summary>
-        internal static Tensor? Tangent(Tensor x, Tensor y, Tensor tx) => tx * ((x * x).Neg().Exp() * (2.0 / Math.Sqrt(Math.PI)));
+        internal static Tensor? Tangent(Tensor? x, Tensor y, Tensor tx) => tx * ((x! * x!).Neg().Exp() * (2.0 / Math.Sqrt(Math.PI)));
     }
 
     private readonly struct PowWork(Tensor x, Tensor y, double exponent) : IFloatWork
