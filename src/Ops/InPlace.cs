@@ -681,15 +681,16 @@ public static class InPlace
         }
     }
 
-    [Rule("MulInPlace", Forward = "s ← s ⊙ b (b broadcast to s)", Backward = "ds = g ⊙ b, db = g ⊙ c summed to b's shape (c: s before the write)", Saves = "b, c", Tangent = "ṡ ← ṡ ⊙ b + c ⊙ ḃ")]
-    [Rule("MulInPlace", Variant = "b without gradient", Forward = "s ← s ⊙ b (b broadcast to s)", Backward = "ds = g ⊙ b", Saves = "b", Tangent = "ṡ ← ṡ ⊙ b")]
-    private sealed class MulInPlaceNode : Node
+    /// <summary>
+    /// A node for s ← s ⊙ b or s ← s / b with a tensor b: it saves b and, when b's gradient or tangent needs it, a copy of s
+    /// before the write (Saved(1)); without the copy its rule is the "b without gradient" variant.
+    /// </summary>
+    private abstract class ScaleInPlaceNode : Node
     {
         private readonly bool _old;
 
-        /// <summary>A node for s ← s ⊙ b; <paramref name="old"/> is a copy of s before the write, when b's gradient or tangent needs it.</summary>
-        public MulInPlaceNode(Tensor self, Tensor b, Tensor? old)
-            : base("MulInPlace", self, b)
+        protected ScaleInPlaceNode(string name, Tensor self, Tensor b, Tensor? old)
+            : base(name, self, b)
         {
             Save(b);
             _old = old is not null;
@@ -700,7 +701,12 @@ public static class InPlace
         }
 
         protected override string? RuleVariant => _old ? null : "b without gradient";
+    }
 
+    [Rule("MulInPlace", Forward = "s ← s ⊙ b (b broadcast to s)", Backward = "ds = g ⊙ b, db = g ⊙ c summed to b's shape (c: s before the write)", Saves = "b, c", Tangent = "ṡ ← ṡ ⊙ b + c ⊙ ḃ")]
+    [Rule("MulInPlace", Variant = "b without gradient", Forward = "s ← s ⊙ b (b broadcast to s)", Backward = "ds = g ⊙ b", Saves = "b", Tangent = "ṡ ← ṡ ⊙ b")]
+    private sealed class MulInPlaceNode(Tensor self, Tensor b, Tensor? old) : ScaleInPlaceNode("MulInPlace", self, b, old)
+    {
         protected internal override void Backward(Tensor g, Tensor?[] grads)
         {
             var b = Saved(0);
@@ -721,24 +727,8 @@ public static class InPlace
 
     [Rule("DivInPlace", Forward = "s ← s / b (b broadcast to s)", Backward = "ds = g / b, db = −g ⊙ c / b² summed to b's shape (c: s before the write)", Saves = "b, c", Tangent = "ṡ ← (ṡ − c ⊙ ḃ / b) / b")]
     [Rule("DivInPlace", Variant = "b without gradient", Forward = "s ← s / b (b broadcast to s)", Backward = "ds = g / b", Saves = "b", Tangent = "ṡ ← ṡ / b")]
-    private sealed class DivInPlaceNode : Node
+    private sealed class DivInPlaceNode(Tensor self, Tensor b, Tensor? old) : ScaleInPlaceNode("DivInPlace", self, b, old)
     {
-        private readonly bool _old;
-
-        /// <summary>A node for s ← s / b; <paramref name="old"/> is a copy of s before the write, when b's gradient or tangent needs it.</summary>
-        public DivInPlaceNode(Tensor self, Tensor b, Tensor? old)
-            : base("DivInPlace", self, b)
-        {
-            Save(b);
-            _old = old is not null;
-            if (old is not null)
-            {
-                Save(old);
-            }
-        }
-
-        protected override string? RuleVariant => _old ? null : "b without gradient";
-
         protected internal override void Backward(Tensor g, Tensor?[] grads)
         {
             var b = Saved(0);
