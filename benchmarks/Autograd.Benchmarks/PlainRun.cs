@@ -101,9 +101,8 @@ public static class PlainRun
         var gc = GC.GetConfigurationVariables();
         string Get(string name) => gc.TryGetValue(name, out var v) ? Convert.ToString(v, CultureInfo.InvariantCulture) ?? "?" : "?";
         var region = Get("GCRegionSize");
-        var range = Get("GCRegionRange");
         return $"{(Get("ServerGC") == "True" ? "server" : "workstation")}, {(Get("ConcurrentGC") == "True" ? "concurrent" : "non-concurrent")} " +
-            $"(latency mode {GCSettings.LatencyMode}), region size {(region == "0" ? "default" : region)}, region range {range}, LOH threshold {Get("LOHThreshold")}";
+            $"(latency mode {GCSettings.LatencyMode}), region size {(region == "0" ? "default" : region)}, region range {Get("GCRegionRange")}, LOH threshold {Get("LOHThreshold")}";
     }
 
     /// <summary>

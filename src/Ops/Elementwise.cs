@@ -248,7 +248,7 @@ public static class Elementwise
         var level = ForwardMode.s_openLevels != 0 ? ForwardMode.LevelWithoutNode(a, null, out state) : 0;
         if (level != 0)
         {
-            // Forward mode with nothing to record: the node's forward rule as a function, no node (see Binary).
+            // Forward mode with nothing to record: the node's forward rule as a function, no node (see ForwardMode.AttachWithoutNode).
             ForwardMode.AttachWithoutNode(y, ScalarOpName(op), state!, level, new NumberRule(op, a, s, scalarFirst, y));
         }
         else if (Tensor.ShouldRecord(a))

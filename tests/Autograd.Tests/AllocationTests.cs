@@ -39,6 +39,7 @@ public class AllocationTests
         Assert.Equal(274877906944L, Convert.ToInt64(gc["GCRegionRange"], System.Globalization.CultureInfo.InvariantCulture));
         Assert.False((bool)gc["ConcurrentGC"]);
         Assert.Equal(System.Runtime.GCLatencyMode.Batch, System.Runtime.GCSettings.LatencyMode);
+
         // A large object is always in the oldest generation; a young one may get there too if other tests' collections
         // promote it twice before it is looked at, so one young sighting in a few tries is the proof.
         var generations = new List<int>();
