@@ -1,4 +1,5 @@
 using System.Collections;
+using System.Diagnostics.CodeAnalysis;
 using System.Text;
 
 namespace Autograd;
@@ -112,8 +113,7 @@ public sealed class Shape : IEquatable<Shape>, IReadOnlyList<int>
             var db = i < rank - b.Rank ? 1 : b._dims[i - (rank - b.Rank)];
             if (da != db && da != 1 && db != 1)
             {
-                throw new ArgumentException(
-                    $"{op}: shapes {a} and {b} cannot be broadcast together (dimension {i - rank} has sizes {da} and {db}; sizes must match or one must be 1).");
+                ThrowNotBroadcastable(a, b, op, i - rank, da, db);
             }
 
             dims[i] = da == 1 ? db : da;
@@ -121,6 +121,13 @@ public sealed class Shape : IEquatable<Shape>, IReadOnlyList<int>
 
         return new Shape(dims);
     }
+
+    // Broadcast runs in every binary operation: the message is built here, so that its fast path sets up no string-building
+    // locals on each call.
+    [DoesNotReturn]
+    private static void ThrowNotBroadcastable(Shape a, Shape b, string op, int dim, int da, int db)
+        => throw new ArgumentException(
+            $"{op}: shapes {a} and {b} cannot be broadcast together (dimension {dim} has sizes {da} and {db}; sizes must match or one must be 1).");
 
     /// <summary>True when this shape can be broadcast to <paramref name="target"/> without changing the target.</summary>
     public bool CanBroadcastTo(Shape target)

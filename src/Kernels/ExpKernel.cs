@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -533,7 +534,12 @@ internal static class VectorMath
     {
         if (y < x)
         {
-            throw new ArgumentException($"{op}: the destination holds {y} elements but the source has {x}.", nameof(y));
+            ThrowShort(x, y, op);
         }
     }
+
+    // Every kernel call runs the check above; building the message here keeps it small enough to inline.
+    [DoesNotReturn]
+    private static void ThrowShort(int x, int y, string op)
+        => throw new ArgumentException($"{op}: the destination holds {y} elements but the source has {x}.", nameof(y));
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Numerics;
 using Autograd.Kernels;
 
@@ -38,11 +39,13 @@ internal static class Dispatch
         }
     }
 
+    // Every operation runs these checks, so each builds its message in a method of its own: the check itself then has no
+    // string-building locals to set up on every call and is small enough to be inlined.
     public static void RequireFloat(Tensor t, string op)
     {
         if (!t.DType.IsFloatingPoint())
         {
-            throw new ArgumentException($"{op}: expected a float64 or float32 tensor, got {t.DType.Name()} (shape {t.Shape}). Convert it with To(DType.Float64).");
+            ThrowNotFloat(t, op);
         }
     }
 
@@ -52,10 +55,18 @@ internal static class Dispatch
         RequireFloat(b, op);
         if (a.DType != b.DType)
         {
-            throw new ArgumentException(
-                $"{op}: mixed dtypes {a.DType.Name()} (shape {a.Shape}) and {b.DType.Name()} (shape {b.Shape}); convert one explicitly, e.g. b.To(DType.{(a.DType == DType.Float32 ? "Float32" : "Float64")}).");
+            ThrowMixed(a, b, op);
         }
     }
+
+    [DoesNotReturn]
+    private static void ThrowNotFloat(Tensor t, string op)
+        => throw new ArgumentException($"{op}: expected a float64 or float32 tensor, got {t.DType.Name()} (shape {t.Shape}). Convert it with To(DType.Float64).");
+
+    [DoesNotReturn]
+    private static void ThrowMixed(Tensor a, Tensor b, string op)
+        => throw new ArgumentException(
+            $"{op}: mixed dtypes {a.DType.Name()} (shape {a.Shape}) and {b.DType.Name()} (shape {b.Shape}); convert one explicitly, e.g. b.To(DType.{(a.DType == DType.Float32 ? "Float32" : "Float64")}).");
 
     /// <summary>Broadcasts a and b and applies the kernel into a new tensor.</summary>
     public static Tensor Binary<TD, TF>(string op, Tensor a, Tensor b)
