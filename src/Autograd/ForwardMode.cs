@@ -39,7 +39,7 @@ internal static class ForwardMode
 
     /// <summary>True when <paramref name="t"/> carries a tangent of the level open on this thread.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static bool HasTangent(Tensor t) => t.Dual is { Tangent: not null, Level: not 0 } d && d.Level == Level;
+    internal static bool HasTangent(Tensor t) => t.HoldsTangent && Level is var level && level != 0 && t.TangentAt(level) is not null;
 
     /// <summary>Opens a new dual level on this thread.</summary>
     internal static int Open(string api)
@@ -123,16 +123,14 @@ internal static class ForwardMode
     internal static int LevelWithoutNode(Tensor a, Tensor? b, out ThreadState? state)
     {
         state = null;
-        var da = a.Dual;
-        var db = b?.Dual;
-        if ((da is null || da.Tangent is null) && (db is null || db.Tangent is null))
+        if (!a.HoldsTangent && (b is null || !b.HoldsTangent))
         {
             return 0;
         }
 
         var st = ThreadState.Current;
         var level = st.Level;
-        if (level == 0 || !((da is not null && da.Level == level && da.Tangent is not null) || (db is not null && db.Level == level && db.Tangent is not null)))
+        if (level == 0 || (a.TangentAt(level) is null && (b is null || b.TangentAt(level) is null)))
         {
             return 0;
         }
@@ -220,41 +218,19 @@ public sealed partial class Tensor
 {
     /// <summary>The tangent this tensor carries in dual level <paramref name="level"/>, or null.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal Tensor? TangentAt(int level) => _aux is DualAux d && d.Level == level ? d.Tangent : null;
+    internal Tensor? TangentAt(int level) => _tangentLevel == level ? _tangent : null;
 
-    /// <summary>What <c>_aux</c> holds when this tensor carries or carried a tangent, else null.</summary>
-    internal DualAux? Dual => _aux as DualAux;
+    /// <summary>True when this tensor holds a tangent of some level, open or not (a quick test before the level's).</summary>
+    internal bool HoldsTangent => _tangent is not null;
 
     /// <summary>The tangent and its level as stored (whatever the level open now), to put back later with <see cref="SetTangent"/>.</summary>
-    internal (Tensor? Tangent, int Level) StoredTangent => _aux is DualAux d ? (d.Tangent, d.Level) : (null, 0);
+    internal (Tensor? Tangent, int Level) StoredTangent => (_tangent, _tangentLevel);
 
-    /// <summary>
-    /// Stores <paramref name="tangent"/> for <paramref name="level"/>. The first tangent of a tensor wraps what <c>_aux</c> held
-    /// (its version counter or accumulator) in a <see cref="DualAux"/>, so a tensor is no larger for being able to carry one.
-    /// </summary>
+    /// <summary>Stores <paramref name="tangent"/> for <paramref name="level"/> (null and 0: none).</summary>
     internal void SetTangent(Tensor? tangent, int level)
     {
-        while (true)
-        {
-            var aux = _aux;
-            if (aux is DualAux d)
-            {
-                d.Tangent = tangent;
-                d.Level = level;
-                return;
-            }
-
-            if (tangent is null)
-            {
-                return;
-            }
-
-            var created = new DualAux { Inner = aux, Tangent = tangent, Level = level };
-            if (ReferenceEquals(Interlocked.CompareExchange(ref _aux, created, aux), aux))
-            {
-                return;
-            }
-        }
+        _tangent = tangent;
+        _tangentLevel = level;
     }
 
     /// <summary>
@@ -272,16 +248,9 @@ public sealed partial class Tensor
         // and through the node RunRule checks its shape; this is the same check for debug builds only.
         Debug.Assert(tangent.Shape == Shape && tangent.DType == DType, $"{op}: its forward rule returned a tangent of shape {tangent.Shape} {tangent.DType} for an output of shape {Shape} {DType}.");
 
-        // The output was made by this thread's operation a moment ago and nothing else has seen it: no race to guard.
-        if (_aux is DualAux d)
-        {
-            d.Tangent = tangent;
-            d.Level = level;
-        }
-        else
-        {
-            _aux = new DualAux { Inner = _aux, Tangent = tangent, Level = level };
-        }
+        // The output was made by this thread's operation a moment ago and nothing else has seen it.
+        _tangent = tangent;
+        _tangentLevel = level;
     }
 
     /// <summary>
@@ -460,20 +429,4 @@ internal interface IForwardRule
 internal readonly struct NodeRule(Node node, Tensor?[] tangents, Tensor output) : IForwardRule
 {
     public Tensor? Tangent(int level) => node.Jvp(tangents, output);
-}
-
-/// <summary>
-/// What <c>Tensor._aux</c> holds once a tensor has carried a tangent: the tangent with its dual level, and what the field
-/// held before (null, the storage's version counter or the leaf's accumulator).
-/// </summary>
-internal sealed class DualAux
-{
-    /// <summary>The version counter or accumulator this wraps (or null).</summary>
-    internal object? Inner;
-
-    /// <summary>The tangent, or null.</summary>
-    internal Tensor? Tangent;
-
-    /// <summary>The dual level the tangent belongs to.</summary>
-    internal int Level;
 }

@@ -63,20 +63,6 @@ public sealed partial class Tensor
         }
     }
 
-    /// <summary>The place of the version counter or accumulator: <c>_aux</c> itself, or the inner slot of its <see cref="DualAux"/>.</summary>
-    private ref object? AuxSlot
-    {
-        get
-        {
-            if (_aux is DualAux d)
-            {
-                return ref d.Inner;
-            }
-
-            return ref _aux;
-        }
-    }
-
     /// <summary>
     /// The number of times the elements of this tensor's storage were changed in place since it was made, shared by every
     /// tensor that views the same storage (<see cref="Detach"/>, <c>Reshape</c>, <c>View</c>, …), as PyTorch's
@@ -103,12 +89,6 @@ public sealed partial class Tensor
     public int Version => _aux switch
     {
         null => 0,
-        DualAux d => d.Inner switch
-        {
-            StorageVersion v => v.Value,
-            AccumulateGrad a => a.StorageVersion?.Value ?? 0,
-            _ => 0,
-        },
         StorageVersion v => v.Value,
         AccumulateGrad a => a.StorageVersion?.Value ?? 0,
         _ => 0,
@@ -121,7 +101,7 @@ public sealed partial class Tensor
         {
             while (true)
             {
-                ref var slot = ref AuxSlot;
+                ref var slot = ref _aux;
                 var aux = slot;
                 switch (aux)
                 {
@@ -150,7 +130,7 @@ public sealed partial class Tensor
     {
         while (true)
         {
-            ref var slot = ref AuxSlot;
+            ref var slot = ref _aux;
             var aux = slot;
             if (aux is AccumulateGrad existing)
             {
@@ -213,7 +193,7 @@ public sealed partial class Tensor
         }
 
         var recording = _requiresGrad || (operand is not null && operand._requiresGrad);
-        var shapes = AuxSlot switch
+        var shapes = _aux switch
         {
             StorageVersion v => v.TapeViewShapes,
             AccumulateGrad a => a.StorageVersion?.TapeViewShapes,

@@ -21,6 +21,11 @@ public sealed partial class Tensor
     // which then holds the counter (see VersionCounter and Accumulator).
     private object? _aux;
 
+    // The tangent this tensor carries in forward mode and the dual level it belongs to (see ForwardMode), null and 0 when
+    // none: fields of their own, so that an operation in forward mode allocates its result's tangent and nothing else.
+    private Tensor? _tangent;
+    private int _tangentLevel;
+
     /// <summary>
     /// The backward walk during which this tensor's storage was allocated on this thread (0 outside any walk). A gradient
     /// made by a rule of the current walk is owned by the walk, so a leaf may take it as its Grad without a copy.
