@@ -96,7 +96,7 @@ internal static class SoftmaxKernels
             return;
         }
 
-        Workers.For(outer, Chunks(outer, size, 1), new TangentJob<T>(x, xOffset, tx, txOffset, y, ty, size));
+        Workers.For(outer, Chunks(outer, size, 1), new TangentJob<T>(x, xOffset, tx, txOffset, y, ty, size, Streams<T>(outer, size, 1)));
     }
 
     /// <summary>
@@ -259,7 +259,9 @@ internal static class SoftmaxKernels
         if (!log)
         {
             // (g + (−dot)) ⊙ y is exactly (g − dot) ⊙ y, in one pass.
-            var dot = TensorPrimitives.Dot(gr, yr);
+            var dot = typeof(T) == typeof(float)
+                ? Unsafe.BitCast<float, T>(FastExp.Dot(MemoryMarshal.Cast<T, float>(gr), MemoryMarshal.Cast<T, float>(yr)))
+                : TensorPrimitives.Dot(gr, yr);
             if (streaming)
             {
                 NonTemporal.AddMultiply(MemoryMarshal.Cast<T, float>(gr), -Unsafe.As<T, float>(ref dot), MemoryMarshal.Cast<T, float>(yr), MemoryMarshal.Cast<T, float>(dr));
@@ -380,25 +382,43 @@ internal static class SoftmaxKernels
         }
     }
 
+    /// <summary>The elements of the rows <see cref="TangentJob{T}"/> takes at a time (8192: 32 KB of float32 y).</summary>
+    private const int TangentBlockElements = 8192;
+
     /// <summary>Rows [start, end) of <see cref="ForwardWithTangent{T}"/>.</summary>
-    private readonly struct TangentJob<T>(T[] x, int xOffset, T[] tx, int txOffset, T[] y, T[] ty, int size) : IRangeJob
+    private readonly struct TangentJob<T>(T[] x, int xOffset, T[] tx, int txOffset, T[] y, T[] ty, int size, bool streaming) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         public void Run(int start, int end)
         {
-            for (var o = start; o < end; o++)
+            // A few rows at a time: their softmax in one sweep (each row's maximum taken while the previous row is
+            // exponentiated), then their tangents, while those rows of y are still in the nearest caches.
+            var block = Math.Max(1, TangentBlockElements / Math.Max(1, size));
+            for (var o0 = start; o0 < end; o0 += block)
             {
-                var yr = y.AsSpan(o * size, size);
+                var rows = Math.Min(block, end - o0);
                 if (typeof(T) == typeof(float) && size >= 16)
                 {
-                    FastExp.SoftmaxRows(MemoryMarshal.Cast<T, float>(x.AsSpan(xOffset + (o * size), size)), MemoryMarshal.Cast<T, float>(yr), size, log: false);
+                    FastExp.SoftmaxRows(MemoryMarshal.Cast<T, float>(x.AsSpan(xOffset + (o0 * size), rows * size)), MemoryMarshal.Cast<T, float>(y.AsSpan(o0 * size, rows * size)), size, log: false);
                 }
                 else
                 {
-                    ForwardRow<T>(x.AsSpan(xOffset + (o * size), size), yr, log: false);
+                    for (var o = o0; o < o0 + rows; o++)
+                    {
+                        ForwardRow<T>(x.AsSpan(xOffset + (o * size), size), y.AsSpan(o * size, size), log: false);
+                    }
                 }
 
-                BackwardRow<T>(tx.AsSpan(txOffset + (o * size), size), yr, ty.AsSpan(o * size, size), log: false, streaming: false);
+                // The tangent, like a large backward's gradient, goes past the caches (the same choice Backward makes).
+                for (var o = o0; o < o0 + rows; o++)
+                {
+                    BackwardRow<T>(tx.AsSpan(txOffset + (o * size), size), y.AsSpan(o * size, size), ty.AsSpan(o * size, size), log: false, streaming);
+                }
+            }
+
+            if (streaming)
+            {
+                NonTemporal.Fence();
             }
         }
     }
@@ -808,6 +828,19 @@ internal static class FastExp
     }
 
     /// <summary>
+    /// Σ a ⊙ b over two spans of the same length, in four independent accumulators of fused multiply-adds whose lanes are
+    /// summed at the end: the dot product of a softmax backward row, which a single accumulator makes a chain of dependent
+    /// additions as long as the row.
+    /// </summary>
+    public static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+        => Bits switch
+        {
+            512 => Dot<Vector512<float>, Simd512>(a, b),
+            256 => Dot<Vector256<float>, Simd256>(a, b),
+            _ => Dot<Vector128<float>, Simd128>(a, b),
+        };
+
+    /// <summary>
     /// The largest element of a non-empty span, for a shift that only has to be an element: where there are NaNs the
     /// result may be any element or NaN, and the sign of a zero maximum is unspecified.
     /// </summary>
@@ -1005,6 +1038,42 @@ internal static class FastExp
         }
 
         return TS.Sum(TS.Add(acc0, acc1));
+    }
+
+    private static float Dot<TV, TS>(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+        where TV : struct
+        where TS : ISimdFloat<TV>
+    {
+        var w = TS.Count;
+        var n = a.Length;
+        _ = b[..n];
+        ref var ar = ref MemoryMarshal.GetReference(a);
+        ref var br = ref MemoryMarshal.GetReference(b);
+        var s0 = TS.Zero;
+        var s1 = TS.Zero;
+        var s2 = TS.Zero;
+        var s3 = TS.Zero;
+        var i = 0;
+        for (; i <= n - (4 * w); i += 4 * w)
+        {
+            s0 = TS.FusedMultiplyAdd(TS.Load(ref ar, (nuint)i), TS.Load(ref br, (nuint)i), s0);
+            s1 = TS.FusedMultiplyAdd(TS.Load(ref ar, (nuint)(i + w)), TS.Load(ref br, (nuint)(i + w)), s1);
+            s2 = TS.FusedMultiplyAdd(TS.Load(ref ar, (nuint)(i + (2 * w))), TS.Load(ref br, (nuint)(i + (2 * w))), s2);
+            s3 = TS.FusedMultiplyAdd(TS.Load(ref ar, (nuint)(i + (3 * w))), TS.Load(ref br, (nuint)(i + (3 * w))), s3);
+        }
+
+        for (; i <= n - w; i += w)
+        {
+            s0 = TS.FusedMultiplyAdd(TS.Load(ref ar, (nuint)i), TS.Load(ref br, (nuint)i), s0);
+        }
+
+        var sum = TS.Sum(TS.Add(TS.Add(s0, s1), TS.Add(s2, s3)));
+        for (; i < n; i++)
+        {
+            sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref ar, i), Unsafe.Add(ref br, i), sum);
+        }
+
+        return sum;
     }
 
     private static float MaxIgnoringNaN<TV, TS>(ReadOnlySpan<float> x)
