@@ -85,7 +85,8 @@ internal static class SoftmaxKernels
 
     /// <summary>
     /// Softmax over rows (inner = 1, shorter than <see cref="LongRow"/>) with its tangent, for forward mode:
-    /// y = softmax(x) and ẏ = y ⊙ (ẋ − Σ y⊙ẋ), row by row, so each row of y is still in cache when its tangent reads it.
+    /// y = softmax(x) and ẏ = y ⊙ (ẋ − Σ y⊙ẋ), a block of rows at a time, so each row of y is still in cache when its
+    /// tangent reads it.
     /// Each row gets exactly the values of <see cref="Forward{T}"/> and of <see cref="Backward{T}"/> with g = ẋ.
     /// </summary>
     public static void ForwardWithTangent<T>(T[] x, int xOffset, T[] tx, int txOffset, T[] y, T[] ty, int outer, int size)
@@ -409,7 +410,8 @@ internal static class SoftmaxKernels
                     }
                 }
 
-                // The tangent, like a large backward's gradient, goes past the caches (the same choice Backward makes).
+                // Above 2 MB the tangent is written past the caches, as Backward writes a gradient that large, so the two
+                // still give the same bits.
                 for (var o = o0; o < o0 + rows; o++)
                 {
                     BackwardRow<T>(tx.AsSpan(txOffset + (o * size), size), y.AsSpan(o * size, size), ty.AsSpan(o * size, size), log: false, streaming);
