@@ -48,6 +48,37 @@ public class SoftmaxKernelTests(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(Widths))]
+    public void TheBackwardsDotProductIsWithinTheSummationBoundOfTheExactOne(int bits)
+    {
+        // Lengths around every vector and unrolled-block edge, and the rows of the benchmarks.
+        var rng = new Random(7);
+        foreach (var n in Enumerable.Range(0, 140).Concat([255, 256, 257, 1000, 1024, 4099]))
+        {
+            var a = new float[n];
+            var b = new float[n];
+            for (var i = 0; i < n; i++)
+            {
+                a[i] = (float)((rng.NextDouble() * 2) - 1);
+                b[i] = (float)rng.NextDouble();
+            }
+
+            double exact = 0, magnitude = 0;
+            for (var i = 0; i < n; i++)
+            {
+                exact += (double)a[i] * b[i];
+                magnitude += Math.Abs((double)a[i] * b[i]);
+            }
+
+            // Any order of n float32 additions is within n·u·Σ|aᵢbᵢ| of the exact sum (u = 2⁻²⁴).
+            var dot = AtWidth(bits, () => FastExp.Dot(a, b));
+            Assert.True(Math.Abs(dot - exact) <= (n * Math.Pow(2, -24) * magnitude) + 1e-30, $"{bits}-bit, n = {n}: {dot} against {exact}");
+        }
+
+        Assert.ThrowsAny<ArgumentException>(() => FastExp.Dot(new float[5], new float[4]));
+    }
+
+    [Theory]
+    [MemberData(nameof(Widths))]
     public void ExpIsWithinTwoUlpAndGivesTheSameBitsOnEveryWidth(int bits)
     {
         var x = Sweep();
