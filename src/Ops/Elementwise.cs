@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Numerics.Tensors;
 using Autograd.Kernels;
 
@@ -304,24 +305,41 @@ public static class Elementwise
     }
 
     /// <summary>1 where x &gt; 0, −1 where x &lt; 0, +0 at +0 and at −0 (as PyTorch's sgn), NaN stays NaN; a constant, not recorded.</summary>
-    internal static Tensor SignMask(Tensor x) => Constant(x, static v => v > 0 ? 1 : v < 0 ? -1 : double.IsNaN(v) ? v : 0);
+    internal static Tensor SignMask(Tensor x) => Dispatch.Unary("Abs", x, SignOf, SignOf);
 
     /// <summary>1 where x &gt; 0, else 0; a constant, not recorded.</summary>
-    internal static Tensor PositiveMask(Tensor x) => Constant(x, static v => v > 0 ? 1 : 0);
+    internal static Tensor PositiveMask(Tensor x) => Dispatch.Unary("Relu", x, PositiveOf, PositiveOf);
+
+    private static void SignOf<T>(ReadOnlySpan<T> x, Span<T> y)
+        where T : IFloatingPointIeee754<T>
+    {
+        for (var i = 0; i < x.Length; i++)
+        {
+            var v = x[i];
+            y[i] = v > T.Zero ? T.One : v < T.Zero ? T.NegativeOne : T.IsNaN(v) ? v : T.Zero;
+        }
+    }
+
+    private static void PositiveOf<T>(ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            for (var w = Vector<T>.Count; i <= x.Length - w; i += w)
+            {
+                Vector.ConditionalSelect(Vector.GreaterThan(new Vector<T>(x[i..]), Vector<T>.Zero), Vector<T>.One, Vector<T>.Zero).CopyTo(y[i..]);
+            }
+        }
+
+        for (; i < x.Length; i++)
+        {
+            y[i] = x[i] > T.Zero ? T.One : T.Zero;
+        }
+    }
 
     /// <summary>1 where a == b (after broadcasting), else 0; a constant, not recorded.</summary>
     internal static Tensor EqualMask(Tensor a, Tensor b) => Dispatch.Binary<EqKernel<double>, EqKernel<float>>("Equal", a, b);
-
-    private static Tensor Constant(Tensor x, Func<double, double> f)
-    {
-        var y = Tensor.Uninitialized(x.Shape, x.DType);
-        for (var i = 0; i < x.ElementCount; i++)
-        {
-            y.SetFlat(i, f(x.GetFlat(i)));
-        }
-
-        return y;
-    }
 
     [Rule("Add", Forward = "y = a + b", Backward = "da = g, db = g", Tangent = "ẏ = ȧ + ḃ")]
     private sealed class AddNode(Tensor a, Tensor b) : Node("Add", a, b)
@@ -735,12 +753,51 @@ public static class Elementwise
         public ReluNode(Tensor x, Tensor y)
             : base("Relu", x) => Save(y);
 
-        protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = g * PositiveMask(Saved(0));
+        protected internal override void Backward(Tensor g, Tensor?[] grads) => grads[0] = Derivative(g, Saved(0));
 
         protected internal override Tensor? Jvp(Tensor?[] t, Tensor y) => Tangent(null, Saved(0), t[0]!);
 
         /// <summary>The forward rule ẏ = ẋ ⊙ [y > 0].</summary>
-        internal static Tensor? Tangent(Tensor? x, Tensor y, Tensor tx) => tx * PositiveMask(y);
+        internal static Tensor? Tangent(Tensor? x, Tensor y, Tensor tx) => Derivative(tx, y);
+
+        /// <summary>g ⊙ [y > 0] for a gradient or a tangent g: on the tape when it must be, else in one kernel (same values).</summary>
+        private static Tensor Derivative(Tensor g, Tensor y)
+            => Tensor.ShouldRecord(g, y) ? g * PositiveMask(y) : Dispatch.Binary<ReluRuleKernel<double>, ReluRuleKernel<float>>("Relu", g, y);
+    }
+
+    /// <summary>g ⊙ [y > 0], rounded as the composed form: g times a mask of ones and zeros (so 0 · NaN is still NaN).</summary>
+    private readonly struct ReluRuleKernel<T> : IBinaryKernel<T>
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public static T Apply(T g, T y) => g * (y > T.Zero ? T.One : T.Zero);
+
+        public static void Run(ReadOnlySpan<T> g, ReadOnlySpan<T> y, Span<T> dst)
+        {
+            var i = 0;
+            if (Vector.IsHardwareAccelerated)
+            {
+                for (var w = Vector<T>.Count; i <= dst.Length - w; i += w)
+                {
+                    var mask = Vector.ConditionalSelect(Vector.GreaterThan(new Vector<T>(y[i..]), Vector<T>.Zero), Vector<T>.One, Vector<T>.Zero);
+                    (new Vector<T>(g[i..]) * mask).CopyTo(dst[i..]);
+                }
+            }
+
+            for (; i < dst.Length; i++)
+            {
+                dst[i] = Apply(g[i], y[i]);
+            }
+        }
+
+        public static void Run(ReadOnlySpan<T> g, T y, Span<T> dst) => TensorPrimitives.Multiply(g, y > T.Zero ? T.One : T.Zero, dst);
+
+        public static void Run(T g, ReadOnlySpan<T> y, Span<T> dst)
+        {
+            for (var i = 0; i < dst.Length; i++)
+            {
+                dst[i] = Apply(g, y[i]);
+            }
+        }
     }
 
     [Rule("Erf", Forward = "y = erf(x)", Backward = "dx = g ⊙ 2/√π · exp(−x²)", Saves = "x", Tangent = "ẏ = ẋ ⊙ 2/√π · exp(−x²)")]
