@@ -328,13 +328,13 @@ public static class Elementwise
         {
             for (var w = Vector<T>.Count; i <= x.Length - w; i += w)
             {
-                Vector.ConditionalSelect(Vector.GreaterThan(new Vector<T>(x[i..]), Vector<T>.Zero), Vector<T>.One, Vector<T>.Zero).CopyTo(y[i..]);
+                ReluRuleKernel<T>.Mask(new Vector<T>(x[i..])).CopyTo(y[i..]);
             }
         }
 
         for (; i < x.Length; i++)
         {
-            y[i] = x[i] > T.Zero ? T.One : T.Zero;
+            y[i] = ReluRuleKernel<T>.Mask(x[i]);
         }
     }
 
@@ -769,7 +769,13 @@ public static class Elementwise
     private readonly struct ReluRuleKernel<T> : IBinaryKernel<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        public static T Apply(T g, T y) => g * (y > T.Zero ? T.One : T.Zero);
+        /// <summary>[y > 0]: 1 or 0 (0 for NaN), the mask ReLU's rule multiplies by.</summary>
+        public static T Mask(T y) => y > T.Zero ? T.One : T.Zero;
+
+        /// <summary>[y > 0] lane by lane.</summary>
+        public static Vector<T> Mask(Vector<T> y) => Vector.ConditionalSelect(Vector.GreaterThan(y, Vector<T>.Zero), Vector<T>.One, Vector<T>.Zero);
+
+        public static T Apply(T g, T y) => g * Mask(y);
 
         public static void Run(ReadOnlySpan<T> g, ReadOnlySpan<T> y, Span<T> dst)
         {
@@ -778,8 +784,7 @@ public static class Elementwise
             {
                 for (var w = Vector<T>.Count; i <= dst.Length - w; i += w)
                 {
-                    var mask = Vector.ConditionalSelect(Vector.GreaterThan(new Vector<T>(y[i..]), Vector<T>.Zero), Vector<T>.One, Vector<T>.Zero);
-                    (new Vector<T>(g[i..]) * mask).CopyTo(dst[i..]);
+                    (new Vector<T>(g[i..]) * Mask(new Vector<T>(y[i..]))).CopyTo(dst[i..]);
                 }
             }
 
@@ -789,7 +794,7 @@ public static class Elementwise
             }
         }
 
-        public static void Run(ReadOnlySpan<T> g, T y, Span<T> dst) => TensorPrimitives.Multiply(g, y > T.Zero ? T.One : T.Zero, dst);
+        public static void Run(ReadOnlySpan<T> g, T y, Span<T> dst) => TensorPrimitives.Multiply(g, Mask(y), dst);
 
         public static void Run(T g, ReadOnlySpan<T> y, Span<T> dst)
         {
