@@ -10,6 +10,7 @@ namespace Autograd.Benchmarks;
 /// and attention run fused and composed (the composed form is each category's baseline, so Ratio is fused ÷ composed).
 /// </summary>
 [MemoryDiagnoser]
+[LongIterations(500)]
 [GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory, BenchmarkLogicalGroupRule.ByParams)]
 public class LayerBenchmarks
 {

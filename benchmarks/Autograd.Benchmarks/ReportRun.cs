@@ -56,7 +56,7 @@ public static class ReportRun
 
         foreach (var type in Suite.Classes)
         {
-            var config = Suite.Config(Suite.ReportJob, logger, artifacts, exporters: true);
+            var config = Suite.Config(Suite.ReportJobFor(type), logger, artifacts, exporters: true);
 
             // The row kernel always runs on one thread: measure it once, in the one-thread cases; the blocked kernel is
             // stated against one core's peak, so one thread too.

@@ -54,7 +54,9 @@ public static class ReportWriter
         Line(sb, "## How it is measured");
         Line(sb);
         Line(sb, "- **Ours**: `benchmarks/Autograd.Benchmarks` (BenchmarkDotNet, Release, in the report's process): each benchmark");
-        Line(sb, "  gets a pilot stage, 3 warm-up and 9 measured iterations of about 100 ms; the figure is the median iteration.");
+        Line(sb, "  gets a pilot stage, 3 warm-up and 9 measured iterations of about 100 ms (500 ms for the layers of §5, whose calls");
+        Line(sb, "  take milliseconds and allocate megabytes: a 100 ms iteration of a few calls measures whether a collection fell inside");
+        Line(sb, "  it more than what a call costs in a steady loop); the figure is the median iteration.");
         Line(sb, "  No full collection is forced between iterations (BenchmarkDotNet's default forces one), so both sides time a");
         Line(sb, "  steady loop; the GC settings in each section's table keep tensors below 32 MB out of the large object heap.");
         Line(sb, "  *Allocated* is BenchmarkDotNet's MemoryDiagnoser, per operation.");

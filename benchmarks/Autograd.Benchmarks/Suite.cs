@@ -29,6 +29,15 @@ public static class Suite
     /// </summary>
     public static Job ReportJob { get; } = Moderate(Job.Default).WithGcForce(false).WithToolchain(InProcessEmitToolchain.Instance).WithId("Report");
 
+    /// <summary>
+    /// The report's job for <paramref name="type"/>: <see cref="ReportJob"/>, with the longer iterations a class marked
+    /// <see cref="LongIterationsAttribute"/> asks for.
+    /// </summary>
+    public static Job ReportJobFor(Type type)
+        => type.GetCustomAttributes(typeof(LongIterationsAttribute), inherit: false) is [LongIterationsAttribute longer]
+            ? ReportJob.WithIterationTime(TimeInterval.FromMilliseconds(longer.Milliseconds))
+            : ReportJob;
+
     /// <summary>The thread counts matmul is measured at: one, and all cores.</summary>
     public static int[] ThreadCounts => Environment.ProcessorCount > 1 ? [1, Environment.ProcessorCount] : [1];
 
