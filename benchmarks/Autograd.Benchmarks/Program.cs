@@ -1,6 +1,7 @@
 // The benchmark suite. Modes:
 //   --quick [CLASS]   every benchmark once (Dry, in-process), exit 1 on any failure; what CI runs
 //   --report [...]    our side with a moderate job, the PyTorch peers, then docs/benchmarks.md (see ReportRun)
+//   --report-case CLASS INDEX   one benchmark of the report, in this process (the report runs each so, in a child)
 //   --plain [...]     workloads timed the way a user's console program times them (see PlainRun)
 //   --plain-table     --plain all in each setting of PlainSetting.ForReport, printed as the report's table
 //   --checkpoint      the memory the tape keeps for a deep MLP, plain and with Autodiff.Checkpoint (see CheckpointMemory)
@@ -29,6 +30,11 @@ if (args is ["--quick", .. var quick])
 if (args is ["--report", .. var report])
 {
     return ReportRun.Run(report);
+}
+
+if (args is ["--report-case", .. var reportCase])
+{
+    return ReportRun.Case(reportCase);
 }
 
 if (args is ["--plain-table", .. var table])

@@ -53,7 +53,8 @@ public static class ReportWriter
         Line(sb);
         Line(sb, "## How it is measured");
         Line(sb);
-        Line(sb, "- **Ours**: `benchmarks/Autograd.Benchmarks` (BenchmarkDotNet, Release, in the report's process): each benchmark");
+        Line(sb, "- **Ours**: `benchmarks/Autograd.Benchmarks` (BenchmarkDotNet, Release, each benchmark in a process of its own, so");
+        Line(sb, "  that none inherits the garbage collector's state from the ones before it, as BenchmarkDotNet does by default): it");
         Line(sb, "  gets a pilot stage, 3 warm-up and 9 measured iterations of about 100 ms (500 ms for the layers of §5, whose calls");
         Line(sb, "  take milliseconds and allocate megabytes: a 100 ms iteration of a few calls measures whether a collection fell inside");
         Line(sb, "  it more than what a call costs in a steady loop); the figure is the median iteration.");
