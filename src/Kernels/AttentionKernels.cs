@@ -295,33 +295,20 @@ internal static class AttentionKernels
         return q.ToScalar();
     }
 
-    /// <summary>Σ dP⊙P over a row.</summary>
+    /// <summary>
+    /// Σ dP⊙P over a row: in float32 the softmax backward's dot product (<see cref="FastExp.Dot"/>, four accumulators on
+    /// every vector width), in float64 <see cref="TensorPrimitives.Dot{T}(ReadOnlySpan{T}, ReadOnlySpan{T})"/>.
+    /// </summary>
     private static T RowDot<T>(ReadOnlySpan<T> dp, ReadOnlySpan<T> p)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var n = dp.Length;
-        var w = Vector512<T>.Count;
-        if (!Vector512.IsHardwareAccelerated || n < w)
+        if (typeof(T) == typeof(float))
         {
-            return TensorPrimitives.Dot(dp, p);
+            var dot = FastExp.Dot(MemoryMarshal.Cast<T, float>(dp), MemoryMarshal.Cast<T, float>(p));
+            return Unsafe.As<float, T>(ref dot);
         }
 
-        ref var rd = ref MemoryMarshal.GetReference(dp);
-        ref var rp = ref MemoryMarshal.GetReference(p);
-        var acc = Vector512<T>.Zero;
-        var i = 0;
-        for (; i <= n - w; i += w)
-        {
-            acc = GemmMath.Fma(Vector512.LoadUnsafe(ref rd, (nuint)i), Vector512.LoadUnsafe(ref rp, (nuint)i), acc);
-        }
-
-        var total = Vector512.Sum(acc);
-        for (; i < n; i++)
-        {
-            total = T.FusedMultiplyAdd(dp[i], p[i], total);
-        }
-
-        return total;
+        return TensorPrimitives.Dot(dp, p);
     }
 
     /// <summary>
