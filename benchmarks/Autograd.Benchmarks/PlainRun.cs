@@ -115,7 +115,6 @@ public static class PlainRun
         foreach (var setting in settings)
         {
             var info = VectorPath.ChildStartInfo(smoke ? ["--plain", "all", "--smoke"] : ["--plain", "all"]);
-            info.RedirectStandardOutput = true;
             info.RedirectStandardError = true;
             foreach (var (name, value) in setting.Environment)
             {
@@ -127,24 +126,11 @@ public static class PlainRun
             PlainReport? report = null;
             try
             {
-                using var child = Process.Start(info) ?? throw new InvalidOperationException("the child did not start");
-                var stderr = child.StandardError.ReadToEndAsync();
-                var lines = new List<string>();
-                while (child.StandardOutput.ReadLine() is { } line)
+                var (json, exitCode, stderr) = VectorPath.RunForResult(info, ReportPrefix, line => log.WriteLine("  " + line));
+                report = json is null ? null : JsonSerializer.Deserialize<PlainReport>(json);
+                if (exitCode != 0 || report is null)
                 {
-                    lines.Add(line);
-                    if (!line.StartsWith(ReportPrefix, StringComparison.Ordinal))
-                    {
-                        log.WriteLine("  " + line);
-                    }
-                }
-
-                child.WaitForExit();
-                var json = lines.LastOrDefault(l => l.StartsWith(ReportPrefix, StringComparison.Ordinal));
-                report = json is null ? null : JsonSerializer.Deserialize<PlainReport>(json[ReportPrefix.Length..]);
-                if (child.ExitCode != 0 || report is null)
-                {
-                    error = $"the plain program in setting '{setting.Name}' exited with {child.ExitCode}{(report is null ? " without a report" : "")}: {stderr.Result.Trim()}";
+                    error = $"the plain program in setting '{setting.Name}' exited with {exitCode}{(report is null ? " without a report" : "")}: {stderr}";
                 }
             }
             catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception or JsonException)

@@ -47,17 +47,15 @@ public static class ReportRun
         }
 
         outPath ??= Path.Combine(root, "docs", "benchmarks.md");
-        var artifacts = Path.Combine(root, "BenchmarkDotNet.Artifacts");
         var clock = Stopwatch.StartNew();
         var machine = Machine.Collect(root);
         Console.WriteLine($"report: {machine.Cpu} ({machine.Vendor}), {machine.VectorPathText}; {machine.InstructionSets}; {string.Join(", ", machine.Caches)}");
         var ours = new Dictionary<string, Measurement>();
         var problems = new List<string>();
-        var logger = ConsoleLogger.Default;
 
         foreach (var type in Suite.Classes)
         {
-            var count = Cases(type, NullLogger.Instance, artifacts).BenchmarksCases.Length;
+            var count = Cases(type, NullLogger.Instance).BenchmarksCases.Length;
             for (var i = 0; i < count; i++)
             {
                 var (measurements, failures) = RunCase(type, i);
@@ -190,7 +188,7 @@ public static class ReportRun
             return 2;
         }
 
-        var all = Cases(type, ConsoleLogger.Default, Path.Combine(RepositoryRoot(), "BenchmarkDotNet.Artifacts"));
+        var all = Cases(type, ConsoleLogger.Default);
         if (i < 0 || i >= all.BenchmarksCases.Length)
         {
             Console.Error.WriteLine($"--report-case: {name} has {all.BenchmarksCases.Length} benchmarks, no index {i}");
@@ -239,9 +237,9 @@ public static class ReportRun
     }
 
     /// <summary>The report's benchmarks of <paramref name="type"/>, in a fixed order, with the report's job and filter.</summary>
-    private static BenchmarkRunInfo Cases(Type type, ILogger logger, string artifacts)
+    private static BenchmarkRunInfo Cases(Type type, ILogger logger)
     {
-        var config = Suite.Config(Suite.ReportJobFor(type), logger, artifacts, exporters: false);
+        var config = Suite.Config(Suite.ReportJobFor(type), logger, Path.Combine(RepositoryRoot(), "BenchmarkDotNet.Artifacts"), exporters: false);
 
         // The row kernel always runs on one thread: measure it once, in the one-thread cases; the blocked kernel is
         // stated against one core's peak, so one thread too.
@@ -253,27 +251,12 @@ public static class ReportRun
     private static (List<Measurement> Measurements, List<string> Problems) RunCase(Type type, int index)
     {
         var info = VectorPath.ChildStartInfo(["--report-case", type.Name, index.ToString(CultureInfo.InvariantCulture)]);
-        info.RedirectStandardOutput = true;
         try
         {
-            using var child = Process.Start(info) ?? throw new InvalidOperationException("the child did not start");
-            string? json = null;
-            while (child.StandardOutput.ReadLine() is { } line)
-            {
-                if (line.StartsWith(CasePrefix, StringComparison.Ordinal))
-                {
-                    json = line[CasePrefix.Length..];
-                }
-                else
-                {
-                    Console.WriteLine(line);
-                }
-            }
-
-            child.WaitForExit();
+            var (json, exitCode, _) = VectorPath.RunForResult(info, CasePrefix, Console.WriteLine);
             var result = json is null ? null : JsonSerializer.Deserialize<CaseResult>(json);
-            return child.ExitCode != 0 || result is null
-                ? ([], [$"failed: {type.Name} benchmark {index}: the child exited with {child.ExitCode}{(result is null ? " without a result" : "")}"])
+            return exitCode != 0 || result is null
+                ? ([], [$"failed: {type.Name} benchmark {index}: the child exited with {exitCode}{(result is null ? " without a result" : "")}"])
                 : (result.Measurements, result.Problems);
         }
         catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception or JsonException)

@@ -80,8 +80,8 @@ public static class ReportWriter
         Line(sb, "  call is shorter) for 2 s; the median time per call over all batches, and over the first and the last second apart");
         Line(sb, "  (code still in a slow tier shows as a slower first second). Each setting is a set of environment variables over");
         Line(sb, "  the runtime's defaults; the child reports the GC configuration in effect (`GC.GetConfigurationVariables`).");
-        Line(sb, "- BenchmarkDotNet's own tables for a run (with error bars, ratios to each class's baseline and GC counts) are in");
-        Line(sb, "  `BenchmarkDotNet.Artifacts/results/`, which is not committed.");
+        Line(sb, "- BenchmarkDotNet's own output for each benchmark of a run (every iteration, its table with error bars and GC counts) is");
+        Line(sb, "  a log of its own in `BenchmarkDotNet.Artifacts/`, which is not committed.");
         return sb.ToString();
     }
 

@@ -233,4 +233,32 @@ public static class VectorPath
 
         return info;
     }
+
+    /// <summary>
+    /// Runs a child started from <paramref name="info"/> to its end with its standard output read line by line: the last
+    /// line that starts with <paramref name="prefix"/> is the child's result (returned without the prefix, or null when
+    /// there is none), every other line goes to <paramref name="echo"/>. Standard error is returned when
+    /// <paramref name="info"/> redirects it, else it goes to this program's.
+    /// </summary>
+    public static (string? Result, int ExitCode, string Error) RunForResult(ProcessStartInfo info, string prefix, Action<string> echo)
+    {
+        info.RedirectStandardOutput = true;
+        using var child = Process.Start(info) ?? throw new InvalidOperationException("the child did not start");
+        var stderr = info.RedirectStandardError ? child.StandardError.ReadToEndAsync() : Task.FromResult("");
+        string? result = null;
+        while (child.StandardOutput.ReadLine() is { } line)
+        {
+            if (line.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                result = line[prefix.Length..];
+            }
+            else
+            {
+                echo(line);
+            }
+        }
+
+        child.WaitForExit();
+        return (result, child.ExitCode, stderr.Result.Trim());
+    }
 }
