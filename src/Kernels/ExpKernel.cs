@@ -71,10 +71,11 @@ public static class ExpKernel
     public static double Exp(double x) => VectorMath.One<ExpFunction>(x);
 
     /// <summary>exp of each lane; NaN lanes stay NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector<double> Exp(Vector<double> x)
     {
         // Below −746 the result rounds to +0, above 710 to +∞; the clamp also keeps 2ᵏ within two normal halves.
-        var c = Vector.Min(Vector.Max(x, new Vector<double>(-746.0)), new Vector<double>(710.0));
+        var c = Vector.MinNative(Vector.MaxNative(x, new Vector<double>(-746.0)), new Vector<double>(710.0));
         var k = Vector.Round(c * new Vector<double>(InvLn2));
         var hi = c - (k * new Vector<double>(Ln2Hi));
         var lo = k * new Vector<double>(Ln2Lo);
@@ -86,7 +87,7 @@ public static class ExpKernel
         p = Vector.FusedMultiplyAdd(p, t, new Vector<double>(P1));
         var cr = r - (t * p);
         var y = Vector<double>.One - ((lo - (r * cr / (new Vector<double>(2.0) - cr))) - hi);
-        var e = ScaleByPowerOfTwo(y, Vector.ConvertToInt64(k));
+        var e = ScaleByPowerOfTwo(y, k);
         return Vector.ConditionalSelect(Vector.Equals(x, x), e, x);
     }
 
@@ -95,6 +96,7 @@ public static class ExpKernel
     /// so the first omitted term is below 2⁻⁵⁶·|r|), then 2ᵏ·(eʳ − 1) + (2ᵏ − 1) with one rounding. Where k = 0 this is the
     /// series alone, relatively accurate down to subnormal a.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector<double> ExpM1NonPositive(Vector<double> a)
     {
         var k = Vector.Round(a * new Vector<double>(InvLn2));
@@ -115,21 +117,35 @@ public static class ExpKernel
         var p = Vector.FusedMultiplyAdd(r * r, q, r);
 
         // 2ᵏ for k in [−87, 0] is a normal double; 2ᵏ − 1 is exact down to k = −53 and rounds to −1 below.
-        var s = Vector.AsVectorDouble(Vector.ShiftLeft(Vector.ConvertToInt64(k) + new Vector<long>(1023), 52));
+        var s = PowerOfTwo(k);
         return Vector.FusedMultiplyAdd(s, p, s - Vector<double>.One);
     }
 
-    /// <summary>y·2ᵏ for k in [−1076, 1024], in two steps of normal powers of two so that only the last one rounds.</summary>
-    private static Vector<double> ScaleByPowerOfTwo(Vector<double> y, Vector<long> k)
+    /// <summary>
+    /// y·2ᵏ for integral k in [−1076, 1024], in two steps of normal powers of two so that only the last one rounds. The
+    /// halves are taken in double (⌊k/2⌋ and k − ⌊k/2⌋, both exact): 64-bit integer conversions and arithmetic shifts
+    /// have no instruction below AVX-512, and .NET emulates them lane by lane there (six times slower in this exp).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<double> ScaleByPowerOfTwo(Vector<double> y, Vector<double> k)
     {
-        var k1 = Vector.ShiftRightArithmetic(k, 1);
-        var k2 = k - k1;
-        var s1 = Vector.AsVectorDouble(Vector.ShiftLeft(k1 + new Vector<long>(1023), 52));
-        var s2 = Vector.AsVectorDouble(Vector.ShiftLeft(k2 + new Vector<long>(1023), 52));
-        return y * s1 * s2;
+        var k1 = Vector.Floor(k * new Vector<double>(0.5));
+        return y * PowerOfTwo(k1) * PowerOfTwo(k - k1);
+    }
+
+    /// <summary>
+    /// 2ᵏ for integral k in [−1022, 1023], built from k's bits without a conversion instruction: k + 1.5·2⁵² holds k in
+    /// the low bits of its significand (as 0x4338… + k), and shifting k + 1023 into the exponent field drops the rest.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<double> PowerOfTwo(Vector<double> k)
+    {
+        var bits = Vector.AsVectorInt64(k + new Vector<double>(6755399441055744.0)) + new Vector<long>(1023);
+        return Vector.AsVectorDouble(Vector.ShiftLeft(bits, 52));
     }
 
     /// <summary>exp of each lane; NaN lanes stay NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<double> Exp(Vector512<double> x)
     {
         // Below −746 the result rounds to +0, above 710 to +∞; the clamp also keeps 2ᵏ within two normal halves.
@@ -156,6 +172,7 @@ public static class ExpKernel
     /// so the first omitted term is below 2⁻⁵⁶·|r|), then 2ᵏ·(eʳ − 1) + (2ᵏ − 1) with one rounding. Where k = 0 this is the
     /// series alone, relatively accurate down to subnormal a.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<double> ExpM1NonPositive(Vector512<double> a)
     {
         var k = Vector512.Round(a * Vector512.Create(InvLn2));
@@ -183,6 +200,7 @@ public static class ExpKernel
     }
 
     /// <summary>y·2ᵏ for k in [−1076, 1024], in two steps of normal powers of two so that only the last one rounds.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<double> ScaleByPowerOfTwo(Vector512<double> y, Vector512<long> k)
     {
         var k1 = Vector512.ShiftRightArithmetic(k, 1);
@@ -241,40 +259,60 @@ internal static class VectorMath
             return;
         }
 
+        // Each width in a method of its own: one method holding both loops runs out of the JIT's inlining budget, and
+        // then calls each vector's load, function and store (measured: the 256-bit exp 2.6 times slower).
         if (Wide)
         {
-            var i = 0;
-            for (; i <= x.Length - 8; i += 8)
-            {
-                TF.Apply(Vector512.Create(x.Slice(i, 8))).CopyTo(y.Slice(i, 8));
-            }
-
-            if (i < x.Length)
-            {
-                Span<double> buffer = stackalloc double[8];
-                buffer.Clear();
-                x[i..].CopyTo(buffer);
-                TF.Apply(Vector512.Create<double>(buffer)).CopyTo(buffer);
-                buffer[..(x.Length - i)].CopyTo(y[i..]);
-            }
+            Map512<TF>(x, y);
         }
         else
         {
-            var n = Vector<double>.Count;
-            var i = 0;
-            for (; i <= x.Length - n; i += n)
-            {
-                TF.Apply(new Vector<double>(x.Slice(i, n))).CopyTo(y.Slice(i, n));
-            }
+            MapVector<TF>(x, y);
+        }
+    }
 
-            if (i < x.Length)
-            {
-                Span<double> buffer = stackalloc double[n];
-                buffer.Clear();
-                x[i..].CopyTo(buffer);
-                TF.Apply(new Vector<double>(buffer)).CopyTo(buffer);
-                buffer[..(x.Length - i)].CopyTo(y[i..]);
-            }
+    private static void Map512<TF>(ReadOnlySpan<double> x, Span<double> y)
+        where TF : IVectorFunction
+    {
+        ref var xr = ref MemoryMarshal.GetReference(x);
+        ref var yr = ref MemoryMarshal.GetReference(y);
+        var length = (nuint)x.Length;
+        nuint i = 0;
+        for (; i + 8 <= length; i += 8)
+        {
+            TF.Apply(Vector512.LoadUnsafe(ref xr, i)).StoreUnsafe(ref yr, i);
+        }
+
+        if (i < length)
+        {
+            Span<double> buffer = stackalloc double[8];
+            buffer.Clear();
+            x[(int)i..].CopyTo(buffer);
+            TF.Apply(Vector512.Create<double>(buffer)).CopyTo(buffer);
+            buffer[..(int)(length - i)].CopyTo(y[(int)i..]);
+        }
+    }
+
+    private static void MapVector<TF>(ReadOnlySpan<double> x, Span<double> y)
+        where TF : IVectorFunction
+    {
+        ref var xr = ref MemoryMarshal.GetReference(x);
+        ref var yr = ref MemoryMarshal.GetReference(y);
+        var length = (nuint)x.Length;
+        var n = (nuint)Vector<double>.Count;
+        nuint i = 0;
+        for (; i + n <= length; i += n)
+        {
+            TF.Apply(Vector.LoadUnsafe(ref xr, i)).StoreUnsafe(ref yr, i);
+        }
+
+        if (i < length)
+        {
+            Span<double> buffer = stackalloc double[Vector<double>.Count];
+            buffer.Clear();
+            x[(int)i..].CopyTo(buffer);
+            TF.Apply(new Vector<double>(buffer)).CopyTo(buffer);
+            buffer[..(int)(length - i)].CopyTo(y[(int)i..]);
         }
     }
 
@@ -331,105 +369,120 @@ internal static class VectorMath
     /// </summary>
     public static double ExpShiftedSum(ReadOnlySpan<double> x, double shift, Span<double> y, bool store)
     {
-        if (Wide)
+        if (store)
         {
-            var s = Vector512.Create(shift);
-            Span<double> buffer = stackalloc double[8];
-            var acc0 = Vector512<double>.Zero;
-            var acc1 = Vector512<double>.Zero;
-            var i = 0;
-            for (; i <= x.Length - 16; i += 16)
+            CheckLength(x.Length, y.Length, "VectorMath.ExpShiftedSum");
+        }
+
+        return Wide ? ExpShiftedSum512(x, shift, y, store) : ExpShiftedSumVector(x, shift, y, store);
+    }
+
+    private static double ExpShiftedSum512(ReadOnlySpan<double> x, double shift, Span<double> y, bool store)
+    {
+        ref var xr = ref MemoryMarshal.GetReference(x);
+        ref var yr = ref MemoryMarshal.GetReference(y);
+        var length = (nuint)x.Length;
+        var s = Vector512.Create(shift);
+        Span<double> buffer = stackalloc double[8];
+        var acc0 = Vector512<double>.Zero;
+        var acc1 = Vector512<double>.Zero;
+        nuint i = 0;
+        for (; i + 16 <= length; i += 16)
+        {
+            var e0 = ExpKernel.Exp(Vector512.LoadUnsafe(ref xr, i) - s);
+            var e1 = ExpKernel.Exp(Vector512.LoadUnsafe(ref xr, i + 8) - s);
+            if (store)
             {
-                var e0 = ExpKernel.Exp(Vector512.Create(x.Slice(i, 8)) - s);
-                var e1 = ExpKernel.Exp(Vector512.Create(x.Slice(i + 8, 8)) - s);
+                e0.StoreUnsafe(ref yr, i);
+                e1.StoreUnsafe(ref yr, i + 8);
+            }
+
+            acc0 += e0;
+            acc1 += e1;
+        }
+
+        for (; i < length; i += 8)
+        {
+            Vector512<double> e;
+            if (i + 8 <= length)
+            {
+                e = ExpKernel.Exp(Vector512.LoadUnsafe(ref xr, i) - s);
                 if (store)
                 {
-                    e0.CopyTo(y.Slice(i, 8));
-                    e1.CopyTo(y.Slice(i + 8, 8));
+                    e.StoreUnsafe(ref yr, i);
                 }
-
-                acc0 += e0;
-                acc1 += e1;
             }
-
-            for (; i < x.Length; i += 8)
+            else
             {
-                Vector512<double> e;
-                if (i <= x.Length - 8)
-                {
-                    e = ExpKernel.Exp(Vector512.Create(x.Slice(i, 8)) - s);
-                    if (store)
-                    {
-                        e.CopyTo(y.Slice(i, 8));
-                    }
-                }
-                else
-                {
-                    buffer.Fill(double.NegativeInfinity);
-                    x[i..].CopyTo(buffer);
-                    e = ExpKernel.Exp(Vector512.Create<double>(buffer) - s);
-                    if (store)
-                    {
-                        e.CopyTo(buffer);
-                        buffer[..(x.Length - i)].CopyTo(y[i..]);
-                    }
-                }
-
-                acc0 += e;
-            }
-
-            return Vector512.Sum(acc0 + acc1);
-        }
-        else
-        {
-            var n = Vector<double>.Count;
-            var s = new Vector<double>(shift);
-            Span<double> buffer = stackalloc double[n];
-            var acc0 = Vector<double>.Zero;
-            var acc1 = Vector<double>.Zero;
-            var i = 0;
-            for (; i <= x.Length - (2 * n); i += 2 * n)
-            {
-                var e0 = ExpKernel.Exp(new Vector<double>(x.Slice(i, n)) - s);
-                var e1 = ExpKernel.Exp(new Vector<double>(x.Slice(i + n, n)) - s);
+                // The tail, padded with −∞ (whose exp adds nothing).
+                buffer.Fill(double.NegativeInfinity);
+                x[(int)i..].CopyTo(buffer);
+                e = ExpKernel.Exp(Vector512.Create<double>(buffer) - s);
                 if (store)
                 {
-                    e0.CopyTo(y.Slice(i, n));
-                    e1.CopyTo(y.Slice(i + n, n));
+                    e.CopyTo(buffer);
+                    buffer[..(int)(length - i)].CopyTo(y[(int)i..]);
                 }
-
-                acc0 += e0;
-                acc1 += e1;
             }
 
-            for (; i < x.Length; i += n)
-            {
-                Vector<double> e;
-                if (i <= x.Length - n)
-                {
-                    e = ExpKernel.Exp(new Vector<double>(x.Slice(i, n)) - s);
-                    if (store)
-                    {
-                        e.CopyTo(y.Slice(i, n));
-                    }
-                }
-                else
-                {
-                    buffer.Fill(double.NegativeInfinity);
-                    x[i..].CopyTo(buffer);
-                    e = ExpKernel.Exp(new Vector<double>(buffer) - s);
-                    if (store)
-                    {
-                        e.CopyTo(buffer);
-                        buffer[..(x.Length - i)].CopyTo(y[i..]);
-                    }
-                }
-
-                acc0 += e;
-            }
-
-            return Vector.Sum(acc0 + acc1);
+            acc0 += e;
         }
+
+        return Vector512.Sum(acc0 + acc1);
+    }
+
+    private static double ExpShiftedSumVector(ReadOnlySpan<double> x, double shift, Span<double> y, bool store)
+    {
+        ref var xr = ref MemoryMarshal.GetReference(x);
+        ref var yr = ref MemoryMarshal.GetReference(y);
+        var length = (nuint)x.Length;
+        var n = (nuint)Vector<double>.Count;
+        var s = new Vector<double>(shift);
+        Span<double> buffer = stackalloc double[Vector<double>.Count];
+        var acc0 = Vector<double>.Zero;
+        var acc1 = Vector<double>.Zero;
+        nuint i = 0;
+        for (; i + (2 * n) <= length; i += 2 * n)
+        {
+            var e0 = ExpKernel.Exp(Vector.LoadUnsafe(ref xr, i) - s);
+            var e1 = ExpKernel.Exp(Vector.LoadUnsafe(ref xr, i + n) - s);
+            if (store)
+            {
+                e0.StoreUnsafe(ref yr, i);
+                e1.StoreUnsafe(ref yr, i + n);
+            }
+
+            acc0 += e0;
+            acc1 += e1;
+        }
+
+        for (; i < length; i += n)
+        {
+            Vector<double> e;
+            if (i + n <= length)
+            {
+                e = ExpKernel.Exp(Vector.LoadUnsafe(ref xr, i) - s);
+                if (store)
+                {
+                    e.StoreUnsafe(ref yr, i);
+                }
+            }
+            else
+            {
+                buffer.Fill(double.NegativeInfinity);
+                x[(int)i..].CopyTo(buffer);
+                e = ExpKernel.Exp(new Vector<double>(buffer) - s);
+                if (store)
+                {
+                    e.CopyTo(buffer);
+                    buffer[..(int)(length - i)].CopyTo(y[(int)i..]);
+                }
+            }
+
+            acc0 += e;
+        }
+
+        return Vector.Sum(acc0 + acc1);
     }
 
     /// <summary>y = (x − <paramref name="a"/>) − <paramref name="b"/> lane by lane, in one pass, rounded after each subtraction.</summary>
@@ -468,29 +521,46 @@ internal static class VectorMath
     /// </summary>
     public static void SubtractScaledExp(ReadOnlySpan<double> g, ReadOnlySpan<double> y, double scale, Span<double> dst)
     {
-        var i = 0;
-        if (Wide)
-        {
-            var c = Vector512.Create(scale);
-            for (; i <= y.Length - 8; i += 8)
-            {
-                (Vector512.Create(g.Slice(i, 8)) - (ExpKernel.Exp(Vector512.Create(y.Slice(i, 8))) * c)).CopyTo(dst.Slice(i, 8));
-            }
-        }
-        else
-        {
-            var n = Vector<double>.Count;
-            var c = new Vector<double>(scale);
-            for (; i <= y.Length - n; i += n)
-            {
-                (new Vector<double>(g.Slice(i, n)) - (ExpKernel.Exp(new Vector<double>(y.Slice(i, n))) * c)).CopyTo(dst.Slice(i, n));
-            }
-        }
-
+        CheckLength(y.Length, g.Length, "VectorMath.SubtractScaledExp");
+        CheckLength(y.Length, dst.Length, "VectorMath.SubtractScaledExp");
+        var i = Wide ? SubtractScaledExp512(g, y, scale, dst) : SubtractScaledExpVector(g, y, scale, dst);
         for (; i < y.Length; i++)
         {
             dst[i] = g[i] - (One<ExpKernel.ExpFunction>(y[i]) * scale);
         }
+    }
+
+    /// <summary>The whole vectors of <see cref="SubtractScaledExp"/> on 512 bits; returns where the tail starts.</summary>
+    private static int SubtractScaledExp512(ReadOnlySpan<double> g, ReadOnlySpan<double> y, double scale, Span<double> dst)
+    {
+        ref var gr = ref MemoryMarshal.GetReference(g);
+        ref var yr = ref MemoryMarshal.GetReference(y);
+        ref var dr = ref MemoryMarshal.GetReference(dst);
+        var c = Vector512.Create(scale);
+        nuint i = 0;
+        for (; i + 8 <= (nuint)y.Length; i += 8)
+        {
+            (Vector512.LoadUnsafe(ref gr, i) - (ExpKernel.Exp(Vector512.LoadUnsafe(ref yr, i)) * c)).StoreUnsafe(ref dr, i);
+        }
+
+        return (int)i;
+    }
+
+    /// <summary>The whole vectors of <see cref="SubtractScaledExp"/> on <see cref="Vector{T}"/>; returns where the tail starts.</summary>
+    private static int SubtractScaledExpVector(ReadOnlySpan<double> g, ReadOnlySpan<double> y, double scale, Span<double> dst)
+    {
+        ref var gr = ref MemoryMarshal.GetReference(g);
+        ref var yr = ref MemoryMarshal.GetReference(y);
+        ref var dr = ref MemoryMarshal.GetReference(dst);
+        var c = new Vector<double>(scale);
+        var n = (nuint)Vector<double>.Count;
+        nuint i = 0;
+        for (; i + n <= (nuint)y.Length; i += n)
+        {
+            (Vector.LoadUnsafe(ref gr, i) - (ExpKernel.Exp(Vector.LoadUnsafe(ref yr, i)) * c)).StoreUnsafe(ref dr, i);
+        }
+
+        return (int)i;
     }
 
     public static double One<TF>(double x)
