@@ -64,7 +64,9 @@ public static class ReportWriter
         Line(sb, "- **PyTorch**: `benchmarks/peers/*.py` time the same workloads (same shapes, dtypes, chain, model, batch and seeds");
         Line(sb, "  where the generators allow): a warm-up, then the median of 11 samples of at least 20 ms each.");
         Line(sb, "- **Threads**: matmul runs at `Gemm.MaxThreads = 1` and at all cores against `torch.set_num_threads(1)` and all");
-        Line(sb, "  cores. Everything else uses all cores on both sides (ours: the default; PyTorch: `torch.set_num_threads(cores)`).");
+        Line(sb, "  cores, the peer also setting OpenBLAS's own threads to match (`openblas_set_num_threads`: `torch.set_num_threads`");
+        Line(sb, "  alone does not reach them: without it PyTorch's one-thread matmul ran OpenBLAS on every core).");
+        Line(sb, "  Everything else uses all cores on both sides (ours: the default; PyTorch: `torch.set_num_threads(cores)`).");
         Line(sb, "- **Physical limits** of each machine are measured at the start of its run (`Limits.Measure`, stated in its table):");
         Line(sb, "  the float32 FMA peak of one core from 12 independent FMA chains on the vectors .NET uses there (float64: half),");
         Line(sb, "  and one thread's copy bandwidth over 256 MiB (memory) and within 128 KiB (L2). Matmul is stated as a fraction of");
