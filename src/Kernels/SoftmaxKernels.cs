@@ -220,7 +220,8 @@ internal static class SoftmaxKernels
         // float64: three passes (the maximum; exp(x − max) and its sum in one; the scale), on 512-bit vectors or Vector<T>.
         var x64 = MemoryMarshal.Cast<T, double>(src);
         var y64 = MemoryMarshal.Cast<T, double>(dst);
-        var max = TensorPrimitives.Max(x64);
+        // A NaN anywhere makes the sum, so the whole row, NaN: the maximum need not propagate it.
+        var max = VectorMath.MaxIgnoringNaN(x64);
         if (log)
         {
             var lse = Math.Log(VectorMath.ExpShiftedSum(x64, max, y64, store: false));
@@ -631,11 +632,11 @@ internal static class LongRows
                 }
                 else
                 {
-                    var mi = TensorPrimitives.Max(src);
-                    TensorPrimitives.Subtract(src, T.IsNegativeInfinity(mi) ? T.Zero : mi, dst);
-                    ExpKernel.Exp<T>(dst, dst);
-                    m[p] = mi;
-                    s[p] = TensorPrimitives.Sum<T>(dst);
+                    var ds = MemoryMarshal.Cast<T, double>(src);
+                    var mi = VectorMath.MaxIgnoringNaN(ds);
+                    var si = VectorMath.ExpShiftedSum(ds, double.IsNegativeInfinity(mi) ? 0.0 : mi, MemoryMarshal.Cast<T, double>(dst), store: true);
+                    m[p] = Unsafe.As<double, T>(ref mi);
+                    s[p] = Unsafe.As<double, T>(ref si);
                 }
             }
         }

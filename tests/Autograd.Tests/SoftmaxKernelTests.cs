@@ -138,7 +138,7 @@ public class SoftmaxKernelTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// The float64 one-pass row pieces (exp of the shifted row with its sum; the two subtractions of log-softmax; the
+    /// The float64 one-pass row pieces (the maximum; exp of the shifted row with its sum; the two subtractions of log-softmax; the
     /// log-softmax backward) give, element by element, the bits of the operations they fuse, on the 512-bit vectors and on
     /// <see cref="System.Numerics.Vector{T}"/> (portable), whatever the row's length.
     /// </summary>
@@ -153,6 +153,12 @@ public class SoftmaxKernelTests(ITestOutputHelper output)
         VectorMath.PortableOnly = portable;
         try
         {
+            Assert.Equal(shift, VectorMath.MaxIgnoringNaN(x));
+            var withNaN = (double[])x.Clone();
+            withNaN[n / 2] = double.NaN;
+            var m = VectorMath.MaxIgnoringNaN(withNaN);
+            Assert.True(double.IsNaN(m) || withNaN.Contains(m), $"n={n}: {m} is neither NaN nor an element");
+
             var y = new double[n];
             var sum = VectorMath.ExpShiftedSum(x, shift, y, store: true);
             var expected = new double[n];
