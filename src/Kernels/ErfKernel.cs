@@ -7,8 +7,8 @@ namespace Autograd.Kernels;
 /// approximation with a degree-6 numerator and a degree-4 denominator in x² (the form of Eigen's fast float erf),
 /// evaluated in float64 (relative error below 6.5e-8 before the final rounding) and rounded to float32, which keeps it
 /// within 2 units in the last place of the correctly rounded erf; ±1 beyond ±4 and NaN for NaN. Every element —
-/// whether in a vector or in the scalar tail — takes the same fused multiply-adds, so the result does not depend on
-/// the vector width or on the element's position.
+/// whether in a vector or in the scalar tail — takes the same multiply-adds (fused where the CPU has the instruction, see
+/// <see cref="VectorMath.MultiplyAdd(double, double, double)"/>), so the result does not depend on the vector width or on the element's position.
 /// </summary>
 public static class ErfKernel
 {
@@ -61,16 +61,16 @@ public static class ErfKernel
 
         var c = Math.Clamp((double)x, -4.0, 4.0);
         var x2 = c * c;
-        var p = Math.FusedMultiplyAdd(P0, x2, P1);
-        p = Math.FusedMultiplyAdd(p, x2, P2);
-        p = Math.FusedMultiplyAdd(p, x2, P3);
-        p = Math.FusedMultiplyAdd(p, x2, P4);
-        p = Math.FusedMultiplyAdd(p, x2, P5);
-        p = Math.FusedMultiplyAdd(p, x2, P6);
-        var q = Math.FusedMultiplyAdd(Q0, x2, Q1);
-        q = Math.FusedMultiplyAdd(q, x2, Q2);
-        q = Math.FusedMultiplyAdd(q, x2, Q3);
-        q = Math.FusedMultiplyAdd(q, x2, Q4);
+        var p = VectorMath.MultiplyAdd(P0, x2, P1);
+        p = VectorMath.MultiplyAdd(p, x2, P2);
+        p = VectorMath.MultiplyAdd(p, x2, P3);
+        p = VectorMath.MultiplyAdd(p, x2, P4);
+        p = VectorMath.MultiplyAdd(p, x2, P5);
+        p = VectorMath.MultiplyAdd(p, x2, P6);
+        var q = VectorMath.MultiplyAdd(Q0, x2, Q1);
+        q = VectorMath.MultiplyAdd(q, x2, Q2);
+        q = VectorMath.MultiplyAdd(q, x2, Q3);
+        q = VectorMath.MultiplyAdd(q, x2, Q4);
         return Math.Clamp((float)(c * (p / q)), -1f, 1f);
     }
 
@@ -88,16 +88,16 @@ public static class ErfKernel
     {
         var c = Vector.Min(Vector.Max(x, new Vector<double>(-4.0)), new Vector<double>(4.0));
         var x2 = c * c;
-        var p = Vector.FusedMultiplyAdd(new Vector<double>(P0), x2, new Vector<double>(P1));
-        p = Vector.FusedMultiplyAdd(p, x2, new Vector<double>(P2));
-        p = Vector.FusedMultiplyAdd(p, x2, new Vector<double>(P3));
-        p = Vector.FusedMultiplyAdd(p, x2, new Vector<double>(P4));
-        p = Vector.FusedMultiplyAdd(p, x2, new Vector<double>(P5));
-        p = Vector.FusedMultiplyAdd(p, x2, new Vector<double>(P6));
-        var q = Vector.FusedMultiplyAdd(new Vector<double>(Q0), x2, new Vector<double>(Q1));
-        q = Vector.FusedMultiplyAdd(q, x2, new Vector<double>(Q2));
-        q = Vector.FusedMultiplyAdd(q, x2, new Vector<double>(Q3));
-        q = Vector.FusedMultiplyAdd(q, x2, new Vector<double>(Q4));
+        var p = Vector.MultiplyAddEstimate(new Vector<double>(P0), x2, new Vector<double>(P1));
+        p = Vector.MultiplyAddEstimate(p, x2, new Vector<double>(P2));
+        p = Vector.MultiplyAddEstimate(p, x2, new Vector<double>(P3));
+        p = Vector.MultiplyAddEstimate(p, x2, new Vector<double>(P4));
+        p = Vector.MultiplyAddEstimate(p, x2, new Vector<double>(P5));
+        p = Vector.MultiplyAddEstimate(p, x2, new Vector<double>(P6));
+        var q = Vector.MultiplyAddEstimate(new Vector<double>(Q0), x2, new Vector<double>(Q1));
+        q = Vector.MultiplyAddEstimate(q, x2, new Vector<double>(Q2));
+        q = Vector.MultiplyAddEstimate(q, x2, new Vector<double>(Q3));
+        q = Vector.MultiplyAddEstimate(q, x2, new Vector<double>(Q4));
         return c * (p / q);
     }
 }

@@ -4,6 +4,7 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 
 namespace Autograd.Kernels;
@@ -82,10 +83,10 @@ public static class ExpKernel
         var lo = k * new Vector<double>(Ln2Lo);
         var r = hi - lo;
         var t = r * r;
-        var p = Vector.FusedMultiplyAdd(new Vector<double>(P5), t, new Vector<double>(P4));
-        p = Vector.FusedMultiplyAdd(p, t, new Vector<double>(P3));
-        p = Vector.FusedMultiplyAdd(p, t, new Vector<double>(P2));
-        p = Vector.FusedMultiplyAdd(p, t, new Vector<double>(P1));
+        var p = Vector.MultiplyAddEstimate(new Vector<double>(P5), t, new Vector<double>(P4));
+        p = Vector.MultiplyAddEstimate(p, t, new Vector<double>(P3));
+        p = Vector.MultiplyAddEstimate(p, t, new Vector<double>(P2));
+        p = Vector.MultiplyAddEstimate(p, t, new Vector<double>(P1));
         var cr = r - (t * p);
         var y = Vector<double>.One - ((lo - (r * cr / (new Vector<double>(2.0) - cr))) - hi);
         var e = ScaleByPowerOfTwo(y, k);
@@ -94,7 +95,7 @@ public static class ExpKernel
 
     /// <summary>
     /// eᵃ − 1 for lanes a in [−60, 0] (the caller clamps): a = k·ln2 + r, eʳ − 1 by its Taylor series to r¹⁴ (|r| ≤ ln2/2,
-    /// so the first omitted term is below 2⁻⁵⁶·|r|), then 2ᵏ·(eʳ − 1) + (2ᵏ − 1) with one rounding. Where k = 0 this is the
+    /// so the first omitted term is below 2⁻⁵⁶·|r|), then 2ᵏ·(eʳ − 1) + (2ᵏ − 1) with one rounding (two on a CPU without FMA). Where k = 0 this is the
     /// series alone, relatively accurate down to subnormal a.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -103,23 +104,23 @@ public static class ExpKernel
         var k = Vector.Round(a * new Vector<double>(InvLn2));
         var r = (a - (k * new Vector<double>(Ln2Hi))) - (k * new Vector<double>(Ln2Lo));
         var q = new Vector<double>(1.0 / 87178291200.0);
-        q = Vector.FusedMultiplyAdd(q, r, new Vector<double>(1.0 / 6227020800.0));
-        q = Vector.FusedMultiplyAdd(q, r, new Vector<double>(1.0 / 479001600.0));
-        q = Vector.FusedMultiplyAdd(q, r, new Vector<double>(1.0 / 39916800.0));
-        q = Vector.FusedMultiplyAdd(q, r, new Vector<double>(1.0 / 3628800.0));
-        q = Vector.FusedMultiplyAdd(q, r, new Vector<double>(1.0 / 362880.0));
-        q = Vector.FusedMultiplyAdd(q, r, new Vector<double>(1.0 / 40320.0));
-        q = Vector.FusedMultiplyAdd(q, r, new Vector<double>(1.0 / 5040.0));
-        q = Vector.FusedMultiplyAdd(q, r, new Vector<double>(1.0 / 720.0));
-        q = Vector.FusedMultiplyAdd(q, r, new Vector<double>(1.0 / 120.0));
-        q = Vector.FusedMultiplyAdd(q, r, new Vector<double>(1.0 / 24.0));
-        q = Vector.FusedMultiplyAdd(q, r, new Vector<double>(1.0 / 6.0));
-        q = Vector.FusedMultiplyAdd(q, r, new Vector<double>(0.5));
-        var p = Vector.FusedMultiplyAdd(r * r, q, r);
+        q = Vector.MultiplyAddEstimate(q, r, new Vector<double>(1.0 / 6227020800.0));
+        q = Vector.MultiplyAddEstimate(q, r, new Vector<double>(1.0 / 479001600.0));
+        q = Vector.MultiplyAddEstimate(q, r, new Vector<double>(1.0 / 39916800.0));
+        q = Vector.MultiplyAddEstimate(q, r, new Vector<double>(1.0 / 3628800.0));
+        q = Vector.MultiplyAddEstimate(q, r, new Vector<double>(1.0 / 362880.0));
+        q = Vector.MultiplyAddEstimate(q, r, new Vector<double>(1.0 / 40320.0));
+        q = Vector.MultiplyAddEstimate(q, r, new Vector<double>(1.0 / 5040.0));
+        q = Vector.MultiplyAddEstimate(q, r, new Vector<double>(1.0 / 720.0));
+        q = Vector.MultiplyAddEstimate(q, r, new Vector<double>(1.0 / 120.0));
+        q = Vector.MultiplyAddEstimate(q, r, new Vector<double>(1.0 / 24.0));
+        q = Vector.MultiplyAddEstimate(q, r, new Vector<double>(1.0 / 6.0));
+        q = Vector.MultiplyAddEstimate(q, r, new Vector<double>(0.5));
+        var p = Vector.MultiplyAddEstimate(r * r, q, r);
 
         // 2ᵏ for k in [−87, 0] is a normal double; 2ᵏ − 1 is exact down to k = −53 and rounds to −1 below.
         var s = PowerOfTwo(k);
-        return Vector.FusedMultiplyAdd(s, p, s - Vector<double>.One);
+        return Vector.MultiplyAddEstimate(s, p, s - Vector<double>.One);
     }
 
     /// <summary>
@@ -678,6 +679,20 @@ internal static class VectorMath
         var (low, high) = Vector512.Widen(x);
         return Vector512.Narrow(TF.Apply(low), TF.Apply(high));
     }
+
+    /// <summary>
+    /// a·b + c as the vector kernels take it (<see cref="Vector.MultiplyAddEstimate(Vector{double}, Vector{double}, Vector{double})"/>):
+    /// rounded once where the CPU has a fused multiply-add (x86 with FMA, every ARM64), else a multiply and an add, as
+    /// on x86 without FMA .NET would compute a fused one in software, some thirty times slower in the softmax.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double MultiplyAdd(double a, double b, double c)
+        => Fma.IsSupported || AdvSimd.IsSupported ? Math.FusedMultiplyAdd(a, b, c) : (a * b) + c;
+
+    /// <summary>a·b + c in float32, as <see cref="MultiplyAdd(double, double, double)"/> takes it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MultiplyAdd(float a, float b, float c)
+        => Fma.IsSupported || AdvSimd.IsSupported ? MathF.FusedMultiplyAdd(a, b, c) : (a * b) + c;
 
     /// <summary>Refuses a destination of <paramref name="y"/> elements for a source of <paramref name="x"/>.</summary>
     public static void CheckLength(int x, int y, string op)

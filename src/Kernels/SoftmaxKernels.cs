@@ -1073,7 +1073,7 @@ internal static class FastExp
         var sum = TS.Sum(TS.Add(TS.Add(s0, s1), TS.Add(s2, s3)));
         for (; i < n; i++)
         {
-            sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref ar, i), Unsafe.Add(ref br, i), sum);
+            sum = VectorMath.MultiplyAdd(Unsafe.Add(ref ar, i), Unsafe.Add(ref br, i), sum);
         }
 
         return sum;
