@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Autograd.Nn.Data;
 using BenchmarkDotNet.Filters;
+using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Loggers;
 using BenchmarkDotNet.Running;
 
@@ -196,21 +197,25 @@ public static class ReportRun
         }
 
         var benchmark = all.BenchmarksCases[i];
-        Settle(benchmark, TimeSpan.FromSeconds(0.5));
-        var summary = BenchmarkRunner.Run(new BenchmarkRunInfo([benchmark], all.Type, all.Config));
+        var perCall = Settle(benchmark, TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(4));
+        var summary = BenchmarkRunner.Run(new BenchmarkRunInfo([WithSteadyInvocations(benchmark, perCall)], all.Type, all.Config));
         var result = new CaseResult([.. Results.From(summary)], Suite.Problems(summary));
         Console.WriteLine(CasePrefix + JsonSerializer.Serialize(result));
         return 0;
     }
 
     /// <summary>
-    /// Calls the benchmark's method on an instance of its own (parameters set, global setup and cleanup run) for
-    /// <paramref name="duration"/>, before BenchmarkDotNet starts, as a program's own loop warms up: a new process
-    /// starts with a small young generation on unmapped memory, and without this BenchmarkDotNet's pilot timed the
-    /// first calls (softmax 1024×1024 fwd+bwd at several times its steady cost), chose too few calls per iteration, and
-    /// the measured iterations watched the collector settle.
+    /// Calls the benchmark's method on an instance of its own (parameters set, global setup and cleanup run) before
+    /// BenchmarkDotNet starts, as a program's own loop warms up, and returns the steady cost per call: the median of the
+    /// last <see cref="SettleCalls"/> calls. It calls for at least <paramref name="duration"/> and 2 ×
+    /// <see cref="SettleCalls"/> times, then on until that median is no longer below 0.9 times the median of the calls
+    /// before them, or for at most <paramref name="limit"/>. A new process starts with a small young generation on
+    /// unmapped memory: without this, BenchmarkDotNet's pilot timed the first calls (softmax 1024×1024 fwd+bwd at
+    /// several times its steady cost), chose too few calls per iteration, and the measured iterations watched the
+    /// collector settle. A call that allocates a lot needs longer: softmax fwd+bwd 1024×1024 float64 (16 MB a call)
+    /// still took 14–20 ms per call after 0.5 s, and 1.5 ms from about 2 s on.
     /// </summary>
-    private static void Settle(BenchmarkCase benchmark, TimeSpan duration)
+    private static TimeSpan Settle(BenchmarkCase benchmark, TimeSpan duration, TimeSpan limit)
     {
         var descriptor = benchmark.Descriptor;
         var instance = Activator.CreateInstance(descriptor.Type)!;
@@ -227,13 +232,67 @@ public static class ReportRun
         }
 
         descriptor.GlobalSetupMethod?.Invoke(instance, null);
+        var times = new long[2 * SettleCalls];
+        long calls = 0;
         var clock = Stopwatch.StartNew();
-        do
+        while (true)
         {
+            var start = Stopwatch.GetTimestamp();
             descriptor.WorkloadMethod.Invoke(instance, null);
+            times[calls++ % times.Length] = Stopwatch.GetTimestamp() - start;
+            if (calls >= times.Length && clock.Elapsed >= duration
+                && (clock.Elapsed >= limit || Median(times, calls, 0) >= 0.9 * Median(times, calls, SettleCalls)))
+            {
+                break;
+            }
         }
-        while (clock.Elapsed < duration);
+
         descriptor.GlobalCleanupMethod?.Invoke(instance, null);
+        return Stopwatch.GetElapsedTime(0, (long)Median(times, calls, 0));
+    }
+
+    /// <summary>
+    /// The median of <see cref="SettleCalls"/> call times in the ring <paramref name="times"/> after
+    /// <paramref name="calls"/> calls: the latest ones, or the ones before them when <paramref name="back"/> is
+    /// <see cref="SettleCalls"/>.
+    /// </summary>
+    private static double Median(long[] times, long calls, int back)
+    {
+        var window = new long[SettleCalls];
+        for (var k = 0; k < SettleCalls; k++)
+        {
+            window[k] = times[(calls - 1 - back - k) % times.Length];
+        }
+
+        Array.Sort(window);
+        return (window[(SettleCalls - 1) / 2] + window[SettleCalls / 2]) / 2.0;
+    }
+
+    /// <summary>The calls over which <see cref="Settle"/> takes the steady cost per call (it makes at least twice as many).</summary>
+    private const int SettleCalls = 20;
+
+    /// <summary>The shortest steady call for which <see cref="WithSteadyInvocations"/> replaces the pilot.</summary>
+    private static readonly TimeSpan MinSteadyCall = TimeSpan.FromMicroseconds(10);
+
+    /// <summary>
+    /// <paramref name="benchmark"/> with as many calls per iteration as fill its iteration time at the steady cost
+    /// <paramref name="perCall"/>, in place of BenchmarkDotNet's pilot stage. The pilot times the benchmark's first calls
+    /// on the new instance BenchmarkDotNet makes, whose new tensors land on freshly mapped memory: softmax fwd+bwd
+    /// 1024×1024 float64 took 24–31 ms per call there against 1.3–1.7 ms steady, so the pilot chose 4 calls, iterations
+    /// of 6 ms, and medians of 1.6–2.5 ms from run to run. A call longer than half an iteration keeps the pilot, and so
+    /// does one shorter than <see cref="MinSteadyCall"/>, where the settle's per-call timer and reflection would weigh.
+    /// </summary>
+    private static BenchmarkCase WithSteadyInvocations(BenchmarkCase benchmark, TimeSpan perCall)
+    {
+        var iteration = TimeSpan.FromMilliseconds(benchmark.Job.Run.IterationTime.ToMilliseconds());
+        if (perCall < MinSteadyCall || perCall > iteration / 2)
+        {
+            return benchmark;
+        }
+
+        var calls = (long)Math.Round(iteration / perCall);
+        var job = new Job(benchmark.Job).WithInvocationCount(calls).WithUnrollFactor(1);
+        return BenchmarkCase.Create(benchmark.Descriptor, job, benchmark.Parameters, benchmark.Config);
     }
 
     /// <summary>The report's benchmarks of <paramref name="type"/>, in a fixed order, with the report's job and filter.</summary>
