@@ -197,7 +197,7 @@ public static class ReportRun
         }
 
         var benchmark = all.BenchmarksCases[i];
-        var perCall = Settle(benchmark, TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(4));
+        var perCall = Settle(benchmark, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(4));
         var summary = BenchmarkRunner.Run(new BenchmarkRunInfo([WithSteadyInvocations(benchmark, perCall)], all.Type, all.Config));
         var result = new CaseResult([.. Results.From(summary)], Suite.Problems(summary));
         Console.WriteLine(CasePrefix + JsonSerializer.Serialize(result));
@@ -206,8 +206,10 @@ public static class ReportRun
 
     /// <summary>
     /// Calls the benchmark's method on an instance of its own (parameters set, global setup and cleanup run) before
-    /// BenchmarkDotNet starts, as a program's own loop warms up, and returns the steady cost per call: the median of the
-    /// last <see cref="SettleCalls"/> calls. It calls for at least <paramref name="duration"/> and 2 ×
+    /// BenchmarkDotNet starts, as a program's own loop warms up, and returns the fastest of its last 2 ×
+    /// <see cref="SettleCalls"/> calls (the calls per iteration are set from it, so an iteration lasts at least the
+    /// iteration time; a median taken while the collector still settled set 43 to 968 calls for the same benchmark,
+    /// iterations of 6 ms to 130 ms). It calls for at least <paramref name="duration"/> and 2 ×
     /// <see cref="SettleCalls"/> times, then on until that median is no longer below 0.9 times the median of the calls
     /// before them, or for at most <paramref name="limit"/>. A new process starts with a small young generation on
     /// unmapped memory: without this, BenchmarkDotNet's pilot timed the first calls (softmax 1024×1024 fwd+bwd at
@@ -248,7 +250,7 @@ public static class ReportRun
         }
 
         descriptor.GlobalCleanupMethod?.Invoke(instance, null);
-        return Stopwatch.GetElapsedTime(0, (long)Median(times, calls, 0));
+        return Stopwatch.GetElapsedTime(0, times.Min());
     }
 
     /// <summary>
@@ -275,7 +277,7 @@ public static class ReportRun
     private static readonly TimeSpan MinSteadyCall = TimeSpan.FromMicroseconds(10);
 
     /// <summary>
-    /// <paramref name="benchmark"/> with as many calls per iteration as fill its iteration time at the steady cost
+    /// <paramref name="benchmark"/> with as many calls per iteration as fill its iteration time at the cost
     /// <paramref name="perCall"/>, in place of BenchmarkDotNet's pilot stage. The pilot times the benchmark's first calls
     /// on the new instance BenchmarkDotNet makes, whose new tensors land on freshly mapped memory: softmax fwd+bwd
     /// 1024×1024 float64 took 24–31 ms per call there against 1.3–1.7 ms steady, so the pilot chose 4 calls, iterations
