@@ -234,7 +234,10 @@ public static class ReportRun
         }
 
         descriptor.GlobalSetupMethod?.Invoke(instance, null);
+        // The last 2 × SettleCalls call times, in two windows of SettleCalls that the loop fills in turn; the test to stop
+        // runs once a window is full (sorting a scratch copy), not after every call, so the warm-up allocates nothing.
         var times = new long[2 * SettleCalls];
+        var scratch = new long[SettleCalls];
         long calls = 0;
         var clock = Stopwatch.StartNew();
         while (true)
@@ -242,8 +245,8 @@ public static class ReportRun
             var start = Stopwatch.GetTimestamp();
             descriptor.WorkloadMethod.Invoke(instance, null);
             times[calls++ % times.Length] = Stopwatch.GetTimestamp() - start;
-            if (calls >= times.Length && clock.Elapsed >= duration
-                && (clock.Elapsed >= limit || Median(times, calls, 0) >= 0.9 * Median(times, calls, SettleCalls)))
+            if (calls % SettleCalls == 0 && calls >= times.Length && clock.Elapsed >= duration
+                && (clock.Elapsed >= limit || Median(times, calls, 0, scratch) >= 0.9 * Median(times, calls, SettleCalls, scratch)))
             {
                 break;
             }
@@ -256,11 +259,10 @@ public static class ReportRun
     /// <summary>
     /// The median of <see cref="SettleCalls"/> call times in the ring <paramref name="times"/> after
     /// <paramref name="calls"/> calls: the latest ones, or the ones before them when <paramref name="back"/> is
-    /// <see cref="SettleCalls"/>.
+    /// <see cref="SettleCalls"/>; sorted in <paramref name="window"/>, of <see cref="SettleCalls"/> elements.
     /// </summary>
-    private static double Median(long[] times, long calls, int back)
+    private static double Median(long[] times, long calls, int back, long[] window)
     {
-        var window = new long[SettleCalls];
         for (var k = 0; k < SettleCalls; k++)
         {
             window[k] = times[(calls - 1 - back - k) % times.Length];
