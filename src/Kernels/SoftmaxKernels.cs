@@ -22,8 +22,18 @@ namespace Autograd.Kernels;
 /// </remarks>
 internal static class SoftmaxKernels
 {
-    /// <summary>The number of elements from which the kernels use more than one thread.</summary>
-    private const int ParallelElements = 1 << 16;
+    /// <summary>The fewest elements a thread takes, so that a chunk's work is well above what waking a helper costs.</summary>
+    private const int ChunkElements = 1 << 15;
+
+    /// <summary>
+    /// The fewest elements a thread takes in a pass with one exponential per element (forward, log-softmax backward,
+    /// logsumexp). A float64 exponential below 512 bits costs about 1.5 ns (three times the 512-bit one), so there
+    /// 4096 elements already make about 6 µs of work: 32×1000 float64 softmax rows then use both cores (forward
+    /// 51 → 35 µs on the 256-bit path of an AMD EPYC Zen 5), where on 512 bits, or in float32, splitting them cost more
+    /// than it saved.
+    /// </summary>
+    private static int ExpChunkElements<T>()
+        => typeof(T) == typeof(double) && !VectorMath.Wide ? 1 << 12 : ChunkElements;
 
     /// <summary>The row length (inner = 1) from which one row is split into parts that the threads share.</summary>
     internal const int LongRow = 1 << 18;
@@ -55,7 +65,7 @@ internal static class SoftmaxKernels
 
         var (items, tile, tiles) = Plan<T>(outer, size, inner);
         var job = new ForwardJob<T>(x, xOffset, y, size, inner, tile, tiles, log);
-        Workers.For(items, Chunks(outer, size, inner), job);
+        Workers.For(items, Chunks(outer, size, inner, ExpChunkElements<T>()), job);
     }
 
     /// <summary>Softmax: dx = y ⊙ (g − Σ g⊙y). LogSoftmax: dx = g − exp(y) ⊙ Σ g. One pass for the sums, one for dx.</summary>
@@ -80,7 +90,7 @@ internal static class SoftmaxKernels
 
         var (items, tile, tiles) = Plan<T>(outer, size, inner);
         var job = new BackwardJob<T>(g, gOffset, y, yOffset, dx, size, inner, tile, tiles, log, Streams<T>(outer, size, inner));
-        Workers.For(items, Chunks(outer, size, inner), job);
+        Workers.For(items, Chunks(outer, size, inner, log ? ExpChunkElements<T>() : ChunkElements), job);
     }
 
     /// <summary>
@@ -97,7 +107,7 @@ internal static class SoftmaxKernels
             return;
         }
 
-        Workers.For(outer, Chunks(outer, size, 1), new TangentJob<T>(x, xOffset, tx, txOffset, y, ty, size, Streams<T>(outer, size, 1)));
+        Workers.For(outer, Chunks(outer, size, 1, ExpChunkElements<T>()), new TangentJob<T>(x, xOffset, tx, txOffset, y, ty, size, Streams<T>(outer, size, 1)));
     }
 
     /// <summary>
@@ -118,7 +128,7 @@ internal static class SoftmaxKernels
             return;
         }
 
-        LogSumExp<T>(x.AsSpan(xOffset, outer * size * inner), r.AsSpan(rOffset, outer * inner), outer, size, inner);
+        Workers.For(outer, Chunks(outer, size, inner, ExpChunkElements<T>()), new LogSumExpJob<T>(x, xOffset, r, rOffset, size, inner));
     }
 
     /// <summary>
@@ -204,8 +214,8 @@ internal static class SoftmaxKernels
         => typeof(T) == typeof(float) && inner == 1 && size >= 16 && NonTemporal.IsSupported
             && (long)outer * size * sizeof(float) >= NonTemporal.ThresholdBytes;
 
-    private static int Chunks(int outer, int size, int inner)
-        => Workers.Chunks((long)outer * size * inner, ParallelElements / 2);
+    private static int Chunks(int outer, int size, int inner, int minPerChunk)
+        => Workers.Chunks((long)outer * size * inner, minPerChunk);
 
     /// <summary>One row: y = softmax(x) or log-softmax(x).</summary>
     internal static void ForwardRow<T>(ReadOnlySpan<T> src, Span<T> dst, bool log)
@@ -300,6 +310,19 @@ internal static class SoftmaxKernels
     }
 
     /// <summary>The forward over rows or column tiles [start, end).</summary>
+    /// <summary>The outer blocks [start, end) of a logsumexp, each on one thread.</summary>
+    private readonly struct LogSumExpJob<T>(T[] x, int xOffset, T[] r, int rOffset, int size, int inner) : IRangeJob
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Run(int start, int end)
+            => LogSumExp<T>(
+                x.AsSpan(xOffset + (start * size * inner), (end - start) * size * inner),
+                r.AsSpan(rOffset + (start * inner), (end - start) * inner),
+                end - start,
+                size,
+                inner);
+    }
+
     private readonly struct ForwardJob<T>(T[] x, int xOffset, T[] y, int size, int inner, int tile, int tiles, bool log) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
     {

@@ -259,6 +259,62 @@ public class SoftmaxKernelTests(ITestOutputHelper output)
         return data;
     }
 
+    /// <summary>
+    /// Blocks of rows shared between threads (32×1000 float64 splits into chunks of 4096 elements below 512 bits, and
+    /// every shape here splits into chunks of 32 768 or more) give the bits of each row computed alone on one thread.
+    /// </summary>
+    [Theory]
+    [InlineData(32, 1000, 1, false)]
+    [InlineData(32, 1000, 1, true)]
+    [InlineData(96, 1000, 1, false)]
+    [InlineData(96, 1000, 1, true)]
+    [InlineData(40, 50, 40, false)]
+    [InlineData(40, 50, 40, true)]
+    public void RowsSplitBetweenThreadsGiveTheBitsOfOneThread(int outer, int size, int inner, bool log)
+    {
+        Check<double>(outer, size, inner, log, v => v);
+        Check<float>(outer, size, inner, log, v => (float)v);
+
+        static void Check<T>(int outer, int size, int inner, bool log, Func<double, T> of)
+            where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+        {
+            var rng = new Random((outer * 31) + size + inner);
+            var n = outer * size * inner;
+            var x = new T[n];
+            var g = new T[n];
+            for (var i = 0; i < n; i++)
+            {
+                x[i] = of((rng.NextDouble() * 30) - 15);
+                g[i] = of((rng.NextDouble() * 2) - 1);
+            }
+
+            var y = new T[n];
+            var dx = new T[n];
+            var r = new T[outer * inner];
+            SoftmaxKernels.Forward(x, 0, y, outer, size, inner, log);
+            SoftmaxKernels.Backward(g, 0, y, 0, dx, outer, size, inner, log);
+            SoftmaxKernels.LogSumExp(x, 0, r, 0, outer, size, inner);
+
+            // Each outer block alone, one call per block.
+            var block = size * inner;
+            for (var o = 0; o < outer; o++)
+            {
+                var xo = x.AsSpan(o * block, block).ToArray();
+                var go = g.AsSpan(o * block, block).ToArray();
+                var yo = new T[block];
+                var dxo = new T[block];
+                var ro = new T[inner];
+                SoftmaxKernels.Forward(xo, 0, yo, 1, size, inner, log);
+                SoftmaxKernels.Backward(go, 0, yo, 0, dxo, 1, size, inner, log);
+                SoftmaxKernels.LogSumExp<T>(xo, ro, 1, size, inner);
+                var at = $"{typeof(T).Name} [{outer}, {size}, {inner}] log={log} block {o}";
+                Assert.True(yo.AsSpan().SequenceEqual(y.AsSpan(o * block, block)), $"forward, {at}");
+                Assert.True(dxo.AsSpan().SequenceEqual(dx.AsSpan(o * block, block)), $"backward, {at}");
+                Assert.True(ro.AsSpan().SequenceEqual(r.AsSpan(o * inner, inner)), $"logsumexp, {at}");
+            }
+        }
+    }
+
     [Theory]
     [MemberData(nameof(LongCases))]
     public void LongRowMatchesTheOneRowKernelAndFloat64(int n, bool log)
