@@ -734,9 +734,9 @@ internal static class LongRows
                 }
                 else
                 {
-                    ExpKernel.Exp<T>(yp, dp);
-                    TensorPrimitives.Multiply(dp, total, dp);
-                    TensorPrimitives.Subtract(gp, dp, dp);
+                    // One pass, the bits of BackwardRow's.
+                    var t = total;
+                    VectorMath.SubtractScaledExp(MemoryMarshal.Cast<T, double>(gp), MemoryMarshal.Cast<T, double>(yp), Unsafe.As<T, double>(ref t), MemoryMarshal.Cast<T, double>(dp));
                 }
             }
 

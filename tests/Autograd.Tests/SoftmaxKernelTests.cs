@@ -362,6 +362,17 @@ public class SoftmaxKernelTests(ITestOutputHelper output)
             Assert.True(Math.Abs(yd[i] - ry[i]) <= 1e-12 * Math.Max(Math.Abs(ry[i]), log ? 1 : 0), $"float64 y[{i}] {yd[i]} vs {ry[i]}");
         }
 
+        // The float64 gradient through the split against the one-row kernel on one thread, whose sum is taken in one
+        // piece: they differ only by how Σ g (or Σ g⊙y) was summed.
+        var dxd1 = new double[n];
+        SoftmaxKernels.BackwardRow<double>(gd, yd, dxd1, log, streaming: false);
+        var sumAbsG = gd.Sum(Math.Abs);
+        for (var i = 0; i < n; i += 97)
+        {
+            var scale = log ? 1 + (Math.Exp(yd[i]) * sumAbsG) : (Math.Abs(gd[i]) + 1) * Math.Abs(yd[i]);
+            Assert.True(Math.Abs(dxd[i] - dxd1[i]) <= 1e-12 * scale, $"float64 dx[{i}] {dxd[i]} vs one thread {dxd1[i]}");
+        }
+
         var lse = new float[1];
         SoftmaxKernels.LogSumExp(x, 0, lse, 0, 1, n, 1);
         var lse1 = new float[1];
