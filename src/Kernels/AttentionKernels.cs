@@ -164,7 +164,7 @@ internal static class AttentionKernels
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var masked = layout.HasMask;
-        if (typeof(T) == typeof(float) && FastExp.IsSupported)
+        if (typeof(T) == typeof(float) && (FastExp.IsSupported || row.Length >= 16))
         {
             var r = MemoryMarshal.Cast<T, float>(row);
             var factor = float.CreateTruncating(scale);
@@ -175,7 +175,7 @@ internal static class AttentionKernels
                 factor = 1f;
             }
 
-            return float.IsFinite(1f / SoftmaxRowSingle(r, factor, end));
+            return float.IsFinite(1f / (FastExp.IsSupported ? SoftmaxRowSingle(r, factor, end) : SoftmaxRowNarrow(r, factor, end, masked)));
         }
 
         TensorPrimitives.Multiply(row[..extent], scale, row[..extent]);
@@ -285,6 +285,27 @@ internal static class AttentionKernels
         return sum;
     }
 
+    /// <summary>
+    /// The float32 softmax of a row (of at least 16 elements) on vectors narrower than 512 bits, as
+    /// <see cref="SoftmaxRowSingle"/> takes it: x·<paramref name="scale"/> below <paramref name="end"/> (already scaled when
+    /// <paramref name="scaled"/>), −∞ from it, then the softmax operator's own row kernel (<see cref="FastExp.SoftmaxRows"/>:
+    /// its maximum, its exponentials and their sum, the product by the reciprocal), so the weights have the bits of the
+    /// composed form's. The exponentials past <paramref name="end"/> are computed (they are 0).
+    /// </summary>
+    /// <returns>The sum of the exponentials.</returns>
+    private static float SoftmaxRowNarrow(Span<float> row, float scale, int end, bool scaled)
+    {
+        if (!scaled)
+        {
+            TensorPrimitives.Multiply(row[..end], scale, row[..end]);
+        }
+
+        row[end..].Fill(float.NegativeInfinity);
+        var sum = FastExp.ExpShifted(row, FastExp.MaxIgnoringNaN(row), row, store: true);
+        TensorPrimitives.Multiply(row, 1f / sum, row);
+        return sum;
+    }
+
     /// <summary>The largest lane, as <see cref="FastExp"/> reduces its maximum.</summary>
     private static float HorizontalMax(Vector512<float> m)
     {
@@ -347,17 +368,28 @@ internal static class AttentionKernels
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var n = dp.Length;
-        var w = Vector512<T>.Count;
         var i = 0;
+        ref var rd = ref MemoryMarshal.GetReference(dp);
+        ref var rp = ref MemoryMarshal.GetReference(p);
         if (Vector512.IsHardwareAccelerated)
         {
-            ref var rd = ref MemoryMarshal.GetReference(dp);
-            ref var rp = ref MemoryMarshal.GetReference(p);
+            var w = Vector512<T>.Count;
             var minusDot = Vector512.Create(-dot);
             var factor = Vector512.Create(scale);
             for (; i <= n - w; i += w)
             {
                 ((Vector512.LoadUnsafe(ref rd, (nuint)i) + minusDot) * Vector512.LoadUnsafe(ref rp, (nuint)i) * factor).StoreUnsafe(ref rd, (nuint)i);
+            }
+        }
+        else if (Vector.IsHardwareAccelerated)
+        {
+            // The same operations on Vector<T> (256 bits on AVX2, 128 on ARM64): the same bits.
+            var w = Vector<T>.Count;
+            var minusDot = new Vector<T>(-dot);
+            var factor = new Vector<T>(scale);
+            for (; i <= n - w; i += w)
+            {
+                ((Vector.LoadUnsafe(ref rd, (nuint)i) + minusDot) * Vector.LoadUnsafe(ref rp, (nuint)i) * factor).StoreUnsafe(ref rd, (nuint)i);
             }
         }
 
@@ -468,12 +500,13 @@ internal static class AttentionKernels
     /// <summary>
     /// C = op(A)·op(B), or C += op(A)·op(B) when <paramref name="accumulate"/>, on the calling thread, with the arguments of
     /// <see cref="Gemm.Serial{T}"/>. Small products (every size at most <see cref="SmallSize"/>) skip the packing of the
-    /// blocked GEMM, which costs more than their arithmetic: see <see cref="SmallProduct{T}"/>.
+    /// blocked GEMM, which costs more than their arithmetic: see <see cref="SmallProduct{T, TV, TO}"/>.
     /// </summary>
     private static void Product<T>(bool transA, bool transB, int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc, bool accumulate)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (m > SmallSize || n > SmallSize || k > SmallSize || !Vector512.IsHardwareAccelerated || Gemm.ForcedVectorBits >= 0)
+        var bits = Gemm.VectorBits<T>();
+        if (m > SmallSize || n > SmallSize || k > SmallSize || bits == 0 || Gemm.ForcedVectorBits >= 0)
         {
             Gemm.Serial(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
             return;
@@ -484,12 +517,23 @@ internal static class AttentionKernels
             // op(B) = the stored n×k B transposed: copy it to k×n rows first.
             var bt = TransposeBuffer<T>.Get(k * n);
             Transpose(b, ldb, n, k, bt);
-
-            SmallProduct(transA, m, n, k, a, lda, bt, n, c, ldc, accumulate);
-            return;
+            b = bt;
+            ldb = n;
         }
 
-        SmallProduct(transA, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+        // The width of the GEMM's own micro-kernel, so that the products have its bits.
+        switch (bits)
+        {
+            case 512:
+                SmallProduct<T, Vector512<T>, Small512<T>>(transA, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+                break;
+            case 256:
+                SmallProduct<T, Vector256<T>, Small256<T>>(transA, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+                break;
+            default:
+                SmallProduct<T, Vector128<T>, Small128<T>>(transA, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+                break;
+        }
     }
 
     /// <summary>dst[p·n + j] = src[j·lds + p] for j &lt; n, p &lt; k: whole 16×16 (float32) or 8×8 (float64) blocks in registers with AVX-512.</summary>
@@ -522,13 +566,15 @@ internal static class AttentionKernels
 
     /// <summary>
     /// C (+)= op(A)·B with B stored k×n: each element is an FMA chain over p from zero, added to C when accumulating,
-    /// as in the GEMM's micro-kernel. Four rows of C by two vectors of columns at a time, then one row or one vector,
+    /// as in the GEMM's micro-kernel of the same width. Four rows of C by two vectors of columns at a time, then one row or one vector,
     /// then single columns.
     /// </summary>
-    private static void SmallProduct<T>(bool transA, int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc, bool accumulate)
+    private static void SmallProduct<T, TV, TO>(bool transA, int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc, bool accumulate)
         where T : unmanaged, IFloatingPointIeee754<T>
+        where TV : struct
+        where TO : ISmallVector<T, TV>
     {
-        var w = Vector512<T>.Count;
+        var w = TO.Count;
         nint rowStep = transA ? 1 : lda;
         nint pStep = transA ? lda : 1;
         ref var ra = ref MemoryMarshal.GetReference(a);
@@ -548,52 +594,52 @@ internal static class AttentionKernels
             var j = 0;
             for (; j + (2 * w) <= n; j += 2 * w)
             {
-                Vector512<T> s00 = default, s01 = default, s10 = default, s11 = default, s20 = default, s21 = default, s30 = default, s31 = default;
+                TV s00 = default, s01 = default, s10 = default, s11 = default, s20 = default, s21 = default, s30 = default, s31 = default;
                 for (nint p = 0; p < k; p++)
                 {
                     ref var bp = ref Unsafe.Add(ref rb, (p * ldb) + j);
-                    var b0 = Vector512.LoadUnsafe(ref bp);
-                    var b1 = Vector512.LoadUnsafe(ref bp, (nuint)w);
-                    var x = Vector512.Create(Unsafe.Add(ref a0, p * pStep));
-                    s00 = GemmMath.Fma(x, b0, s00);
-                    s01 = GemmMath.Fma(x, b1, s01);
-                    x = Vector512.Create(Unsafe.Add(ref a1, p * pStep));
-                    s10 = GemmMath.Fma(x, b0, s10);
-                    s11 = GemmMath.Fma(x, b1, s11);
-                    x = Vector512.Create(Unsafe.Add(ref a2, p * pStep));
-                    s20 = GemmMath.Fma(x, b0, s20);
-                    s21 = GemmMath.Fma(x, b1, s21);
-                    x = Vector512.Create(Unsafe.Add(ref a3, p * pStep));
-                    s30 = GemmMath.Fma(x, b0, s30);
-                    s31 = GemmMath.Fma(x, b1, s31);
+                    var b0 = TO.Load(ref bp);
+                    var b1 = TO.Load(ref Unsafe.Add(ref bp, w));
+                    var x = TO.Broadcast(Unsafe.Add(ref a0, p * pStep));
+                    s00 = TO.Fma(x, b0, s00);
+                    s01 = TO.Fma(x, b1, s01);
+                    x = TO.Broadcast(Unsafe.Add(ref a1, p * pStep));
+                    s10 = TO.Fma(x, b0, s10);
+                    s11 = TO.Fma(x, b1, s11);
+                    x = TO.Broadcast(Unsafe.Add(ref a2, p * pStep));
+                    s20 = TO.Fma(x, b0, s20);
+                    s21 = TO.Fma(x, b1, s21);
+                    x = TO.Broadcast(Unsafe.Add(ref a3, p * pStep));
+                    s30 = TO.Fma(x, b0, s30);
+                    s31 = TO.Fma(x, b1, s31);
                 }
 
-                Put(ref Unsafe.Add(ref c0, j), s00, accumulate);
-                Put(ref Unsafe.Add(ref c0, j + w), s01, accumulate);
-                Put(ref Unsafe.Add(ref c1, j), s10, accumulate);
-                Put(ref Unsafe.Add(ref c1, j + w), s11, accumulate);
-                Put(ref Unsafe.Add(ref c2, j), s20, accumulate);
-                Put(ref Unsafe.Add(ref c2, j + w), s21, accumulate);
-                Put(ref Unsafe.Add(ref c3, j), s30, accumulate);
-                Put(ref Unsafe.Add(ref c3, j + w), s31, accumulate);
+                TO.Put(ref Unsafe.Add(ref c0, j), s00, accumulate);
+                TO.Put(ref Unsafe.Add(ref c0, j + w), s01, accumulate);
+                TO.Put(ref Unsafe.Add(ref c1, j), s10, accumulate);
+                TO.Put(ref Unsafe.Add(ref c1, j + w), s11, accumulate);
+                TO.Put(ref Unsafe.Add(ref c2, j), s20, accumulate);
+                TO.Put(ref Unsafe.Add(ref c2, j + w), s21, accumulate);
+                TO.Put(ref Unsafe.Add(ref c3, j), s30, accumulate);
+                TO.Put(ref Unsafe.Add(ref c3, j + w), s31, accumulate);
             }
 
             for (; j + w <= n; j += w)
             {
-                Vector512<T> s0 = default, s1 = default, s2 = default, s3 = default;
+                TV s0 = default, s1 = default, s2 = default, s3 = default;
                 for (nint p = 0; p < k; p++)
                 {
-                    var b0 = Vector512.LoadUnsafe(ref Unsafe.Add(ref rb, (p * ldb) + j));
-                    s0 = GemmMath.Fma(Vector512.Create(Unsafe.Add(ref a0, p * pStep)), b0, s0);
-                    s1 = GemmMath.Fma(Vector512.Create(Unsafe.Add(ref a1, p * pStep)), b0, s1);
-                    s2 = GemmMath.Fma(Vector512.Create(Unsafe.Add(ref a2, p * pStep)), b0, s2);
-                    s3 = GemmMath.Fma(Vector512.Create(Unsafe.Add(ref a3, p * pStep)), b0, s3);
+                    var b0 = TO.Load(ref Unsafe.Add(ref rb, (p * ldb) + j));
+                    s0 = TO.Fma(TO.Broadcast(Unsafe.Add(ref a0, p * pStep)), b0, s0);
+                    s1 = TO.Fma(TO.Broadcast(Unsafe.Add(ref a1, p * pStep)), b0, s1);
+                    s2 = TO.Fma(TO.Broadcast(Unsafe.Add(ref a2, p * pStep)), b0, s2);
+                    s3 = TO.Fma(TO.Broadcast(Unsafe.Add(ref a3, p * pStep)), b0, s3);
                 }
 
-                Put(ref Unsafe.Add(ref c0, j), s0, accumulate);
-                Put(ref Unsafe.Add(ref c1, j), s1, accumulate);
-                Put(ref Unsafe.Add(ref c2, j), s2, accumulate);
-                Put(ref Unsafe.Add(ref c3, j), s3, accumulate);
+                TO.Put(ref Unsafe.Add(ref c0, j), s0, accumulate);
+                TO.Put(ref Unsafe.Add(ref c1, j), s1, accumulate);
+                TO.Put(ref Unsafe.Add(ref c2, j), s2, accumulate);
+                TO.Put(ref Unsafe.Add(ref c3, j), s3, accumulate);
             }
 
             for (; j < n; j++)
@@ -612,13 +658,13 @@ internal static class AttentionKernels
             var j = 0;
             for (; j + w <= n; j += w)
             {
-                var s0 = Vector512<T>.Zero;
+                TV s0 = default;
                 for (nint p = 0; p < k; p++)
                 {
-                    s0 = GemmMath.Fma(Vector512.Create(Unsafe.Add(ref a0, p * pStep)), Vector512.LoadUnsafe(ref Unsafe.Add(ref rb, (p * ldb) + j)), s0);
+                    s0 = TO.Fma(TO.Broadcast(Unsafe.Add(ref a0, p * pStep)), TO.Load(ref Unsafe.Add(ref rb, (p * ldb) + j)), s0);
                 }
 
-                Put(ref Unsafe.Add(ref c0, j), s0, accumulate);
+                TO.Put(ref Unsafe.Add(ref c0, j), s0, accumulate);
             }
 
             for (; j < n; j++)
@@ -628,29 +674,105 @@ internal static class AttentionKernels
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Put<T>(ref T c, Vector512<T> sum, bool accumulate)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (accumulate)
-        {
-            sum += Vector512.LoadUnsafe(ref c);
-        }
-
-        sum.StoreUnsafe(ref c);
-    }
-
-    /// <summary>One element: c (+)= Σ_p a[p·pStep]·b[p·ldb], an FMA chain from zero.</summary>
+    /// <summary>
+    /// One element: c (+)= Σ_p a[p·pStep]·b[p·ldb], a chain of multiply-adds from zero, fused wherever the CPU has FMA
+    /// (as the GEMM's vector kernels take them, so an edge column gets the bits of a GEMM edge tile).
+    /// </summary>
     private static void ColumnTail<T>(ref T a, nint pStep, ref T b, int ldb, int k, ref T c, bool accumulate)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var sum = T.Zero;
         for (nint p = 0; p < k; p++)
         {
-            sum = T.FusedMultiplyAdd(Unsafe.Add(ref a, p * pStep), Unsafe.Add(ref b, p * ldb), sum);
+            sum = MultiplyAdd(Unsafe.Add(ref a, p * pStep), Unsafe.Add(ref b, p * ldb), sum);
         }
 
         c = accumulate ? c + sum : sum;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static T MultiplyAdd<T>(T a, T b, T c)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => typeof(T) == typeof(float)
+            ? Unsafe.BitCast<float, T>(VectorMath.MultiplyAdd(Unsafe.BitCast<T, float>(a), Unsafe.BitCast<T, float>(b), Unsafe.BitCast<T, float>(c)))
+            : Unsafe.BitCast<double, T>(VectorMath.MultiplyAdd(Unsafe.BitCast<T, double>(a), Unsafe.BitCast<T, double>(b), Unsafe.BitCast<T, double>(c)));
+
+    /// <summary>The vector operations of <see cref="SmallProduct{T, TV, TO}"/>, one implementation per width.</summary>
+    private interface ISmallVector<T, TV>
+        where T : unmanaged
+        where TV : struct
+    {
+        /// <summary>The lanes of a vector.</summary>
+        static abstract int Count { get; }
+
+        /// <summary>The vector at <paramref name="source"/>.</summary>
+        static abstract TV Load(ref T source);
+
+        /// <summary>Every lane <paramref name="value"/>.</summary>
+        static abstract TV Broadcast(T value);
+
+        /// <summary>x·y + z with the GEMM micro-kernel's multiply-add of this width (<see cref="GemmMath"/>).</summary>
+        static abstract TV Fma(TV x, TV y, TV z);
+
+        /// <summary>Stores <paramref name="sum"/> at <paramref name="c"/>, or adds it to what is there.</summary>
+        static abstract void Put(ref T c, TV sum, bool accumulate);
+    }
+
+    private readonly struct Small512<T> : ISmallVector<T, Vector512<T>>
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public static int Count => Vector512<T>.Count;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<T> Load(ref T source) => Vector512.LoadUnsafe(ref source);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<T> Broadcast(T value) => Vector512.Create(value);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<T> Fma(Vector512<T> x, Vector512<T> y, Vector512<T> z) => GemmMath.Fma(x, y, z);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Put(ref T c, Vector512<T> sum, bool accumulate)
+            => (accumulate ? sum + Vector512.LoadUnsafe(ref c) : sum).StoreUnsafe(ref c);
+    }
+
+    private readonly struct Small256<T> : ISmallVector<T, Vector256<T>>
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public static int Count => Vector256<T>.Count;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<T> Load(ref T source) => Vector256.LoadUnsafe(ref source);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<T> Broadcast(T value) => Vector256.Create(value);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<T> Fma(Vector256<T> x, Vector256<T> y, Vector256<T> z) => GemmMath.Fma(x, y, z);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Put(ref T c, Vector256<T> sum, bool accumulate)
+            => (accumulate ? sum + Vector256.LoadUnsafe(ref c) : sum).StoreUnsafe(ref c);
+    }
+
+    private readonly struct Small128<T> : ISmallVector<T, Vector128<T>>
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public static int Count => Vector128<T>.Count;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<T> Load(ref T source) => Vector128.LoadUnsafe(ref source);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<T> Broadcast(T value) => Vector128.Create(value);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<T> Fma(Vector128<T> x, Vector128<T> y, Vector128<T> z) => GemmMath.Fma(x, y, z);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Put(ref T c, Vector128<T> sum, bool accumulate)
+            => (accumulate ? sum + Vector128.LoadUnsafe(ref c) : sum).StoreUnsafe(ref c);
     }
 
     /// <summary>dq by (batch matrix, block of query rows) items, and Σ dP⊙P of every row into <c>dots</c> when it is not null.</summary>

@@ -151,6 +151,25 @@ public class AttentionTests
         }
     }
 
+    /// <summary>
+    /// In float32 with rows of at least 16 keys, the fused forward has the composed form's bits on every vector width: its
+    /// small products are FMA chains in the GEMM micro-kernel's order, and its weights rows are the softmax operator's
+    /// row kernel (the CI runs the suite at 512, 256 and 128 bits).
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void KernelPathForwardHasTheComposedBitsInFloat32(bool causal)
+    {
+        var q = Tensor.RandN(S(64, 4, 16, 16), 31, DType.Float32);
+        var k = Tensor.RandN(S(64, 4, 16, 16), 32, DType.Float32);
+        var v = Tensor.RandN(S(64, 4, 16, 16), 33, DType.Float32);
+        var y = Tensor.ScaledDotProductAttention(q, k, v, causal: causal).AsSpan<float>().ToArray();
+        var yc = Tensor.ScaledDotProductAttentionComposed(q, k, v, causal: causal).AsSpan<float>().ToArray();
+        var differ = Enumerable.Range(0, y.Length).Count(i => BitConverter.SingleToInt32Bits(y[i]) != BitConverter.SingleToInt32Bits(yc[i]));
+        Assert.True(differ == 0, $"{differ} of {y.Length} elements differ from the composed form (causal {causal}, {System.Numerics.Vector<byte>.Count * 8}-bit Vector<T>)");
+    }
+
     [Fact]
     public void KernelPathGivesTheComposedSecondDerivatives()
     {
