@@ -164,7 +164,7 @@ internal static class AttentionKernels
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var masked = layout.HasMask;
-        if (typeof(T) == typeof(float) && (FastExp.IsSupported || row.Length >= 16))
+        if (typeof(T) == typeof(float) && FastExp.IsSupported)
         {
             var r = MemoryMarshal.Cast<T, float>(row);
             var factor = float.CreateTruncating(scale);
@@ -175,7 +175,7 @@ internal static class AttentionKernels
                 factor = 1f;
             }
 
-            return float.IsFinite(1f / (FastExp.IsSupported ? SoftmaxRowSingle(r, factor, end) : SoftmaxRowNarrow(r, factor, end, masked)));
+            return float.IsFinite(1f / SoftmaxRowSingle(r, factor, end));
         }
 
         TensorPrimitives.Multiply(row[..extent], scale, row[..extent]);
@@ -286,24 +286,37 @@ internal static class AttentionKernels
     }
 
     /// <summary>
-    /// The float32 softmax of a row (of at least 16 elements) on vectors narrower than 512 bits, as
-    /// <see cref="SoftmaxRowSingle"/> takes it: x·<paramref name="scale"/> below <paramref name="end"/> (already scaled when
-    /// <paramref name="scaled"/>), −∞ from it, then the softmax operator's own row kernel (<see cref="FastExp.SoftmaxRows"/>:
-    /// its maximum, its exponentials and their sum, the product by the reciprocal), so the weights have the bits of the
-    /// composed form's. The exponentials past <paramref name="end"/> are computed (they are 0).
+    /// The float32 weights of a block of rows (of at least 16 keys) on vectors narrower than 512 bits: each row scaled,
+    /// masked and −∞ past its end as <see cref="WeightsRow"/> makes it, then the softmax operator's own kernel over the
+    /// whole block in one call (<see cref="FastExp.SoftmaxRows"/>), so the weights have the bits of the composed form's.
+    /// The exponentials past a row's end are computed (they are 0). Fully masked rows are NaN; a row whose weights come
+    /// out NaN (a NaN or infinite score; then the whole row is NaN) gets every key (its end becomes <paramref name="lk"/>).
     /// </summary>
-    /// <returns>The sum of the exponentials.</returns>
-    private static float SoftmaxRowNarrow(Span<float> row, float scale, int end, bool scaled)
+    private static void WeightsBlockNarrow(AttentionLayout layout, int b, int r0, Span<float> block, Span<int> ends, float scale, int lk)
     {
-        if (!scaled)
+        for (var r = 0; r < ends.Length; r++)
         {
-            TensorPrimitives.Multiply(row[..end], scale, row[..end]);
+            var row = block.Slice(r * lk, lk);
+            var e = ends[r];
+            if (e == FullyMasked)
+            {
+                row.Fill(float.NaN);
+                continue;
+            }
+
+            TensorPrimitives.Multiply(row[..e], scale, row[..e]);
+            layout.MaskRow(b, r0 + r, row[..e]);
+            row[e..].Fill(float.NegativeInfinity);
         }
 
-        row[end..].Fill(float.NegativeInfinity);
-        var sum = FastExp.ExpShifted(row, FastExp.MaxIgnoringNaN(row), row, store: true);
-        TensorPrimitives.Multiply(row, 1f / sum, row);
-        return sum;
+        FastExp.SoftmaxRows(block, block, lk, log: false);
+        for (var r = 0; r < ends.Length; r++)
+        {
+            if (ends[r] != FullyMasked && float.IsNaN(block[r * lk]))
+            {
+                ends[r] = lk;
+            }
+        }
     }
 
     /// <summary>The largest lane, as <see cref="FastExp"/> reduces its maximum.</summary>
@@ -420,20 +433,27 @@ internal static class AttentionKernels
                 var block = p.AsSpan(first * lk, rows * lk);
                 Product<T>(false, true, rows, extent, d, q.AsSpan(qOffset + (first * d), rows * d), d, k.AsSpan(kOffset + (b * lk * d), extent * d), d, block, lk, false);
 
-                for (var r = 0; r < rows; r++)
+                if (typeof(T) == typeof(float) && !FastExp.IsSupported && lk >= 16)
                 {
-                    var row = block.Slice(r * lk, lk);
-                    var e = ends[first + r];
-                    if (e == FullyMasked)
+                    WeightsBlockNarrow(layout, b, r0, MemoryMarshal.Cast<T, float>(block), ends.AsSpan(first, rows), float.CreateTruncating(scale), lk);
+                }
+                else
+                {
+                    for (var r = 0; r < rows; r++)
                     {
-                        row.Fill(T.NaN);
-                        continue;
-                    }
+                        var row = block.Slice(r * lk, lk);
+                        var e = ends[first + r];
+                        if (e == FullyMasked)
+                        {
+                            row.Fill(T.NaN);
+                            continue;
+                        }
 
-                    if (!WeightsRow(layout, b, r0 + r, row, scale, e, extent))
-                    {
-                        // NaN weights over the whole row: every key takes part, as in the composed form.
-                        ends[first + r] = lk;
+                        if (!WeightsRow(layout, b, r0 + r, row, scale, e, extent))
+                        {
+                            // NaN weights over the whole row: every key takes part, as in the composed form.
+                            ends[first + r] = lk;
+                        }
                     }
                 }
 
