@@ -704,18 +704,11 @@ internal static class AttentionKernels
         var sum = T.Zero;
         for (nint p = 0; p < k; p++)
         {
-            sum = MultiplyAdd(Unsafe.Add(ref a, p * pStep), Unsafe.Add(ref b, p * ldb), sum);
+            sum = VectorMath.MultiplyAdd(Unsafe.Add(ref a, p * pStep), Unsafe.Add(ref b, p * ldb), sum);
         }
 
         c = accumulate ? c + sum : sum;
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static T MultiplyAdd<T>(T a, T b, T c)
-        where T : unmanaged, IFloatingPointIeee754<T>
-        => typeof(T) == typeof(float)
-            ? Unsafe.BitCast<float, T>(VectorMath.MultiplyAdd(Unsafe.BitCast<T, float>(a), Unsafe.BitCast<T, float>(b), Unsafe.BitCast<T, float>(c)))
-            : Unsafe.BitCast<double, T>(VectorMath.MultiplyAdd(Unsafe.BitCast<T, double>(a), Unsafe.BitCast<T, double>(b), Unsafe.BitCast<T, double>(c)));
 
     /// <summary>The vector operations of <see cref="SmallProduct{T, TV, TO}"/>, one implementation per width.</summary>
     private interface ISmallVector<T, TV>

@@ -91,7 +91,7 @@ public static class ExpKernel
         var y = Vector<double>.One - ((lo - (r * cr / (new Vector<double>(2.0) - cr))) - hi);
 
         // Where every |c| ≤ 708, |k| ≤ 1022 and y·2ᵏ is a normal double: one exact multiplication by 2ᵏ gives the bits of
-        // the two-step scale, with five instructions fewer (10⁶ exps on 256 bits 1.30 → 1.10 ms, AMD EPYC Zen 5).
+        // the two-step scale, with five instructions fewer (10⁶ exps on 256 bits 1.41 → 1.19 ms, AMD EPYC Zen 5).
         var e = Vector.GreaterThanAny(Vector.Abs(c), new Vector<double>(708.0)) ? ScaleByPowerOfTwo(y, k) : y * PowerOfTwo(k);
         return Vector.ConditionalSelect(Vector.Equals(x, x), e, x);
     }
@@ -696,6 +696,14 @@ internal static class VectorMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float MultiplyAdd(float a, float b, float c)
         => Fma.IsSupported || AdvSimd.IsSupported ? MathF.FusedMultiplyAdd(a, b, c) : (a * b) + c;
+
+    /// <summary>a·b + c for float32 or float64 <typeparamref name="T"/>, as the overloads above take it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T MultiplyAdd<T>(T a, T b, T c)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => typeof(T) == typeof(float)
+            ? Unsafe.BitCast<float, T>(MultiplyAdd(Unsafe.BitCast<T, float>(a), Unsafe.BitCast<T, float>(b), Unsafe.BitCast<T, float>(c)))
+            : Unsafe.BitCast<double, T>(MultiplyAdd(Unsafe.BitCast<T, double>(a), Unsafe.BitCast<T, double>(b), Unsafe.BitCast<T, double>(c)));
 
     /// <summary>Refuses a destination of <paramref name="y"/> elements for a source of <paramref name="x"/>.</summary>
     public static void CheckLength(int x, int y, string op)

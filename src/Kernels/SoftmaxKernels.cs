@@ -309,7 +309,6 @@ internal static class SoftmaxKernels
         }
     }
 
-    /// <summary>The forward over rows or column tiles [start, end).</summary>
     /// <summary>The outer blocks [start, end) of a logsumexp, each on one thread.</summary>
     private readonly struct LogSumExpJob<T>(T[] x, int xOffset, T[] r, int rOffset, int size, int inner) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -323,6 +322,7 @@ internal static class SoftmaxKernels
                 inner);
     }
 
+    /// <summary>The forward over rows or column tiles [start, end).</summary>
     private readonly struct ForwardJob<T>(T[] x, int xOffset, T[] y, int size, int inner, int tile, int tiles, bool log) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
     {
