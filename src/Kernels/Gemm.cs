@@ -17,7 +17,8 @@ namespace Autograd.Kernels;
 /// contiguous, zero-padded panels (thread-local, 64-byte aligned buffers reused from call to call), and a register-blocked
 /// micro-kernel multiplies an MR-row panel of A by an NR-column panel of B with fused multiply-adds, keeping the
 /// MR×NR tile of C in registers. The micro-kernel uses 512-bit vectors when the hardware accelerates them (8×32 floats or
-/// 8×16 doubles, with the transposing packs done by AVX-512 shuffles), else 256-bit, else 128-bit, else scalars. A product
+/// 8×16 doubles), else 256-bit (6×16 / 6×8), else 128-bit (6×8 / 6×4), else scalars; the packs that transpose (rows of A
+/// into MR-row panels, a transposed B into NR-column panels) move whole blocks with shuffles at the kernel's own width. A product
 /// with one row or one column (matrix-vector) is done with dot products or scaled row sums instead.
 /// </para>
 /// <para>
@@ -371,6 +372,12 @@ internal static class Driver<T, TKernel>
     /// <summary>True when the 512-bit kernel (MR = 8, NR = 2 vectors) runs, so packing can transpose whole vector blocks.</summary>
     private static bool Fast512 => typeof(TKernel) == typeof(Kernel512<T>) && Avx512F.IsSupported && MR == 8 && NR == 2 * Vector512<T>.Count;
 
+    /// <summary>True when the 256-bit kernel (MR = 6, NR = 2 vectors) runs on AVX, so packing can transpose whole vector blocks.</summary>
+    private static bool Fast256 => typeof(TKernel) == typeof(Kernel256<T>) && Avx.IsSupported && MR == 6 && NR == 2 * Vector256<T>.Count;
+
+    /// <summary>True when the 128-bit kernel (MR = 6, NR = 2 vectors) runs on SSE2 or AdvSIMD, so packing can transpose whole vector blocks.</summary>
+    private static bool Fast128 => typeof(TKernel) == typeof(Kernel128<T>) && Transpose128.IsSupported && MR == 6 && NR == 2 * Vector128<T>.Count;
+
     // A block of MC×KC packed A stays in L2 while every NR-column panel of the packed KC×NC block of B passes through L1.
     private static int MC => (240 / MR) * MR;
 
@@ -572,6 +579,30 @@ internal static class Driver<T, TKernel>
                         }
                     }
                 }
+                else if (Fast256 && nr == NR)
+                {
+                    var step = Vector256<T>.Count;
+                    for (; p0 + step <= kc; p0 += step)
+                    {
+                        for (var jb = 0; jb < NR; jb += step)
+                        {
+                            ref var s = ref Unsafe.Add(ref src, ((nint)jb * ldb) + p0);
+                            Transpose256.Square(ref s, ldb, ref Unsafe.Add(ref panel, (p0 * NR) + jb), NR);
+                        }
+                    }
+                }
+                else if (Fast128 && nr == NR)
+                {
+                    var step = Vector128<T>.Count;
+                    for (; p0 + step <= kc; p0 += step)
+                    {
+                        for (var jb = 0; jb < NR; jb += step)
+                        {
+                            ref var s = ref Unsafe.Add(ref src, ((nint)jb * ldb) + p0);
+                            Transpose128.Square(ref s, ldb, ref Unsafe.Add(ref panel, (p0 * NR) + jb), NR);
+                        }
+                    }
+                }
 
                 for (var j = 0; j < nr; j++)
                 {
@@ -652,6 +683,23 @@ internal static class Driver<T, TKernel>
                         {
                             Transpose512.Block8x8(ref Unsafe.As<T, double>(ref s), lda, ref Unsafe.As<T, double>(ref d), MR);
                         }
+                    }
+                }
+                else if (Fast256 && mr == MR)
+                {
+                    // MR = 6 rows by one vector of columns, transposed in registers.
+                    var step = Vector256<T>.Count;
+                    for (; p0 + step <= kc; p0 += step)
+                    {
+                        Transpose256.Panel6(ref Unsafe.Add(ref src, p0), lda, ref Unsafe.Add(ref panel, p0 * MR));
+                    }
+                }
+                else if (Fast128 && mr == MR)
+                {
+                    var step = Vector128<T>.Count;
+                    for (; p0 + step <= kc; p0 += step)
+                    {
+                        Transpose128.Panel6(ref Unsafe.Add(ref src, p0), lda, ref Unsafe.Add(ref panel, p0 * MR));
                     }
                 }
 
@@ -1056,166 +1104,5 @@ internal readonly struct Kernel128<T> : IMicroKernel<T>
 
         v0.StoreUnsafe(ref row);
         v1.StoreUnsafe(ref row, n);
-    }
-}
-
-/// <summary>In-register block transposes with AVX-512 shuffles, for packing operands whose panels run across rows.</summary>
-internal static class Transpose512
-{
-    /// <summary>
-    /// The square block of one 512-bit vector's width (16×16 float32 or 8×8 float64):
-    /// dst[q·ldd + r] = src[r·lds + q] for r, q &lt; Vector512&lt;T&gt;.Count.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Square<T>(ref T src, nint lds, ref T dst, nint ldd)
-    {
-        if (typeof(T) == typeof(float))
-        {
-            Block16x16(ref Unsafe.As<T, float>(ref src), lds, ref Unsafe.As<T, float>(ref dst), ldd);
-        }
-        else
-        {
-            Block8x8(ref Unsafe.As<T, double>(ref src), lds, ref Unsafe.As<T, double>(ref dst), ldd);
-        }
-    }
-
-    /// <summary>dst[q·ldd + r] = src[r·lds + q] for r, q &lt; 16.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Block16x16(ref float src, nint lds, ref float dst, nint ldd)
-    {
-        var r0 = Vector512.LoadUnsafe(ref src);
-        var r1 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, lds));
-        var r2 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 2 * lds));
-        var r3 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 3 * lds));
-        var r4 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 4 * lds));
-        var r5 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 5 * lds));
-        var r6 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 6 * lds));
-        var r7 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 7 * lds));
-        var r8 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 8 * lds));
-        var r9 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 9 * lds));
-        var r10 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 10 * lds));
-        var r11 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 11 * lds));
-        var r12 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 12 * lds));
-        var r13 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 13 * lds));
-        var r14 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 14 * lds));
-        var r15 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 15 * lds));
-
-        // Within each 128-bit lane: 4×4 blocks. u[4g + s] lane l = column 4l + s, rows 4g … 4g + 3.
-        var (u0, u1, u2, u3) = Quad(r0, r1, r2, r3);
-        var (u4, u5, u6, u7) = Quad(r4, r5, r6, r7);
-        var (u8, u9, u10, u11) = Quad(r8, r9, r10, r11);
-        var (u12, u13, u14, u15) = Quad(r12, r13, r14, r15);
-
-        // Column q = 4l + s gathers lane l of u[s], u[4 + s], u[8 + s], u[12 + s].
-        Lanes(u0, u4, u8, u12, ref dst, 0, ldd);
-        Lanes(u1, u5, u9, u13, ref dst, 1, ldd);
-        Lanes(u2, u6, u10, u14, ref dst, 2, ldd);
-        Lanes(u3, u7, u11, u15, ref dst, 3, ldd);
-    }
-
-    /// <summary>dst[2q·8 + r] = src[r·lds + 2q] and dst[(2q + 1)·8 + r] = src[r·lds + 2q + 1] for r &lt; 8, q &lt; 8: an 8×16 block transposed into 128 contiguous elements.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Block8x16(ref float src, nint lds, ref float dst)
-    {
-        var r0 = Vector512.LoadUnsafe(ref src);
-        var r1 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, lds));
-        var r2 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 2 * lds));
-        var r3 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 3 * lds));
-        var r4 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 4 * lds));
-        var r5 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 5 * lds));
-        var r6 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 6 * lds));
-        var r7 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 7 * lds));
-        var (u0, u1, u2, u3) = Quad(r0, r1, r2, r3);
-        var (u4, u5, u6, u7) = Quad(r4, r5, r6, r7);
-
-        // x[s] = lanes 0, 1 of u[s] then of u[4 + s]; y[s] = lanes 2, 3 likewise.
-        var x0 = Avx512F.Shuffle4x128(u0, u4, 0x44);
-        var x1 = Avx512F.Shuffle4x128(u1, u5, 0x44);
-        var x2 = Avx512F.Shuffle4x128(u2, u6, 0x44);
-        var x3 = Avx512F.Shuffle4x128(u3, u7, 0x44);
-        var y0 = Avx512F.Shuffle4x128(u0, u4, 0xEE);
-        var y1 = Avx512F.Shuffle4x128(u1, u5, 0xEE);
-        var y2 = Avx512F.Shuffle4x128(u2, u6, 0xEE);
-        var y3 = Avx512F.Shuffle4x128(u3, u7, 0xEE);
-
-        // Columns (4l + s, 4l + s + 1), s even: lane l of u[s], u[4 + s], u[s + 1], u[5 + s].
-        Avx512F.Shuffle4x128(x0, x1, 0x88).StoreUnsafe(ref dst);
-        Avx512F.Shuffle4x128(x2, x3, 0x88).StoreUnsafe(ref dst, 16);
-        Avx512F.Shuffle4x128(x0, x1, 0xDD).StoreUnsafe(ref dst, 32);
-        Avx512F.Shuffle4x128(x2, x3, 0xDD).StoreUnsafe(ref dst, 48);
-        Avx512F.Shuffle4x128(y0, y1, 0x88).StoreUnsafe(ref dst, 64);
-        Avx512F.Shuffle4x128(y2, y3, 0x88).StoreUnsafe(ref dst, 80);
-        Avx512F.Shuffle4x128(y0, y1, 0xDD).StoreUnsafe(ref dst, 96);
-        Avx512F.Shuffle4x128(y2, y3, 0xDD).StoreUnsafe(ref dst, 112);
-    }
-
-    /// <summary>dst[q·ldd + r] = src[r·lds + q] for r, q &lt; 8.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Block8x8(ref double src, nint lds, ref double dst, nint ldd)
-    {
-        var r0 = Vector512.LoadUnsafe(ref src);
-        var r1 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, lds));
-        var r2 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 2 * lds));
-        var r3 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 3 * lds));
-        var r4 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 4 * lds));
-        var r5 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 5 * lds));
-        var r6 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 6 * lds));
-        var r7 = Vector512.LoadUnsafe(ref Unsafe.Add(ref src, 7 * lds));
-
-        // t[2g + s] lane l = column 2l + s, rows 2g, 2g + 1.
-        var t0 = Avx512F.UnpackLow(r0, r1);
-        var t1 = Avx512F.UnpackHigh(r0, r1);
-        var t2 = Avx512F.UnpackLow(r2, r3);
-        var t3 = Avx512F.UnpackHigh(r2, r3);
-        var t4 = Avx512F.UnpackLow(r4, r5);
-        var t5 = Avx512F.UnpackHigh(r4, r5);
-        var t6 = Avx512F.UnpackLow(r6, r7);
-        var t7 = Avx512F.UnpackHigh(r6, r7);
-
-        // Column q = 2l + s gathers lane l of t[s], t[2 + s], t[4 + s], t[6 + s].
-        Lanes(t0, t2, t4, t6, ref dst, 0, ldd);
-        Lanes(t1, t3, t5, t7, ref dst, 1, ldd);
-    }
-
-    /// <summary>Two unpack stages on four rows: result s, lane l = column 4l + s of the four rows.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector512<float>, Vector512<float>, Vector512<float>, Vector512<float>) Quad(Vector512<float> r0, Vector512<float> r1, Vector512<float> r2, Vector512<float> r3)
-    {
-        var t0 = Avx512F.UnpackLow(r0, r1).AsDouble();
-        var t1 = Avx512F.UnpackHigh(r0, r1).AsDouble();
-        var t2 = Avx512F.UnpackLow(r2, r3).AsDouble();
-        var t3 = Avx512F.UnpackHigh(r2, r3).AsDouble();
-        return (Avx512F.UnpackLow(t0, t2).AsSingle(), Avx512F.UnpackHigh(t0, t2).AsSingle(), Avx512F.UnpackLow(t1, t3).AsSingle(), Avx512F.UnpackHigh(t1, t3).AsSingle());
-    }
-
-    /// <summary>
-    /// Writes, for l &lt; 4, the vector (lane l of v0, v1, v2, v3) to row (step·l + <paramref name="first"/>) of dst, where
-    /// step is the elements per 128-bit lane: 4 for float, 2 for double.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Lanes(Vector512<float> v0, Vector512<float> v1, Vector512<float> v2, Vector512<float> v3, ref float dst, nint first, nint ldd)
-    {
-        var w0 = Avx512F.Shuffle4x128(v0, v1, 0x44);
-        var w1 = Avx512F.Shuffle4x128(v0, v1, 0xEE);
-        var w2 = Avx512F.Shuffle4x128(v2, v3, 0x44);
-        var w3 = Avx512F.Shuffle4x128(v2, v3, 0xEE);
-        Avx512F.Shuffle4x128(w0, w2, 0x88).StoreUnsafe(ref Unsafe.Add(ref dst, first * ldd));
-        Avx512F.Shuffle4x128(w0, w2, 0xDD).StoreUnsafe(ref Unsafe.Add(ref dst, (4 + first) * ldd));
-        Avx512F.Shuffle4x128(w1, w3, 0x88).StoreUnsafe(ref Unsafe.Add(ref dst, (8 + first) * ldd));
-        Avx512F.Shuffle4x128(w1, w3, 0xDD).StoreUnsafe(ref Unsafe.Add(ref dst, (12 + first) * ldd));
-    }
-
-    /// <inheritdoc cref="Lanes(Vector512{float}, Vector512{float}, Vector512{float}, Vector512{float}, ref float, nint, nint)"/>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Lanes(Vector512<double> v0, Vector512<double> v1, Vector512<double> v2, Vector512<double> v3, ref double dst, nint first, nint ldd)
-    {
-        var w0 = Avx512F.Shuffle4x128(v0, v1, 0x44);
-        var w1 = Avx512F.Shuffle4x128(v0, v1, 0xEE);
-        var w2 = Avx512F.Shuffle4x128(v2, v3, 0x44);
-        var w3 = Avx512F.Shuffle4x128(v2, v3, 0xEE);
-        Avx512F.Shuffle4x128(w0, w2, 0x88).StoreUnsafe(ref Unsafe.Add(ref dst, first * ldd));
-        Avx512F.Shuffle4x128(w0, w2, 0xDD).StoreUnsafe(ref Unsafe.Add(ref dst, (2 + first) * ldd));
-        Avx512F.Shuffle4x128(w1, w3, 0x88).StoreUnsafe(ref Unsafe.Add(ref dst, (4 + first) * ldd));
-        Avx512F.Shuffle4x128(w1, w3, 0xDD).StoreUnsafe(ref Unsafe.Add(ref dst, (6 + first) * ldd));
     }
 }

@@ -84,7 +84,8 @@ public static class LinearAlgebra
         var batchA = new Shape(a.Shape.Dims[..^2]);
         var batchB = new Shape(b.Shape.Dims[..^2]);
         var batch = Shape.Broadcast(batchA, batchB, "MatMul (batch dims)");
-        var y = Tensor.Empty(new Shape([.. batch.Dims, n, m]), a.DType);
+        // The product writes every element of y (zeros when the inner size is 0), so its storage is not cleared first.
+        var y = Tensor.Uninitialized(new Shape([.. batch.Dims, n, m]), a.DType);
         if (y.ElementCount > 0)
         {
             Dispatch.ByFloatType(a.DType, new ForwardWork(a, b, y, transA, transB, batchA, batchB, batch, n, k, m));

@@ -246,6 +246,26 @@ public class GemmTests
         AssertClose(expected.ToArray(), y.ToArray(), 1e-12);
     }
 
+    [Theory]
+    [MemberData(nameof(Flags))]
+    public void MatMulWithInnerSizeZeroIsZeros(bool transA, bool transB)
+    {
+        // The result's storage is not cleared before the product, which must write the empty sums' zeros itself.
+        foreach (var dtype in new[] { DType.Float32, DType.Float64 })
+        {
+            for (var round = 0; round < 3; round++)
+            {
+                // Large results and fresh garbage, so an uninitialised result would likely show old values.
+                _ = Tensor.Full(new Shape(64, 300), 7.0, dtype);
+                var a = Tensor.Zeros(transA ? new Shape(2, 0, 64) : new Shape(2, 64, 0), dtype);
+                var b = Tensor.Zeros(transB ? new Shape(300, 0) : new Shape(0, 300), dtype);
+                var y = LinearAlgebra.MatMulT(a, b, transA, transB);
+                Assert.Equal(new Shape(2, 64, 300), y.Shape);
+                Assert.All(y.ToArray(), v => Assert.Equal(0.0, v));
+            }
+        }
+    }
+
     [Fact]
     public void MatMulBackwardRecordsProductsWithoutTransposeCopies()
     {
