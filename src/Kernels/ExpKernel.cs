@@ -569,33 +569,58 @@ internal static class VectorMath
         return max;
     }
 
-    /// <summary>y = (x − <paramref name="a"/>) − <paramref name="b"/> lane by lane, in one pass, rounded after each subtraction.</summary>
-    public static void SubtractTwice(ReadOnlySpan<double> x, double a, double b, Span<double> y)
+    /// <summary>
+    /// y = (x − <paramref name="a"/>) − <paramref name="b"/> lane by lane, in one pass, rounded after each subtraction (the
+    /// log-softmax forward's last pass, with its bits: two passes of one subtraction each gave the same values).
+    /// </summary>
+    public static void SubtractTwice<T>(ReadOnlySpan<T> x, T a, T b, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var i = 0;
-        if (Wide)
+        CheckLength(x.Length, y.Length, "VectorMath.SubtractTwice");
+        ref var xr = ref MemoryMarshal.GetReference(x);
+        ref var yr = ref MemoryMarshal.GetReference(y);
+        var n = (nuint)x.Length;
+        nuint i = 0;
+        if (Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported)
         {
+            var w = (nuint)Vector512<T>.Count;
             var va = Vector512.Create(a);
             var vb = Vector512.Create(b);
-            for (; i <= x.Length - 8; i += 8)
+            for (; i + (2 * w) <= n; i += 2 * w)
             {
-                ((Vector512.Create(x.Slice(i, 8)) - va) - vb).CopyTo(y.Slice(i, 8));
+                var x0 = Vector512.LoadUnsafe(ref xr, i);
+                var x1 = Vector512.LoadUnsafe(ref xr, i + w);
+                ((x0 - va) - vb).StoreUnsafe(ref yr, i);
+                ((x1 - va) - vb).StoreUnsafe(ref yr, i + w);
+            }
+
+            for (; i + w <= n; i += w)
+            {
+                ((Vector512.LoadUnsafe(ref xr, i) - va) - vb).StoreUnsafe(ref yr, i);
             }
         }
-        else
+        else if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
         {
-            var n = Vector<double>.Count;
-            var va = new Vector<double>(a);
-            var vb = new Vector<double>(b);
-            for (; i <= x.Length - n; i += n)
+            var w = (nuint)Vector<T>.Count;
+            var va = new Vector<T>(a);
+            var vb = new Vector<T>(b);
+            for (; i + (2 * w) <= n; i += 2 * w)
             {
-                ((new Vector<double>(x.Slice(i, n)) - va) - vb).CopyTo(y.Slice(i, n));
+                var x0 = Vector.LoadUnsafe(ref xr, i);
+                var x1 = Vector.LoadUnsafe(ref xr, i + w);
+                ((x0 - va) - vb).StoreUnsafe(ref yr, i);
+                ((x1 - va) - vb).StoreUnsafe(ref yr, i + w);
+            }
+
+            for (; i + w <= n; i += w)
+            {
+                ((Vector.LoadUnsafe(ref xr, i) - va) - vb).StoreUnsafe(ref yr, i);
             }
         }
 
-        for (; i < x.Length; i++)
+        for (; i < n; i++)
         {
-            y[i] = (x[i] - a) - b;
+            Unsafe.Add(ref yr, i) = (Unsafe.Add(ref xr, i) - a) - b;
         }
     }
 

@@ -251,8 +251,7 @@ internal static class SoftmaxKernels
         if (log)
         {
             var lse = MathF.Log(FastExp.ExpShifted(src, max, dst, store: false));
-            TensorPrimitives.Subtract(src, max, dst);
-            TensorPrimitives.Subtract(dst, lse, dst);
+            VectorMath.SubtractTwice(src, max, lse, dst);
         }
         else
         {
@@ -677,8 +676,7 @@ internal static class LongRows
                 var dst = y.AsSpan(yOffset + at, n);
                 if (log)
                 {
-                    TensorPrimitives.Subtract(x.AsSpan(xOffset + at, n), max, dst);
-                    TensorPrimitives.Subtract(dst, lse, dst);
+                    VectorMath.SubtractTwice<T>(x.AsSpan(xOffset + at, n), max, lse, dst);
                 }
                 else
                 {
@@ -975,9 +973,7 @@ internal static class FastExp
             var sum = ExpShifted<TV, TS>(src, max, dst, store: !log, next, out var nextMax);
             if (log)
             {
-                var lse = MathF.Log(sum);
-                TensorPrimitives.Subtract(src, max, dst);
-                TensorPrimitives.Subtract(dst, lse, dst);
+                VectorMath.SubtractTwice(src, max, MathF.Log(sum), dst);
             }
             else
             {
