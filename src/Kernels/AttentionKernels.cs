@@ -556,20 +556,36 @@ internal static class AttentionKernels
         }
     }
 
-    /// <summary>dst[p·n + j] = src[j·lds + p] for j &lt; n, p &lt; k: whole 16×16 (float32) or 8×8 (float64) blocks in registers with AVX-512.</summary>
+    /// <summary>
+    /// dst[p·n + j] = src[j·lds + p] for j &lt; n, p &lt; k: whole square blocks of one vector each way in registers, at the
+    /// widest width with shuffles (AVX-512, AVX, SSE2 or AdvSIMD), then the edges element by element.
+    /// </summary>
     private static void Transpose<T>(ReadOnlySpan<T> src, int lds, int n, int k, Span<T> dst)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ref var rs = ref MemoryMarshal.GetReference(src);
         ref var rd = ref MemoryMarshal.GetReference(dst);
-        var tile = !Avx512F.IsSupported ? 0 : typeof(T) == typeof(float) ? 16 : 8;
+        var tile = Avx512F.IsSupported ? Vector512<T>.Count : Avx.IsSupported ? Vector256<T>.Count : Transpose128.IsSupported ? Vector128<T>.Count : 0;
         var nb = tile == 0 ? 0 : n / tile * tile;
         var kb = tile == 0 ? 0 : k / tile * tile;
         for (var j = 0; j < nb; j += tile)
         {
             for (var p = 0; p < kb; p += tile)
             {
-                Transpose512.Square(ref Unsafe.Add(ref rs, ((nint)j * lds) + p), lds, ref Unsafe.Add(ref rd, ((nint)p * n) + j), n);
+                ref var s = ref Unsafe.Add(ref rs, ((nint)j * lds) + p);
+                ref var d = ref Unsafe.Add(ref rd, ((nint)p * n) + j);
+                if (tile == Vector512<T>.Count && Avx512F.IsSupported)
+                {
+                    Transpose512.Square(ref s, lds, ref d, n);
+                }
+                else if (tile == Vector256<T>.Count && Avx.IsSupported)
+                {
+                    Transpose256.Square(ref s, lds, ref d, n);
+                }
+                else
+                {
+                    Transpose128.Square(ref s, lds, ref d, n);
+                }
             }
         }
 
