@@ -381,35 +381,41 @@ internal static class AttentionKernels
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var n = dp.Length;
-        var i = 0;
+        _ = p[..n];
         ref var rd = ref MemoryMarshal.GetReference(dp);
         ref var rp = ref MemoryMarshal.GetReference(p);
-        if (Vector512.IsHardwareAccelerated)
-        {
-            var w = Vector512<T>.Count;
-            var minusDot = Vector512.Create(-dot);
-            var factor = Vector512.Create(scale);
-            for (; i <= n - w; i += w)
-            {
-                ((Vector512.LoadUnsafe(ref rd, (nuint)i) + minusDot) * Vector512.LoadUnsafe(ref rp, (nuint)i) * factor).StoreUnsafe(ref rd, (nuint)i);
-            }
-        }
-        else if (Vector.IsHardwareAccelerated)
-        {
-            // The same operations on Vector<T> (256 bits on AVX2, 128 on ARM64): the same bits.
-            var w = Vector<T>.Count;
-            var minusDot = new Vector<T>(-dot);
-            var factor = new Vector<T>(scale);
-            for (; i <= n - w; i += w)
-            {
-                ((Vector.LoadUnsafe(ref rd, (nuint)i) + minusDot) * Vector.LoadUnsafe(ref rp, (nuint)i) * factor).StoreUnsafe(ref rd, (nuint)i);
-            }
-        }
 
+        // Every operation rounds on its own (no fused multiply-add), so every width gives the same bits.
+        var i = Gemm.VectorBits<T>() switch
+        {
+            512 => ScoresGradientVectors<T, Vector512<T>, Small512<T>>(ref rd, ref rp, n, dot, scale),
+            256 => ScoresGradientVectors<T, Vector256<T>, Small256<T>>(ref rd, ref rp, n, dot, scale),
+            128 => ScoresGradientVectors<T, Vector128<T>, Small128<T>>(ref rd, ref rp, n, dot, scale),
+            _ => 0,
+        };
         for (; i < n; i++)
         {
             dp[i] = (dp[i] - dot) * p[i] * scale;
         }
+    }
+
+    /// <summary>The whole vectors of <see cref="ScoresGradientRow{T}"/>; returns the elements done.</summary>
+    private static int ScoresGradientVectors<T, TV, TO>(ref T rd, ref T rp, int n, T dot, T scale)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TV : struct
+        where TO : ISmallVector<T, TV>
+    {
+        var w = TO.Count;
+        var minusDot = TO.Broadcast(-dot);
+        var factor = TO.Broadcast(scale);
+        var i = 0;
+        for (; i <= n - w; i += w)
+        {
+            ref var d = ref Unsafe.Add(ref rd, i);
+            TO.Store(TO.Multiply(TO.Multiply(TO.Add(TO.Load(ref d), minusDot), TO.Load(ref Unsafe.Add(ref rp, i))), factor), ref d);
+        }
+
+        return i;
     }
 
     /// <summary>Forward items [start, end): item = batch matrix · blocks + row block.</summary>
@@ -745,6 +751,15 @@ internal static class AttentionKernels
 
         /// <summary>Stores <paramref name="sum"/> at <paramref name="c"/>, or adds it to what is there.</summary>
         static abstract void Put(ref T c, TV sum, bool accumulate);
+
+        /// <summary>Stores <paramref name="value"/> at <paramref name="destination"/>.</summary>
+        static abstract void Store(TV value, ref T destination);
+
+        /// <summary>x + y, lane by lane.</summary>
+        static abstract TV Add(TV x, TV y);
+
+        /// <summary>x · y, lane by lane, rounded (not fused with anything).</summary>
+        static abstract TV Multiply(TV x, TV y);
     }
 
     private readonly struct Small512<T> : ISmallVector<T, Vector512<T>>
@@ -764,6 +779,15 @@ internal static class AttentionKernels
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Put(ref T c, Vector512<T> sum, bool accumulate)
             => (accumulate ? sum + Vector512.LoadUnsafe(ref c) : sum).StoreUnsafe(ref c);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Store(Vector512<T> value, ref T destination) => value.StoreUnsafe(ref destination);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<T> Add(Vector512<T> x, Vector512<T> y) => x + y;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<T> Multiply(Vector512<T> x, Vector512<T> y) => x * y;
     }
 
     private readonly struct Small256<T> : ISmallVector<T, Vector256<T>>
@@ -783,6 +807,15 @@ internal static class AttentionKernels
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Put(ref T c, Vector256<T> sum, bool accumulate)
             => (accumulate ? sum + Vector256.LoadUnsafe(ref c) : sum).StoreUnsafe(ref c);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Store(Vector256<T> value, ref T destination) => value.StoreUnsafe(ref destination);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<T> Add(Vector256<T> x, Vector256<T> y) => x + y;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<T> Multiply(Vector256<T> x, Vector256<T> y) => x * y;
     }
 
     private readonly struct Small128<T> : ISmallVector<T, Vector128<T>>
@@ -802,6 +835,15 @@ internal static class AttentionKernels
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Put(ref T c, Vector128<T> sum, bool accumulate)
             => (accumulate ? sum + Vector128.LoadUnsafe(ref c) : sum).StoreUnsafe(ref c);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Store(Vector128<T> value, ref T destination) => value.StoreUnsafe(ref destination);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<T> Add(Vector128<T> x, Vector128<T> y) => x + y;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<T> Multiply(Vector128<T> x, Vector128<T> y) => x * y;
     }
 
     /// <summary>dq by (batch matrix, block of query rows) items, and Σ dP⊙P of every row into <c>dots</c> when it is not null.</summary>
