@@ -378,6 +378,45 @@ internal static class Driver<T, TKernel>
     /// <summary>True when the 128-bit kernel (MR = 6, NR = 2 vectors) runs on SSE2 or AdvSIMD, so packing can transpose whole vector blocks.</summary>
     private static bool Fast128 => typeof(TKernel) == typeof(Kernel128<T>) && Transpose128.IsSupported && MR == 6 && NR == 2 * Vector128<T>.Count;
 
+    /// <summary>The columns of one in-register transpose for this kernel (one vector of its width), or 0 where packing copies element by element.</summary>
+    private static int TransposeStep => Fast512 ? Vector512<T>.Count : Fast256 ? Vector256<T>.Count : Fast128 ? Vector128<T>.Count : 0;
+
+    /// <summary>dst[q·NR + r] = src[r·lds + q] for r, q &lt; <see cref="TransposeStep"/>: a square block of a transposed B.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SquareBlock(ref T src, nint lds, ref T dst)
+    {
+        if (Fast512)
+        {
+            Transpose512.Square(ref src, lds, ref dst, NR);
+        }
+        else if (Fast256)
+        {
+            Transpose256.Square(ref src, lds, ref dst, NR);
+        }
+        else
+        {
+            Transpose128.Square(ref src, lds, ref dst, NR);
+        }
+    }
+
+    /// <summary>dst[q·MR + r] = src[r·lds + q] for r &lt; MR, q &lt; <see cref="TransposeStep"/>: one vector of columns of an A panel.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PanelBlock(ref T src, nint lds, ref T dst)
+    {
+        if (Fast512)
+        {
+            Transpose512.Panel8(ref src, lds, ref dst);
+        }
+        else if (Fast256)
+        {
+            Transpose256.Panel6(ref src, lds, ref dst);
+        }
+        else
+        {
+            Transpose128.Panel6(ref src, lds, ref dst);
+        }
+    }
+
     // A block of MC×KC packed A stays in L2 while every NR-column panel of the packed KC×NC block of B passes through L1.
     private static int MC => (240 / MR) * MR;
 
@@ -566,40 +605,15 @@ internal static class Driver<T, TKernel>
                 // op(B)(p, j) = b[j·ldb + p]: columns of the panel are contiguous in b.
                 ref var src = ref Unsafe.Add(ref b, (nint)j0 * ldb);
                 var p0 = 0;
-                if (Fast512 && nr == NR)
+                var step = TransposeStep;
+                if (step > 0 && nr == NR)
                 {
                     // Square blocks of one vector each way, transposed in registers.
-                    var step = Vector512<T>.Count;
                     for (; p0 + step <= kc; p0 += step)
                     {
                         for (var jb = 0; jb < NR; jb += step)
                         {
-                            ref var s = ref Unsafe.Add(ref src, ((nint)jb * ldb) + p0);
-                            Transpose512.Square(ref s, ldb, ref Unsafe.Add(ref panel, (p0 * NR) + jb), NR);
-                        }
-                    }
-                }
-                else if (Fast256 && nr == NR)
-                {
-                    var step = Vector256<T>.Count;
-                    for (; p0 + step <= kc; p0 += step)
-                    {
-                        for (var jb = 0; jb < NR; jb += step)
-                        {
-                            ref var s = ref Unsafe.Add(ref src, ((nint)jb * ldb) + p0);
-                            Transpose256.Square(ref s, ldb, ref Unsafe.Add(ref panel, (p0 * NR) + jb), NR);
-                        }
-                    }
-                }
-                else if (Fast128 && nr == NR)
-                {
-                    var step = Vector128<T>.Count;
-                    for (; p0 + step <= kc; p0 += step)
-                    {
-                        for (var jb = 0; jb < NR; jb += step)
-                        {
-                            ref var s = ref Unsafe.Add(ref src, ((nint)jb * ldb) + p0);
-                            Transpose128.Square(ref s, ldb, ref Unsafe.Add(ref panel, (p0 * NR) + jb), NR);
+                            SquareBlock(ref Unsafe.Add(ref src, ((nint)jb * ldb) + p0), ldb, ref Unsafe.Add(ref panel, (p0 * NR) + jb));
                         }
                     }
                 }
@@ -667,39 +681,13 @@ internal static class Driver<T, TKernel>
                 // op(A)(i, p) = a[i·lda + p]: rows of the panel are contiguous in a.
                 ref var src = ref Unsafe.Add(ref a, (nint)i0 * lda);
                 var p0 = 0;
-                if (Fast512 && mr == MR)
+                var step = TransposeStep;
+                if (step > 0 && mr == MR)
                 {
-                    // MR = 8 rows by one vector of columns, transposed in registers.
-                    var step = Vector512<T>.Count;
+                    // MR rows by one vector of columns, transposed in registers.
                     for (; p0 + step <= kc; p0 += step)
                     {
-                        ref var s = ref Unsafe.Add(ref src, p0);
-                        ref var d = ref Unsafe.Add(ref panel, p0 * MR);
-                        if (typeof(T) == typeof(float))
-                        {
-                            Transpose512.Block8x16(ref Unsafe.As<T, float>(ref s), lda, ref Unsafe.As<T, float>(ref d));
-                        }
-                        else
-                        {
-                            Transpose512.Block8x8(ref Unsafe.As<T, double>(ref s), lda, ref Unsafe.As<T, double>(ref d), MR);
-                        }
-                    }
-                }
-                else if (Fast256 && mr == MR)
-                {
-                    // MR = 6 rows by one vector of columns, transposed in registers.
-                    var step = Vector256<T>.Count;
-                    for (; p0 + step <= kc; p0 += step)
-                    {
-                        Transpose256.Panel6(ref Unsafe.Add(ref src, p0), lda, ref Unsafe.Add(ref panel, p0 * MR));
-                    }
-                }
-                else if (Fast128 && mr == MR)
-                {
-                    var step = Vector128<T>.Count;
-                    for (; p0 + step <= kc; p0 += step)
-                    {
-                        Transpose128.Panel6(ref Unsafe.Add(ref src, p0), lda, ref Unsafe.Add(ref panel, p0 * MR));
+                        PanelBlock(ref Unsafe.Add(ref src, p0), lda, ref Unsafe.Add(ref panel, p0 * MR));
                     }
                 }
 

@@ -25,6 +25,23 @@ internal static class Transpose512
         }
     }
 
+    /// <summary>
+    /// Eight rows by one 512-bit vector of columns into 8·Vector512&lt;T&gt;.Count contiguous elements:
+    /// dst[q·8 + r] = src[r·lds + q] for r &lt; 8, q &lt; Vector512&lt;T&gt;.Count.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Panel8<T>(ref T src, nint lds, ref T dst)
+    {
+        if (typeof(T) == typeof(float))
+        {
+            Block8x16(ref Unsafe.As<T, float>(ref src), lds, ref Unsafe.As<T, float>(ref dst));
+        }
+        else
+        {
+            Block8x8(ref Unsafe.As<T, double>(ref src), lds, ref Unsafe.As<T, double>(ref dst), 8);
+        }
+    }
+
     /// <summary>dst[q·ldd + r] = src[r·lds + q] for r, q &lt; 16.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Block16x16(ref float src, nint lds, ref float dst, nint ldd)
