@@ -155,12 +155,12 @@ internal static class AttentionKernels
     }
 
     /// <summary>
-    /// One row of P in place, from its scores for the keys below <paramref name="extent"/> (the rest is not read):
-    /// s·scale for the keys below <paramref name="end"/>, −∞ after them and at the keys the mask drops, then the softmax of
-    /// the whole row as the softmax operator computes a row (so the values are those of the composed form).
+    /// One row of P in place, from its scores for the keys below <paramref name="end"/> (the rest is not read):
+    /// s·scale for those keys, −∞ after them and at the keys the mask drops (<see cref="ScaleAndMaskRow{T}"/>), then the
+    /// softmax of the whole row as the softmax operator computes a row (so the values are those of the composed form).
     /// </summary>
     /// <returns>False when the weights are NaN (a NaN or infinite score): then the whole row is NaN.</returns>
-    private static bool WeightsRow<T>(AttentionLayout layout, int b, int i, Span<T> row, T scale, int end, int extent)
+    private static bool WeightsRow<T>(AttentionLayout layout, int b, int i, Span<T> row, T scale, int end)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var masked = layout.HasMask;
@@ -178,15 +178,25 @@ internal static class AttentionKernels
             return float.IsFinite(1f / SoftmaxRowSingle(r, factor, end));
         }
 
-        TensorPrimitives.Multiply(row[..extent], scale, row[..extent]);
-        row[end..].Fill(T.NegativeInfinity);
-        layout.MaskRow(b, i, row[..end]);
+        ScaleAndMaskRow(layout, b, i, row, scale, end);
         var max = TensorPrimitives.Max<T>(row);
         TensorPrimitives.Subtract(row, max, row);
         ExpKernel.Exp<T>(row, row);
         var sum = TensorPrimitives.Sum<T>(row);
         TensorPrimitives.Multiply(row, T.One / sum, row);
         return T.IsFinite(T.One / sum);
+    }
+
+    /// <summary>
+    /// The scores of row i of batch matrix b made ready for the softmax: s·scale for the keys below
+    /// <paramref name="end"/>, −∞ at the keys the mask drops and from <paramref name="end"/> on.
+    /// </summary>
+    private static void ScaleAndMaskRow<T>(AttentionLayout layout, int b, int i, Span<T> row, T scale, int end)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        TensorPrimitives.Multiply(row[..end], scale, row[..end]);
+        layout.MaskRow(b, i, row[..end]);
+        row[end..].Fill(T.NegativeInfinity);
     }
 
     /// <summary>
@@ -304,9 +314,7 @@ internal static class AttentionKernels
                 continue;
             }
 
-            TensorPrimitives.Multiply(row[..e], scale, row[..e]);
-            layout.MaskRow(b, r0 + r, row[..e]);
-            row[e..].Fill(float.NegativeInfinity);
+            ScaleAndMaskRow(layout, b, r0 + r, row, scale, e);
         }
 
         FastExp.SoftmaxRows(block, block, lk, log: false);
@@ -455,7 +463,7 @@ internal static class AttentionKernels
                             continue;
                         }
 
-                        if (!WeightsRow(layout, b, r0 + r, row, scale, e, extent))
+                        if (!WeightsRow(layout, b, r0 + r, row, scale, e))
                         {
                             // NaN weights over the whole row: every key takes part, as in the composed form.
                             ends[first + r] = lk;
