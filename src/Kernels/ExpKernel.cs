@@ -268,55 +268,35 @@ internal static class VectorMath
         // then calls each vector's load, function and store (measured: the 256-bit exp 2.6 times slower).
         if (Wide)
         {
-            Map512<TF>(x, y);
+            Map<TF, Vector512<double>, Double512>(x, y);
         }
         else
         {
-            MapVector<TF>(x, y);
+            Map<TF, Vector<double>, DoubleVector>(x, y);
         }
     }
 
-    private static void Map512<TF>(ReadOnlySpan<double> x, Span<double> y)
+    private static void Map<TF, TV, TS>(ReadOnlySpan<double> x, Span<double> y)
         where TF : IVectorFunction
+        where TV : struct
+        where TS : ISimdDouble<TV>
     {
         ref var xr = ref MemoryMarshal.GetReference(x);
         ref var yr = ref MemoryMarshal.GetReference(y);
         var length = (nuint)x.Length;
-        nuint i = 0;
-        for (; i + 8 <= length; i += 8)
-        {
-            TF.Apply(Vector512.LoadUnsafe(ref xr, i)).StoreUnsafe(ref yr, i);
-        }
-
-        if (i < length)
-        {
-            Span<double> buffer = stackalloc double[8];
-            buffer.Clear();
-            x[(int)i..].CopyTo(buffer);
-            TF.Apply(Vector512.Create<double>(buffer)).CopyTo(buffer);
-            buffer[..(int)(length - i)].CopyTo(y[(int)i..]);
-        }
-    }
-
-    private static void MapVector<TF>(ReadOnlySpan<double> x, Span<double> y)
-        where TF : IVectorFunction
-    {
-        ref var xr = ref MemoryMarshal.GetReference(x);
-        ref var yr = ref MemoryMarshal.GetReference(y);
-        var length = (nuint)x.Length;
-        var n = (nuint)Vector<double>.Count;
+        var n = (nuint)TS.Count;
         nuint i = 0;
         for (; i + n <= length; i += n)
         {
-            TF.Apply(Vector.LoadUnsafe(ref xr, i)).StoreUnsafe(ref yr, i);
+            TS.Store(TS.Apply<TF>(TS.Load(ref xr, i)), ref yr, i);
         }
 
         if (i < length)
         {
-            Span<double> buffer = stackalloc double[Vector<double>.Count];
+            Span<double> buffer = stackalloc double[TS.Count];
             buffer.Clear();
             x[(int)i..].CopyTo(buffer);
-            TF.Apply(new Vector<double>(buffer)).CopyTo(buffer);
+            TS.Store(TS.Apply<TF>(TS.Load(ref MemoryMarshal.GetReference(buffer), 0)), ref MemoryMarshal.GetReference(buffer), 0);
             buffer[..(int)(length - i)].CopyTo(y[(int)i..]);
         }
     }
@@ -379,42 +359,46 @@ internal static class VectorMath
             CheckLength(x.Length, y.Length, "VectorMath.ExpShiftedSum");
         }
 
-        return Wide ? ExpShiftedSum512(x, shift, y, store) : ExpShiftedSumVector(x, shift, y, store);
+        return Wide ? ExpShiftedSum<Vector512<double>, Double512>(x, shift, y, store) : ExpShiftedSum<Vector<double>, DoubleVector>(x, shift, y, store);
     }
 
-    private static double ExpShiftedSum512(ReadOnlySpan<double> x, double shift, Span<double> y, bool store)
+    private static double ExpShiftedSum<TV, TS>(ReadOnlySpan<double> x, double shift, Span<double> y, bool store)
+        where TV : struct
+        where TS : ISimdDouble<TV>
     {
         ref var xr = ref MemoryMarshal.GetReference(x);
         ref var yr = ref MemoryMarshal.GetReference(y);
         var length = (nuint)x.Length;
-        var s = Vector512.Create(shift);
-        Span<double> buffer = stackalloc double[8];
-        var acc0 = Vector512<double>.Zero;
-        var acc1 = Vector512<double>.Zero;
+        var n = (nuint)TS.Count;
+        var s = TS.Broadcast(shift);
+        Span<double> buffer = stackalloc double[TS.Count];
+        ref var br = ref MemoryMarshal.GetReference(buffer);
+        var acc0 = TS.Zero;
+        var acc1 = TS.Zero;
         nuint i = 0;
-        for (; i + 16 <= length; i += 16)
+        for (; i + (2 * n) <= length; i += 2 * n)
         {
-            var e0 = ExpKernel.Exp(Vector512.LoadUnsafe(ref xr, i) - s);
-            var e1 = ExpKernel.Exp(Vector512.LoadUnsafe(ref xr, i + 8) - s);
+            var e0 = TS.Exp(TS.Subtract(TS.Load(ref xr, i), s));
+            var e1 = TS.Exp(TS.Subtract(TS.Load(ref xr, i + n), s));
             if (store)
             {
-                e0.StoreUnsafe(ref yr, i);
-                e1.StoreUnsafe(ref yr, i + 8);
+                TS.Store(e0, ref yr, i);
+                TS.Store(e1, ref yr, i + n);
             }
 
-            acc0 += e0;
-            acc1 += e1;
+            acc0 = TS.Add(acc0, e0);
+            acc1 = TS.Add(acc1, e1);
         }
 
-        for (; i < length; i += 8)
+        for (; i < length; i += n)
         {
-            Vector512<double> e;
-            if (i + 8 <= length)
+            TV e;
+            if (i + n <= length)
             {
-                e = ExpKernel.Exp(Vector512.LoadUnsafe(ref xr, i) - s);
+                e = TS.Exp(TS.Subtract(TS.Load(ref xr, i), s));
                 if (store)
                 {
-                    e.StoreUnsafe(ref yr, i);
+                    TS.Store(e, ref yr, i);
                 }
             }
             else
@@ -422,72 +406,18 @@ internal static class VectorMath
                 // The tail, padded with −∞ (whose exp adds nothing).
                 buffer.Fill(double.NegativeInfinity);
                 x[(int)i..].CopyTo(buffer);
-                e = ExpKernel.Exp(Vector512.Create<double>(buffer) - s);
+                e = TS.Exp(TS.Subtract(TS.Load(ref br, 0), s));
                 if (store)
                 {
-                    e.CopyTo(buffer);
+                    TS.Store(e, ref br, 0);
                     buffer[..(int)(length - i)].CopyTo(y[(int)i..]);
                 }
             }
 
-            acc0 += e;
+            acc0 = TS.Add(acc0, e);
         }
 
-        return Vector512.Sum(acc0 + acc1);
-    }
-
-    private static double ExpShiftedSumVector(ReadOnlySpan<double> x, double shift, Span<double> y, bool store)
-    {
-        ref var xr = ref MemoryMarshal.GetReference(x);
-        ref var yr = ref MemoryMarshal.GetReference(y);
-        var length = (nuint)x.Length;
-        var n = (nuint)Vector<double>.Count;
-        var s = new Vector<double>(shift);
-        Span<double> buffer = stackalloc double[Vector<double>.Count];
-        var acc0 = Vector<double>.Zero;
-        var acc1 = Vector<double>.Zero;
-        nuint i = 0;
-        for (; i + (2 * n) <= length; i += 2 * n)
-        {
-            var e0 = ExpKernel.Exp(Vector.LoadUnsafe(ref xr, i) - s);
-            var e1 = ExpKernel.Exp(Vector.LoadUnsafe(ref xr, i + n) - s);
-            if (store)
-            {
-                e0.StoreUnsafe(ref yr, i);
-                e1.StoreUnsafe(ref yr, i + n);
-            }
-
-            acc0 += e0;
-            acc1 += e1;
-        }
-
-        for (; i < length; i += n)
-        {
-            Vector<double> e;
-            if (i + n <= length)
-            {
-                e = ExpKernel.Exp(Vector.LoadUnsafe(ref xr, i) - s);
-                if (store)
-                {
-                    e.StoreUnsafe(ref yr, i);
-                }
-            }
-            else
-            {
-                buffer.Fill(double.NegativeInfinity);
-                x[(int)i..].CopyTo(buffer);
-                e = ExpKernel.Exp(new Vector<double>(buffer) - s);
-                if (store)
-                {
-                    e.CopyTo(buffer);
-                    buffer[..(int)(length - i)].CopyTo(y[(int)i..]);
-                }
-            }
-
-            acc0 += e;
-        }
-
-        return Vector.Sum(acc0 + acc1);
+        return TS.Sum(TS.Add(acc0, acc1));
     }
 
     /// <summary>
@@ -497,76 +427,39 @@ internal static class VectorMath
     /// at the speed of the loads (<see cref="TensorPrimitives.Max{T}(ReadOnlySpan{T})"/> also orders NaN and −0).
     /// </summary>
     public static double MaxIgnoringNaN(ReadOnlySpan<double> x)
-        => Wide ? MaxIgnoringNaN512(x) : MaxIgnoringNaNVector(x);
+        => Wide ? MaxIgnoringNaN<Vector512<double>, Double512>(x) : MaxIgnoringNaN<Vector<double>, DoubleVector>(x);
 
-    private static double MaxIgnoringNaN512(ReadOnlySpan<double> x)
+    private static double MaxIgnoringNaN<TV, TS>(ReadOnlySpan<double> x)
+        where TV : struct
+        where TS : ISimdDouble<TV>
     {
         var n = (nuint)x.Length;
-        if (n < 8)
-        {
-            return TensorPrimitives.Max(x);
-        }
-
-        ref var xr = ref MemoryMarshal.GetReference(x);
-        var m0 = Vector512.LoadUnsafe(ref xr);
-        var (m1, m2, m3) = (m0, m0, m0);
-        nuint i = 8;
-        for (; i + 32 <= n; i += 32)
-        {
-            m0 = Vector512.MaxNative(m0, Vector512.LoadUnsafe(ref xr, i));
-            m1 = Vector512.MaxNative(m1, Vector512.LoadUnsafe(ref xr, i + 8));
-            m2 = Vector512.MaxNative(m2, Vector512.LoadUnsafe(ref xr, i + 16));
-            m3 = Vector512.MaxNative(m3, Vector512.LoadUnsafe(ref xr, i + 24));
-        }
-
-        for (; i + 8 <= n; i += 8)
-        {
-            m0 = Vector512.MaxNative(m0, Vector512.LoadUnsafe(ref xr, i));
-        }
-
-        // The last vector again for a tail: the maximum does not mind seeing some elements twice.
-        m1 = Vector512.MaxNative(m1, Vector512.LoadUnsafe(ref xr, n - 8));
-        var m = Vector512.MaxNative(Vector512.MaxNative(m0, m1), Vector512.MaxNative(m2, m3));
-        var q = Vector256.MaxNative(m.GetLower(), m.GetUpper());
-        var h = Vector128.MaxNative(q.GetLower(), q.GetUpper());
-        return Math.Max(h.GetElement(0), h.GetElement(1));
-    }
-
-    private static double MaxIgnoringNaNVector(ReadOnlySpan<double> x)
-    {
-        var n = (nuint)x.Length;
-        var w = (nuint)Vector<double>.Count;
+        var w = (nuint)TS.Count;
         if (n < w)
         {
             return TensorPrimitives.Max(x);
         }
 
         ref var xr = ref MemoryMarshal.GetReference(x);
-        var m0 = Vector.LoadUnsafe(ref xr);
+        var m0 = TS.Load(ref xr, 0);
         var (m1, m2, m3) = (m0, m0, m0);
         var i = w;
         for (; i + (4 * w) <= n; i += 4 * w)
         {
-            m0 = Vector.MaxNative(m0, Vector.LoadUnsafe(ref xr, i));
-            m1 = Vector.MaxNative(m1, Vector.LoadUnsafe(ref xr, i + w));
-            m2 = Vector.MaxNative(m2, Vector.LoadUnsafe(ref xr, i + (2 * w)));
-            m3 = Vector.MaxNative(m3, Vector.LoadUnsafe(ref xr, i + (3 * w)));
+            m0 = TS.MaxNative(m0, TS.Load(ref xr, i));
+            m1 = TS.MaxNative(m1, TS.Load(ref xr, i + w));
+            m2 = TS.MaxNative(m2, TS.Load(ref xr, i + (2 * w)));
+            m3 = TS.MaxNative(m3, TS.Load(ref xr, i + (3 * w)));
         }
 
         for (; i + w <= n; i += w)
         {
-            m0 = Vector.MaxNative(m0, Vector.LoadUnsafe(ref xr, i));
+            m0 = TS.MaxNative(m0, TS.Load(ref xr, i));
         }
 
-        m1 = Vector.MaxNative(m1, Vector.LoadUnsafe(ref xr, n - w));
-        var m = Vector.MaxNative(Vector.MaxNative(m0, m1), Vector.MaxNative(m2, m3));
-        var max = m[0];
-        for (var k = 1; k < Vector<double>.Count; k++)
-        {
-            max = Math.Max(max, m[k]);
-        }
-
-        return max;
+        // The last vector again for a tail: the maximum does not mind seeing some elements twice.
+        m1 = TS.MaxNative(m1, TS.Load(ref xr, n - w));
+        return TS.MaxAcross(TS.MaxNative(TS.MaxNative(m0, m1), TS.MaxNative(m2, m3)));
     }
 
     /// <summary>
@@ -632,41 +525,27 @@ internal static class VectorMath
     {
         CheckLength(y.Length, g.Length, "VectorMath.SubtractScaledExp");
         CheckLength(y.Length, dst.Length, "VectorMath.SubtractScaledExp");
-        var i = Wide ? SubtractScaledExp512(g, y, scale, dst) : SubtractScaledExpVector(g, y, scale, dst);
+        var i = Wide ? SubtractScaledExp<Vector512<double>, Double512>(g, y, scale, dst) : SubtractScaledExp<Vector<double>, DoubleVector>(g, y, scale, dst);
         for (; i < y.Length; i++)
         {
             dst[i] = g[i] - (One<ExpKernel.ExpFunction>(y[i]) * scale);
         }
     }
 
-    /// <summary>The whole vectors of <see cref="SubtractScaledExp"/> on 512 bits; returns where the tail starts.</summary>
-    private static int SubtractScaledExp512(ReadOnlySpan<double> g, ReadOnlySpan<double> y, double scale, Span<double> dst)
+    /// <summary>The whole vectors of <see cref="SubtractScaledExp"/>; returns where the tail starts.</summary>
+    private static int SubtractScaledExp<TV, TS>(ReadOnlySpan<double> g, ReadOnlySpan<double> y, double scale, Span<double> dst)
+        where TV : struct
+        where TS : ISimdDouble<TV>
     {
         ref var gr = ref MemoryMarshal.GetReference(g);
         ref var yr = ref MemoryMarshal.GetReference(y);
         ref var dr = ref MemoryMarshal.GetReference(dst);
-        var c = Vector512.Create(scale);
-        nuint i = 0;
-        for (; i + 8 <= (nuint)y.Length; i += 8)
-        {
-            (Vector512.LoadUnsafe(ref gr, i) - (ExpKernel.Exp(Vector512.LoadUnsafe(ref yr, i)) * c)).StoreUnsafe(ref dr, i);
-        }
-
-        return (int)i;
-    }
-
-    /// <summary>The whole vectors of <see cref="SubtractScaledExp"/> on <see cref="Vector{T}"/>; returns where the tail starts.</summary>
-    private static int SubtractScaledExpVector(ReadOnlySpan<double> g, ReadOnlySpan<double> y, double scale, Span<double> dst)
-    {
-        ref var gr = ref MemoryMarshal.GetReference(g);
-        ref var yr = ref MemoryMarshal.GetReference(y);
-        ref var dr = ref MemoryMarshal.GetReference(dst);
-        var c = new Vector<double>(scale);
-        var n = (nuint)Vector<double>.Count;
+        var c = TS.Broadcast(scale);
+        var n = (nuint)TS.Count;
         nuint i = 0;
         for (; i + n <= (nuint)y.Length; i += n)
         {
-            (Vector.LoadUnsafe(ref gr, i) - (ExpKernel.Exp(Vector.LoadUnsafe(ref yr, i)) * c)).StoreUnsafe(ref dr, i);
+            TS.Store(TS.Subtract(TS.Load(ref gr, i), TS.Multiply(TS.Exp(TS.Load(ref yr, i)), c)), ref dr, i);
         }
 
         return (int)i;
@@ -743,4 +622,152 @@ internal static class VectorMath
     [DoesNotReturn]
     private static void ThrowShort(int x, int y, string op)
         => throw new ArgumentException($"{op}: the destination holds {y} elements but the source has {x}.", nameof(y));
+}
+
+/// <summary>
+/// The float64 vector operations of <see cref="VectorMath"/>'s span loops at one width, so that each loop is written once
+/// (and still compiles to one method per width: a method holding both widths ran out of the JIT's inlining budget).
+/// </summary>
+internal interface ISimdDouble<TV>
+    where TV : struct
+{
+    /// <summary>The lanes of a vector.</summary>
+    static abstract int Count { get; }
+
+    /// <summary>Every lane 0.</summary>
+    static abstract TV Zero { get; }
+
+    /// <summary>Every lane <paramref name="value"/>.</summary>
+    static abstract TV Broadcast(double value);
+
+    /// <summary>The vector at element <paramref name="index"/> of <paramref name="source"/>.</summary>
+    static abstract TV Load(ref double source, nuint index);
+
+    /// <summary>Stores <paramref name="value"/> at element <paramref name="index"/> of <paramref name="destination"/>.</summary>
+    static abstract void Store(TV value, ref double destination, nuint index);
+
+    /// <summary>a + b.</summary>
+    static abstract TV Add(TV a, TV b);
+
+    /// <summary>a − b.</summary>
+    static abstract TV Subtract(TV a, TV b);
+
+    /// <summary>a · b.</summary>
+    static abstract TV Multiply(TV a, TV b);
+
+    /// <summary>The native maximum of each lane (NaN lanes as the instruction treats them).</summary>
+    static abstract TV MaxNative(TV a, TV b);
+
+    /// <summary>The sum of the lanes.</summary>
+    static abstract double Sum(TV v);
+
+    /// <summary>The largest lane.</summary>
+    static abstract double MaxAcross(TV v);
+
+    /// <summary><see cref="ExpKernel"/>'s exp of each lane at this width.</summary>
+    static abstract TV Exp(TV x);
+
+    /// <summary>The function <typeparamref name="TF"/> of each lane at this width.</summary>
+    static abstract TV Apply<TF>(TV x)
+        where TF : IVectorFunction;
+}
+
+/// <summary>Eight float64 lanes on AVX-512.</summary>
+internal readonly struct Double512 : ISimdDouble<Vector512<double>>
+{
+    public static int Count => 8;
+
+    public static Vector512<double> Zero => Vector512<double>.Zero;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<double> Broadcast(double value) => Vector512.Create(value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<double> Load(ref double source, nuint index) => Vector512.LoadUnsafe(ref source, index);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Vector512<double> value, ref double destination, nuint index) => value.StoreUnsafe(ref destination, index);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<double> Add(Vector512<double> a, Vector512<double> b) => a + b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<double> Subtract(Vector512<double> a, Vector512<double> b) => a - b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<double> Multiply(Vector512<double> a, Vector512<double> b) => a * b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<double> MaxNative(Vector512<double> a, Vector512<double> b) => Vector512.MaxNative(a, b);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double Sum(Vector512<double> v) => Vector512.Sum(v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double MaxAcross(Vector512<double> v)
+    {
+        var q = Vector256.MaxNative(v.GetLower(), v.GetUpper());
+        var h = Vector128.MaxNative(q.GetLower(), q.GetUpper());
+        return Math.Max(h.GetElement(0), h.GetElement(1));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<double> Exp(Vector512<double> x) => ExpKernel.Exp(x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<double> Apply<TF>(Vector512<double> x)
+        where TF : IVectorFunction
+        => TF.Apply(x);
+}
+
+/// <summary>float64 lanes on <see cref="Vector{T}"/> (256 bits on AVX2, 128 on ARM64 and on x86 without AVX2).</summary>
+internal readonly struct DoubleVector : ISimdDouble<Vector<double>>
+{
+    public static int Count => Vector<double>.Count;
+
+    public static Vector<double> Zero => Vector<double>.Zero;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector<double> Broadcast(double value) => new(value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector<double> Load(ref double source, nuint index) => Vector.LoadUnsafe(ref source, index);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Vector<double> value, ref double destination, nuint index) => value.StoreUnsafe(ref destination, index);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector<double> Add(Vector<double> a, Vector<double> b) => a + b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector<double> Subtract(Vector<double> a, Vector<double> b) => a - b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector<double> Multiply(Vector<double> a, Vector<double> b) => a * b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector<double> MaxNative(Vector<double> a, Vector<double> b) => Vector.MaxNative(a, b);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double Sum(Vector<double> v) => Vector.Sum(v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double MaxAcross(Vector<double> v)
+    {
+        var max = v[0];
+        for (var k = 1; k < Vector<double>.Count; k++)
+        {
+            max = Math.Max(max, v[k]);
+        }
+
+        return max;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector<double> Exp(Vector<double> x) => ExpKernel.Exp(x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector<double> Apply<TF>(Vector<double> x)
+        where TF : IVectorFunction
+        => TF.Apply(x);
 }
