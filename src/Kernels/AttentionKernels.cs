@@ -588,11 +588,11 @@ internal static class AttentionKernels
             {
                 ref var s = ref Unsafe.Add(ref rs, ((nint)j * lds) + p);
                 ref var d = ref Unsafe.Add(ref rd, ((nint)p * n) + j);
-                if (tile == Vector512<T>.Count && Avx512F.IsSupported)
+                if (Avx512F.IsSupported)
                 {
                     Transpose512.Square(ref s, lds, ref d, n);
                 }
-                else if (tile == Vector256<T>.Count && Avx.IsSupported)
+                else if (Avx.IsSupported)
                 {
                     Transpose256.Square(ref s, lds, ref d, n);
                 }

@@ -378,8 +378,8 @@ internal static class VectorMath
         nuint i = 0;
         for (; i + (2 * n) <= length; i += 2 * n)
         {
-            var e0 = TS.Exp(TS.Subtract(TS.Load(ref xr, i), s));
-            var e1 = TS.Exp(TS.Subtract(TS.Load(ref xr, i + n), s));
+            var e0 = TS.Apply<ExpKernel.ExpFunction>(TS.Subtract(TS.Load(ref xr, i), s));
+            var e1 = TS.Apply<ExpKernel.ExpFunction>(TS.Subtract(TS.Load(ref xr, i + n), s));
             if (store)
             {
                 TS.Store(e0, ref yr, i);
@@ -395,7 +395,7 @@ internal static class VectorMath
             TV e;
             if (i + n <= length)
             {
-                e = TS.Exp(TS.Subtract(TS.Load(ref xr, i), s));
+                e = TS.Apply<ExpKernel.ExpFunction>(TS.Subtract(TS.Load(ref xr, i), s));
                 if (store)
                 {
                     TS.Store(e, ref yr, i);
@@ -406,7 +406,7 @@ internal static class VectorMath
                 // The tail, padded with −∞ (whose exp adds nothing).
                 buffer.Fill(double.NegativeInfinity);
                 x[(int)i..].CopyTo(buffer);
-                e = TS.Exp(TS.Subtract(TS.Load(ref br, 0), s));
+                e = TS.Apply<ExpKernel.ExpFunction>(TS.Subtract(TS.Load(ref br, 0), s));
                 if (store)
                 {
                     TS.Store(e, ref br, 0);
@@ -545,7 +545,7 @@ internal static class VectorMath
         nuint i = 0;
         for (; i + n <= (nuint)y.Length; i += n)
         {
-            TS.Store(TS.Subtract(TS.Load(ref gr, i), TS.Multiply(TS.Exp(TS.Load(ref yr, i)), c)), ref dr, i);
+            TS.Store(TS.Subtract(TS.Load(ref gr, i), TS.Multiply(TS.Apply<ExpKernel.ExpFunction>(TS.Load(ref yr, i)), c)), ref dr, i);
         }
 
         return (int)i;
@@ -664,9 +664,6 @@ internal interface ISimdDouble<TV>
     /// <summary>The largest lane.</summary>
     static abstract double MaxAcross(TV v);
 
-    /// <summary><see cref="ExpKernel"/>'s exp of each lane at this width.</summary>
-    static abstract TV Exp(TV x);
-
     /// <summary>The function <typeparamref name="TF"/> of each lane at this width.</summary>
     static abstract TV Apply<TF>(TV x)
         where TF : IVectorFunction;
@@ -710,9 +707,6 @@ internal readonly struct Double512 : ISimdDouble<Vector512<double>>
         var h = Vector128.MaxNative(q.GetLower(), q.GetUpper());
         return Math.Max(h.GetElement(0), h.GetElement(1));
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<double> Exp(Vector512<double> x) => ExpKernel.Exp(x);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<double> Apply<TF>(Vector512<double> x)
@@ -762,9 +756,6 @@ internal readonly struct DoubleVector : ISimdDouble<Vector<double>>
 
         return max;
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector<double> Exp(Vector<double> x) => ExpKernel.Exp(x);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector<double> Apply<TF>(Vector<double> x)
