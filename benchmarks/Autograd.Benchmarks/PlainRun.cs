@@ -21,7 +21,8 @@ public sealed record PlainTiming(string Workload, int CallsPerBatch, int Batches
 /// <param name="ProcessorCount">Environment.ProcessorCount in the child.</param>
 /// <param name="VectorBits">The vector width the child's runtime used.</param>
 /// <param name="Timings">One per workload.</param>
-public sealed record PlainReport(string Gc, int ProcessorCount, int VectorBits, IReadOnlyList<PlainTiming> Timings);
+/// <param name="QuickJitForLoops">Whether methods with loops started in unoptimized code in the child (<see cref="PlainRun.QuickJitForLoopsInEffect"/>).</param>
+public sealed record PlainReport(string Gc, int ProcessorCount, int VectorBits, IReadOnlyList<PlainTiming> Timings, bool QuickJitForLoops);
 
 /// <summary>One setting the plain program ran in: its name, the environment it was given and what it reported (or why not).</summary>
 public sealed record PlainResult(PlainSetting Setting, PlainReport? Report, string? Error);
@@ -90,7 +91,7 @@ public static class PlainRun
                 $"plain: {name}: median {ReportWriter.Time(timing.MedianNs)}, first second {ReportWriter.Time(timing.FirstSecondNs)}, last second {ReportWriter.Time(timing.LastSecondNs)} ({timing.Batches} batches of {timing.CallsPerBatch} calls)"));
         }
 
-        var report = new PlainReport(GcInEffect(), Environment.ProcessorCount, VectorPath.CurrentBits, timings);
+        var report = new PlainReport(GcInEffect(), Environment.ProcessorCount, VectorPath.CurrentBits, timings, QuickJitForLoopsInEffect());
         Console.WriteLine(ReportPrefix + JsonSerializer.Serialize(report));
         return 0;
     }
@@ -103,6 +104,23 @@ public static class PlainRun
         var region = Get("GCRegionSize");
         return $"{(Get("ServerGC") == "True" ? "server" : "workstation")}, {(Get("ConcurrentGC") == "True" ? "concurrent" : "non-concurrent")} " +
             $"(latency mode {GCSettings.LatencyMode}), region size {(region == "0" ? "default" : region)}, region range {Get("GCRegionRange")}, LOH threshold {Get("LOHThreshold")}";
+    }
+
+    /// <summary>
+    /// Whether methods with loops start in unoptimized code in this process: DOTNET_TC_QuickJitForLoops (or its COMPlus_
+    /// name) if set, else the runtimeconfig.json option System.Runtime.TieredCompilation.QuickJitForLoops, else the
+    /// runtime's default (on). The runtime has no API that reports it.
+    /// </summary>
+    public static bool QuickJitForLoopsInEffect()
+    {
+        var variable = Environment.GetEnvironmentVariable("DOTNET_TC_QuickJitForLoops") ?? Environment.GetEnvironmentVariable("COMPlus_TC_QuickJitForLoops");
+        if (!string.IsNullOrWhiteSpace(variable))
+        {
+            return variable.Trim() != "0";
+        }
+
+        var option = AppContext.GetData("System.Runtime.TieredCompilation.QuickJitForLoops") as string;
+        return option is null || !option.Trim().Equals("false", StringComparison.OrdinalIgnoreCase);
     }
 
     /// <summary>
@@ -140,7 +158,7 @@ public static class PlainRun
 
             if (report is not null)
             {
-                log.WriteLine($"  GC in the child: {report.Gc}; {report.ProcessorCount} processor{(report.ProcessorCount == 1 ? "" : "s")}; {report.VectorBits}-bit vectors");
+                log.WriteLine($"  GC in the child: {report.Gc}; {report.ProcessorCount} processor{(report.ProcessorCount == 1 ? "" : "s")}; {report.VectorBits}-bit vectors; quick JIT for loops {(report.QuickJitForLoops ? "on" : "off")}");
             }
 
             results.Add(new PlainResult(setting, report, error));

@@ -13,11 +13,12 @@ public sealed record PlainSetting(string Name, string Description, IReadOnlyList
     public string EnvironmentText => string.Join(", ", Environment.Select(e => $"{e.Name}={e.Value}"));
 
     /// <summary>
-    /// The runtime's own defaults, whatever this program's runtimeconfig.json says (it asks for the non-concurrent GC and
-    /// carries the package's GC settings): concurrent GC, the default region size, range and large-object threshold.
+    /// The runtime's own defaults, whatever this program's runtimeconfig.json says (it carries the package's settings):
+    /// concurrent GC, the default region size, range and large-object threshold, and methods with loops starting in
+    /// unoptimized code.
     /// </summary>
     public static IReadOnlyList<(string Name, string Value)> RuntimeDefaults { get; } =
-        [("DOTNET_gcConcurrent", "1"), ("DOTNET_GCRegionSize", "0"), ("DOTNET_GCLOHThreshold", "0x14C08"), ("DOTNET_GCRegionRange", "0")];
+        [("DOTNET_gcConcurrent", "1"), ("DOTNET_GCRegionSize", "0"), ("DOTNET_GCLOHThreshold", "0x14C08"), ("DOTNET_GCRegionRange", "0"), ("DOTNET_TC_QuickJitForLoops", "1")];
 
     /// <summary>Used when the package's settings file is missing: the runtime's defaults with the non-concurrent GC.</summary>
     public static IReadOnlyList<(string Name, string Value)> FallbackPackageSettings { get; } = [("DOTNET_gcConcurrent", "0")];
@@ -50,7 +51,7 @@ public sealed record PlainSetting(string Name, string Description, IReadOnlyList
         var packaged = Overlay(RuntimeDefaults, package);
         List<PlainSetting> settings =
         [
-            new PlainSetting("defaults", "the runtime's defaults (concurrent GC, default regions and large-object threshold)", RuntimeDefaults),
+            new PlainSetting("defaults", "the runtime's defaults (concurrent GC, default regions and large-object threshold, quick JIT for loops)", RuntimeDefaults),
             new PlainSetting("package", $"what the Autograd package carries into an application, from {source}", packaged),
             new PlainSetting("one CPU", "the package's settings on one CPU (`DOTNET_PROCESSOR_COUNT=1`, as a one-CPU container reports)", Overlay(packaged, [("DOTNET_PROCESSOR_COUNT", "1")])),
         ];

@@ -198,7 +198,7 @@ public static class ReportWriter
         foreach (var r in plain)
         {
             Line(sb, $"- *{r.Setting.Name}*: {r.Setting.Description}; environment `{r.Setting.EnvironmentText}`; "
-                + (r.Report is { } rep ? $"the child reported: {rep.Gc}, {rep.ProcessorCount} processor{(rep.ProcessorCount == 1 ? "" : "s")}, {rep.VectorBits}-bit vectors." : $"failed: {r.Error}"));
+                + (r.Report is { } rep ? $"the child reported: {rep.Gc}, {rep.ProcessorCount} processor{(rep.ProcessorCount == 1 ? "" : "s")}, {rep.VectorBits}-bit vectors, methods with loops {(rep.QuickJitForLoops ? "starting unoptimized (quick JIT for loops)" : "optimized from their first call")}." : $"failed: {r.Error}"));
         }
 
         return sb.ToString();

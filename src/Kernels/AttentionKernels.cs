@@ -56,6 +56,7 @@ internal static class AttentionKernels
     /// (when <paramref name="causal"/>).
     /// </summary>
     /// <returns>Whether some row (of at least one score) has every score masked.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static bool ScaleAndMask<T>(Span<T> s, T scale, int batch, int lq, int lk, bool causal, bool masked, ReadOnlySpan<bool> keep, ReadOnlySpan<int> batchOffsets, int strideI, int strideJ)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -208,6 +209,7 @@ internal static class AttentionKernels
     /// the reciprocal of the sum (of the whole row when the sum is not finite, so that the row is NaN).
     /// </summary>
     /// <returns>The sum of the exponentials.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float SoftmaxRowSingle(Span<float> row, float scale, int end)
     {
         var n = row.Length;
@@ -302,6 +304,7 @@ internal static class AttentionKernels
     /// The exponentials past a row's end are computed (they are 0). Fully masked rows are NaN; a row whose weights come
     /// out NaN (a NaN or infinite score; then the whole row is NaN) gets every key (its end becomes <paramref name="lk"/>).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void WeightsBlockNarrow(AttentionLayout layout, int b, int r0, Span<float> block, Span<int> ends, float scale, int lk)
     {
         for (var r = 0; r < ends.Length; r++)
@@ -358,6 +361,7 @@ internal static class AttentionKernels
     /// Σ dP⊙P into <paramref name="dots"/> when it is not empty, and with <paramref name="apply"/> dS = P ⊙ (dP − Σ dP⊙P)·scale
     /// in place. A fully masked row (its end is <see cref="FullyMasked"/>) is cleared and gets no dot.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ScoresGradientRows<T>(Span<T> dsb, ReadOnlySpan<T> pb, ReadOnlySpan<int> ends, int extent, int lk, T scale, Span<T> dots, bool apply)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -385,6 +389,7 @@ internal static class AttentionKernels
     }
 
     /// <summary>A row (or part of a row) of the scores' gradient in place: dP ← (dP − dot) ⊙ P · scale, dot being the row's Σ dP⊙P.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ScoresGradientRow<T>(Span<T> dp, ReadOnlySpan<T> p, T dot, T scale)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -408,6 +413,7 @@ internal static class AttentionKernels
     }
 
     /// <summary>The whole vectors of <see cref="ScoresGradientRow{T}"/>; returns the elements done.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int ScoresGradientVectors<T, TV, TO>(ref T rd, ref T rp, int n, T dot, T scale)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TV : struct
@@ -430,6 +436,7 @@ internal static class AttentionKernels
     private readonly struct ForwardJob<T>(AttentionLayout layout, T scale, T[] q, int qOffset, T[] k, int kOffset, T[] v, int vOffset, T[] p, T[] y) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int end)
         {
             var (lq, lk, d, dv) = (layout.Lq, layout.Lk, layout.D, layout.Dv);
@@ -481,6 +488,7 @@ internal static class AttentionKernels
     private readonly struct BackwardJob<T>(AttentionLayout layout, T scale, T[] q, int qOffset, T[] k, int kOffset, T[] v, int vOffset, T[] p, int pOffset, T[] g, int gOffset, T[]? dq, T[]? dk, T[]? dv) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int end)
         {
             var (lq, lk, d, dvSize) = (layout.Lq, layout.Lk, layout.D, layout.Dv);
@@ -574,6 +582,7 @@ internal static class AttentionKernels
     /// dst[p·n + j] = src[j·lds + p] for j &lt; n, p &lt; k: whole square blocks of one vector each way in registers, at the
     /// widest width with shuffles (AVX-512, AVX, SSE2 or AdvSIMD), then the edges element by element.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Transpose<T>(ReadOnlySpan<T> src, int lds, int n, int k, Span<T> dst)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -619,6 +628,7 @@ internal static class AttentionKernels
     /// as in the GEMM's micro-kernel of the same width. Four rows of C by two vectors of columns at a time, then one row or one vector,
     /// then single columns.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SmallProduct<T, TV, TO>(bool transA, int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc, bool accumulate)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TV : struct
@@ -728,6 +738,7 @@ internal static class AttentionKernels
     /// One element: c (+)= Σ_p a[p·pStep]·b[p·ldb], a chain of multiply-adds from zero, fused wherever the CPU has FMA
     /// (as the GEMM's vector kernels take them, so an edge column gets the bits of a GEMM edge tile).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ColumnTail<T>(ref T a, nint pStep, ref T b, int ldb, int k, ref T c, bool accumulate)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -858,6 +869,7 @@ internal static class AttentionKernels
     private readonly struct QueryBlockJob<T>(AttentionLayout layout, T scale, T[] k, int kOffset, T[] v, int vOffset, T[] p, int pOffset, T[] g, int gOffset, T[]? dq, T[]? dots) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int end)
         {
             var (lq, lk, d, dvSize) = (layout.Lq, layout.Lk, layout.D, layout.Dv);
@@ -890,6 +902,7 @@ internal static class AttentionKernels
     private readonly struct KeyBlockJob<T>(AttentionLayout layout, T scale, T[] q, int qOffset, T[] v, int vOffset, T[] p, int pOffset, T[] g, int gOffset, T[]? dk, T[]? dv, T[]? dots) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int end)
         {
             var (lq, lk, d, dvSize) = (layout.Lq, layout.Lk, layout.D, layout.Dv);
@@ -1065,6 +1078,7 @@ internal sealed class AttentionLayout
     }
 
     /// <summary>−∞ at the masked scores of the leading part of row i of batch matrix b.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void MaskRow<T>(int b, int i, Span<T> row)
         where T : unmanaged, IFloatingPointIeee754<T>
     {

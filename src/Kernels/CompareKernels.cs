@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 
 namespace Autograd.Kernels;
 
@@ -16,6 +17,7 @@ internal readonly struct CompareKernel<T, TPredicate> : IBinaryKernel<T>
 {
     public static T Apply(T a, T b) => TPredicate.Test(a, b) ? T.One : T.Zero;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst)
     {
         for (var i = 0; i < dst.Length; i++)
@@ -24,6 +26,7 @@ internal readonly struct CompareKernel<T, TPredicate> : IBinaryKernel<T>
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(ReadOnlySpan<T> a, T b, Span<T> dst)
     {
         for (var i = 0; i < dst.Length; i++)
@@ -32,6 +35,7 @@ internal readonly struct CompareKernel<T, TPredicate> : IBinaryKernel<T>
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(T a, ReadOnlySpan<T> b, Span<T> dst)
     {
         for (var i = 0; i < dst.Length; i++)

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace Autograd.Kernels;
 
@@ -28,6 +29,7 @@ public static class ErfKernel
 
     /// <summary>y[i] = erf(x[i]). <paramref name="y"/> may be <paramref name="x"/> itself.</summary>
     /// <exception cref="ArgumentException">y is shorter than x.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Erf(ReadOnlySpan<float> x, Span<float> y)
     {
         if (y.Length < x.Length)

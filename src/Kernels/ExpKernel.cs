@@ -276,6 +276,7 @@ internal static class VectorMath
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Map<TF, TV, TS>(ReadOnlySpan<double> x, Span<double> y)
         where TF : IVectorFunction
         where TV : struct
@@ -301,6 +302,7 @@ internal static class VectorMath
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Map<TF>(ReadOnlySpan<float> x, Span<float> y, string op)
         where TF : IVectorFunction
     {
@@ -362,6 +364,7 @@ internal static class VectorMath
         return Wide ? ExpShiftedSum<Vector512<double>, Double512>(x, shift, y, store) : ExpShiftedSum<Vector<double>, DoubleVector>(x, shift, y, store);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static double ExpShiftedSum<TV, TS>(ReadOnlySpan<double> x, double shift, Span<double> y, bool store)
         where TV : struct
         where TS : ISimdDouble<TV>
@@ -429,6 +432,7 @@ internal static class VectorMath
     public static double MaxIgnoringNaN(ReadOnlySpan<double> x)
         => Wide ? MaxIgnoringNaN<Vector512<double>, Double512>(x) : MaxIgnoringNaN<Vector<double>, DoubleVector>(x);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static double MaxIgnoringNaN<TV, TS>(ReadOnlySpan<double> x)
         where TV : struct
         where TS : ISimdDouble<TV>
@@ -466,6 +470,7 @@ internal static class VectorMath
     /// y = (x − <paramref name="a"/>) − <paramref name="b"/> lane by lane, in one pass, rounded after each subtraction (the
     /// log-softmax forward's last pass, with its bits: two passes of one subtraction each gave the same values).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SubtractTwice<T>(ReadOnlySpan<T> x, T a, T b, Span<T> y)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -521,6 +526,7 @@ internal static class VectorMath
     /// One pass of a float64 log-softmax backward row: dst = g − exp(y) · <paramref name="scale"/>, lane by lane (exp as
     /// <see cref="Map{TF}(ReadOnlySpan{double}, Span{double}, string)"/> computes it).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SubtractScaledExp(ReadOnlySpan<double> g, ReadOnlySpan<double> y, double scale, Span<double> dst)
     {
         CheckLength(y.Length, g.Length, "VectorMath.SubtractScaledExp");
@@ -533,6 +539,7 @@ internal static class VectorMath
     }
 
     /// <summary>The whole vectors of <see cref="SubtractScaledExp"/>; returns where the tail starts.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int SubtractScaledExp<TV, TS>(ReadOnlySpan<double> g, ReadOnlySpan<double> y, double scale, Span<double> dst)
         where TV : struct
         where TS : ISimdDouble<TV>

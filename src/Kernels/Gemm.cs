@@ -150,6 +150,7 @@ public static class Gemm
     }
 
     /// <summary>The validated product on the calling thread.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Serial<T>(bool transA, bool transB, int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc, bool accumulate)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -194,6 +195,7 @@ public static class Gemm
     /// stored, row-major.
     /// </summary>
     /// <exception cref="ArgumentException">A size or stride out of range, or a span too short for the segments.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void SerialSegments<T>(int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc, int segment, int segmentStride, bool accumulate = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -248,6 +250,7 @@ public static class Gemm
     /// A product with one row or one column (matrix-vector) as dot products or scaled row sums over contiguous
     /// runs, where packing for the register tile would waste most of it; false when the layout does not allow it.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool Vector<T>(bool transA, bool transB, int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc, bool accumulate)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -298,6 +301,7 @@ public static class Gemm
     }
 
     /// <summary>dst (+)= Σ_p w_p · x[p·ldx … p·ldx + len).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Axpy<T>(ReadOnlySpan<T> x, int ldx, ReadOnlySpan<T> w, Span<T> dst, int len, bool accumulate)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -441,6 +445,7 @@ internal static class Driver<T, TKernel>
     /// <summary>Parts [start, end) of a product split into <c>parts</c> column (or row) blocks of whole tiles.</summary>
     private readonly struct PartJob(bool transA, bool transB, int m, int n, int k, ReadOnlyMemory<T> a, int lda, ReadOnlyMemory<T> b, int ldb, Memory<T> c, int ldc, bool accumulate, bool byColumns, int unit, int units, int parts) : IRangeJob
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int end)
         {
             for (var part = start; part < end; part++)

@@ -167,6 +167,7 @@ internal static class Im2Col
     }
 
     /// <summary>The adjoint of <see cref="Expand{T}(ConvWindow, ReadOnlySpan{T}, Span{T})"/>: image[c, ih, iw] += every column entry that was read from it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Fold<T>(ConvWindow g, ReadOnlySpan<T> col, Span<T> image)
         where T : unmanaged, IFloatingPointIeee754<T>
     {

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 
 namespace Autograd.Kernels;
 
@@ -15,6 +16,7 @@ internal static class IndexKernels
     /// <paramref name="dim"/> replaced by index[p]: the addressing of gather and scatter.
     /// </summary>
     /// <returns>The flat position in <paramref name="index"/> of the first value outside [0, <paramref name="dimSize"/>), or −1.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int GatherOffsets(ReadOnlySpan<long> index, ReadOnlySpan<int> indexShape, ReadOnlySpan<int> xStrides, int dim, int dimSize, Span<int> offsets)
     {
         var rank = indexShape.Length;
@@ -64,6 +66,7 @@ internal static class IndexKernels
     }
 
     /// <summary>dst[p] = src[offsets[p]].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Take<T>(ReadOnlySpan<T> src, ReadOnlySpan<int> offsets, Span<T> dst)
     {
         for (var p = 0; p < dst.Length; p++)
@@ -73,6 +76,7 @@ internal static class IndexKernels
     }
 
     /// <summary>dst[offsets[p]] += src[p] (repeated offsets accumulate).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AddAt<T>(Span<T> dst, ReadOnlySpan<int> offsets, ReadOnlySpan<T> src)
         where T : INumberBase<T>
     {
@@ -83,6 +87,7 @@ internal static class IndexKernels
     }
 
     /// <summary>dst[o, j, i] = src[o, index[j], i] for src of shape [outer, size, inner] and dst of [outer, index.Length, inner].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SelectBlocks<T>(ReadOnlySpan<T> src, int outer, int size, int inner, ReadOnlySpan<long> index, Span<T> dst)
     {
         var k = index.Length;
@@ -96,6 +101,7 @@ internal static class IndexKernels
     }
 
     /// <summary>dst[o, index[j], i] += src[o, j, i] for dst of shape [outer, size, inner] (repeated indices accumulate).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AddBlocks<T>(Span<T> dst, int outer, int size, int inner, ReadOnlySpan<long> index, ReadOnlySpan<T> src)
         where T : IAdditionOperators<T, T, T>, IAdditiveIdentity<T, T>
     {
@@ -111,6 +117,7 @@ internal static class IndexKernels
     }
 
     /// <summary>dst[o, j, i] = src[o, start + j·step, i] for j &lt; count; src has shape [outer, size, inner].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SliceCopy<T>(ReadOnlySpan<T> src, int outer, int size, int inner, int start, int step, int count, Span<T> dst)
     {
         for (var o = 0; o < outer; o++)
@@ -129,6 +136,7 @@ internal static class IndexKernels
     }
 
     /// <summary>dst[o, start + j·step, i] = src[o, j, i] for j &lt; count (the adjoint of <see cref="SliceCopy"/>; other elements untouched).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SliceScatter<T>(ReadOnlySpan<T> src, int outer, int size, int inner, int start, int step, int count, Span<T> dst)
     {
         for (var o = 0; o < outer; o++)
@@ -147,6 +155,7 @@ internal static class IndexKernels
     }
 
     /// <summary>Copies rows of <paramref name="chunk"/> elements of src into dst rows of <paramref name="dstRow"/> elements, at <paramref name="dstOffset"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void CopyRows<T>(ReadOnlySpan<T> src, int outer, int chunk, Span<T> dst, int dstRow, int dstOffset)
     {
         for (var o = 0; o < outer; o++)
@@ -156,6 +165,7 @@ internal static class IndexKernels
     }
 
     /// <summary>dst[p, index[p]] = 1 in a zeroed dst of shape [index.Length, classes]; indices must be in range.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void OneHot<T>(ReadOnlySpan<long> index, int classes, Span<T> dst)
         where T : INumberBase<T>
     {
@@ -168,6 +178,7 @@ internal static class IndexKernels
     /// <summary>
     /// dst = c ? a : b elementwise, with c, a and b read through broadcast strides over dst's <paramref name="shape"/>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Where<T>(ReadOnlySpan<bool> c, int[] sc, ReadOnlySpan<T> a, int[] sa, ReadOnlySpan<T> b, int[] sb, ReadOnlySpan<int> shape, Span<T> dst)
     {
         if (dst.Length == 0)

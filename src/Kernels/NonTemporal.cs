@@ -25,6 +25,7 @@ internal static unsafe class NonTemporal
     /// dst = (g + a) ⊙ y, as <c>TensorPrimitives.AddMultiply</c> computes it (the softmax backward of a row whose
     /// Σ g⊙y is −<paramref name="a"/>; adding −dot rather than subtracting dot keeps even the sign of a NaN the same).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AddMultiply(ReadOnlySpan<float> g, float a, ReadOnlySpan<float> y, Span<float> dst)
     {
         var n = dst.Length;

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace Autograd.Kernels;
@@ -32,6 +33,7 @@ public static class NormKernels
     /// <paramref name="db"/> is not computed. The rows are split between the cores in a fixed number of chunks, each
     /// summing dw and db over its rows; the chunks' sums are added in order, so results do not depend on timing.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void LayerNormBackward<T>(ReadOnlyMemory<T> g, ReadOnlyMemory<T> x, ReadOnlyMemory<T> mean, ReadOnlyMemory<T> rstd, ReadOnlyMemory<T> weight, Memory<T> dx, Memory<T> dw, Memory<T> db, int size)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -73,6 +75,7 @@ public static class NormKernels
     private readonly struct BackwardJob<T>(ReadOnlyMemory<T> g, ReadOnlyMemory<T> x, ReadOnlyMemory<T> mean, ReadOnlyMemory<T> rstd, ReadOnlyMemory<T> weight, Memory<T> dx, Memory<T> dw, Memory<T> db, int size, int chunks, T[][]? partials) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int end)
         {
             var rows = mean.Length;
@@ -101,6 +104,7 @@ public static class NormKernels
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ForwardRows<T>(ReadOnlySpan<T> x, Span<T> y, Span<T> mean, Span<T> rstd, int size, ReadOnlySpan<T> weight, ReadOnlySpan<T> bias, double eps)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -117,6 +121,7 @@ public static class NormKernels
     }
 
     /// <summary>The mean μ of a row and rstd = 1/√(mean((x − μ)²) + eps), in two passes over the row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static (T Mean, T Rstd) Stats<T>(ReadOnlySpan<T> xr, double eps)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -163,6 +168,7 @@ public static class NormKernels
     }
 
     /// <summary>y = (x − μ)·s, then ⊙ weight and + bias when given (empty spans: none).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Normalize<T>(ReadOnlySpan<T> xr, Span<T> yr, T mu, T s, ReadOnlySpan<T> weight, ReadOnlySpan<T> bias)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -209,6 +215,7 @@ public static class NormKernels
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BackwardRows<T>(ReadOnlySpan<T> g, ReadOnlySpan<T> x, ReadOnlySpan<T> mean, ReadOnlySpan<T> rstd, ReadOnlySpan<T> weight, Span<T> dx, Span<T> dw, Span<T> db, int size)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -236,6 +243,7 @@ public static class NormKernels
     /// One pass over a row: with x̂ = (x − μ)·s and a = g ⊙ w (g without a weight), returns Σ a and Σ a ⊙ x̂, and adds
     /// g ⊙ x̂ to dw and g to db (when not empty).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static (T SumA, T SumAX) AccumulateRow<T>(ReadOnlySpan<T> gr, ReadOnlySpan<T> xr, T mu, T s, ReadOnlySpan<T> weight, Span<T> dw, Span<T> db)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -292,6 +300,7 @@ public static class NormKernels
     }
 
     /// <summary>dx = s·a − (s·c)·x̂ − s·mean(a) with c = mean(a ⊙ x̂), x̂ = (x − μ)·s and a = g ⊙ w (g without a weight).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void InputGradientRow<T>(ReadOnlySpan<T> gr, ReadOnlySpan<T> xr, T mu, T s, ReadOnlySpan<T> weight, T sumA, T sumAX, Span<T> dr)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -324,6 +333,7 @@ public static class NormKernels
     }
 
     /// <summary>Mean and rstd of each row, as <see cref="LayerNormForward{T}"/> computes them.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RowStats<T>(ReadOnlySpan<T> x, Span<T> mean, Span<T> rstd, int size, double eps)
         where T : unmanaged, IFloatingPointIeee754<T>
     {

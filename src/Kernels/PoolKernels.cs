@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace Autograd.Kernels;
 
@@ -77,6 +78,7 @@ public static class PoolKernels
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MaxPool<T>(ReadOnlySpan<T> x, Span<T> y, Span<long> indices, in PoolGeometry p)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -118,6 +120,7 @@ public static class PoolKernels
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AvgPool<T>(ReadOnlySpan<T> x, Span<T> y, in PoolGeometry p, bool countIncludePad)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -147,6 +150,7 @@ public static class PoolKernels
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AvgPoolAdjoint<T>(ReadOnlySpan<T> g, Span<T> dx, in PoolGeometry p, bool countIncludePad)
         where T : unmanaged, IFloatingPointIeee754<T>
     {

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 
 namespace Autograd.Kernels;
 
@@ -62,6 +63,7 @@ internal static class Reduce
     /// and the blocks' totals in float64, so the error does not grow with the length of the axis as a plain float32
     /// running sum's does.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Sum<T>(ReadOnlySpan<T> src, int outer, int size, int inner, Span<T> dst)
         where T : IFloatingPointIeee754<T>
     {
@@ -80,6 +82,7 @@ internal static class Reduce
     }
 
     /// <summary>Σ row, float32 by blocks (see <see cref="Sum{T}"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static T SumRow<T>(ReadOnlySpan<T> row)
         where T : IFloatingPointIeee754<T>
     {
@@ -101,6 +104,7 @@ internal static class Reduce
     /// acc[i] = Σ_j src[j·stride + i] for i &lt; acc.Length and j &lt; size (overwriting acc); float32 by blocks of rows
     /// (see <see cref="Sum{T}"/>).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void SumColumns<T>(ReadOnlySpan<T> src, int size, int stride, Span<T> acc)
         where T : IFloatingPointIeee754<T>
     {
@@ -148,6 +152,7 @@ internal static class Reduce
     }
 
     /// <summary>dst[o, i] = max_j (or min_j) src[o, j, i], NaN propagating. The axis must not be empty.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Extreme<T>(ReadOnlySpan<T> src, int outer, int size, int inner, Span<T> dst, bool max)
         where T : IFloatingPointIeee754<T>
     {
@@ -182,6 +187,7 @@ internal static class Reduce
     }
 
     /// <summary>The index of the first maximum (or minimum) along the axis; NaN counts as the extreme, as in PyTorch.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ArgExtreme<T>(ReadOnlySpan<T> src, int outer, int size, int inner, Span<long> dst, bool max)
         where T : IFloatingPointIeee754<T>
     {
@@ -220,6 +226,7 @@ internal enum ReduceKind
 internal readonly struct ReduceJob<T>(T[] src, int srcOffset, T[] dst, int size, int inner, int tile, int tiles, ReduceKind kind) : IRangeJob
     where T : IFloatingPointIeee754<T>
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(int start, int end)
     {
         for (var w = start; w < end; w++)

@@ -45,6 +45,7 @@ internal static class SoftmaxKernels
     private const int TileBytes = 256 * 1024;
 
     /// <summary>y = exp(x − max) / Σ exp(x − max) (or its log): one exp per element.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Forward<T>(T[] x, int xOffset, T[] y, int outer, int size, int inner, bool log)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -69,6 +70,7 @@ internal static class SoftmaxKernels
     }
 
     /// <summary>Softmax: dx = y ⊙ (g − Σ g⊙y). LogSoftmax: dx = g − exp(y) ⊙ Σ g. One pass for the sums, one for dx.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Backward<T>(T[] g, int gOffset, T[] y, int yOffset, T[] dx, int outer, int size, int inner, bool log)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -115,6 +117,7 @@ internal static class SoftmaxKernels
     /// a row holding +inf gives +inf). The exponentials are <see cref="ExpKernel"/>'s, the operator Exp's, so exp(0) is 1
     /// exactly and the fused form rounds as the composed one does.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void LogSumExp<T>(T[] x, int xOffset, T[] r, int rOffset, int outer, int size, int inner)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -134,6 +137,7 @@ internal static class SoftmaxKernels
     /// <summary>
     /// <see cref="LogSumExp{T}(T[], int, T[], int, int, int, int)"/> on one thread, whatever the row length.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void LogSumExp<T>(ReadOnlySpan<T> x, Span<T> r, int outer, int size, int inner)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -325,6 +329,7 @@ internal static class SoftmaxKernels
     private readonly struct ForwardJob<T>(T[] x, int xOffset, T[] y, int size, int inner, int tile, int tiles, bool log) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int end)
         {
             if (inner == 1)
@@ -413,6 +418,7 @@ internal static class SoftmaxKernels
     private readonly struct TangentJob<T>(T[] x, int xOffset, T[] tx, int txOffset, T[] y, T[] ty, int size, bool streaming) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int end)
         {
             // A few rows at a time: their softmax in one sweep (each row's maximum taken while the previous row is
@@ -452,6 +458,7 @@ internal static class SoftmaxKernels
     private readonly struct BackwardJob<T>(T[] g, int gOffset, T[] y, int yOffset, T[] dx, int size, int inner, int tile, int tiles, bool log, bool streaming) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int end)
         {
             if (inner == 1)
@@ -524,6 +531,7 @@ internal static class SoftmaxKernels
 internal static class LongRows
 {
     /// <summary>y[yOffset..] = softmax or log-softmax of x[xOffset..], <paramref name="size"/> elements.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Forward<T>(T[] x, int xOffset, T[] y, int yOffset, int size, bool log)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -550,6 +558,7 @@ internal static class LongRows
     }
 
     /// <summary>The backward of <see cref="Forward{T}"/> over one row: dx from g and the forward's result y.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Backward<T>(T[] g, int gOffset, T[] y, int yOffset, T[] dx, int dxOffset, int size, bool log, bool streaming)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -569,6 +578,7 @@ internal static class LongRows
     /// log Σ exp(x − m) + m over one row, m its maximum (NaN propagating) replaced by 0 where it is ±∞: the elements'
     /// exponentials are those of the one-thread kernel, only the sum is taken by parts.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static T LogSumExp<T>(T[] x, int xOffset, int size)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -607,6 +617,7 @@ internal static class LongRows
     }
 
     /// <summary>m = max mᵢ (NaN if any is NaN) and s = Σ sᵢ·exp(mᵢ − m), a part of only −∞ (mᵢ = −∞) adding its sᵢ as it is.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static (T Max, T Sum) Combine<T>(T[] m, T[] s)
         where T : IFloatingPointIeee754<T>
     {
@@ -637,6 +648,7 @@ internal static class LongRows
     private readonly struct PartialSumsJob<T>(T[] x, int xOffset, T[] y, int yOffset, int size, T[] m, T[] s, bool store) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int end)
         {
             for (var p = start; p < end; p++)
@@ -668,6 +680,7 @@ internal static class LongRows
     private readonly struct FinishJob<T>(T[] x, int xOffset, T[] y, int yOffset, int size, T[] f, T max, T lse, bool log) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int end)
         {
             for (var p = start; p < end; p++)
@@ -690,6 +703,7 @@ internal static class LongRows
     private readonly struct BackwardSumJob<T>(T[] g, int gOffset, T[] y, int yOffset, int size, T[] partial, bool log) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int end)
         {
             for (var p = start; p < end; p++)
@@ -705,6 +719,7 @@ internal static class LongRows
     private readonly struct BackwardUpdateJob<T>(T[] g, int gOffset, T[] y, int yOffset, T[] dx, int dxOffset, int size, T total, bool log, bool streaming) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int end)
         {
             for (var p = start; p < end; p++)
@@ -749,6 +764,7 @@ internal static class LongRows
     private readonly struct MaxJob<T>(T[] x, int xOffset, int size, T[] partial) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int end)
         {
             for (var p = start; p < end; p++)
@@ -763,6 +779,7 @@ internal static class LongRows
     private readonly struct ExpSumJob<T>(T[] x, int xOffset, int size, T shift, T[] partial) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int end)
         {
             var buffer = ArrayPool<T>.Shared.Rent(SoftmaxKernels.PartElements);
@@ -959,6 +976,7 @@ internal static class FastExp
         return TS.ScaleByPowerOfTwo(p, n);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SoftmaxRows<TV, TS>(ReadOnlySpan<float> x, Span<float> y, int n, bool log)
         where TV : struct
         where TS : ISimdFloat<TV>
@@ -990,6 +1008,7 @@ internal static class FastExp
     /// <see cref="MaxIgnoringNaN"/> takes it. Without a next row the loop takes maxima over x itself (loads that hit
     /// L1) and drops them, so one loop serves both. A next row must hold at least one vector.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float ExpShifted<TV, TS>(ReadOnlySpan<float> x, float shift, Span<float> dst, bool store, ReadOnlySpan<float> next, out float nextMax)
         where TV : struct
         where TS : ISimdFloat<TV>
@@ -1062,6 +1081,7 @@ internal static class FastExp
         return TS.Sum(TS.Add(acc0, acc1));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Dot<TV, TS>(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
         where TV : struct
         where TS : ISimdFloat<TV>
@@ -1098,6 +1118,7 @@ internal static class FastExp
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float MaxIgnoringNaN<TV, TS>(ReadOnlySpan<float> x)
         where TV : struct
         where TS : ISimdFloat<TV>
@@ -1137,6 +1158,7 @@ internal static class FastExp
         return TS.MaxAcross(TS.MaxNative(TS.MaxNative(m0, m1), TS.MaxNative(m2, m3)));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Exp<TV, TS>(ReadOnlySpan<float> x, Span<float> y)
         where TV : struct
         where TS : ISimdFloat<TV>
@@ -1157,6 +1179,7 @@ internal static class FastExp
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SubtractScaledExp<TV, TS>(ReadOnlySpan<float> g, ReadOnlySpan<float> y, float s, Span<float> dst)
         where TV : struct
         where TS : ISimdFloat<TV>

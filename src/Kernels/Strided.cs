@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 
 namespace Autograd.Kernels;
 
@@ -22,6 +23,7 @@ internal interface IBinaryKernel<T>
 internal static class Strided
 {
     /// <summary>dst = op(a, b) where a and b are read with broadcast strides over dst's shape.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Binary<T, TOp>(ReadOnlySpan<T> a, int[] sa, ReadOnlySpan<T> b, int[] sb, ReadOnlySpan<int> shape, Span<T> dst)
         where TOp : IBinaryKernel<T>
     {
@@ -80,6 +82,7 @@ internal static class Strided
     }
 
     /// <summary>dst (contiguous, of the given shape) = src read with <paramref name="srcStrides"/> (broadcast or permuted).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Copy<T>(ReadOnlySpan<T> src, int[] srcStrides, ReadOnlySpan<int> shape, Span<T> dst)
     {
         if (dst.Length == 0)
@@ -128,6 +131,7 @@ internal static class Strided
     }
 
     /// <summary>Drops size-1 dimensions and merges neighbours that are contiguous in both stride sets.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static (int[] Dims, int[] A, int[] B) Coalesce(ReadOnlySpan<int> shape, int[] sa, int[] sb)
     {
         var dims = new List<int>(shape.Length);
@@ -220,6 +224,7 @@ internal readonly struct EqKernel<T> : IBinaryKernel<T>
 {
     public static T Apply(T a, T b) => a == b ? T.One : T.Zero;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst)
     {
         for (var i = 0; i < dst.Length; i++)
@@ -228,6 +233,7 @@ internal readonly struct EqKernel<T> : IBinaryKernel<T>
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(ReadOnlySpan<T> a, T b, Span<T> dst)
     {
         for (var i = 0; i < dst.Length; i++)

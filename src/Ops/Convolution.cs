@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
-
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 
 namespace Autograd.Ops;
@@ -413,6 +413,7 @@ public static class Convolution
         /// <summary>The most elements of a block's column matrix (K·nb·plane), so that it stays in the outer caches.</summary>
         private const int MaxColumnElements = 1 << 20;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int end)
         {
             for (var c = start; c < end; c++)
@@ -432,6 +433,7 @@ public static class Convolution
             return (count + blocks - 1) / blocks;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void Chunk(int chunk)
         {
             var first = (int)((long)chunk * geo.N / chunks);
@@ -511,6 +513,7 @@ public static class Convolution
         }
 
         /// <summary>The weight with the bias as one more column, [C_out, K + 1].</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private T[] WithBias()
         {
             var k = geo.K;
@@ -528,6 +531,7 @@ public static class Convolution
         /// The column matrix [K, nb·plane] of group gi of images [n, n + nb) of x, built in <paramref name="col"/>; for a
         /// single image of a pointwise convolution, the image itself.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private ReadOnlyMemory<T> Expand(int n, int nb, int gi, T[] col)
         {
             var plane = geo.OutPlane;
@@ -551,6 +555,7 @@ public static class Convolution
         /// The output channels of group gi of images [n, n + nb) of g side by side, [Cog, nb·plane]: g itself when nb is 1,
         /// else copied into <paramref name="wide"/>.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private ReadOnlyMemory<T> Gradient(int n, int nb, int gi, T[]? wide)
         {
             var plane = geo.OutPlane;
@@ -573,6 +578,7 @@ public static class Convolution
             return new(wide, 0, geo.Cog * ld);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void ForwardBlock(int n, int nb, int gi, T[] col, T[]? weightBias, int threads)
         {
             var plane = geo.OutPlane;
@@ -614,6 +620,7 @@ public static class Convolution
         /// transposed weight gradient col · gᵀ [K, Cog] to <paramref name="sums"/> at the group's offset, and writes the
         /// input's gradient col2im(Wᵀ · g). The column matrix of x is used before <paramref name="col"/> receives Wᵀ · g.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BackwardBlock(int n, int nb, int gi, T[] col, T[]? wide, T[]? sums, bool accumulate, int chunk, int threads)
         {
             var plane = geo.OutPlane;

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using Autograd.Kernels;
 
 namespace Autograd.Ops;
@@ -296,6 +297,7 @@ public static class Elementwise
 
     private static string ScalarOpName(ScalarOp op) => op switch { ScalarOp.Add => "Add", ScalarOp.Sub => "Sub", ScalarOp.Mul => "Mul", _ => "Div" };
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Map<T>(ReadOnlySpan<T> x, Span<T> y, Func<T, T> f)
     {
         for (var i = 0; i < x.Length; i++)
@@ -310,6 +312,7 @@ public static class Elementwise
     /// <summary>1 where x &gt; 0, else 0; a constant, not recorded.</summary>
     internal static Tensor PositiveMask(Tensor x) => Dispatch.Unary("Relu", x, PositiveOf, PositiveOf);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SignOf<T>(ReadOnlySpan<T> x, Span<T> y)
         where T : IFloatingPointIeee754<T>
     {
@@ -320,6 +323,7 @@ public static class Elementwise
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PositiveOf<T>(ReadOnlySpan<T> x, Span<T> y)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -777,6 +781,7 @@ public static class Elementwise
 
         public static T Apply(T g, T y) => g * Mask(y);
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void Run(ReadOnlySpan<T> g, ReadOnlySpan<T> y, Span<T> dst)
         {
             var i = 0;
@@ -796,6 +801,7 @@ public static class Elementwise
 
         public static void Run(ReadOnlySpan<T> g, T y, Span<T> dst) => TensorPrimitives.Multiply(g, Mask(y), dst);
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void Run(T g, ReadOnlySpan<T> y, Span<T> dst)
         {
             for (var i = 0; i < dst.Length; i++)

@@ -380,6 +380,7 @@ public static class InPlace
         return WithNumber("FillInPlace", self, value, site);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static Tensor Copy(Tensor self, Tensor source, WriteSite site)
     {
         const string op = "CopyFrom";
@@ -517,6 +518,7 @@ public static class InPlace
 
     private readonly struct TensorWork(Tensor self, Tensor b, Kind kind, double alpha) : IFloatWork
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run<T>()
             where T : unmanaged, IFloatingPointIeee754<T>
         {
@@ -561,6 +563,7 @@ public static class InPlace
     }
 
     /// <summary>Copies source's elements (a row repeated over self, or one element everywhere) into self, converting each (floats to int64 by truncation).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void CopyRows<TFrom, TTo>(Tensor self, Tensor source)
         where TFrom : unmanaged, INumberBase<TFrom>
         where TTo : unmanaged, INumberBase<TTo>
@@ -592,6 +595,7 @@ public static class InPlace
     {
         private const int Block = 1024;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run<T>()
             where T : unmanaged, IFloatingPointIeee754<T>
         {

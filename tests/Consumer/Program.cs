@@ -1,7 +1,7 @@
 // An application that uses the Autograd packages as a user would: it references only the Autograd.Nn package (which
 // brings Autograd.Ops, Autograd and Autograd.Kernels), trains an MLP on the built-in two-moons set and prints its
-// accuracy and the GC settings it runs with (the Autograd package carries them into the application).
-// .ci/run builds it from the packages in a fresh folder and checks both lines.
+// accuracy and the GC and JIT settings it runs with (the Autograd package carries them into the application).
+// .ci/run builds it from the packages in a fresh folder and checks these lines.
 using System.Globalization;
 using Autograd;
 using Autograd.Nn;
@@ -33,3 +33,4 @@ using (Tensor.NoGrad())
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"accuracy {accuracy:F4}"));
 var gc = GC.GetConfigurationVariables();
 Console.WriteLine($"gc RegionSize={AppContext.GetData("System.GC.RegionSize")} LOHThreshold={AppContext.GetData("System.GC.LOHThreshold")} RegionRange={gc["GCRegionRange"]} ConcurrentGC={gc["ConcurrentGC"]}");
+Console.WriteLine($"jit QuickJitForLoops={AppContext.GetData("System.Runtime.TieredCompilation.QuickJitForLoops")}");
