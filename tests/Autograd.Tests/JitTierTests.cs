@@ -40,23 +40,14 @@ public sealed class JitTierTests
             i += op.Size;
             switch (op.OperandType)
             {
-                case OperandType.ShortInlineBrTarget:
-                    var shortOffset = (sbyte)il[i];
-                    i += 1;
-                    if (shortOffset < 0)
+                case OperandType.ShortInlineBrTarget or OperandType.InlineBrTarget:
+                    var isShort = op.OperandType == OperandType.ShortInlineBrTarget;
+                    if ((isShort ? (sbyte)il[i] : BitConverter.ToInt32(il, i)) < 0)
                     {
                         return true;
                     }
 
-                    break;
-                case OperandType.InlineBrTarget:
-                    var offset = BitConverter.ToInt32(il, i);
-                    i += 4;
-                    if (offset < 0)
-                    {
-                        return true;
-                    }
-
+                    i += isShort ? 1 : 4;
                     break;
                 case OperandType.InlineSwitch:
                     var count = BitConverter.ToInt32(il, i);
