@@ -632,45 +632,13 @@ internal static class VectorMath
 }
 
 /// <summary>
-/// The float64 vector operations of <see cref="VectorMath"/>'s span loops at one width, so that each loop is written once
-/// (and still compiles to one method per width: a method holding both widths ran out of the JIT's inlining budget).
+/// The float64 lane operations of <see cref="VectorMath"/>'s span loops at one width: the shared ones and
+/// <see cref="Apply{TF}"/>, so that each loop is written once (and still compiles to one method per width: a method
+/// holding both widths ran out of the JIT's inlining budget).
 /// </summary>
-internal interface ISimdDouble<TV>
+internal interface ISimdDouble<TV> : ISimdLanes<double, TV>
     where TV : struct
 {
-    /// <summary>The lanes of a vector.</summary>
-    static abstract int Count { get; }
-
-    /// <summary>Every lane 0.</summary>
-    static abstract TV Zero { get; }
-
-    /// <summary>Every lane <paramref name="value"/>.</summary>
-    static abstract TV Broadcast(double value);
-
-    /// <summary>The vector at element <paramref name="index"/> of <paramref name="source"/>.</summary>
-    static abstract TV Load(ref double source, nuint index);
-
-    /// <summary>Stores <paramref name="value"/> at element <paramref name="index"/> of <paramref name="destination"/>.</summary>
-    static abstract void Store(TV value, ref double destination, nuint index);
-
-    /// <summary>a + b.</summary>
-    static abstract TV Add(TV a, TV b);
-
-    /// <summary>a − b.</summary>
-    static abstract TV Subtract(TV a, TV b);
-
-    /// <summary>a · b.</summary>
-    static abstract TV Multiply(TV a, TV b);
-
-    /// <summary>The native maximum of each lane (NaN lanes as the instruction treats them).</summary>
-    static abstract TV MaxNative(TV a, TV b);
-
-    /// <summary>The sum of the lanes.</summary>
-    static abstract double Sum(TV v);
-
-    /// <summary>The largest lane.</summary>
-    static abstract double MaxAcross(TV v);
-
     /// <summary>The function <typeparamref name="TF"/> of each lane at this width.</summary>
     static abstract TV Apply<TF>(TV x)
         where TF : IVectorFunction;

@@ -5,12 +5,15 @@ using System.Runtime.Intrinsics.X86;
 namespace Autograd.Kernels;
 
 /// <summary>
-/// The float32 lane operations that <see cref="FastExp"/>'s kernels are written with, once for every vector width:
-/// a kernel generic over <c>TV</c> (the vector) and <c>TS</c> (this interface over it) is compiled for each width, and
-/// each call below becomes one or a few instructions.
+/// The lane operations that the span kernels of both element types are written with, once for every vector width: a
+/// kernel generic over <c>TV</c> (the vector) and <c>TS</c> (an interface over it) is compiled for each width, and each
+/// call below becomes one or a few instructions. <see cref="ISimdFloat{TV}"/> and <see cref="ISimdDouble{TV}"/> add what
+/// their kernels need beyond these.
 /// </summary>
-/// <typeparam name="TV">The vector type: <see cref="Vector512{T}"/>, <see cref="Vector256{T}"/> or <see cref="Vector128{T}"/> of float.</typeparam>
-internal interface ISimdFloat<TV>
+/// <typeparam name="T">The element type, float or double.</typeparam>
+/// <typeparam name="TV">The vector type over <typeparamref name="T"/>.</typeparam>
+internal interface ISimdLanes<T, TV>
+    where T : unmanaged
     where TV : struct
 {
     /// <summary>The number of lanes.</summary>
@@ -20,13 +23,13 @@ internal interface ISimdFloat<TV>
     static abstract TV Zero { get; }
 
     /// <summary>Every lane <paramref name="value"/>.</summary>
-    static abstract TV Broadcast(float value);
+    static abstract TV Broadcast(T value);
 
     /// <summary>The lanes at <paramref name="source"/> + <paramref name="index"/>.</summary>
-    static abstract TV Load(ref float source, nuint index);
+    static abstract TV Load(ref T source, nuint index);
 
     /// <summary>Writes the lanes at <paramref name="destination"/> + <paramref name="index"/>.</summary>
-    static abstract void Store(TV value, ref float destination, nuint index);
+    static abstract void Store(TV value, ref T destination, nuint index);
 
     /// <summary>a + b.</summary>
     static abstract TV Add(TV a, TV b);
@@ -37,14 +40,26 @@ internal interface ISimdFloat<TV>
     /// <summary>a · b.</summary>
     static abstract TV Multiply(TV a, TV b);
 
+    /// <summary>The larger lane; where either is NaN, any of the two (the platform's instruction).</summary>
+    static abstract TV MaxNative(TV a, TV b);
+
+    /// <summary>The sum of the lanes.</summary>
+    static abstract T Sum(TV v);
+
+    /// <summary>The largest lane (NaN lanes as <see cref="MaxNative"/> treats them).</summary>
+    static abstract T MaxAcross(TV v);
+}
+
+/// <summary>The float32 lane operations of <see cref="FastExp"/>'s kernels: the shared ones and these.</summary>
+/// <typeparam name="TV">The vector type: <see cref="Vector512{T}"/>, <see cref="Vector256{T}"/> or <see cref="Vector128{T}"/> of float.</typeparam>
+internal interface ISimdFloat<TV> : ISimdLanes<float, TV>
+    where TV : struct
+{
     /// <summary>
     /// a · b + c, rounded once where the CPU has a fused multiply-add (every 512- and 256-bit path, ARM64), else a multiply
     /// and an add: on x86 without FMA .NET computes a fused one in software, some thirty times slower in the softmax.
     /// </summary>
     static abstract TV FusedMultiplyAdd(TV a, TV b, TV c);
-
-    /// <summary>The larger lane; where either is NaN, any of the two (the platform's instruction).</summary>
-    static abstract TV MaxNative(TV a, TV b);
 
     /// <summary>The smaller lane; where either is NaN, any of the two (the platform's instruction).</summary>
     static abstract TV MinNative(TV a, TV b);
@@ -60,12 +75,6 @@ internal interface ISimdFloat<TV>
 
     /// <summary>The first <paramref name="count"/> lanes of <paramref name="v"/>, the others 0.</summary>
     static abstract TV FirstLanes(TV v, int count);
-
-    /// <summary>The sum of the lanes.</summary>
-    static abstract float Sum(TV v);
-
-    /// <summary>The largest lane (NaN lanes as <see cref="MaxNative"/> treats them).</summary>
-    static abstract float MaxAcross(TV v);
 }
 
 /// <summary>16 lanes: AVX-512 (<c>vrndscaleps</c>, <c>vscalefps</c>).</summary>
