@@ -172,18 +172,30 @@ internal readonly struct Simd256 : ISimdFloat<Vector256<float>>
         // the second rounds once, as vscalefps does. n is clamped at 128 (the result is +∞ from there) so that a huge
         // lane converts to a small integer; a NaN lane of p stays NaN whatever its n.
         // Where every |n| ≤ 125, p · 2ⁿ is a normal float for p in [0.5, 2]: one exact product gives the same bits with six
-        // instructions fewer (10⁶ float32 exps on 256 bits 0.47 → 0.43 ms, AMD EPYC Zen 5).
+        // instructions fewer (10⁶ float32 exps on 256 bits 0.47 → 0.43 ms, AMD EPYC Zen 5). n is an integer, so its bits
+        // come from RoundingBits, not from a conversion: .NET's conversion to int32 saturates, which x86 has no
+        // instruction for below AVX-512 (five instructions instead of one).
         if (!Vector256.GreaterThanAny(Vector256.Abs(n), Vector256.Create(125f)))
         {
-            return p * Vector256.ShiftLeft(Vector256.ConvertToInt32(n) + Vector256.Create(127), 23).AsSingle();
+            return p * (Vector256.ShiftLeft(RoundingBits(n), 23) + Vector256.Create(127 << 23)).AsSingle();
         }
 
-        var k = Vector256.ConvertToInt32(Vector256.MinNative(n, Vector256.Create(128f)));
+        var k = RoundingBits(Vector256.MinNative(n, Vector256.Create(128f))) - Vector256.Create(RoundingConstantBits);
         var k1 = Vector256.ShiftRightArithmetic(k, 1);
         var s1 = Vector256.ShiftLeft(k1 + Vector256.Create(127), 23).AsSingle();
         var s2 = Vector256.ShiftLeft(k - k1 + Vector256.Create(127), 23).AsSingle();
         return p * s1 * s2;
     }
+
+    /// <summary>The bits of 1.5 · 2²³, the constant of <see cref="RoundingBits(Vector256{float})"/>.</summary>
+    internal const int RoundingConstantBits = 0x4B400000;
+
+    /// <summary>
+    /// The bits of n + 1.5 · 2²³ for integral lanes |n| ≤ 2²², exact: its low 23 bits hold n + 2²², so shifting it left
+    /// by 23 gives n's low bits in the exponent field, and subtracting <see cref="RoundingConstantBits"/> gives n.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<int> RoundingBits(Vector256<float> n) => (n + Vector256.Create(12582912f)).AsInt32();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> FirstLanes(Vector256<float> v, int count)
@@ -240,15 +252,19 @@ internal readonly struct Simd128 : ISimdFloat<Vector128<float>>
         // second product rounding.
         if (!Vector128.GreaterThanAny(Vector128.Abs(n), Vector128.Create(125f)))
         {
-            return p * Vector128.ShiftLeft(Vector128.ConvertToInt32(n) + Vector128.Create(127), 23).AsSingle();
+            return p * (Vector128.ShiftLeft(RoundingBits(n), 23) + Vector128.Create(127 << 23)).AsSingle();
         }
 
-        var k = Vector128.ConvertToInt32(Vector128.MinNative(n, Vector128.Create(128f)));
+        var k = RoundingBits(Vector128.MinNative(n, Vector128.Create(128f))) - Vector128.Create(Simd256.RoundingConstantBits);
         var k1 = Vector128.ShiftRightArithmetic(k, 1);
         var s1 = Vector128.ShiftLeft(k1 + Vector128.Create(127), 23).AsSingle();
         var s2 = Vector128.ShiftLeft(k - k1 + Vector128.Create(127), 23).AsSingle();
         return p * s1 * s2;
     }
+
+    /// <summary>As <see cref="Simd256.RoundingBits(Vector256{float})"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector128<int> RoundingBits(Vector128<float> n) => (n + Vector128.Create(12582912f)).AsInt32();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> FirstLanes(Vector128<float> v, int count)
