@@ -35,6 +35,12 @@ internal static class SoftmaxKernels
     private static int ExpChunkElements<T>()
         => typeof(T) == typeof(double) && !VectorMath.Wide ? 1 << 12 : ChunkElements;
 
+    /// <summary>Rows (inner = 1) shorter than this are taken a block at a time: see <see cref="ForwardShortRows{T}"/>.</summary>
+    internal const int ShortRow = 16;
+
+    /// <summary>The most elements of the block of short rows that one vector pass of exponentials takes.</summary>
+    private const int ShortBlockElements = 1024;
+
     /// <summary>The row length (inner = 1) from which one row is split into parts that the threads share.</summary>
     internal const int LongRow = 1 << 18;
 
@@ -221,6 +227,150 @@ internal static class SoftmaxKernels
     private static int Chunks(int outer, int size, int inner, int minPerChunk)
         => Workers.Chunks((long)outer * size * inner, minPerChunk);
 
+    /// <summary>Consecutive rows of <paramref name="size"/> elements (inner = 1): y = softmax(x) or log-softmax(x).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ForwardRows<T>(ReadOnlySpan<T> x, Span<T> y, int size, bool log)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (size < ShortRow)
+        {
+            ForwardShortRows(x, y, size, log);
+        }
+        else if (typeof(T) == typeof(float))
+        {
+            FastExp.SoftmaxRows(MemoryMarshal.Cast<T, float>(x), MemoryMarshal.Cast<T, float>(y), size, log);
+        }
+        else
+        {
+            for (var at = 0; at < x.Length; at += size)
+            {
+                ForwardRow(x.Slice(at, size), y.Slice(at, size), log);
+            }
+        }
+    }
+
+    /// <summary>The backward of consecutive rows of <paramref name="size"/> elements; see <see cref="BackwardRow{T}"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void BackwardRows<T>(ReadOnlySpan<T> g, ReadOnlySpan<T> y, Span<T> dx, int size, bool log, bool streaming)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (size < ShortRow)
+        {
+            BackwardShortRows(g, y, dx, size, log);
+            return;
+        }
+
+        for (var at = 0; at < g.Length; at += size)
+        {
+            BackwardRow(g.Slice(at, size), y.Slice(at, size), dx.Slice(at, size), log, streaming);
+        }
+    }
+
+    /// <summary>
+    /// Rows shorter than <see cref="ShortRow"/> (a classifier's ten classes): alone, a row would be mostly the setup of
+    /// its vector loops and a padded tail, so a block of rows is taken at once. Each row's maximum and shifted values in
+    /// scalar code, the exponentials of the whole block in one vector pass (the same function, so the same bits, as the
+    /// longer rows' kernels), then each row's sum (<c>TensorPrimitives.Sum</c>, as the fused attention's float64 rows) and
+    /// scale. Forward of 64×10 on the AMD EPYC Zen 5, one row at a time → a block: float32 3.7 → 1.3 µs on 256 bits
+    /// (4.1 → 1.4 on 512), float64 6.6 → 1.9 µs on 256 bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ForwardShortRows<T>(ReadOnlySpan<T> x, Span<T> y, int size, bool log)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Span<T> exps = log ? stackalloc T[ShortBlockElements] : default;
+        var block = ShortBlockElements / size * size;
+        for (var b = 0; b < x.Length; b += block)
+        {
+            var count = Math.Min(block, x.Length - b);
+            var xb = x.Slice(b, count);
+            var yb = y.Slice(b, count);
+            for (var at = 0; at < count; at += size)
+            {
+                // A NaN anywhere makes the sum, so the whole row, NaN: the maximum need not propagate it.
+                var max = xb[at];
+                for (var j = at + 1; j < at + size; j++)
+                {
+                    if (xb[j] > max)
+                    {
+                        max = xb[j];
+                    }
+                }
+
+                for (var j = at; j < at + size; j++)
+                {
+                    yb[j] = xb[j] - max;
+                }
+            }
+
+            var eb = log ? exps[..count] : yb;
+            Exp<T>(yb, eb);
+            for (var at = 0; at < count; at += size)
+            {
+                var sum = TensorPrimitives.Sum<T>(eb.Slice(at, size));
+                if (log)
+                {
+                    var lse = T.Log(sum);
+                    for (var j = at; j < at + size; j++)
+                    {
+                        yb[j] -= lse;
+                    }
+                }
+                else
+                {
+                    var scale = T.One / sum;
+                    for (var j = at; j < at + size; j++)
+                    {
+                        yb[j] *= scale;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The backward of rows shorter than <see cref="ShortRow"/>, by <see cref="BackwardRow{T}"/>'s formulas in scalar
+    /// code, the log-softmax's exponentials in one vector pass over all the rows.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void BackwardShortRows<T>(ReadOnlySpan<T> g, ReadOnlySpan<T> y, Span<T> dx, int size, bool log)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (log)
+        {
+            Exp<T>(y, dx);
+        }
+
+        for (var at = 0; at < g.Length; at += size)
+        {
+            var sum = T.Zero;
+            if (log)
+            {
+                for (var j = at; j < at + size; j++)
+                {
+                    sum += g[j];
+                }
+
+                for (var j = at; j < at + size; j++)
+                {
+                    dx[j] = g[j] - (dx[j] * sum);
+                }
+            }
+            else
+            {
+                for (var j = at; j < at + size; j++)
+                {
+                    sum += g[j] * y[j];
+                }
+
+                for (var j = at; j < at + size; j++)
+                {
+                    dx[j] = (g[j] - sum) * y[j];
+                }
+            }
+        }
+    }
+
     /// <summary>One row: y = softmax(x) or log-softmax(x).</summary>
     internal static void ForwardRow<T>(ReadOnlySpan<T> src, Span<T> dst, bool log)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -334,18 +484,7 @@ internal static class SoftmaxKernels
         {
             if (inner == 1)
             {
-                if (typeof(T) == typeof(float) && size >= 16)
-                {
-                    var src = MemoryMarshal.Cast<T, float>(x.AsSpan(xOffset + (start * size), (end - start) * size));
-                    FastExp.SoftmaxRows(src, MemoryMarshal.Cast<T, float>(y.AsSpan(start * size, (end - start) * size)), size, log);
-                    return;
-                }
-
-                for (var o = start; o < end; o++)
-                {
-                    ForwardRow<T>(x.AsSpan(xOffset + (o * size), size), y.AsSpan(o * size, size), log);
-                }
-
+                ForwardRows<T>(x.AsSpan(xOffset + (start * size), (end - start) * size), y.AsSpan(start * size, (end - start) * size), size, log);
                 return;
             }
 
@@ -427,24 +566,11 @@ internal static class SoftmaxKernels
             for (var o0 = start; o0 < end; o0 += block)
             {
                 var rows = Math.Min(block, end - o0);
-                if (typeof(T) == typeof(float) && size >= 16)
-                {
-                    FastExp.SoftmaxRows(MemoryMarshal.Cast<T, float>(x.AsSpan(xOffset + (o0 * size), rows * size)), MemoryMarshal.Cast<T, float>(y.AsSpan(o0 * size, rows * size)), size, log: false);
-                }
-                else
-                {
-                    for (var o = o0; o < o0 + rows; o++)
-                    {
-                        ForwardRow<T>(x.AsSpan(xOffset + (o * size), size), y.AsSpan(o * size, size), log: false);
-                    }
-                }
+                ForwardRows<T>(x.AsSpan(xOffset + (o0 * size), rows * size), y.AsSpan(o0 * size, rows * size), size, log: false);
 
                 // Above 2 MB the tangent is written past the caches, as Backward writes a gradient that large, so the two
                 // still give the same bits.
-                for (var o = o0; o < o0 + rows; o++)
-                {
-                    BackwardRow<T>(tx.AsSpan(txOffset + (o * size), size), y.AsSpan(o * size, size), ty.AsSpan(o * size, size), log: false, streaming);
-                }
+                BackwardRows<T>(tx.AsSpan(txOffset + (o0 * size), rows * size), y.AsSpan(o0 * size, rows * size), ty.AsSpan(o0 * size, rows * size), size, log: false, streaming);
             }
 
             if (streaming)
@@ -463,11 +589,8 @@ internal static class SoftmaxKernels
         {
             if (inner == 1)
             {
-                for (var o = start; o < end; o++)
-                {
-                    BackwardRow<T>(g.AsSpan(gOffset + (o * size), size), y.AsSpan(yOffset + (o * size), size), dx.AsSpan(o * size, size), log, streaming);
-                }
-
+                var count = (end - start) * size;
+                BackwardRows<T>(g.AsSpan(gOffset + (start * size), count), y.AsSpan(yOffset + (start * size), count), dx.AsSpan(start * size, count), size, log, streaming);
                 if (streaming)
                 {
                     NonTemporal.Fence();

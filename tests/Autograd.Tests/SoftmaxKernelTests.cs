@@ -227,6 +227,88 @@ public class SoftmaxKernelTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// Rows shorter than <see cref="SoftmaxKernels.ShortRow"/> are taken a block at a time. Every row still gets the
+    /// one-row kernels' values (within the rounding of a sum taken in another order) and their special values: a NaN or
+    /// a +∞ makes the row NaN, −∞ elements get 0 (log-softmax −∞), an all −∞ row is NaN. 300 rows cross the blocks' edges;
+    /// the forward writes its result over its input as well as to a new array.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Widths))]
+    public void ShortRowsGiveTheOneRowKernelsValues(int bits)
+    {
+        foreach (var n in new[] { 1, 2, 5, 10, SoftmaxKernels.ShortRow - 1 })
+        {
+            foreach (var log in new[] { false, true })
+            {
+                AtWidth(bits, () => Check<float>(n, log, v => (float)v, 4e-6));
+                AtWidth(bits, () => Check<double>(n, log, v => v, 1e-14));
+            }
+        }
+
+        static bool Check<T>(int n, bool log, Func<double, T> of, double tolerance)
+            where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+        {
+            const int rows = 300;
+            var rng = new Random((n * 7) + (log ? 1 : 0));
+            var x = new T[rows * n];
+            var g = new T[rows * n];
+            for (var i = 0; i < x.Length; i++)
+            {
+                x[i] = of((rng.NextDouble() * 40) - 20);
+                g[i] = of((rng.NextDouble() * 2) - 1);
+            }
+
+            x[(3 * n) + (n / 2)] = T.NaN;
+            x[(7 * n) + (n / 3)] = T.PositiveInfinity;
+            x.AsSpan(11 * n, n).Fill(T.NegativeInfinity);
+            for (var j = 0; j < n; j += 2)
+            {
+                x[(13 * n) + j] = T.NegativeInfinity;
+            }
+
+            var y = new T[x.Length];
+            var dx = new T[x.Length];
+            SoftmaxKernels.Forward(x, 0, y, rows, n, 1, log);
+            SoftmaxKernels.Backward(g, 0, y, 0, dx, rows, n, 1, log);
+            var inPlace = (T[])x.Clone();
+            SoftmaxKernels.Forward(inPlace, 0, inPlace, rows, n, 1, log);
+            Assert.True(inPlace.AsSpan().SequenceEqual(y), $"{typeof(T).Name} n={n} log={log}: in place differs");
+
+            var y1 = new T[n];
+            var dx1 = new T[n];
+            for (var r = 0; r < rows; r++)
+            {
+                var at = r * n;
+                SoftmaxKernels.ForwardRow<T>(x.AsSpan(at, n), y1, log);
+                SoftmaxKernels.BackwardRow<T>(g.AsSpan(at, n), y.AsSpan(at, n), dx1, log, streaming: false);
+                var gs = 1.0;
+                for (var j = 0; j < n; j++)
+                {
+                    gs += Math.Abs(double.CreateTruncating(g[at + j]));
+                }
+
+                for (var j = 0; j < n; j++)
+                {
+                    var what = $"{typeof(T).Name} n={n} log={log} row {r} [{j}]: {y[at + j]} / {dx[at + j]} against the one-row kernel's {y1[j]} / {dx1[j]}";
+                    Assert.True(T.IsNaN(y[at + j]) == T.IsNaN(y1[j]), what);
+                    Assert.True(T.IsNaN(dx[at + j]) == T.IsNaN(dx1[j]), what);
+                    var a = double.CreateTruncating(y[at + j]);
+                    var b = double.CreateTruncating(y1[j]);
+                    Assert.True(double.IsNaN(b) || a == b || Math.Abs(a - b) <= tolerance * Math.Max(Math.Abs(b), log ? 1 : 0), what);
+                    var da = double.CreateTruncating(dx[at + j]);
+                    var db = double.CreateTruncating(dx1[j]);
+                    Assert.True(double.IsNaN(db) || da == db || Math.Abs(da - db) <= tolerance * gs, what);
+                }
+
+                var special = r is 3 or 7 or 11 || (r == 13 && n == 1);
+                Assert.True(special == T.IsNaN(y[at]), $"{typeof(T).Name} n={n} log={log} row {r}: y[0] = {y[at]}");
+            }
+
+            return true;
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Widths))]
     public void MaxAndShiftedSumMatchFloat64(int bits)
