@@ -1148,6 +1148,22 @@ internal static class FastExp
         var m0 = n >= w ? TS.Load(ref nr, 0) : TS.Zero;
         var m1 = m0;
         var i = 0;
+        if (w < 16)
+        {
+            // Below 512 bits (16 vector registers on x86 without AVX-512) one exponential at a time spills less.
+            for (; i <= n - w; i += w)
+            {
+                var e = ExpBelowInfinity<TV, TS>(TS.Subtract(TS.Load(ref xr, (nuint)i), vs));
+                m0 = TS.MaxNative(m0, TS.Load(ref nr, (nuint)i));
+                if (store)
+                {
+                    TS.Store(e, ref dr, (nuint)i);
+                }
+
+                acc0 = TS.Add(acc0, e);
+            }
+        }
+
         for (; i <= n - (2 * w); i += 2 * w)
         {
             var e0 = ExpBelowInfinity<TV, TS>(TS.Subtract(TS.Load(ref xr, (nuint)i), vs));
