@@ -379,6 +379,21 @@ internal static class VectorMath
         var acc0 = TS.Zero;
         var acc1 = TS.Zero;
         nuint i = 0;
+        if (n < 8)
+        {
+            // Below 512 bits (16 vector registers on x86 without AVX-512) one exponential at a time spills less.
+            for (; i + n <= length; i += n)
+            {
+                var e = TS.Apply<ExpKernel.ExpFunction>(TS.Subtract(TS.Load(ref xr, i), s));
+                if (store)
+                {
+                    TS.Store(e, ref yr, i);
+                }
+
+                acc0 = TS.Add(acc0, e);
+            }
+        }
+
         for (; i + (2 * n) <= length; i += 2 * n)
         {
             var e0 = TS.Apply<ExpKernel.ExpFunction>(TS.Subtract(TS.Load(ref xr, i), s));
