@@ -23,8 +23,16 @@ internal interface IBinaryKernel<T>
 internal static class Strided
 {
     /// <summary>dst = op(a, b) where a and b are read with broadcast strides over dst's shape.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Binary<T, TOp>(ReadOnlySpan<T> a, int[] sa, ReadOnlySpan<T> b, int[] sb, ReadOnlySpan<int> shape, Span<T> dst)
+        where TOp : IBinaryKernel<T>
+        => BinaryRows<T, TOp>(a, sa, b, sb, shape, dst, 0, int.MaxValue);
+
+    /// <summary>
+    /// The rows of <see cref="Binary{T, TOp}"/> that a thread takes: the runs of the innermost merged dimension
+    /// (<see cref="Rows"/> of them) from <paramref name="start"/> up to <paramref name="end"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void BinaryRows<T, TOp>(ReadOnlySpan<T> a, int[] sa, ReadOnlySpan<T> b, int[] sb, ReadOnlySpan<int> shape, Span<T> dst, int start, int end)
         where TOp : IBinaryKernel<T>
     {
         if (dst.Length == 0)
@@ -37,11 +45,19 @@ internal static class Strided
         var n = dims[rank - 1];
         var ia = stridesA[rank - 1];
         var ib = stridesB[rank - 1];
-        var outer = dst.Length / n;
+        var outer = Math.Min(dst.Length / n, end);
         Span<int> counter = stackalloc int[Math.Max(rank, 1)];
         var offA = 0;
         var offB = 0;
-        for (var o = 0; o < outer; o++)
+        for (int k = rank - 2, rest = start; k >= 0; k--)
+        {
+            counter[k] = rest % dims[k];
+            rest /= dims[k];
+            offA += counter[k] * stridesA[k];
+            offB += counter[k] * stridesB[k];
+        }
+
+        for (var o = start; o < outer; o++)
         {
             var d = dst.Slice(o * n, n);
             if (ia == 1 && ib == 1)
@@ -80,6 +96,10 @@ internal static class Strided
             }
         }
     }
+
+    /// <summary>The number of rows (runs of the innermost merged dimension) that <see cref="BinaryRows{T, TOp}"/> splits.</summary>
+    public static int Rows(int[] sa, int[] sb, ReadOnlySpan<int> shape, int elements)
+        => elements == 0 ? 0 : elements / Coalesce(shape, sa, sb).Dims[^1];
 
     /// <summary>dst (contiguous, of the given shape) = src read with <paramref name="srcStrides"/> (broadcast or permuted).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -125,7 +125,19 @@ internal static class Dispatch
         }
         else
         {
-            Strided.Binary<T, TOp>(a.Span<T>(), a.Shape.BroadcastStrides(y.Shape), b.Span<T>(), b.Shape.BroadcastStrides(y.Shape), y.Shape.Dims, y.Span<T>());
+            var stridesA = a.Shape.BroadcastStrides(y.Shape);
+            var stridesB = b.Shape.BroadcastStrides(y.Shape);
+            var rows = n >= Workers.ElementwiseThreshold && Workers.CanSplit ? Strided.Rows(stridesA, stridesB, y.Shape.Dims, n) : 1;
+            var chunks = Math.Min(rows, Workers.Chunks(n, Workers.ElementwiseThreshold / 4));
+            if (chunks > 1)
+            {
+                // Whole rows per thread, as the same-shape case splits its elements: x − max over rows, e / Σe.
+                Workers.For(rows, chunks, new BroadcastJob<T, TOp>(a, stridesA, b, stridesB, y));
+            }
+            else
+            {
+                Strided.Binary<T, TOp>(a.Span<T>(), stridesA, b.Span<T>(), stridesB, y.Shape.Dims, y.Span<T>());
+            }
         }
     }
 
@@ -272,6 +284,14 @@ internal readonly struct BinaryJob<T, TOp>(T[] a, int aOffset, T[] b, int bOffse
 {
     public void Run(int start, int end)
         => TOp.Run(a.AsSpan(aOffset + start, end - start), b.AsSpan(bOffset + start, end - start), dst.AsSpan(start, end - start));
+}
+
+/// <summary>y = a ⊕ b with broadcast strides on a range of the rows of <see cref="Strided.BinaryRows{T, TOp}"/>.</summary>
+internal readonly struct BroadcastJob<T, TOp>(Tensor a, int[] stridesA, Tensor b, int[] stridesB, Tensor y) : IRangeJob
+    where TOp : IBinaryKernel<T>
+{
+    public void Run(int start, int end)
+        => Strided.BinaryRows<T, TOp>(a.Span<T>(), stridesA, b.Span<T>(), stridesB, y.Shape.Dims, y.Span<T>(), start, end);
 }
 
 /// <summary>dst = x ⊕ s (or s ⊕ x) on a range of elements.</summary>

@@ -572,6 +572,67 @@ public class EngineTests
         Assert.Equal(103.0, bs[1, 1, 0]);
     }
 
+    /// <summary>
+    /// Broadcasts large enough to be split between threads (whole rows of the innermost merged dim per thread) give, at
+    /// every element, the operator applied to the elements its indices pick: a column per row (x − max), a row per
+    /// matrix, an outer product, a 4-D case whose merged rows start mid-block, and a transposed (non-contiguous) operand.
+    /// </summary>
+    [Theory]
+    [InlineData(new[] { 1024, 1024 }, new[] { 1024, 1 }, false)]
+    [InlineData(new[] { 3, 130, 200 }, new[] { 3, 1, 200 }, false)]
+    [InlineData(new[] { 300, 1 }, new[] { 1, 301 }, false)]
+    [InlineData(new[] { 5, 7, 41, 53 }, new[] { 7, 1, 53 }, false)]
+    [InlineData(new[] { 257, 263 }, new[] { 263, 257 }, true)]
+    public void LargeBroadcastsSplitBetweenThreadsMatchTheirIndices(int[] shapeA, int[] shapeB, bool transposeB)
+    {
+        foreach (var dtype in new[] { DType.Float64, DType.Float32 })
+        {
+            var a = Tensor.RandN(new Shape(shapeA), 1, dtype);
+            var b = Tensor.RandN(new Shape(shapeB), 2, dtype);
+            if (transposeB)
+            {
+                b = b.Transpose(0, 1);
+            }
+
+            var y = a - b;
+            var q = a / b;
+            var outShape = Shape.Broadcast(a.Shape, b.Shape, "test");
+            Assert.Equal(outShape, y.Shape);
+            Assert.True(outShape.ElementCount >= 1 << 16, "the case should be large enough to split");
+            var dims = outShape.ToArray();
+            var index = new int[dims.Length];
+            var ya = y.ToArray();
+            var qa = q.ToArray();
+            for (var flat = 0; flat < ya.Length; flat++)
+            {
+                var rest = flat;
+                for (var d = dims.Length - 1; d >= 0; d--)
+                {
+                    index[d] = rest % dims[d];
+                    rest /= dims[d];
+                }
+
+                var av = a[Pick(index, a.Shape)];
+                var bv = b[Pick(index, b.Shape)];
+                var what = $"{dtype} {Shape.Format(shapeA)} op {Shape.Format(shapeB)} at [{string.Join(", ", index)}]";
+                Assert.True(ya[flat] == (dtype == DType.Float32 ? (float)av - (float)bv : av - bv), $"{what}: {ya[flat]} against {av} − {bv}");
+                Assert.True(qa[flat] == (dtype == DType.Float32 ? (float)av / (float)bv : av / bv), $"{what}: {qa[flat]} against {av} / {bv}");
+            }
+        }
+
+        // The index of an operand of shape s (aligned at the right, size-1 dims at 0) for an element of the result.
+        static int[] Pick(int[] index, Shape s)
+        {
+            var r = new int[s.Rank];
+            for (var d = 0; d < s.Rank; d++)
+            {
+                r[d] = s[d] == 1 ? 0 : index[index.Length - s.Rank + d];
+            }
+
+            return r;
+        }
+    }
+
     [Fact]
     public void BroadcastGradientsAreSummedBackToEachInputsShape()
     {
