@@ -22,17 +22,12 @@ internal interface IBinaryKernel<T>
 /// </summary>
 internal static class Strided
 {
-    /// <summary>dst = op(a, b) where a and b are read with broadcast strides over dst's shape.</summary>
-    public static void Binary<T, TOp>(ReadOnlySpan<T> a, int[] sa, ReadOnlySpan<T> b, int[] sb, ReadOnlySpan<int> shape, Span<T> dst)
-        where TOp : IBinaryKernel<T>
-        => BinaryRows<T, TOp>(a, sa, b, sb, shape, dst, 0, int.MaxValue);
-
     /// <summary>
-    /// The rows of <see cref="Binary{T, TOp}"/> that a thread takes: the runs of the innermost merged dimension
-    /// (<see cref="Rows"/> of them) from <paramref name="start"/> up to <paramref name="end"/>.
+    /// dst = op(a, b) over the rows [start, end) of a merged layout (<see cref="Merge"/>; a row is a run of its innermost
+    /// dimension), so that threads can share the rows of one product.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void BinaryRows<T, TOp>(ReadOnlySpan<T> a, int[] sa, ReadOnlySpan<T> b, int[] sb, ReadOnlySpan<int> shape, Span<T> dst, int start, int end)
+    public static void BinaryRows<T, TOp>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst, MergedLayout layout, int start, int end)
         where TOp : IBinaryKernel<T>
     {
         if (dst.Length == 0)
@@ -40,7 +35,7 @@ internal static class Strided
             return;
         }
 
-        var (dims, stridesA, stridesB) = Coalesce(shape, sa, sb);
+        var (dims, stridesA, stridesB) = layout;
         var rank = dims.Length;
         var n = dims[rank - 1];
         var ia = stridesA[rank - 1];
@@ -97,10 +92,6 @@ internal static class Strided
         }
     }
 
-    /// <summary>The number of rows (runs of the innermost merged dimension) that <see cref="BinaryRows{T, TOp}"/> splits.</summary>
-    public static int Rows(int[] sa, int[] sb, ReadOnlySpan<int> shape, int elements)
-        => elements == 0 ? 0 : elements / Coalesce(shape, sa, sb).Dims[^1];
-
     /// <summary>dst (contiguous, of the given shape) = src read with <paramref name="srcStrides"/> (broadcast or permuted).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Copy<T>(ReadOnlySpan<T> src, int[] srcStrides, ReadOnlySpan<int> shape, Span<T> dst)
@@ -110,7 +101,7 @@ internal static class Strided
             return;
         }
 
-        var (dims, ss, _) = Coalesce(shape, srcStrides, srcStrides);
+        var (dims, ss, _) = Merge(shape, srcStrides, srcStrides);
         var rank = dims.Length;
         var n = dims[rank - 1];
         var inner = ss[rank - 1];
@@ -150,9 +141,12 @@ internal static class Strided
         }
     }
 
-    /// <summary>Drops size-1 dimensions and merges neighbours that are contiguous in both stride sets.</summary>
+    /// <summary>
+    /// The layout of dst's shape read with strides <paramref name="sa"/> and <paramref name="sb"/>, with size-1 dimensions
+    /// dropped and neighbours that are contiguous in both stride sets merged.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static (int[] Dims, int[] A, int[] B) Coalesce(ReadOnlySpan<int> shape, int[] sa, int[] sb)
+    public static MergedLayout Merge(ReadOnlySpan<int> shape, int[] sa, int[] sb)
     {
         var dims = new List<int>(shape.Length);
         var la = new List<int>(shape.Length);
@@ -183,11 +177,18 @@ internal static class Strided
 
         if (dims.Count == 0)
         {
-            return ([1], [1], [1]);
+            return new([1], [1], [1]);
         }
 
-        return ([.. dims], [.. la], [.. lb]);
+        return new([.. dims], [.. la], [.. lb]);
     }
+}
+
+/// <summary>A strided layout after <see cref="Strided.Merge"/>: its dimensions and the strides of two operands.</summary>
+internal readonly record struct MergedLayout(int[] Dims, int[] A, int[] B)
+{
+    /// <summary>The runs of the innermost dimension in <paramref name="elements"/> elements of this layout.</summary>
+    public int Rows(int elements) => elements == 0 ? 0 : elements / Dims[^1];
 }
 
 internal readonly struct AddKernel<T> : IBinaryKernel<T>

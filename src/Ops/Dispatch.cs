@@ -125,18 +125,17 @@ internal static class Dispatch
         }
         else
         {
-            var stridesA = a.Shape.BroadcastStrides(y.Shape);
-            var stridesB = b.Shape.BroadcastStrides(y.Shape);
-            var rows = n >= Workers.ElementwiseThreshold && Workers.CanSplit ? Strided.Rows(stridesA, stridesB, y.Shape.Dims, n) : 1;
-            var chunks = Math.Min(rows, Workers.Chunks(n, Workers.ElementwiseThreshold / 4));
+            var layout = Strided.Merge(y.Shape.Dims, a.Shape.BroadcastStrides(y.Shape), b.Shape.BroadcastStrides(y.Shape));
+            var rows = layout.Rows(n);
+            var chunks = n >= Workers.ElementwiseThreshold ? Math.Min(rows, Workers.Chunks(n, Workers.ElementwiseThreshold / 4)) : 1;
             if (chunks > 1)
             {
                 // Whole rows per thread, as the same-shape case splits its elements: x − max over rows, e / Σe.
-                Workers.For(rows, chunks, new BroadcastJob<T, TOp>(a, stridesA, b, stridesB, y));
+                Workers.For(rows, chunks, new BroadcastJob<T, TOp>(a, b, y, layout));
             }
             else
             {
-                Strided.Binary<T, TOp>(a.Span<T>(), stridesA, b.Span<T>(), stridesB, y.Shape.Dims, y.Span<T>());
+                Strided.BinaryRows<T, TOp>(a.Span<T>(), b.Span<T>(), y.Span<T>(), layout, 0, rows);
             }
         }
     }
@@ -287,11 +286,10 @@ internal readonly struct BinaryJob<T, TOp>(T[] a, int aOffset, T[] b, int bOffse
 }
 
 /// <summary>y = a ⊕ b with broadcast strides on a range of the rows of <see cref="Strided.BinaryRows{T, TOp}"/>.</summary>
-internal readonly struct BroadcastJob<T, TOp>(Tensor a, int[] stridesA, Tensor b, int[] stridesB, Tensor y) : IRangeJob
+internal readonly struct BroadcastJob<T, TOp>(Tensor a, Tensor b, Tensor y, MergedLayout layout) : IRangeJob
     where TOp : IBinaryKernel<T>
 {
-    public void Run(int start, int end)
-        => Strided.BinaryRows<T, TOp>(a.Span<T>(), stridesA, b.Span<T>(), stridesB, y.Shape.Dims, y.Span<T>(), start, end);
+    public void Run(int start, int end) => Strided.BinaryRows<T, TOp>(a.Span<T>(), b.Span<T>(), y.Span<T>(), layout, start, end);
 }
 
 /// <summary>dst = x ⊕ s (or s ⊕ x) on a range of elements.</summary>
