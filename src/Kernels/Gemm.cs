@@ -70,6 +70,17 @@ public static class Gemm
     /// <summary>For tests: forces the micro-kernel width (512, 256, 128 or 0); −1 (the default) picks the widest accelerated one.</summary>
     internal static int ForcedVectorBits { get; set; } = -1;
 
+    /// <summary>Whether an m×n product over k, on one thread with the micro-kernel in use, is computed as its transpose (for tests).</summary>
+    internal static bool ComputesTransposed<T>(int m, int n, int k)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => VectorBits<T>() switch
+        {
+            512 => Driver<T, Kernel512<T>>.Transposes(m, n, k),
+            256 => Driver<T, Kernel256<T>>.Transposes(m, n, k),
+            128 => Driver<T, Kernel128<T>>.Transposes(m, n, k),
+            _ => Driver<T, KernelScalar<T>>.Transposes(m, n, k),
+        };
+
     private static int BestVectorBits<T>()
         where T : unmanaged, IFloatingPointIeee754<T>
         => Kernel512<T>.IsSupported ? 512 : Kernel256<T>.IsSupported ? 256 : Kernel128<T>.IsSupported ? 128 : 0;
@@ -471,17 +482,46 @@ internal static class Driver<T, TKernel>
         }
     }
 
-    /// <summary>The blocked product on the calling thread; sizes are positive and the operands validated.</summary>
+    /// <summary>
+    /// The blocked product on the calling thread; sizes are positive and the operands validated. A product whose C is
+    /// narrow (a classifier's ten columns) fills fewer padded tiles as Cᵀ = op(B)ᵀ·op(A)ᵀ, see <see cref="Transposes"/>.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(bool transA, bool transB, int m, int n, int k, ref T a, int lda, ref T b, int ldb, ref T c, int ldc, bool accumulate)
-        => Run(transA, transB, m, n, k, ref a, lda, ref b, ldb, ref c, ldc, accumulate, Segments.Whole);
+    {
+        if (Transposes(m, n, k))
+        {
+            // op(B)ᵀ is op(B) read the other way round, and likewise op(A)ᵀ: swap the operands and flip both flags.
+            Run(!transB, !transA, n, m, k, ref b, ldb, ref a, lda, ref c, ldc, accumulate, Segments.Whole, transposeC: true);
+            return;
+        }
+
+        Run(transA, transB, m, n, k, ref a, lda, ref b, ldb, ref c, ldc, accumulate, Segments.Whole);
+    }
+
+    /// <summary>
+    /// Whether C (m×n) is better computed as Cᵀ. Each element of a tile, padded to MR rows and NR columns, costs k
+    /// multiply-adds on vectors of L = NR/2 lanes (two a cycle, so k/2L cycles) and about a cycle more when the tile is
+    /// written transposed, element by element. A C of 64×10 fills 66×16 elements of 256-bit float32 tiles but its
+    /// transpose 12×64, and 64×32 elements of 512-bit ones but its transpose 16×64; a C of 256×20 with k = 64 on 512 bits
+    /// (256×32 against 24×256) measured slower transposed, so the cost of the write counts as 3L/2 (steps of k) beside the
+    /// L/4 of copying an edge tile.
+    /// </summary>
+    internal static bool Transposes(int m, int n, int k)
+    {
+        var lanes = NR / 2.0;
+        var padded = (double)RoundUp(m, MR) * RoundUp(n, NR);
+        var transposed = (double)RoundUp(n, MR) * RoundUp(m, NR);
+        return transposed * (k + (3 * lanes)) < padded * (k + (lanes / 2));
+    }
 
     /// <summary>
     /// The blocked product on the calling thread with the columns of C stored in segments (see <see cref="Segments"/>);
-    /// sizes are positive and the operands validated.
+    /// sizes are positive and the operands validated. With <c>transposeC</c>, C is stored transposed: element (i, j) of
+    /// the product goes to <c>c[j·ldc + i]</c> (and the segments are ignored).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Run(bool transA, bool transB, int m, int n, int k, ref T a, int lda, ref T b, int ldb, ref T c, int ldc, bool accumulate, Segments segments)
+    public static void Run(bool transA, bool transB, int m, int n, int k, ref T a, int lda, ref T b, int ldb, ref T c, int ldc, bool accumulate, Segments segments, bool transposeC = false)
     {
         var kcMax = Split(k, KC, 1);
         var mcMax = Split(m, MC, MR);
@@ -505,7 +545,14 @@ internal static class Driver<T, TKernel>
                     var mc = Math.Min(mcMax, m - ic);
                     ref var aBlock = ref Unsafe.Add(ref a, transA ? ((nint)pc * lda) + ic : ((nint)ic * lda) + pc);
                     PackA(ref aBlock, lda, transA, mc, kc, ref ap);
-                    Macro(mc, nc, kc, ref ap, ref bp, ref Unsafe.Add(ref c, (nint)ic * ldc), jc, ldc, segments, add, ref tile);
+                    if (transposeC)
+                    {
+                        MacroTransposed(mc, nc, kc, ref ap, ref bp, ref Unsafe.Add(ref c, ic), jc, ldc, add, ref tile);
+                    }
+                    else
+                    {
+                        Macro(mc, nc, kc, ref ap, ref bp, ref Unsafe.Add(ref c, (nint)ic * ldc), jc, ldc, segments, add, ref tile);
+                    }
                 }
             }
         }
@@ -561,6 +608,45 @@ internal static class Driver<T, TKernel>
                     }
 
                     done += run;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// As <see cref="Macro"/> for a C stored transposed: each tile goes through the scratch tile, and its element (i, j),
+    /// of row ic + ir + i and column jc + jr + j of the product, to <c>columns[(jc + jr + j)·ldc + ir + i]</c>, where
+    /// <paramref name="columns"/> is C's column ic.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MacroTransposed(int mc, int nc, int kc, ref T ap, ref T bp, ref T columns, int jc, int ldc, bool add, ref T tile)
+    {
+        for (var jr = 0; jr < nc; jr += NR)
+        {
+            var nr = Math.Min(NR, nc - jr);
+            ref var bPanel = ref Unsafe.Add(ref bp, (nint)jr * kc);
+            for (var ir = 0; ir < mc; ir += MR)
+            {
+                var mr = Math.Min(MR, mc - ir);
+                TKernel.Compute(kc, ref Unsafe.Add(ref ap, (nint)ir * kc), ref bPanel, ref tile, NR, false);
+                for (var j = 0; j < nr; j++)
+                {
+                    ref var cRow = ref Unsafe.Add(ref columns, ((nint)(jc + jr + j) * ldc) + ir);
+                    ref var tColumn = ref Unsafe.Add(ref tile, j);
+                    if (add)
+                    {
+                        for (var i = 0; i < mr; i++)
+                        {
+                            Unsafe.Add(ref cRow, i) += Unsafe.Add(ref tColumn, i * NR);
+                        }
+                    }
+                    else
+                    {
+                        for (var i = 0; i < mr; i++)
+                        {
+                            Unsafe.Add(ref cRow, i) = Unsafe.Add(ref tColumn, i * NR);
+                        }
+                    }
                 }
             }
         }

@@ -109,17 +109,7 @@ public class GemmTests
     [Fact]
     public void EveryMicroKernelWidthMatchesTheNaiveProduct()
     {
-        var widths = new List<int> { 128, 0 };
-        if (Vector512.IsHardwareAccelerated)
-        {
-            widths.Add(512);
-        }
-
-        if (Vector256.IsHardwareAccelerated)
-        {
-            widths.Add(256);
-        }
-
+        var widths = MicroKernelWidths();
         int[] sizes = [1, 3, 8, 9, 17, 33];
         try
         {
@@ -147,6 +137,56 @@ public class GemmTests
                         }
                     }
                 }
+            }
+        }
+        finally
+        {
+            Gemm.ForcedVectorBits = -1;
+        }
+    }
+
+    [Fact]
+    public void NarrowProductsComputedTransposedMatchTheNaiveProduct()
+    {
+        // A C of many rows and a few columns (a classifier's 64×10) fills fewer padded tiles as Cᵀ = op(B)ᵀ·op(A)ᵀ,
+        // written back element by element: on every width, every flag, with strides and accumulation.
+        (int M, int N, int K)[] shapes = [(64, 10, 128), (128, 10, 64), (1000, 3, 50), (63, 5, 33), (257, 7, 300), (40, 2, 17)];
+        var widths = MicroKernelWidths();
+        try
+        {
+            foreach (var bits in widths)
+            {
+                Gemm.ForcedVectorBits = bits;
+                if (bits != 0)
+                {
+                    Assert.True(Gemm.ComputesTransposed<float>(64, 10, 128), $"width {bits}: float32 64×10 over 128 is not computed transposed");
+                }
+
+                var transposed = 0;
+                var seed = 500;
+                foreach (var isFloat in new[] { true, false })
+                {
+                    foreach (var (m, n, k) in shapes)
+                    {
+                        transposed += (isFloat ? Gemm.ComputesTransposed<float>(m, n, k) : Gemm.ComputesTransposed<double>(m, n, k)) ? 1 : 0;
+                        foreach (var transA in new[] { false, true })
+                        {
+                            foreach (var transB in new[] { false, true })
+                            {
+                                foreach (var accumulate in new[] { false, true })
+                                {
+                                    Check(isFloat, transA, transB, m, n, k, threads: 1, seed: seed++, accumulate: accumulate, padA: 2, padB: 3, padC: 4);
+                                }
+                            }
+
+                            // Split among two threads by rows, each part computed transposed on its own.
+                            Check(isFloat, transA, false, m, n, k, threads: 2, seed: seed++, padC: 1, parallelThreshold: 1);
+                        }
+                    }
+                }
+
+                // The 4×4 scalar tile pads rows and columns alike, so it never gains by the transpose.
+                Assert.True(bits == 0 ? transposed == 0 : transposed >= 4, $"width {bits}: {transposed} of the shapes were computed transposed");
             }
         }
         finally
@@ -382,17 +422,7 @@ public class GemmTests
         // C's columns in segments of `length`, `stride` apart (a convolution's planes of several images written straight
         // into the output tensor): tiles that cross a segment's end, segments shorter than a tile, two k blocks, accumulation,
         // every micro-kernel width.
-        var widths = new List<int> { 128, 0 };
-        if (Vector512.IsHardwareAccelerated)
-        {
-            widths.Add(512);
-        }
-
-        if (Vector256.IsHardwareAccelerated)
-        {
-            widths.Add(256);
-        }
-
+        var widths = MicroKernelWidths();
         try
         {
             var seed = 900;
@@ -464,6 +494,23 @@ public class GemmTests
         {
             Assert.True(written[e] || c[e].Equals(c0[e]), $"{typeof(T).Name} m={m} segments of {length}×{segments} k={k}: element {e} between segments changed");
         }
+    }
+
+    /// <summary>Every micro-kernel width this machine can run: 128 and scalar always, 512 and 256 where accelerated.</summary>
+    private static List<int> MicroKernelWidths()
+    {
+        var widths = new List<int> { 128, 0 };
+        if (Vector512.IsHardwareAccelerated)
+        {
+            widths.Add(512);
+        }
+
+        if (Vector256.IsHardwareAccelerated)
+        {
+            widths.Add(256);
+        }
+
+        return widths;
     }
 
     private static void Check(bool isFloat, bool transA, bool transB, int m, int n, int k, int threads, int seed, bool accumulate = false, int padA = 0, int padB = 0, int padC = 0, long parallelThreshold = 1L << 21)
