@@ -56,7 +56,7 @@ public sealed record Machine(
         int? physical = int.TryParse(Field(cpuinfo, "cpu cores"), CultureInfo.InvariantCulture, out var perSocket) ? perSocket * Math.Max(1, physicalIds) : null;
         var memKb = Field(ReadOrEmpty("/proc/meminfo"), "MemTotal")?.Split(' ', StringSplitOptions.RemoveEmptyEntries)[0];
         long? memory = long.TryParse(memKb, CultureInfo.InvariantCulture, out var kb) ? kb * 1024 : null;
-        var env = new[] { "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "DOTNET_PROCESSOR_COUNT", "DOTNET_GCRegionSize", "DOTNET_GCLOHThreshold", "DOTNET_GCRegionRange", "DOTNET_gcConcurrent", "DOTNET_EnableAVX512", "DOTNET_EnableAVX2", "DOTNET_TieredCompilation", "DOTNET_TieredPGO" }
+        var env = new[] { "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "DOTNET_PROCESSOR_COUNT", "DOTNET_GCRegionSize", "DOTNET_GCLOHThreshold", "DOTNET_GCRegionRange", "DOTNET_gcConcurrent", "DOTNET_EnableAVX512", "DOTNET_EnableAVX2", "DOTNET_TieredCompilation", "DOTNET_TieredPGO" }
             .ToDictionary(k => k, System.Environment.GetEnvironmentVariable);
         string? commit = null;
         bool? dirty = null;

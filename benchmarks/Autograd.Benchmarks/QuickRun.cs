@@ -233,6 +233,14 @@ public static class QuickRun
             }
         }
 
+        if (System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture is System.Runtime.InteropServices.Architecture.X64
+            && (VectorPath.PeerLimits(512, 512).Count != 0
+                || !VectorPath.PeerLimits(256, 512).Contains(("ONEDNN_MAX_CPU_ISA", "AVX2"))
+                || !VectorPath.PeerLimits(128, 256).Contains(("ATEN_CPU_CAPABILITY", "default"))))
+        {
+            failures.Add("--isa: PeerLimits does not hold PyTorch to exactly the narrowed path (none on the CPU's own width, AVX2 for 256-bit, SSE for 128-bit)");
+        }
+
         Console.WriteLine($"quick: --isa checks {(failures.Count == 0 ? "ok" : "FAILED")}");
         return failures;
     }

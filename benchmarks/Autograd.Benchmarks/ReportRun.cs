@@ -49,6 +49,11 @@ public static class ReportRun
 
         outPath ??= Path.Combine(root, "docs", "benchmarks.md");
         var clock = Stopwatch.StartNew();
+        if (peers && VectorPath.LimitPeers(Machine.CpuFlags()) is { Count: > 0 } limits)
+        {
+            Console.WriteLine($"report: PyTorch held to the same vector path: {string.Join(", ", limits.Select(l => $"{l.Name}={l.Value}"))}");
+        }
+
         var machine = Machine.Collect(root);
         Console.WriteLine($"report: {machine.Cpu} ({machine.Vendor}), {machine.VectorPathText}; {machine.InstructionSets}; {string.Join(", ", machine.Caches)}");
         var ours = new Dictionary<string, Measurement>();

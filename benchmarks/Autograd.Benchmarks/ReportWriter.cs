@@ -67,6 +67,9 @@ public static class ReportWriter
         Line(sb, "  cores, the peer also setting OpenBLAS's own threads to match (`openblas_set_num_threads`: `torch.set_num_threads`");
         Line(sb, "  alone does not reach them: without it PyTorch's one-thread matmul ran OpenBLAS on every core).");
         Line(sb, "  Everything else uses all cores on both sides (ours: the default; PyTorch: `torch.set_num_threads(cores)`).");
+        Line(sb, "- **A narrower path** (`--isa avx2` or `vector128` on a CPU with wider vectors) narrows PyTorch too: its peers run with");
+        Line(sb, "  `ONEDNN_MAX_CPU_ISA`, `ATEN_CPU_CAPABILITY` and `OPENBLAS_CORETYPE` set to that path (shown in the section's environment");
+        Line(sb, "  row), so the section compares with what both would do on a CPU that has only that path.");
         Line(sb, "- **Physical limits** of each machine are measured at the start of its run (`Limits.Measure`, stated in its table):");
         Line(sb, "  the float32 FMA peak of one core from 12 independent FMA chains on the vectors .NET uses there (float64: half),");
         Line(sb, "  and one thread's copy bandwidth over 256 MiB (memory) and within 128 KiB (L2). Matmul is stated as a fraction of");

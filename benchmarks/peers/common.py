@@ -92,7 +92,7 @@ def emit(args, results, **extra):
         "python": sys.version.split()[0],
         "threads": torch.get_num_threads(),
         "blas_threads": blas_threads(),
-        "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS")},
+        "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")},
         "results": results,
     }
     doc.update(extra)
