@@ -149,8 +149,9 @@ public class GemmTests
     public void NarrowProductsComputedTransposedMatchTheNaiveProduct()
     {
         // A C of many rows and a few columns (a classifier's 64×10) fills fewer padded tiles as Cᵀ = op(B)ᵀ·op(A)ᵀ,
-        // written back element by element: on every width, every flag, with strides and accumulation.
-        (int M, int N, int K)[] shapes = [(64, 10, 128), (128, 10, 64), (1000, 3, 50), (63, 5, 33), (257, 7, 300), (40, 2, 17)];
+        // written back element by element: on every width, every flag, with strides and accumulation, over two k blocks
+        // (k = 300) and two column blocks of the transpose (1100 rows).
+        (int M, int N, int K)[] shapes = [(64, 10, 128), (128, 10, 64), (1000, 3, 50), (63, 5, 33), (257, 7, 300), (40, 2, 17), (1100, 9, 40)];
         var widths = MicroKernelWidths();
         try
         {
