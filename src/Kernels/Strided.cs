@@ -40,7 +40,7 @@ internal static class Strided
         var n = dims[rank - 1];
         var ia = stridesA[rank - 1];
         var ib = stridesB[rank - 1];
-        var outer = Math.Min(dst.Length / n, end);
+        var outer = Math.Min(layout.Rows(dst.Length), end);
         Span<int> counter = stackalloc int[Math.Max(rank, 1)];
         var offA = 0;
         var offB = 0;
