@@ -383,7 +383,9 @@ public static class Elementwise
 
             if (NeedsInputGrad(1))
             {
-                grads[1] = g.Neg().SumTo(_sb);
+                // Summed before it is negated: a broadcast b gets its gradient without a negated copy of g (the same
+                // values, as negation is exact).
+                grads[1] = g.SumTo(_sb).Neg();
             }
         }
 
@@ -438,7 +440,8 @@ public static class Elementwise
 
             if (NeedsInputGrad(1))
             {
-                grads[1] = (-g * a / (b * b)).SumTo(b.Shape);
+                // −(Σ g ⊙ a / b²): the same values as summing −g ⊙ a / b² (negation is exact), without a negated copy of g.
+                grads[1] = (g * a / (b * b)).SumTo(b.Shape).Neg();
             }
         }
 
@@ -563,9 +566,10 @@ public static class Elementwise
 
             if (NeedsInputGrad(1))
             {
-                // −g ⊙ c / b², in the order of operations of the tensor rule −g ⊙ a / (b ⊙ b).
+                // g ⊙ (−c) / b²: the values of the tensor rule −(g ⊙ a / (b ⊙ b)), negation being exact, without a
+                // negated copy of g.
                 var b = Saved(0);
-                grads[1] = -g * _c / (b * b);
+                grads[1] = g * -_c / (b * b);
             }
         }
 

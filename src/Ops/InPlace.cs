@@ -743,7 +743,8 @@ public static class InPlace
 
             if (NeedsInputGrad(1))
             {
-                grads[1] = (-g * Saved(1) / (b * b)).SumTo(b.Shape);
+                // As the Div rule: summed, then negated, without a negated copy of g.
+                grads[1] = (g * Saved(1) / (b * b)).SumTo(b.Shape).Neg();
             }
         }
 

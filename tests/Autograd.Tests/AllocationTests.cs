@@ -221,6 +221,38 @@ public class AllocationTests
     }
 
     [Fact]
+    public void TheGradientOfABroadcastSubtrahendOrDivisorIsSummedBeforeItIsNegated()
+    {
+        var a = Tensor.RandN(new Shape(64, 1024), seed: 1, DType.Float32);
+        var b = (Tensor.Rand(new Shape(64, 1), seed: 2, DType.Float32) + 1.0).WithRequiresGrad();
+        var full = Tensor.Rand(new Shape(64, 1024), seed: 3, DType.Float32) + 1.0;
+        var fullB = full.Detach().WithRequiresGrad();
+        var g = Tensor.RandN(new Shape(64, 1024), seed: 4, DType.Float32);
+        const long Storage = 64 * 1024 * 4;
+        var difference = a - b;
+        var quotient = a / b;
+        var numberQuotient = 2.0 / fullB;
+
+        // −Σ g: the sum is [64, 1]; negating g first made a [64, 1024] copy.
+        var sub = Allocated(() => Autodiff.Grad(difference, b, g, retainGraph: true));
+        Assert.True(sub < Storage / 2, $"d(a − b)/db, b [64, 1]: {sub} bytes (one [64, 1024] array is {Storage})");
+
+        // −Σ g ⊙ a / b²: g ⊙ a and its quotient are [64, 1024]; −g was a third.
+        var div = Allocated(() => Autodiff.Grad(quotient, b, g, retainGraph: true));
+        Assert.True(div < 2.5 * Storage, $"d(a / b)/db, b [64, 1]: {div} bytes (one [64, 1024] array is {Storage})");
+
+        // g ⊙ (−c) / b²: g ⊙ (−c), b² and the quotient; −g was a fourth.
+        var number = Allocated(() => Autodiff.Grad(numberQuotient, fullB, g, retainGraph: true));
+        Assert.True(number < 3.5 * Storage, $"d(2 / b)/db, b [64, 1024]: {number} bytes (one [64, 1024] array is {Storage})");
+
+        // The values are those of the rules as written: −Σ g, −Σ g ⊙ a / b², −2 g / b².
+        var bv = b.Detach();
+        Assert.Equal((-g).Sum([1], keepDim: true).ToArray(), Autodiff.Grad(difference, b, g, retainGraph: true).ToArray());
+        Assert.Equal((-g * a / (bv * bv)).Sum([1], keepDim: true).ToArray(), Autodiff.Grad(quotient, b, g, retainGraph: true).ToArray());
+        Assert.Equal((-g * 2.0 / (full * full)).ToArray(), Autodiff.Grad(numberQuotient, fullB, g, retainGraph: true).ToArray());
+    }
+
+    [Fact]
     public void ACallersGradientIsCopiedNeverTakenOrWrittenInto()
     {
         var x = Tensor.From(1.0, 2.0).WithRequiresGrad();
