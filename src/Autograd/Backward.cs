@@ -379,6 +379,7 @@ public static partial class Autodiff
         var stamp = st.Stamp;
         t_currentWalk = stamp;
         st.OwnedStamp = !request.CreateGraph && TapeObserver.Current is null ? stamp : 0;
+        st.ExclusiveStamp = ForwardMode.Level == 0 ? st.OwnedStamp : 0;
         var outputs = request.Outputs;
         var seeds = st.Seeds;
         for (var i = 0; i < outputs.Length; i++)
@@ -456,7 +457,7 @@ public static partial class Autodiff
                 RunRule(node, g, grads);
             }
 
-            PassOn(st, in request, node, grads);
+            PassOn(st, in request, node, g, grads);
 
             // Phase 5, execute (release per node): what the rule saved is freed as soon as it has run, not after the walk.
             if (!request.RetainGraph)
@@ -483,17 +484,16 @@ public static partial class Autodiff
     }
 
     /// <summary>
-    /// Part of phase 4 (execute): checks each input gradient the rule of <paramref name="node"/> wrote, delivers it to the
-    /// node that produced that input, and queues that node once it has heard from all its needed users. Clears
-    /// <paramref name="grads"/> for the next rule.
+    /// Part of phase 4 (execute): checks each input gradient the rule of <paramref name="node"/> wrote (given
+    /// <paramref name="incoming"/>), delivers it to the node that produced that input, and queues that node once it has
+    /// heard from all its needed users. Clears <paramref name="grads"/> for the next rule.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void PassOn(WalkState st, in WalkRequest request, Node node, Tensor?[] grads)
+    private static void PassOn(WalkState st, in WalkRequest request, Node node, Tensor? incoming, Tensor?[] grads)
     {
         for (var i = 0; i < grads.Length; i++)
         {
             var gi = grads[i];
-            grads[i] = null;
             var child = node.Next(i);
             if (child is null || !child.WalkNeeded)
             {
@@ -513,7 +513,9 @@ public static partial class Autodiff
                     gi.WalkBirth = 0;
                 }
 
-                Deliver(child, gi, request.CreateGraph);
+                // Whether the walk owns gi matters only where gradients meet: a child that has one or will get another.
+                var meets = child.WalkGrad is not null || child.WalkDeps > 1;
+                Deliver(child, gi, request.CreateGraph, meets && Exclusive(st, gi, i, incoming, grads));
             }
 
             if (--child.WalkDeps == 0)
@@ -521,6 +523,36 @@ public static partial class Autodiff
                 st.Enqueue(child);
             }
         }
+
+        for (var i = 0; i < grads.Length; i++)
+        {
+            grads[i] = null;
+        }
+    }
+
+    /// <summary>
+    /// Part of phase 4 (execute): whether input gradient <paramref name="i"/> of a rule is the child's alone, so that
+    /// later gradients arriving at the child may be added into it in place. It is when the rule made it in this walk (a
+    /// trusted rule keeps nothing it made) and nothing else the rule handed on or received shares its storage: not the
+    /// same tensor given to two inputs, not a view of it, not the incoming gradient passed through.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Exclusive(WalkState st, Tensor gi, int i, Tensor? incoming, Tensor?[] grads)
+    {
+        if (gi.WalkBirth != st.ExclusiveStamp || st.ExclusiveStamp == 0 || ReferenceEquals(incoming?.Storage, gi.Storage))
+        {
+            return false;
+        }
+
+        for (var j = 0; j < grads.Length; j++)
+        {
+            if (j != i && ReferenceEquals(grads[j]?.Storage, gi.Storage))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private static InvalidOperationException WrongGradientShape(string api, Node node, int i, Tensor gi, Node child)
@@ -560,18 +592,39 @@ public static partial class Autodiff
 
     /// <summary>
     /// Adds a gradient arriving at <paramref name="node"/>: the first is kept as it is, the second makes a new sum that the
-    /// walk owns, and later ones are added into that sum in place (a create-graph walk records every sum instead).
+    /// walk owns, and later ones are added into that sum in place (a create-graph walk records every sum instead). A
+    /// gradient that is <paramref name="exclusive"/> (see <see cref="Exclusive"/>) is owned already: arriving first, the
+    /// second is added into it; arriving second, the first is.
     /// </summary>
-    private static void Deliver(Node node, Tensor g, bool createGraph)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Deliver(Node node, Tensor g, bool createGraph, bool exclusive = false)
     {
-        var current = node.WalkGrad;
-        if (current is null)
+        if (node.WalkGrad is null)
         {
             node.WalkGrad = g;
+            node.WalkGradOwned = exclusive;
         }
-        else if (node.WalkGradOwned)
+        else
+        {
+            Accumulate(node, g, createGraph, exclusive);
+        }
+    }
+
+    /// <summary>Part of <see cref="Deliver"/>: a gradient arriving at a node that holds one already.</summary>
+    private static void Accumulate(Node node, Tensor g, bool createGraph, bool exclusive)
+    {
+        var current = node.WalkGrad!;
+        if (node.WalkGradOwned)
         {
             AddInPlace(current, g);
+        }
+        else if (exclusive)
+        {
+            // The first is not the walk's to write, the second is: the sum goes into the second (a + b and b + a are
+            // the same number), which the walk owns from now on.
+            AddInPlace(g, current);
+            node.WalkGrad = g;
+            node.WalkGradOwned = true;
         }
         else
         {
@@ -770,6 +823,12 @@ public static partial class Autodiff
         /// <summary>The stamp a gradient must carry for a leaf to take it uncopied, or 0 when every gradient is copied.</summary>
         public int OwnedStamp { get; set; }
 
+        /// <summary>
+        /// The stamp a gradient must carry for a node to add later gradients into it in place (see <c>Exclusive</c>): the
+        /// owned stamp outside a dual level, where sums are not recorded; 0 inside one.
+        /// </summary>
+        public int ExclusiveStamp { get; set; }
+
         /// <summary>This thread's state, or a fresh one when it is in use (a walk started from inside a rule).</summary>
         public static WalkState Rent()
         {
@@ -799,7 +858,7 @@ public static partial class Autodiff
             }
 
             OrderCount = StackCount = HeapCount = 0;
-            Stamp = OwnedStamp = 0;
+            Stamp = OwnedStamp = ExclusiveStamp = 0;
             Implied = 0;
             Targets = null;
             if (Order.Length > KeepLimit)

@@ -253,6 +253,58 @@ public class AllocationTests
     }
 
     [Fact]
+    public void TheComposedSoftmaxBackwardAddsGradientsIntoTheOnesItMade()
+    {
+        var x = Tensor.RandN(new Shape(64, 1024), seed: 1, DType.Float32).WithRequiresGrad();
+        var g = Tensor.RandN(new Shape(64, 1024), seed: 2, DType.Float32);
+        var y = x.SoftmaxComposed(-1);
+        const long Storage = 64 * 1024 * 4;
+        var bytes = Allocated(() => Autodiff.Grad(y, x, g, retainGraph: true));
+
+        // g / Σ, g ⊙ e and its quotient (the divisor's gradient), the expanded Σ's gradient, e's gradient ⊙ e, the max's
+        // mask and its gradient: seven [64, 1024] arrays. The two gradients meeting at e and the two meeting at x are added
+        // into the one a rule made in this walk (a new sum for each was nine arrays; a negated copy of g, eleven).
+        Assert.True(bytes < 7.5 * Storage, $"composed softmax [64, 1024] backward: {bytes} bytes (one [64, 1024] array is {Storage})");
+    }
+
+    [Fact]
+    public void AGradientIsAddedIntoInPlaceOnlyWhereNoOtherNodeHoldsIt()
+    {
+        // y = h + w hands the same gradient to h and to w, y = h + 1 hands y's own (returned to the caller) on to h; h also
+        // gets a gradient a rule made (from h ⊙ 2). Adding that into the passed-on one in place would give w's rule, or
+        // the caller's dz/dy, 5 instead of 3.
+        double[] xs = [0.3, -1.2, 2.0];
+        foreach (var (hFirst, number) in new[] { (false, false), (true, false), (false, true) })
+        {
+            foreach (var productFirst in new[] { false, true })
+            {
+                var x = Tensor.From(xs).WithRequiresGrad();
+                var h = x.Exp();
+                var w = x.Tanh();
+
+                // Recorded before y, h ⊙ 2 runs after y's rule (ties go to the latest recorded), so the passed-on gradient
+                // reaches h first.
+                var p = h * 2.0;
+                var y = number ? h + 1.0 : hFirst ? h + w : w + h;
+                var z = productFirst ? p + (y * 3.0) : (y * 3.0) + p;
+                var seed = Tensor.From(1.0, 1.0, 1.0);
+                var grads = Autodiff.Grad([z], [h, number ? y : w, x], [seed], retainGraph: true);
+                Assert.Equal([5.0, 5.0, 5.0], grads[0].ToArray());
+                Assert.Equal([3.0, 3.0, 3.0], grads[1].ToArray());
+                var expected = xs.Select(v => (5 * Math.Exp(v)) + (number ? 0 : 3 * (1 - (Math.Tanh(v) * Math.Tanh(v))))).ToArray();
+                var dx = grads[2].ToArray();
+                for (var i = 0; i < xs.Length; i++)
+                {
+                    Assert.True(Math.Abs(dx[i] - expected[i]) <= 1e-12 * Math.Abs(expected[i]), $"dz/dx[{i}] = {dx[i]}, expected {expected[i]} (h first: {hFirst}, product first: {productFirst})");
+                }
+
+                z.Backward(seed);
+                Assert.Equal(grads[2].ToArray(), x.Grad!.ToArray());
+            }
+        }
+    }
+
+    [Fact]
     public void ACallersGradientIsCopiedNeverTakenOrWrittenInto()
     {
         var x = Tensor.From(1.0, 2.0).WithRequiresGrad();
