@@ -637,10 +637,17 @@ public static partial class Autodiff
 
     /// <summary>
     /// Whether the rules of nodes of <paramref name="type"/> keep no reference to the tensors they return: its assembly
-    /// declares <see cref="RulesKeepNoGradientsAttribute"/>. Read once per assembly; the walk caches trusted types per thread.
+    /// declares <see cref="RulesKeepNoGradientsAttribute"/>, and it is not <see cref="CustomOperatorNode"/> (defined in
+    /// the engine, but running the application's Backward). Read once per assembly; the walk caches trusted types per thread.
     /// </summary>
     private static bool RulesAreTrusted(Type type)
     {
+        if (type == typeof(CustomOperatorNode))
+        {
+            // Its rules are the application's Backward (through CustomOperator), which may keep what it returns.
+            return false;
+        }
+
         var assembly = type.Assembly;
         if (!s_rulesKeepNoGradients.TryGetValue(assembly, out var declared))
         {

@@ -8,7 +8,8 @@ namespace Autograd;
 /// </summary>
 /// <remarks>
 /// Internal, so only the library's own assemblies can make the promise: the engine (for <c>GradSum</c>) and the
-/// operators (<c>[assembly: Autograd.RulesKeepNoGradients]</c> in Ops). The walk reads it once per assembly.
+/// operators (<c>[assembly: Autograd.RulesKeepNoGradients]</c> in Ops). The walk reads it once per assembly. The engine's
+/// <see cref="CustomOperatorNode"/> is the exception: its rule is the application's <c>Backward</c>, so it is not trusted.
 /// </remarks>
 [AttributeUsage(AttributeTargets.Assembly, AllowMultiple = false, Inherited = false)]
 internal sealed class RulesKeepNoGradientsAttribute : Attribute

@@ -304,6 +304,41 @@ public class AllocationTests
         }
     }
 
+    /// <summary>y = 3x whose Backward keeps the gradient it returns, with a copy of its values then.</summary>
+    private sealed class KeepsItsGradient : CustomOperator
+    {
+        public List<(Tensor Kept, double[] Then)> Kept { get; } = [];
+
+        protected override Tensor Forward(CustomContext context, Tensor[] inputs) => inputs[0] * 3.0;
+
+        protected override Tensor?[] Backward(CustomContext context, Tensor grad)
+        {
+            var dx = grad * 3.0;
+            Kept.Add((dx, dx.ToArray()));
+            return [dx];
+        }
+    }
+
+    [Fact]
+    public void AGradientACustomOperatorReturnedIsCopiedNeverTakenOrWrittenInto()
+    {
+        // The Backward of a custom operator is the application's code and may keep what it returns: a leaf copies it, and
+        // neither a later accumulation nor a gradient meeting it at the leaf is added into it.
+        var op = new KeepsItsGradient();
+        var x = Tensor.From(1.0, 2.0).WithRequiresGrad();
+        var seed = Tensor.From(1.0, -1.0);
+        op.Apply(x).Backward(seed);
+        (op.Apply(x) + (x * 2.0)).Backward(seed);
+        Assert.Equal(2, op.Kept.Count);
+        foreach (var (kept, then) in op.Kept)
+        {
+            Assert.NotSame(kept.Storage, x.Grad!.Storage);
+            Assert.Equal(then, kept.ToArray());
+        }
+
+        Assert.Equal([8.0, -8.0], x.Grad!.ToArray());
+    }
+
     [Fact]
     public void ACallersGradientIsCopiedNeverTakenOrWrittenInto()
     {
