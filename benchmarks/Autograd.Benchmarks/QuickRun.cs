@@ -175,7 +175,7 @@ public static class QuickRun
             }
         }
 
-        foreach (var key in new[] { "softmax/fwdbwd/fused/f32/1024x1024", "tape/fwdbwd", $"matmul/matmul/f32/512x512x512/t{Environment.ProcessorCount}", "training/step", "LayerBenchmarks/Conv2d_ForwardBackward/large", "LayerBenchmarks/Attention_Fused/small" })
+        foreach (var key in new[] { "softmax/fwdbwd/fused/f32/1024x1024", "softmax/fwdbwd/logsumexp/f32/1024x1024", "tape/fwdbwd", $"matmul/matmul/f32/512x512x512/t{Environment.ProcessorCount}", "training/step", "LayerBenchmarks/Conv2d_ForwardBackward/large", "LayerBenchmarks/Attention_Fused/small" })
         {
             if (!measurements.ContainsKey(key))
             {

@@ -249,6 +249,8 @@ public static class ReportWriter
         double? kernelShare = kernel512 is { } k5 ? flops / k5 / corePeak : null;
         double? matMulShare = ours is { } o5 ? flops / o5 / corePeak : null;
         Line(sb, $"| … of this {path} path's FMA peak ({Num(corePeak, "0")} GFLOP/s per core) | | blocked kernel {Gflops(flops, kernel512)} ({Percent(kernelShare)}); MatMul with a new result per call {Percent(matMulShare)} | | kernel ≥ 75% of the peak | {Met(kernelShare, f => f >= 0.75)} |");
+        WriteFamilyTargets(sb, data);
+        WriteMatMulTarget(sb, data);
         var oursEpoch = data.OurEpoch?.Seconds;
         var peerEpoch = data.Peers?.Epoch?.Seconds;
         Line(sb, $"| Fashion-MNIST MLP epoch (60 000 images, batch 64, {data.Machine.LogicalCores} threads) | {Seconds(peerEpoch)} | {Seconds(oursEpoch)} | {Ratio(Div(oursEpoch, peerEpoch))} | ≤ 5 s | {Met(oursEpoch, s => s <= 5)} |");
@@ -282,24 +284,122 @@ public static class ReportWriter
         Line(sb);
     }
 
+    /// <summary>
+    /// The softmax family's targets: no cell of the operators (fused softmax, log-softmax, logsumexp) nor of the composed
+    /// softmax above 1.2× PyTorch, over forward, backward and forward+backward, both dtypes and every shape; and the long
+    /// row's forward+backward in float32 at most PyTorch's time.
+    /// </summary>
+    private static void WriteFamilyTargets(StringBuilder sb, ReportData data)
+    {
+        var operators = new List<(string Cell, double Ratio)>();
+        var composed = new List<(string Cell, double Ratio)>();
+        var missing = 0;
+        foreach (var mode in new[] { "fwd", "bwd", "fwdbwd" })
+        {
+            foreach (var shape in Workloads.SoftmaxShapes)
+            {
+                foreach (var dtype in new[] { DType.Float32, DType.Float64 })
+                {
+                    var dt = Workloads.DTypeName(dtype);
+                    foreach (var variant in new[] { "fused", "logsoftmax", "logsumexp", "composed" })
+                    {
+                        var key = $"softmax/{mode}/{variant}/{dt}/{shape}";
+                        if (Div(Ours(data, key), Peer(data, key)) is not { } r)
+                        {
+                            missing++;
+                            continue;
+                        }
+
+                        var cell = $"{VariantText(variant)} {ModeText(mode)} {ShapeText(shape)} {dt} {Ratio(r)}";
+                        (variant == "composed" ? composed : operators).Add((cell, r));
+                    }
+                }
+            }
+        }
+
+        static string Above(List<(string Cell, double Ratio)> cells)
+        {
+            var above = cells.Where(c => c.Ratio > 1.2).OrderByDescending(c => c.Ratio).ToList();
+            var list = above.Count == 0 ? "" : ": " + string.Join(", ", above.Take(6).Select(c => c.Cell)) + (above.Count > 6 ? $", and {above.Count - 6} more" : "");
+            return $"{above.Count} of {cells.Count} above 1.2×{list}";
+        }
+
+        var worst = operators.Concat(composed).Select(c => (double?)c.Ratio).Max();
+        var met = missing > 0 || worst is null ? "–" : worst <= 1.2 ? "yes" : "no";
+        Line(sb, $"| softmax, log-softmax and logsumexp cells (fwd, bwd, fwd+bwd; float32, float64; every shape of §1) | | operators: {Above(operators)}; composed softmax: {Above(composed)}{(missing > 0 ? $"; {missing} cells not measured" : "")} | worst {Ratio(worst)} | none above 1.2× PyTorch (set for AVX2-only CPUs) | {met} |");
+        var key1m = "softmax/fwdbwd/fused/f32/1x1000000";
+        var ours = Ours(data, key1m);
+        var peer = Peer(data, key1m);
+        Line(sb, $"| softmax fwd+bwd, float32, 1×1 000 000 | {Time(peer)} | {Time(ours)} | {Ratio(Div(ours, peer))} | ≤ 1.0× PyTorch | {Met(Div(ours, peer), r => r <= 1.0)} |");
+    }
+
+    /// <summary>
+    /// The matmul target: on one thread, at least 0.85× the speed of OpenBLAS through PyTorch at 256³ to 1024³ and at the
+    /// MLP's shapes, float32 and float64, each with a new result per call as PyTorch makes one.
+    /// </summary>
+    private static void WriteMatMulTarget(StringBuilder sb, ReportData data)
+    {
+        // Every shape of §3 but the two smallest squares: 256³, 512³, 1024³ and the MLP's forward and backward products.
+        var cells = new List<(string Cell, double Speed)>();
+        var missing = 0;
+        foreach (var shape in Workloads.MatMulShapes.Where(s => s is not ("64x64x64" or "128x128x128")))
+        {
+            foreach (var dtype in new[] { DType.Float32, DType.Float64 })
+            {
+                var key = $"matmul/matmul/{Workloads.DTypeName(dtype)}/{shape}/t1";
+                if (Div(Peer(data, key), Ours(data, key)) is { } speed)
+                {
+                    cells.Add(($"{ShapeText(shape)} {Workloads.DTypeName(dtype)} {Significant(speed)}×", speed));
+                }
+                else
+                {
+                    missing++;
+                }
+            }
+        }
+
+        var below = cells.Where(c => c.Speed < 0.85).OrderBy(c => c.Speed).ToList();
+        var slowest = cells.Count > 0 ? cells.Min(c => c.Speed) : (double?)null;
+        var text = $"{below.Count} of {cells.Count} below 0.85× its speed" + (below.Count > 0 ? ": " + string.Join(", ", below.Select(c => c.Cell)) : "") + (missing > 0 ? $"; {missing} not measured" : "");
+        var met = missing > 0 || slowest is null ? "–" : slowest >= 0.85 ? "yes" : "no";
+        Line(sb, $"| matmul one thread, 256³–1024³ and the MLP's products, float32 and float64 (a new result per call) | | {text} | slowest at {Times(slowest)} PyTorch's speed | ≥ 0.85× the speed of OpenBLAS through PyTorch (set for AVX2-only CPUs) | {met} |");
+    }
+
+    private static string VariantText(string variant) => variant switch
+    {
+        "fused" => "softmax",
+        "logsoftmax" => "log-softmax",
+        "composed" => "composed",
+        _ => variant,
+    };
+
+    private static string ModeText(string mode) => mode switch
+    {
+        "fwd" => "fwd",
+        "bwd" => "bwd",
+        _ => "fwd+bwd",
+    };
+
     private static void WriteSoftmax(StringBuilder sb, ReportData data)
     {
         Line(sb, "## 1. Softmax: fused vs composed (`SoftmaxBenchmarks`, `peers/softmax.py`)");
         Line(sb);
         Line(sb, "Softmax over the last dim. *Fused* is `x.Softmax(-1)` / `torch.softmax`; *composed* is max, subtract, exp, sum,");
         Line(sb, "divide recorded op by op (`x.SoftmaxComposed(-1)` / the same five ops in PyTorch); *log_softmax* is the fused");
-        Line(sb, "`x.LogSoftmax(-1)` / `torch.log_softmax`. Forward records the graph (the input requires grad); backward alone walks");
+        Line(sb, "`x.LogSoftmax(-1)` / `torch.log_softmax`; *logsumexp* is `x.LogSumExp(-1)` / `torch.logsumexp` (its upstream");
+        Line(sb, "gradient has the reduced shape). Forward records the graph (the input requires grad); backward alone walks");
         Line(sb, "a kept graph (`Autodiff.Grad(y, x, g, retainGraph: true)` / `torch.autograd.grad(..., retain_graph=True)`);");
         Line(sb, "forward+backward does both. *c÷f* is our composed time over our fused time. Then our fused softmax's ns per");
-        Line(sb, "element and effective bandwidth, and the fraction of the bandwidth limit that each of our three variants reaches");
-        Line(sb, "(the bytes that must move, the same for all three, over the time).");
+        Line(sb, "element and effective bandwidth, and the fraction of the bandwidth limit that each of our variants reaches");
+        Line(sb, "(the bytes that must move over the time: the same for the first three; logsumexp writes no full-size output");
+        Line(sb, "forward and reads no saved output backward, so it moves one full-size array less in each direction).");
         Line(sb);
         foreach (var (mode, title, arrays, moved) in new[] { ("fwd", "forward", 2, 2), ("bwd", "backward", 3, 3), ("fwdbwd", "forward+backward", 4, 5) })
         {
             Line(sb, $"### {title}");
             Line(sb);
-            Line(sb, "| shape | dtype | fused | PyTorch | ratio | composed | PyTorch | ratio | c÷f | log_softmax | PyTorch | ratio | ns/elem (fused) | GB/s (fused) | of limit: fused · composed · log_softmax |");
-            Line(sb, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+            Line(sb, "| shape | dtype | fused | PyTorch | ratio | composed | PyTorch | ratio | c÷f | log_softmax | PyTorch | ratio | logsumexp | PyTorch | ratio | ns/elem (fused) | GB/s (fused) | of limit: fused · composed · log_softmax · logsumexp |");
+            Line(sb, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
             foreach (var shape in Workloads.SoftmaxShapes)
             {
                 foreach (var dtype in new[] { DType.Float32, DType.Float64 })
@@ -309,23 +409,37 @@ public static class ReportWriter
                     var fused = Ours(data, K("fused"));
                     var composed = Ours(data, K("composed"));
                     var log = Ours(data, K("logsoftmax"));
+                    var lse = Ours(data, K("logsumexp"));
                     var elements = Workloads.Elements(shape);
                     var bytes = (double)moved * elements * Workloads.ElementSize(dtype);
+                    var lseBytes = (double)LogSumExpArrays(mode) * elements * Workloads.ElementSize(dtype);
                     var workingSet = (double)arrays * elements * Workloads.ElementSize(dtype);
                     var inL2 = data.Machine.L2BytesPerCore is { } l2 ? workingSet <= l2 : workingSet <= 2 * 1024 * 1024;
                     var limit = inL2 ? data.Machine.Limits.L2GBps : data.Machine.Limits.MemoryGBps;
-                    double? Fraction(double? ns) => ns is { } t ? bytes / t / limit : null;
+                    double? Fraction(double? ns, double moving) => ns is { } t ? moving / t / limit : null;
                     Line(sb, $"| {ShapeText(shape)} | {dt} | {Time(fused)} | {Time(Peer(data, K("fused")))} | {Ratio(Div(fused, Peer(data, K("fused"))))} " +
                         $"| {Time(composed)} | {Time(Peer(data, K("composed")))} | {Ratio(Div(composed, Peer(data, K("composed"))))} | {Times(Div(composed, fused))} " +
                         $"| {Time(log)} | {Time(Peer(data, K("logsoftmax")))} | {Ratio(Div(log, Peer(data, K("logsoftmax"))))} " +
+                        $"| {Time(lse)} | {Time(Peer(data, K("logsumexp")))} | {Ratio(Div(lse, Peer(data, K("logsumexp"))))} " +
                         $"| {Num(Div(fused, elements), "0.000")} | {Num(fused is { } f ? bytes / f : null, "0.0")} " +
-                        $"| {Percent(Fraction(fused))} · {Percent(Fraction(composed))} · {Percent(Fraction(log))} of {(inL2 ? "L2" : "memory")} |");
+                        $"| {Percent(Fraction(fused, bytes))} · {Percent(Fraction(composed, bytes))} · {Percent(Fraction(log, bytes))} · {Percent(Fraction(lse, lseBytes))} of {(inL2 ? "L2" : "memory")} |");
                 }
             }
 
             Line(sb);
         }
     }
+
+    /// <summary>
+    /// The full-size arrays logsumexp must move: forward reads x; backward reads x and writes dx (its output and the
+    /// upstream gradient have the reduced shape); forward+backward both.
+    /// </summary>
+    private static int LogSumExpArrays(string mode) => mode switch
+    {
+        "fwd" => 1,
+        "bwd" => 2,
+        _ => 3,
+    };
 
     private static void WriteTape(StringBuilder sb, ReportData data)
     {

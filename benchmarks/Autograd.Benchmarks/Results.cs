@@ -8,7 +8,7 @@ public sealed record Measurement(string Key, double MedianNs, double? AllocatedB
 
 /// <summary>
 /// Turns BenchmarkDotNet reports into <see cref="Measurement"/>s with the keys the PyTorch peers also write:
-/// softmax/{fwd|bwd|fwdbwd}/{composed|fused|logsoftmax}/{f32|f64}/{shape}, tape/{nograd|recorded|fwdbwd},
+/// softmax/{fwd|bwd|fwdbwd}/{composed|fused|logsoftmax|logsumexp}/{f32|f64}/{shape}, tape/{nograd|recorded|fwdbwd},
 /// matmul/{matmul|rowkernel}/{f32|f64}/{NxKxM}/t{threads}, training/{forward|fwdbwd|step},
 /// LayerBenchmarks/{method}/{small|large}.
 /// </summary>

@@ -5,7 +5,7 @@ namespace Autograd.Benchmarks;
 
 /// <summary>
 /// Question 1: the fused softmax kernel against softmax composed from primitives on the tape (max, sub, exp, sum,
-/// div), and the fused log-softmax, over the last dim. Forward (recorded, as in training), backward alone (the graph
+/// div), and the fused log-softmax and logsumexp, over the last dim (logsumexp's upstream gradient has the reduced shape). Forward (recorded, as in training), backward alone (the graph
 /// is kept and walked again) and forward+backward. The composed form is the baseline of each category, so the Ratio
 /// column is fused / composed; the ns/elem column divides the median by the element count.
 /// </summary>
@@ -19,6 +19,8 @@ public class SoftmaxBenchmarks
     private Tensor _yComposed = null!;
     private Tensor _yFused = null!;
     private Tensor _yLog = null!;
+    private Tensor _gLse = null!;
+    private Tensor _yLse = null!;
 
     public static IEnumerable<string> Shapes => Workloads.SoftmaxShapes;
 
@@ -37,6 +39,9 @@ public class SoftmaxBenchmarks
         _yComposed = _x.SoftmaxComposed(-1);
         _yFused = _x.Softmax(-1);
         _yLog = _x.LogSoftmax(-1);
+        var dims = Workloads.Dims(Shape);
+        _gLse = Tensor.RandN(new Shape(dims.AsSpan(0, dims.Length - 1)), Workloads.Seed + 2, DType);
+        _yLse = _x.LogSumExp(-1);
     }
 
     [BenchmarkCategory("Forward"), Benchmark(Baseline = true)]
@@ -48,6 +53,9 @@ public class SoftmaxBenchmarks
     [BenchmarkCategory("Forward"), Benchmark]
     public Tensor Forward_LogSoftmax() => _x.LogSoftmax(-1);
 
+    [BenchmarkCategory("Forward"), Benchmark]
+    public Tensor Forward_LogSumExp() => _x.LogSumExp(-1);
+
     [BenchmarkCategory("Backward"), Benchmark(Baseline = true)]
     public Tensor Backward_Composed() => Autodiff.Grad(_yComposed, _x, _g, retainGraph: true);
 
@@ -57,6 +65,9 @@ public class SoftmaxBenchmarks
     [BenchmarkCategory("Backward"), Benchmark]
     public Tensor Backward_LogSoftmax() => Autodiff.Grad(_yLog, _x, _g, retainGraph: true);
 
+    [BenchmarkCategory("Backward"), Benchmark]
+    public Tensor Backward_LogSumExp() => Autodiff.Grad(_yLse, _x, _gLse, retainGraph: true);
+
     [BenchmarkCategory("ForwardBackward"), Benchmark(Baseline = true)]
     public Tensor ForwardBackward_Composed() => Autodiff.Grad(_x.SoftmaxComposed(-1), _x, _g);
 
@@ -65,4 +76,7 @@ public class SoftmaxBenchmarks
 
     [BenchmarkCategory("ForwardBackward"), Benchmark]
     public Tensor ForwardBackward_LogSoftmax() => Autodiff.Grad(_x.LogSoftmax(-1), _x, _g);
+
+    [BenchmarkCategory("ForwardBackward"), Benchmark]
+    public Tensor ForwardBackward_LogSumExp() => Autodiff.Grad(_x.LogSumExp(-1), _x, _gLse);
 }

@@ -1,5 +1,5 @@
-"""Question 1 in PyTorch: softmax fused (torch.softmax) vs composed (amax, sub, exp, sum, div) and the fused
-log_softmax, over the last dim; forward (input requires grad, so recorded), backward alone (retain_graph) and
+"""Question 1 in PyTorch: softmax fused (torch.softmax) vs composed (amax, sub, exp, sum, div), the fused
+log_softmax and logsumexp, over the last dim (logsumexp's upstream gradient has the reduced shape); forward (input requires grad, so recorded), backward alone (retain_graph) and
 forward+backward, via torch.autograd.grad with a seeded upstream gradient, as SoftmaxBenchmarks does."""
 
 import torch
@@ -19,6 +19,7 @@ VARIANTS = {
     "composed": composed,
     "fused": lambda x: torch.softmax(x, -1),
     "logsoftmax": lambda x: torch.log_softmax(x, -1),
+    "logsumexp": lambda x: torch.logsumexp(x, -1),
 }
 
 
@@ -33,9 +34,11 @@ def main():
         for dt in args.dtypes.split(","):
             gen = torch.Generator().manual_seed(20240611)
             x = torch.randn(dims(shape), generator=gen, dtype=DTYPES[dt]).requires_grad_(True)
-            g = torch.randn(dims(shape), generator=gen, dtype=DTYPES[dt])
+            g_full = torch.randn(dims(shape), generator=gen, dtype=DTYPES[dt])
+            g_reduced = torch.randn(dims(shape)[:-1], generator=gen, dtype=DTYPES[dt])
             for name, f in VARIANTS.items():
                 y = f(x)
+                g = g_reduced if name == "logsumexp" else g_full
                 results[f"softmax/fwd/{name}/{dt}/{shape}"] = measure(lambda: f(x), args)
                 results[f"softmax/bwd/{name}/{dt}/{shape}"] = measure(
                     lambda: torch.autograd.grad(y, x, g, retain_graph=True), args)
