@@ -141,6 +141,70 @@ internal static class SoftmaxKernels
     }
 
     /// <summary>
+    /// The gradient of logsumexp, dx = g ⊙ exp(x − r) with g and r broadcast along the reduced dim, in one pass: each
+    /// block of at most <see cref="GradientBlock"/> elements is subtracted, exponentiated and scaled while it is in L1,
+    /// and the threads share the elements. The operations are the composed rule's, element by element (a subtraction,
+    /// <see cref="ExpKernel"/>'s exponential, a product), so the result has its bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void LogSumExpBackward<T>(T[] g, int gOffset, T[] x, int xOffset, T[] r, int rOffset, T[] dx, int dxOffset, int outer, int size, int inner)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var total = (long)outer * size * inner;
+        if (total == 0)
+        {
+            return;
+        }
+
+        Workers.For((int)total, Chunks(outer, size, inner, ExpChunkElements<T>()), new LogSumExpBackwardJob<T>(g, gOffset, x, xOffset, r, rOffset, dx, dxOffset, size, inner));
+    }
+
+    /// <summary>The elements of one block of <see cref="LogSumExpBackward{T}"/>: a few KB, so its three steps find it in L1.</summary>
+    private const int GradientBlock = 2048;
+
+    /// <summary>
+    /// Elements [start, end) of <see cref="LogSumExpBackward{T}"/> (flat indices of x), in runs that share one g and r
+    /// (inner = 1: a row) or that are contiguous in g and r (inner &gt; 1: along the inner dims), block by block.
+    /// </summary>
+    private readonly struct LogSumExpBackwardJob<T>(T[] g, int gOffset, T[] x, int xOffset, T[] r, int rOffset, T[] dx, int dxOffset, int size, int inner) : IRangeJob
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Run(int start, int end)
+        {
+            var plane = (long)size * inner;
+            for (var e = start; e < end;)
+            {
+                var o = (int)(e / plane);
+                var j = (int)(e % inner);
+                var run = inner == 1
+                    ? (int)Math.Min(end, (o + 1) * plane) - e
+                    : Math.Min(end - e, inner - j);
+                for (var done = 0; done < run; done += GradientBlock)
+                {
+                    var n = Math.Min(GradientBlock, run - done);
+                    var block = dx.AsSpan(dxOffset + e + done, n);
+                    var at = (o * inner) + j + done;
+                    if (inner == 1)
+                    {
+                        TensorPrimitives.Subtract(x.AsSpan(xOffset + e + done, n), r[rOffset + o], block);
+                        ExpKernel.Exp<T>(block, block);
+                        TensorPrimitives.Multiply(block, g[gOffset + o], block);
+                    }
+                    else
+                    {
+                        TensorPrimitives.Subtract(x.AsSpan(xOffset + e + done, n), r.AsSpan(rOffset + at, n), block);
+                        ExpKernel.Exp<T>(block, block);
+                        TensorPrimitives.Multiply(block, g.AsSpan(gOffset + at, n), block);
+                    }
+                }
+
+                e += run;
+            }
+        }
+    }
+
+    /// <summary>
     /// <see cref="LogSumExp{T}(T[], int, T[], int, int, int, int)"/> on one thread, whatever the row length.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

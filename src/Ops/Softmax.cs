@@ -161,6 +161,13 @@ public static class SoftmaxOps
             => SoftmaxKernels.LogSumExp((T[])x.Storage, x.Offset, (T[])r.Storage, r.Offset, outer, size, inner);
     }
 
+    private readonly struct LogSumExpBackwardWork(Tensor g, Tensor x, Tensor r, Tensor dx, int outer, int size, int inner) : IFloatWork
+    {
+        public void Run<T>()
+            where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+            => SoftmaxKernels.LogSumExpBackward((T[])g.Storage, g.Offset, (T[])x.Storage, x.Offset, (T[])r.Storage, r.Offset, (T[])dx.Storage, dx.Offset, outer, size, inner);
+    }
+
     private static Tensor FusedBackward(Tensor g, Tensor y, int dim, bool log)
     {
         var op = log ? "LogSoftmaxBackward" : "SoftmaxBackward";
@@ -300,6 +307,16 @@ public static class SoftmaxOps
         {
             var x = Saved(0);
             var r = Saved(1);
+            if (!GradMode.IsEnabled && ForwardMode.Level == 0 && g.DType == x.DType && g.ElementCount == r.ElementCount)
+            {
+                // Nothing is recorded: one fused pass with the rule's operations, instead of three tensors.
+                var (outer, size, inner) = Dispatch.Around(x.Shape, _dim);
+                var dx = Tensor.Uninitialized(x.Shape, x.DType);
+                Dispatch.ByFloatType(x.DType, new LogSumExpBackwardWork(g, x, r, dx, outer, size, inner));
+                grads[0] = dx;
+                return;
+            }
+
             var gk = _keptDim ? g : g.Unsqueeze(_dim);
             var rk = _keptDim ? r : r.Unsqueeze(_dim);
             grads[0] = gk * (x - rk).Exp();
