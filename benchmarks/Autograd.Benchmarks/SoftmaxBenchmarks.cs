@@ -5,9 +5,10 @@ namespace Autograd.Benchmarks;
 
 /// <summary>
 /// Question 1: the fused softmax kernel against softmax composed from primitives on the tape (max, sub, exp, sum,
-/// div), and the fused log-softmax and logsumexp, over the last dim (logsumexp's upstream gradient has the reduced shape). Forward (recorded, as in training), backward alone (the graph
-/// is kept and walked again) and forward+backward. The composed form is the baseline of each category, so the Ratio
-/// column is fused / composed; the ns/elem column divides the median by the element count.
+/// div), and the fused log-softmax and logsumexp, over the last dim (logsumexp's upstream gradient has the reduced
+/// shape). Forward (recorded, as in training), backward alone (the graph is kept and walked again) and
+/// forward+backward. The composed form is the baseline of each category, so the Ratio column is fused / composed; the
+/// ns/elem column divides the median by the element count.
 /// </summary>
 [MemoryDiagnoser]
 [CategoriesColumn]

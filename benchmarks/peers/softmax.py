@@ -1,6 +1,7 @@
 """Question 1 in PyTorch: softmax fused (torch.softmax) vs composed (amax, sub, exp, sum, div), the fused
-log_softmax and logsumexp, over the last dim (logsumexp's upstream gradient has the reduced shape); forward (input requires grad, so recorded), backward alone (retain_graph) and
-forward+backward, via torch.autograd.grad with a seeded upstream gradient, as SoftmaxBenchmarks does."""
+log_softmax and logsumexp, over the last dim (logsumexp's upstream gradient has the reduced shape); forward (input
+requires grad, so recorded), backward alone (retain_graph) and forward+backward, via torch.autograd.grad with a seeded
+upstream gradient, as SoftmaxBenchmarks does."""
 
 import torch
 
