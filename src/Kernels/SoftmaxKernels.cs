@@ -214,15 +214,19 @@ internal static class SoftmaxKernels
         var m = new T[inner];
         var s = new T[inner];
         var e = new T[inner];
-        var tmp = inner == 1 ? new T[size] : null;
         for (var o = 0; o < outer; o++)
         {
             var block = o * size * inner;
-            if (size > 0)
+            if (size > 0 && inner == 1)
+            {
+                m[0] = RowMax(x.Slice(block, size));
+            }
+            else if (size > 0)
             {
                 Reduce.Extreme(x.Slice(block, size * inner), 1, size, inner, m, max: true);
             }
 
+            var finiteShift = inner == 1 && size > 0 && !T.IsInfinity(m[0]);
             for (var i = 0; i < inner; i++)
             {
                 if (T.IsInfinity(m[i]) || size == 0)
@@ -233,18 +237,7 @@ internal static class SoftmaxKernels
 
             if (inner == 1)
             {
-                var row = x.Slice(block, size);
-                if (typeof(T) == typeof(double))
-                {
-                    // One pass: exp(x − m) summed without storing it.
-                    var sum = VectorMath.ExpShiftedSum(MemoryMarshal.Cast<T, double>(row), double.CreateTruncating(m[0]), [], store: false);
-                    r[o] = T.Log(T.CreateTruncating(sum)) + m[0];
-                    continue;
-                }
-
-                TensorPrimitives.Subtract(row, m[0], tmp);
-                ExpKernel.Exp<T>(tmp, tmp);
-                r[o] = T.Log(TensorPrimitives.Sum<T>(tmp)) + m[0];
+                r[o] = T.Log(ExpShiftedSum(x.Slice(block, size), m[0], finiteShift)) + m[0];
                 continue;
             }
 
@@ -258,6 +251,51 @@ internal static class SoftmaxKernels
 
             TensorPrimitives.Log(s, s);
             TensorPrimitives.Add(s, m, r.Slice(o * inner, inner));
+        }
+    }
+
+    /// <summary>
+    /// The largest element of a non-empty row, for the shift of a logsumexp: where the row holds a NaN the result may be
+    /// any element or NaN, and the sum of exponentials is NaN either way.
+    /// </summary>
+    internal static T RowMax<T>(ReadOnlySpan<T> x)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => typeof(T) == typeof(float)
+            ? T.CreateTruncating(FastExp.MaxIgnoringNaN(MemoryMarshal.Cast<T, float>(x)))
+            : typeof(T) == typeof(double)
+                ? T.CreateTruncating(VectorMath.MaxIgnoringNaN(MemoryMarshal.Cast<T, double>(x)))
+                : TensorPrimitives.Max(x);
+
+    /// <summary>
+    /// Σ exp(x − shift), the exponentials <see cref="ExpKernel"/>'s, summed as they are made without storing them: one
+    /// pass over x. float32's one-pass exponential takes a finite (or NaN) shift only, since exp(+∞ − 0) would be NaN
+    /// there; a shift that stands for an infinite maximum (0) takes three passes through a rented buffer instead.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static T ExpShiftedSum<T>(ReadOnlySpan<T> x, T shift, bool finiteShift)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) == typeof(double))
+        {
+            return T.CreateTruncating(VectorMath.ExpShiftedSum(MemoryMarshal.Cast<T, double>(x), double.CreateTruncating(shift), [], store: false));
+        }
+
+        if (typeof(T) == typeof(float) && finiteShift)
+        {
+            return T.CreateTruncating(FastExp.ExpShifted(MemoryMarshal.Cast<T, float>(x), float.CreateTruncating(shift), [], store: false));
+        }
+
+        var buffer = ArrayPool<T>.Shared.Rent(x.Length);
+        try
+        {
+            var e = buffer.AsSpan(0, x.Length);
+            TensorPrimitives.Subtract(x, shift, e);
+            ExpKernel.Exp<T>(e, e);
+            return TensorPrimitives.Sum<T>(e);
+        }
+        finally
+        {
+            ArrayPool<T>.Shared.Return(buffer);
         }
     }
 
@@ -762,8 +800,8 @@ internal static class LongRows
     }
 
     /// <summary>
-    /// log Σ exp(x − m) + m over one row, m its maximum (NaN propagating) replaced by 0 where it is ±∞: the elements'
-    /// exponentials are those of the one-thread kernel, only the sum is taken by parts.
+    /// log Σ exp(x − m) + m over one row, m its maximum replaced by 0 where it is ±∞ (a NaN in the row makes the sum NaN
+    /// whatever m is): the elements' exponentials are those of the one-thread kernel, only the sum is taken by parts.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static T LogSumExp<T>(T[] x, int xOffset, int size)
@@ -778,12 +816,13 @@ internal static class LongRows
             max = T.IsNaN(partial[p]) || T.IsNaN(max) ? T.NaN : T.Max(max, partial[p]);
         }
 
-        if (T.IsInfinity(max))
+        var finiteShift = !T.IsInfinity(max);
+        if (!finiteShift)
         {
             max = T.Zero;
         }
 
-        Workers.For(parts, Chunks(size), new ExpSumJob<T>(x, xOffset, size, max, partial));
+        Workers.For(parts, Chunks(size), new ExpSumJob<T>(x, xOffset, size, max, finiteShift, partial));
         var sum = T.Zero;
         for (var p = 0; p < parts; p++)
         {
@@ -947,7 +986,7 @@ internal static class LongRows
         }
     }
 
-    /// <summary>Each part's maximum, NaN propagating.</summary>
+    /// <summary>Each part's maximum (<see cref="SoftmaxKernels.RowMax{T}"/>: with a NaN in the part, any element or NaN).</summary>
     private readonly struct MaxJob<T>(T[] x, int xOffset, int size, T[] partial) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -957,33 +996,22 @@ internal static class LongRows
             for (var p = start; p < end; p++)
             {
                 var (at, n) = Part(p, size);
-                partial[p] = TensorPrimitives.Max<T>(x.AsSpan(xOffset + at, n));
+                partial[p] = SoftmaxKernels.RowMax<T>(x.AsSpan(xOffset + at, n));
             }
         }
     }
 
-    /// <summary>Each part's Σ exp(x − shift), the exponentials <see cref="ExpKernel"/>'s.</summary>
-    private readonly struct ExpSumJob<T>(T[] x, int xOffset, int size, T shift, T[] partial) : IRangeJob
+    /// <summary>Each part's Σ exp(x − shift), the exponentials <see cref="ExpKernel"/>'s (<see cref="SoftmaxKernels.ExpShiftedSum{T}"/>).</summary>
+    private readonly struct ExpSumJob<T>(T[] x, int xOffset, int size, T shift, bool finiteShift, T[] partial) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int end)
         {
-            var buffer = ArrayPool<T>.Shared.Rent(SoftmaxKernels.PartElements);
-            try
+            for (var p = start; p < end; p++)
             {
-                for (var p = start; p < end; p++)
-                {
-                    var (at, n) = Part(p, size);
-                    var e = buffer.AsSpan(0, n);
-                    TensorPrimitives.Subtract(x.AsSpan(xOffset + at, n), shift, e);
-                    ExpKernel.Exp<T>(e, e);
-                    partial[p] = TensorPrimitives.Sum<T>(e);
-                }
-            }
-            finally
-            {
-                ArrayPool<T>.Shared.Return(buffer);
+                var (at, n) = Part(p, size);
+                partial[p] = SoftmaxKernels.ExpShiftedSum<T>(x.AsSpan(xOffset + at, n), shift, finiteShift);
             }
         }
     }

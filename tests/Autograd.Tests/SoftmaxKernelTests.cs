@@ -25,6 +25,67 @@ public class SoftmaxKernelTests(ITestOutputHelper output)
         }
     }
 
+    public static TheoryData<int, int> WidthsAndRowLengths()
+    {
+        var data = new TheoryData<int, int>();
+        foreach (var bits in new[] { 512, 256, 128 })
+        {
+            foreach (var size in new[] { 3, 1000, 300_000 })
+            {
+                data.Add(bits, size);
+            }
+        }
+
+        return data;
+    }
+
+    /// <summary>
+    /// Logsumexp over rows of every length its kernel treats differently (shorter than a vector, rows of vectors, long
+    /// rows whose parts the threads share, those at full width), with a row holding +∞ among finite values, a row of −∞
+    /// only and a row holding NaN and +∞: +∞, −∞ and NaN as PyTorch gives them (below 512 bits float32's one-pass
+    /// exponential makes exp(+∞ − 0) NaN, so the +∞ row must not reach it), and the finite row within a few roundings of
+    /// a float64 sum of its elements.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(WidthsAndRowLengths))]
+    public void LogSumExpOfRowsWithInfinitiesAndNaNs(int bits, int size)
+    {
+        var rng = new Random(size);
+        var values = new double[4 * size];
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = (rng.NextDouble() * 20) - 10;
+        }
+
+        values[size + (size / 2)] = double.PositiveInfinity;
+        Array.Fill(values, double.NegativeInfinity, 2 * size, size);
+        values[(3 * size) + (size / 3)] = double.NaN;
+        values[(4 * size) - 1] = double.PositiveInfinity;
+        var x32 = values.Select(v => (float)v).ToArray();
+        var r32 = AtWidth(bits, () =>
+        {
+            var r = new float[4];
+            SoftmaxKernels.LogSumExp(x32, 0, r, 0, 4, size, 1);
+            return r.Select(v => (double)v).ToArray();
+        });
+        var r64 = AtWidth(bits, () =>
+        {
+            var r = new double[4];
+            SoftmaxKernels.LogSumExp(values, 0, r, 0, 4, size, 1);
+            return r;
+        });
+        foreach (var (name, r, row, tolerance) in new[] { ("float32", r32, x32.Take(size).Select(v => (double)v).ToArray(), 64 * 5.96e-8), ("float64", r64, values[..size], 64 * 1.12e-16) })
+        {
+            var max = row.Max();
+            var exact = Math.Log(row.Sum(v => Math.Exp(v - max))) + max;
+            var at = $"{name}, {bits}-bit, rows of {size}";
+            Assert.True(Math.Abs(r[0] - exact) <= tolerance * Math.Abs(exact), $"{at}: finite row {r[0]:R}, float64 sum {exact:R}");
+            Assert.True(double.IsPositiveInfinity(r[1]), $"{at}: the row holding +inf gave {r[1]:R}");
+            Assert.True(double.IsNegativeInfinity(r[2]), $"{at}: the row of -inf gave {r[2]:R}");
+            Assert.True(double.IsNaN(r[3]), $"{at}: the row holding NaN and +inf gave {r[3]:R}");
+        }
+    }
+
     private static float[] Sweep()
     {
         var values = new List<float>();
