@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Autograd.Kernels;
 
@@ -161,7 +162,7 @@ internal static class Reduce
             for (var o = 0; o < outer; o++)
             {
                 var row = src.Slice(o * size, size);
-                dst[o] = max ? TensorPrimitives.Max(row) : TensorPrimitives.Min(row);
+                dst[o] = RowExtreme(row, max);
             }
 
             return;
@@ -184,6 +185,91 @@ internal static class Reduce
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The maximum (or minimum) of a non-empty row, the value <c>TensorPrimitives.Max</c> (<c>Min</c>) gives: IEEE 754's,
+    /// NaN propagating and +0 above −0. Those keep their order with several instructions per vector (on 256-bit vectors
+    /// a row of 10⁶ float32 took five times as long as the processor's own max); here the processor's max runs in two
+    /// accumulators with a NaN check beside it, and a row holding a NaN, or whose result is a zero (whose sign the order
+    /// decides), is handed to <c>TensorPrimitives</c>. Any other result is one value with one representation, so the
+    /// same bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static T RowExtreme<T>(ReadOnlySpan<T> row, bool max)
+        where T : IFloatingPointIeee754<T>
+    {
+        if (typeof(T) == typeof(float)
+            && TryRowExtreme(MemoryMarshal.CreateReadOnlySpan(ref Unsafe.As<T, float>(ref MemoryMarshal.GetReference(row)), row.Length), max, out var f))
+        {
+            return Unsafe.As<float, T>(ref f);
+        }
+
+        if (typeof(T) == typeof(double)
+            && TryRowExtreme(MemoryMarshal.CreateReadOnlySpan(ref Unsafe.As<T, double>(ref MemoryMarshal.GetReference(row)), row.Length), max, out var d))
+        {
+            return Unsafe.As<double, T>(ref d);
+        }
+
+        return max ? TensorPrimitives.Max(row) : TensorPrimitives.Min(row);
+    }
+
+    /// <summary><see cref="RowExtreme{T}"/>'s vector loop: false for rows shorter than two vectors, holding a NaN, or with a zero result.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static bool TryRowExtreme<T>(ReadOnlySpan<T> row, bool max, out T result)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        result = T.Zero;
+        var w = Vector<T>.Count;
+        var n = row.Length;
+        if (!Vector.IsHardwareAccelerated || n < 2 * w)
+        {
+            return false;
+        }
+
+        ref var r = ref MemoryMarshal.GetReference(row);
+        var a0 = Vector.LoadUnsafe(ref r);
+        var a1 = a0;
+        var nan = Vector<T>.Zero;
+        var i = 0;
+        for (; i <= n - (2 * w); i += 2 * w)
+        {
+            var v0 = Vector.LoadUnsafe(ref r, (nuint)i);
+            var v1 = Vector.LoadUnsafe(ref r, (nuint)(i + w));
+            nan |= Vector.IsNaN(v0) | Vector.IsNaN(v1);
+            a0 = max ? Vector.MaxNative(a0, v0) : Vector.MinNative(a0, v0);
+            a1 = max ? Vector.MaxNative(a1, v1) : Vector.MinNative(a1, v1);
+        }
+
+        if (n - i > w)
+        {
+            var v = Vector.LoadUnsafe(ref r, (nuint)i);
+            nan |= Vector.IsNaN(v);
+            a1 = max ? Vector.MaxNative(a1, v) : Vector.MinNative(a1, v);
+        }
+
+        if (i < n)
+        {
+            // The last vector covers what is left: an extreme does not mind seeing elements twice.
+            var v = Vector.LoadUnsafe(ref r, (nuint)(n - w));
+            nan |= Vector.IsNaN(v);
+            a0 = max ? Vector.MaxNative(a0, v) : Vector.MinNative(a0, v);
+        }
+
+        // A NaN lane is all ones, which compares unequal to zero.
+        if (!Vector.EqualsAll(nan, Vector<T>.Zero))
+        {
+            return false;
+        }
+
+        var a = max ? Vector.MaxNative(a0, a1) : Vector.MinNative(a0, a1);
+        result = a[0];
+        for (var lane = 1; lane < w; lane++)
+        {
+            result = max ? T.Max(result, a[lane]) : T.Min(result, a[lane]);
+        }
+
+        return !T.IsZero(result);
     }
 
     /// <summary>The index of the first maximum (or minimum) along the axis; NaN counts as the extreme, as in PyTorch.</summary>
@@ -242,8 +328,8 @@ internal readonly struct ReduceJob<T>(T[] src, int srcOffset, T[] dst, int size,
                 acc[0] = kind switch
                 {
                     ReduceKind.Sum => Reduce.SumRow<T>(row),
-                    ReduceKind.Max => TensorPrimitives.Max(row),
-                    _ => TensorPrimitives.Min(row),
+                    ReduceKind.Max => Reduce.RowExtreme<T>(row, max: true),
+                    _ => Reduce.RowExtreme<T>(row, max: false),
                 };
                 continue;
             }
