@@ -27,13 +27,21 @@ public class ReduceKernelTests
                 var v = Row(kind, n, rng);
                 var f = v.Select(e => (float)e).ToArray();
                 var at = $"{kind}, length {n}, trial {trial}";
-                Assert.True(BitConverter.SingleToInt32Bits(TensorPrimitives.Max<float>(f)) == BitConverter.SingleToInt32Bits(Reduce.RowExtreme<float>(f, max: true)), $"float32 max, {at}: {Reduce.RowExtreme<float>(f, max: true):R}, TensorPrimitives {TensorPrimitives.Max<float>(f):R}");
-                Assert.True(BitConverter.SingleToInt32Bits(TensorPrimitives.Min<float>(f)) == BitConverter.SingleToInt32Bits(Reduce.RowExtreme<float>(f, max: false)), $"float32 min, {at}: {Reduce.RowExtreme<float>(f, max: false):R}, TensorPrimitives {TensorPrimitives.Min<float>(f):R}");
-                Assert.True(BitConverter.DoubleToInt64Bits(TensorPrimitives.Max<double>(v)) == BitConverter.DoubleToInt64Bits(Reduce.RowExtreme<double>(v, max: true)), $"float64 max, {at}: {Reduce.RowExtreme<double>(v, max: true):R}, TensorPrimitives {TensorPrimitives.Max<double>(v):R}");
-                Assert.True(BitConverter.DoubleToInt64Bits(TensorPrimitives.Min<double>(v)) == BitConverter.DoubleToInt64Bits(Reduce.RowExtreme<double>(v, max: false)), $"float64 min, {at}: {Reduce.RowExtreme<double>(v, max: false):R}, TensorPrimitives {TensorPrimitives.Min<double>(v):R}");
+                SameBits(TensorPrimitives.Max<float>(f), Reduce.RowExtreme<float>(f, max: true), $"float32 max, {at}");
+                SameBits(TensorPrimitives.Min<float>(f), Reduce.RowExtreme<float>(f, max: false), $"float32 min, {at}");
+                SameBits(TensorPrimitives.Max<double>(v), Reduce.RowExtreme<double>(v, max: true), $"float64 max, {at}");
+                SameBits(TensorPrimitives.Min<double>(v), Reduce.RowExtreme<double>(v, max: false), $"float64 min, {at}");
             }
         }
     }
+
+    /// <summary>Asserts that <paramref name="actual"/> has the bits of <paramref name="expected"/>.</summary>
+    private static void SameBits(float expected, float actual, string what)
+        => Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(actual), $"{what}: {actual:R}, TensorPrimitives {expected:R}");
+
+    /// <inheritdoc cref="SameBits(float, float, string)"/>
+    private static void SameBits(double expected, double actual, string what)
+        => Assert.True(BitConverter.DoubleToInt64Bits(expected) == BitConverter.DoubleToInt64Bits(actual), $"{what}: {actual:R}, TensorPrimitives {expected:R}");
 
     private static double[] Row(string kind, int n, Random rng)
     {
