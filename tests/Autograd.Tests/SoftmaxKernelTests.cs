@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Autograd.Kernels;
 
 namespace Autograd.Tests;
@@ -699,5 +700,94 @@ public class SoftmaxKernelTests(ITestOutputHelper output)
         }
 
         Assert.True(worstDx <= tolerance * terms, $"{what}: dx off by {worstDx:E2} against terms of {terms:E2}, tolerance {tolerance:E2}");
+    }
+
+    /// <summary>
+    /// The non-temporal writer (512-bit stores) gives TensorPrimitives.AddMultiply's bits for every length up to a few
+    /// vectors past a cache line and every start within one (so the unaligned head, the aligned stores and the tail all
+    /// run), with NaNs, infinities and signed zeros among the values.
+    /// </summary>
+    [Fact]
+    public void NonTemporalAddMultiplyGivesTheBitsOfTensorPrimitives()
+    {
+        if (!NonTemporal.IsSupported)
+        {
+            output.WriteLine("no 512-bit non-temporal stores on this processor; nothing to compare");
+            return;
+        }
+
+        var rng = new Random(7);
+        var g = new float[200];
+        var y = new float[200];
+        for (var i = 0; i < g.Length; i++)
+        {
+            g[i] = (float)((rng.NextDouble() * 4) - 2);
+            y[i] = (float)rng.NextDouble();
+        }
+
+        g[5] = float.NaN;
+        g[40] = float.PositiveInfinity;
+        y[41] = 0;
+        g[77] = -0f;
+        y[90] = float.NegativeInfinity;
+        const float a = -0.375f;
+        for (var start = 0; start < 16; start++)
+        {
+            for (var n = 0; n + start + 16 <= g.Length; n += n < 40 ? 1 : 13)
+            {
+                // The destination starts at a different element of its array each time, as tensors' storage does.
+                var want = new float[n + 16];
+                var got = new float[n + 16];
+                TensorPrimitives.AddMultiply(g.AsSpan(start, n), a, y.AsSpan(start, n), want.AsSpan(start, n));
+                NonTemporal.AddMultiply(g.AsSpan(start, n), a, y.AsSpan(start, n), got.AsSpan(start, n));
+                NonTemporal.Fence();
+                for (var i = 0; i < got.Length; i++)
+                {
+                    Assert.True(
+                        BitConverter.SingleToInt32Bits(want[i]) == BitConverter.SingleToInt32Bits(got[i]),
+                        $"start {start} n {n} [{i}]: {got[i]} against TensorPrimitives' {want[i]}");
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// A backward result of 2 MB or more (float32 softmax rows are then written with non-temporal stores where the
+    /// 512-bit ones exist) gives, row for row, the bits of the one-row kernel writing an ordinary array, in float32 and
+    /// float64, softmax and log-softmax, with the gradient starting at an offset into its array.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void LargeBackwardsGiveTheBitsOfTheOneRowKernel(bool log)
+    {
+        Check<float>(600, 1000, log, v => (float)v);
+        Check<double>(300, 1000, log, v => v);
+
+        static void Check<T>(int outer, int size, bool log, Func<double, T> of)
+            where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+        {
+            Assert.True((long)outer * size * System.Runtime.CompilerServices.Unsafe.SizeOf<T>() >= NonTemporal.ThresholdBytes);
+            var rng = new Random(outer + size);
+            var n = outer * size;
+            var x = new T[n];
+            var g = new T[n + 3];
+            for (var i = 0; i < n; i++)
+            {
+                x[i] = of((rng.NextDouble() * 30) - 15);
+                g[i + 3] = of((rng.NextDouble() * 2) - 1);
+            }
+
+            var y = new T[n];
+            var dx = new T[n];
+            SoftmaxKernels.Forward(x, 0, y, outer, size, 1, log);
+            SoftmaxKernels.Backward(g, 3, y, 0, dx, outer, size, 1, log);
+            var dx1 = new T[size];
+            for (var r = 0; r < outer; r++)
+            {
+                SoftmaxKernels.BackwardRow<T>(g.AsSpan(3 + (r * size), size), y.AsSpan(r * size, size), dx1, log, streaming: false);
+                Assert.True(dx1.AsSpan().SequenceEqual(dx.AsSpan(r * size, size)), $"{typeof(T).Name} [{outer}, {size}] log={log} row {r}");
+            }
+        }
     }
 }
