@@ -87,17 +87,16 @@ internal static class SoftmaxKernels
 
         if (inner == 1 && size >= LongRow)
         {
-            var streaming = Streams<T>(outer, size, inner);
             for (var o = 0; o < outer; o++)
             {
-                LongRows.Backward(g, gOffset + (o * size), y, yOffset + (o * size), dx, o * size, size, log, streaming);
+                LongRows.Backward(g, gOffset + (o * size), y, yOffset + (o * size), dx, o * size, size, log);
             }
 
             return;
         }
 
         var (items, tile, tiles) = Plan<T>(outer, size, inner);
-        var job = new BackwardJob<T>(g, gOffset, y, yOffset, dx, size, inner, tile, tiles, log, Streams<T>(outer, size, inner));
+        var job = new BackwardJob<T>(g, gOffset, y, yOffset, dx, size, inner, tile, tiles, log);
         Workers.For(items, Chunks(outer, size, inner, log ? ExpChunkElements<T>() : ChunkElements), job);
     }
 
@@ -115,7 +114,7 @@ internal static class SoftmaxKernels
             return;
         }
 
-        Workers.For(outer, Chunks(outer, size, 1, ExpChunkElements<T>()), new TangentJob<T>(x, xOffset, tx, txOffset, y, ty, size, Streams<T>(outer, size, 1)));
+        Workers.For(outer, Chunks(outer, size, 1, ExpChunkElements<T>()), new TangentJob<T>(x, xOffset, tx, txOffset, y, ty, size));
     }
 
     /// <summary>
@@ -320,12 +319,6 @@ internal static class SoftmaxKernels
         return (outer * tiles, tile, tiles);
     }
 
-    /// <summary>Whether a float32 result of rows (inner = 1) is large enough to be written with non-temporal stores.</summary>
-    private static bool Streams<T>(int outer, int size, int inner)
-        where T : unmanaged
-        => typeof(T) == typeof(float) && inner == 1 && size >= 16 && NonTemporal.IsSupported
-            && (long)outer * size * sizeof(float) >= NonTemporal.ThresholdBytes;
-
     private static int Chunks(int outer, int size, int inner, int minPerChunk)
         => Workers.Chunks((long)outer * size * inner, minPerChunk);
 
@@ -353,7 +346,7 @@ internal static class SoftmaxKernels
 
     /// <summary>The backward of consecutive rows of <paramref name="size"/> elements; see <see cref="BackwardRow{T}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void BackwardRows<T>(ReadOnlySpan<T> g, ReadOnlySpan<T> y, Span<T> dx, int size, bool log, bool streaming)
+    private static void BackwardRows<T>(ReadOnlySpan<T> g, ReadOnlySpan<T> y, Span<T> dx, int size, bool log)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (size < ShortRow)
@@ -364,7 +357,7 @@ internal static class SoftmaxKernels
 
         for (var at = 0; at < g.Length; at += size)
         {
-            BackwardRow(g.Slice(at, size), y.Slice(at, size), dx.Slice(at, size), log, streaming);
+            BackwardRow(g.Slice(at, size), y.Slice(at, size), dx.Slice(at, size), log);
         }
     }
 
@@ -517,27 +510,26 @@ internal static class SoftmaxKernels
     }
 
     /// <summary>
-    /// One row of the backward. With <paramref name="streaming"/> (float32 only, see <see cref="Streams{T}"/>) the softmax
-    /// row is written with <see cref="NonTemporal"/> stores, the same values; the caller fences.
+    /// One row of the backward. The softmax's two loops run on 256-bit vectors on the 512-bit path too
+    /// (<see cref="Rows256"/>); on the 128-bit path the dot product is <see cref="FastExp.Dot"/> (float32) or
+    /// TensorPrimitives.Dot (float64).
     /// </summary>
-    internal static void BackwardRow<T>(ReadOnlySpan<T> gr, ReadOnlySpan<T> yr, Span<T> dr, bool log, bool streaming)
+    internal static void BackwardRow<T>(ReadOnlySpan<T> gr, ReadOnlySpan<T> yr, Span<T> dr, bool log)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (!log)
         {
             // (g + (−dot)) ⊙ y is exactly (g − dot) ⊙ y, in one pass.
+            if (Rows256.Applies)
+            {
+                Rows256.AddMultiply(gr, -Rows256.Dot(gr, yr), yr, dr);
+                return;
+            }
+
             var dot = typeof(T) == typeof(float)
                 ? Unsafe.BitCast<float, T>(FastExp.Dot(MemoryMarshal.Cast<T, float>(gr), MemoryMarshal.Cast<T, float>(yr)))
                 : TensorPrimitives.Dot(gr, yr);
-            if (streaming)
-            {
-                NonTemporal.AddMultiply(MemoryMarshal.Cast<T, float>(gr), -Unsafe.As<T, float>(ref dot), MemoryMarshal.Cast<T, float>(yr), MemoryMarshal.Cast<T, float>(dr));
-            }
-            else
-            {
-                TensorPrimitives.AddMultiply(gr, -dot, yr, dr);
-            }
-
+            TensorPrimitives.AddMultiply(gr, -dot, yr, dr);
             return;
         }
 
@@ -656,7 +648,7 @@ internal static class SoftmaxKernels
     private const int TangentBlockElements = 8192;
 
     /// <summary>Rows [start, end) of <see cref="ForwardWithTangent{T}"/>.</summary>
-    private readonly struct TangentJob<T>(T[] x, int xOffset, T[] tx, int txOffset, T[] y, T[] ty, int size, bool streaming) : IRangeJob
+    private readonly struct TangentJob<T>(T[] x, int xOffset, T[] tx, int txOffset, T[] y, T[] ty, int size) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -669,21 +661,13 @@ internal static class SoftmaxKernels
             {
                 var rows = Math.Min(block, end - o0);
                 ForwardRows<T>(x.AsSpan(xOffset + (o0 * size), rows * size), y.AsSpan(o0 * size, rows * size), size, log: false);
-
-                // Above 2 MB the tangent is written past the caches, as Backward writes a gradient that large, so the two
-                // still give the same bits.
-                BackwardRows<T>(tx.AsSpan(txOffset + (o0 * size), rows * size), y.AsSpan(o0 * size, rows * size), ty.AsSpan(o0 * size, rows * size), size, log: false, streaming);
-            }
-
-            if (streaming)
-            {
-                NonTemporal.Fence();
+                BackwardRows<T>(tx.AsSpan(txOffset + (o0 * size), rows * size), y.AsSpan(o0 * size, rows * size), ty.AsSpan(o0 * size, rows * size), size, log: false);
             }
         }
     }
 
     /// <summary>The backward over rows or column tiles [start, end).</summary>
-    private readonly struct BackwardJob<T>(T[] g, int gOffset, T[] y, int yOffset, T[] dx, int size, int inner, int tile, int tiles, bool log, bool streaming) : IRangeJob
+    private readonly struct BackwardJob<T>(T[] g, int gOffset, T[] y, int yOffset, T[] dx, int size, int inner, int tile, int tiles, bool log) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -692,11 +676,7 @@ internal static class SoftmaxKernels
             if (inner == 1)
             {
                 var count = (end - start) * size;
-                BackwardRows<T>(g.AsSpan(gOffset + (start * size), count), y.AsSpan(yOffset + (start * size), count), dx.AsSpan(start * size, count), size, log, streaming);
-                if (streaming)
-                {
-                    NonTemporal.Fence();
-                }
+                BackwardRows<T>(g.AsSpan(gOffset + (start * size), count), y.AsSpan(yOffset + (start * size), count), dx.AsSpan(start * size, count), size, log);
 
                 return;
             }
@@ -784,7 +764,7 @@ internal static class LongRows
 
     /// <summary>The backward of <see cref="Forward{T}"/> over one row: dx from g and the forward's result y.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Backward<T>(T[] g, int gOffset, T[] y, int yOffset, T[] dx, int dxOffset, int size, bool log, bool streaming)
+    public static void Backward<T>(T[] g, int gOffset, T[] y, int yOffset, T[] dx, int dxOffset, int size, bool log)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var parts = Parts(size);
@@ -796,7 +776,7 @@ internal static class LongRows
             total += partial[p];
         }
 
-        Workers.For(parts, Chunks(size), new BackwardUpdateJob<T>(g, gOffset, y, yOffset, dx, dxOffset, size, total, log, streaming));
+        Workers.For(parts, Chunks(size), new BackwardUpdateJob<T>(g, gOffset, y, yOffset, dx, dxOffset, size, total, log));
     }
 
     /// <summary>
@@ -936,13 +916,14 @@ internal static class LongRows
             {
                 var (at, n) = Part(p, size);
                 var gp = g.AsSpan(gOffset + at, n);
-                partial[p] = log ? TensorPrimitives.Sum<T>(gp) : TensorPrimitives.Dot<T>(gp, y.AsSpan(yOffset + at, n));
+                var yp = y.AsSpan(yOffset + at, n);
+                partial[p] = log ? TensorPrimitives.Sum<T>(gp) : Rows256.Applies ? Rows256.Dot<T>(gp, yp) : TensorPrimitives.Dot<T>(gp, yp);
             }
         }
     }
 
     /// <summary>Softmax: dx = (g − total) ⊙ y. Log-softmax: dx = g − exp(y) · total.</summary>
-    private readonly struct BackwardUpdateJob<T>(T[] g, int gOffset, T[] y, int yOffset, T[] dx, int dxOffset, int size, T total, bool log, bool streaming) : IRangeJob
+    private readonly struct BackwardUpdateJob<T>(T[] g, int gOffset, T[] y, int yOffset, T[] dx, int dxOffset, int size, T total, bool log) : IRangeJob
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -956,14 +937,13 @@ internal static class LongRows
                 var dp = dx.AsSpan(dxOffset + at, n);
                 if (!log)
                 {
-                    var minus = -total;
-                    if (streaming)
+                    if (Rows256.Applies)
                     {
-                        NonTemporal.AddMultiply(MemoryMarshal.Cast<T, float>(gp), Unsafe.As<T, float>(ref minus), MemoryMarshal.Cast<T, float>(yp), MemoryMarshal.Cast<T, float>(dp));
+                        Rows256.AddMultiply(gp, -total, yp, dp);
                     }
                     else
                     {
-                        TensorPrimitives.AddMultiply(gp, minus, yp, dp);
+                        TensorPrimitives.AddMultiply(gp, -total, yp, dp);
                     }
                 }
                 else if (typeof(T) == typeof(float))
@@ -977,11 +957,6 @@ internal static class LongRows
                     var t = total;
                     VectorMath.SubtractScaledExp(MemoryMarshal.Cast<T, double>(gp), MemoryMarshal.Cast<T, double>(yp), Unsafe.As<T, double>(ref t), MemoryMarshal.Cast<T, double>(dp));
                 }
-            }
-
-            if (streaming)
-            {
-                NonTemporal.Fence();
             }
         }
     }
@@ -1095,6 +1070,9 @@ internal static class FastExp
             256 => Dot<Vector256<float>, Simd256>(a, b),
             _ => Dot<Vector128<float>, Simd128>(a, b),
         };
+
+    /// <summary><see cref="Dot"/> on 256-bit vectors whatever the path (for <see cref="Rows256"/>).</summary>
+    internal static float Dot256(ReadOnlySpan<float> a, ReadOnlySpan<float> b) => Dot<Vector256<float>, Simd256>(a, b);
 
     /// <summary>
     /// The largest element of a non-empty span, for a shift that only has to be an element: where there are NaNs the

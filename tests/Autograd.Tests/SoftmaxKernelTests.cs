@@ -343,7 +343,7 @@ public class SoftmaxKernelTests(ITestOutputHelper output)
             {
                 var at = r * n;
                 SoftmaxKernels.ForwardRow<T>(x.AsSpan(at, n), y1, log);
-                SoftmaxKernels.BackwardRow<T>(g.AsSpan(at, n), y.AsSpan(at, n), dx1, log, streaming: false);
+                SoftmaxKernels.BackwardRow<T>(g.AsSpan(at, n), y.AsSpan(at, n), dx1, log);
                 var gs = 1.0;
                 for (var j = 0; j < n; j++)
                 {
@@ -489,7 +489,7 @@ public class SoftmaxKernelTests(ITestOutputHelper output)
         var y1 = new float[n];
         var dx1 = new float[n];
         SoftmaxKernels.ForwardRow<float>(x, y1, log);
-        SoftmaxKernels.BackwardRow<float>(g, y1, dx1, log, streaming: false);
+        SoftmaxKernels.BackwardRow<float>(g, y1, dx1, log);
         var (ry, rdx, terms) = Reference(x, g, log);
         Compare(x, y, [.. y1.Select(v => (double)v)], dx, [.. dx1.Select(v => (double)v)], terms, log, $"n={n} log={log} against one thread");
         Compare(x, y, ry, dx, rdx, terms, log, $"n={n} log={log} against float64");
@@ -509,7 +509,7 @@ public class SoftmaxKernelTests(ITestOutputHelper output)
         // The float64 gradient through the split against the one-row kernel on one thread, whose sum is taken in one
         // piece: they differ only by how Σ g (or Σ g⊙y) was summed.
         var dxd1 = new double[n];
-        SoftmaxKernels.BackwardRow<double>(gd, yd, dxd1, log, streaming: false);
+        SoftmaxKernels.BackwardRow<double>(gd, yd, dxd1, log);
         var sumAbsG = gd.Sum(Math.Abs);
         for (var i = 0; i < n; i += 97)
         {
@@ -703,58 +703,128 @@ public class SoftmaxKernelTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// The non-temporal writer (512-bit stores) gives TensorPrimitives.AddMultiply's bits for every length up to a few
-    /// vectors past a cache line and every start within one (so the unaligned head, the aligned stores and the tail all
-    /// run), with NaNs, infinities and signed zeros among the values.
+    /// The backward's 256-bit update gives TensorPrimitives.AddMultiply's bits, in float32 and float64, for every length
+    /// up to a few vectors past a cache line and every start within one (so the unaligned head, the aligned stores and
+    /// the tail all run), with NaNs, infinities and signed zeros among the values; and its float64 dot product is within
+    /// the summation bound of the exact one.
     /// </summary>
     [Fact]
-    public void NonTemporalAddMultiplyGivesTheBitsOfTensorPrimitives()
+    public void Rows256AddMultiplyGivesTheBitsOfTensorPrimitives()
     {
-        if (!NonTemporal.IsSupported)
-        {
-            output.WriteLine("no 512-bit non-temporal stores on this processor; nothing to compare");
-            return;
-        }
+        var cases = Check<float>(v => (float)v) + Check<double>(v => v);
+        Assert.True(cases > 0);
 
-        var rng = new Random(7);
-        var g = new float[200];
-        var y = new float[200];
-        for (var i = 0; i < g.Length; i++)
+        var rng = new Random(3);
+        foreach (var n in Enumerable.Range(0, 70).Concat([255, 256, 257, 1000, 1024, 4099]))
         {
-            g[i] = (float)((rng.NextDouble() * 4) - 2);
-            y[i] = (float)rng.NextDouble();
-        }
-
-        g[5] = float.NaN;
-        g[40] = float.PositiveInfinity;
-        y[41] = 0;
-        g[77] = -0f;
-        y[90] = float.NegativeInfinity;
-        const float a = -0.375f;
-        for (var start = 0; start < 16; start++)
-        {
-            for (var n = 0; n + start + 16 <= g.Length; n += n < 40 ? 1 : 13)
+            var a = new double[n];
+            var b = new double[n];
+            for (var i = 0; i < n; i++)
             {
-                // The destination starts at a different element of its array each time, as tensors' storage does.
-                var want = new float[n + 16];
-                var got = new float[n + 16];
-                TensorPrimitives.AddMultiply(g.AsSpan(start, n), a, y.AsSpan(start, n), want.AsSpan(start, n));
-                NonTemporal.AddMultiply(g.AsSpan(start, n), a, y.AsSpan(start, n), got.AsSpan(start, n));
-                NonTemporal.Fence();
-                for (var i = 0; i < got.Length; i++)
+                a[i] = (rng.NextDouble() * 2) - 1;
+                b[i] = rng.NextDouble();
+            }
+
+            // The exact sum from the products' float64 parts and rounding errors, summed in order (far below the bound).
+            double exact = 0, magnitude = 0;
+            for (var i = 0; i < n; i++)
+            {
+                var p = a[i] * b[i];
+                exact += p + Math.FusedMultiplyAdd(a[i], b[i], -p);
+                magnitude += Math.Abs(p);
+            }
+
+            var dot = Rows256.Dot<double>(a, b);
+            Assert.True(Math.Abs(dot - exact) <= ((n + 1) * Math.Pow(2, -53) * magnitude) + 1e-300, $"n = {n}: {dot} against {exact}");
+        }
+
+        static int Check<T>(Func<double, T> of)
+            where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+        {
+            var rng = new Random(7);
+            var g = new T[200];
+            var y = new T[200];
+            for (var i = 0; i < g.Length; i++)
+            {
+                g[i] = of((rng.NextDouble() * 4) - 2);
+                y[i] = of(rng.NextDouble());
+            }
+
+            g[5] = T.NaN;
+            g[40] = T.PositiveInfinity;
+            y[41] = T.Zero;
+            g[77] = T.NegativeZero;
+            y[90] = T.NegativeInfinity;
+            var a = of(-0.375);
+            var count = 0;
+            for (var start = 0; start < 16; start++)
+            {
+                for (var n = 0; n + start + 16 <= g.Length; n += n < 40 ? 1 : 13)
                 {
-                    Assert.True(
-                        BitConverter.SingleToInt32Bits(want[i]) == BitConverter.SingleToInt32Bits(got[i]),
-                        $"start {start} n {n} [{i}]: {got[i]} against TensorPrimitives' {want[i]}");
+                    // The destination starts at a different element of its array each time, as tensors' storage does.
+                    var want = new T[n + 16];
+                    var got = new T[n + 16];
+                    TensorPrimitives.AddMultiply(g.AsSpan(start, n), a, y.AsSpan(start, n), want.AsSpan(start, n));
+                    Rows256.AddMultiply<T>(g.AsSpan(start, n), a, y.AsSpan(start, n), got.AsSpan(start, n));
+                    for (var i = 0; i < got.Length; i++)
+                    {
+                        Assert.True(
+                            want[i].Equals(got[i]) && T.IsNegative(want[i]) == T.IsNegative(got[i]),
+                            $"{typeof(T).Name} start {start} n {n} [{i}]: {got[i]} against TensorPrimitives' {want[i]}");
+                    }
+
+                    count++;
                 }
             }
+
+            return count;
         }
     }
 
     /// <summary>
-    /// A backward result of 2 MB or more (float32 softmax rows are then written with non-temporal stores where the
-    /// 512-bit ones exist) gives, row for row, the bits of the one-row kernel writing an ordinary array, in float32 and
-    /// float64, softmax and log-softmax, with the gradient starting at an offset into its array.
+    /// The 512- and 256-bit paths run the same backward row loops (<see cref="Rows256"/>), so they give the same bits, in
+    /// float32 and float64, on rows of every length the loops treat differently.
+    /// </summary>
+    [Fact]
+    public void BackwardRowsGiveTheSameBitsOn512And256Bits()
+    {
+        Check<float>(v => (float)v);
+        Check<double>(v => v);
+
+        static void Check<T>(Func<double, T> of)
+            where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+        {
+            var rng = new Random(11);
+            foreach (var n in new[] { 1, 3, 8, 15, 16, 17, 31, 33, 100, 1000, 1024, 4099 })
+            {
+                var x = new T[n];
+                var g = new T[n + 1];
+                for (var i = 0; i < n; i++)
+                {
+                    x[i] = of((rng.NextDouble() * 30) - 15);
+                    g[i + 1] = of((rng.NextDouble() * 2) - 1);
+                }
+
+                var y = new T[n];
+                SoftmaxKernels.ForwardRow<T>(x, y, log: false);
+                var wide = AtWidth(512, () => Backward(g.AsSpan(1), y));
+                var narrow = AtWidth(256, () => Backward(g.AsSpan(1), y));
+                Assert.True(wide.AsSpan().SequenceEqual(narrow), $"{typeof(T).Name} n={n}: the 512-bit path's gradient differs from the 256-bit path's");
+            }
+        }
+
+        static T[] Backward<T>(ReadOnlySpan<T> g, T[] y)
+            where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+        {
+            var dx = new T[y.Length + 1];
+            SoftmaxKernels.BackwardRow<T>(g, y, dx.AsSpan(1), log: false);
+            return dx;
+        }
+    }
+
+    /// <summary>
+    /// A backward of 2 MB or more, its rows shared between threads, gives row for row the bits of the one-row kernel, in
+    /// float32 and float64, softmax and log-softmax, with the gradient starting at an offset into its array.
     /// </summary>
     [Theory]
     [InlineData(false)]
@@ -767,7 +837,6 @@ public class SoftmaxKernelTests(ITestOutputHelper output)
         static void Check<T>(int outer, int size, bool log, Func<double, T> of)
             where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
         {
-            Assert.True((long)outer * size * System.Runtime.CompilerServices.Unsafe.SizeOf<T>() >= NonTemporal.ThresholdBytes);
             var rng = new Random(outer + size);
             var n = outer * size;
             var x = new T[n];
@@ -785,7 +854,7 @@ public class SoftmaxKernelTests(ITestOutputHelper output)
             var dx1 = new T[size];
             for (var r = 0; r < outer; r++)
             {
-                SoftmaxKernels.BackwardRow<T>(g.AsSpan(3 + (r * size), size), y.AsSpan(r * size, size), dx1, log, streaming: false);
+                SoftmaxKernels.BackwardRow<T>(g.AsSpan(3 + (r * size), size), y.AsSpan(r * size, size), dx1, log);
                 Assert.True(dx1.AsSpan().SequenceEqual(dx.AsSpan(r * size, size)), $"{typeof(T).Name} [{outer}, {size}] log={log} row {r}");
             }
         }
