@@ -10,7 +10,7 @@ namespace Autograd.Kernels;
 /// runs as well. Both loops do one or two operations per element loaded, so memory sets their speed, and a .NET array's
 /// elements are only 8-byte aligned: a 512-bit load from such an array spans two cache lines every time, a 256-bit load
 /// every other time. On the AMD EPYC (Zen 5) VM, a backward of a kept graph (1024×1024, a new result per call) took a
-/// median of 157–183 → 114–119 µs in float32 and 449–462 → 239–253 µs in float64 with these loops instead of the
+/// median of 156–170 → 113–121 µs in float32 and 440–540 → 264–344 µs in float64 with these loops instead of the
 /// 512-bit ones (docs/design.md, "Softmax, three ways"). The stores are aligned to 32 bytes (the new result is rarely
 /// in any cache, and a store that spans two lines costs two); each element is computed the same way wherever it lies,
 /// so where the array lies changes no result.
