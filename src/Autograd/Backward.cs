@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using Autograd.Kernels;
@@ -1021,10 +1020,10 @@ public static partial class Autodiff
 
 /// <summary>dst = a + b on a range of elements.</summary>
 internal readonly struct AddJob<T>(T[] a, int aOffset, T[] b, int bOffset, T[] dst, int dstOffset) : IRangeJob
-    where T : System.Numerics.IAdditionOperators<T, T, T>, System.Numerics.IAdditiveIdentity<T, T>
+    where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
 {
     public void Run(int start, int end)
-        => TensorPrimitives.Add<T>(a.AsSpan(aOffset + start, end - start), b.AsSpan(bOffset + start, end - start), dst.AsSpan(dstOffset + start, end - start));
+        => AddKernel<T>.Run(a.AsSpan(aOffset + start, end - start), b.AsSpan(bOffset + start, end - start), dst.AsSpan(dstOffset + start, end - start));
 }
 
 /// <content>Backward entry points on the tensor itself.</content>

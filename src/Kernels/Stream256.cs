@@ -1,0 +1,128 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace Autograd.Kernels;
+
+/// <summary>A binary elementwise operation that also has a 256-bit vector form, for <see cref="Stream256"/>.</summary>
+internal interface IBinaryKernel256<T> : IBinaryKernel<T>
+{
+    /// <summary>The operation on each lane; each lane's result has the bits of <see cref="IBinaryKernel{T}.Apply"/>.</summary>
+    static abstract Vector256<T> Apply(Vector256<T> a, Vector256<T> b);
+}
+
+/// <summary>An operand of <see cref="Stream256"/>: a span read element by element, or one number for every element.</summary>
+internal interface IStreamOperand<T>
+    where T : unmanaged
+{
+    Vector256<T> Vector(int i);
+
+    T Element(int i);
+}
+
+/// <summary>
+/// Long elementwise add, subtract, multiply and divide on 256-bit vectors, which the 512-bit path runs too. A .NET array's
+/// elements are only 8-byte aligned, and <c>TensorPrimitives</c> aligns its 512-bit stores to the destination, so when
+/// the operands lie at another offset within a cache line than the destination, every 512-bit load spans two lines.
+/// From memory that costs more than the wider vectors gain: on the AMD EPYC (Zen 5) VM, <c>TensorPrimitives.Add</c>
+/// of two 1×10⁶-element float64 arrays took 580 µs with 512-bit loads spanning two lines, 290 µs when all three arrays
+/// had the same offset and 330 µs on 256-bit vectors (docs/design.md, "One kernel, every vector width"). So spans of at
+/// least <see cref="MinLength"/> elements run here, with stores aligned to 32 bytes; each element is the one operation
+/// of its scalar form, so the result has the bits of <c>TensorPrimitives</c> on any path.
+/// </summary>
+internal static unsafe class Stream256
+{
+    /// <summary>The shortest span that runs here: shorter ones come from the caches, where 512-bit loads win.</summary>
+    public const int MinLength = 1 << 14;
+
+    private const int NonTemporalBytes = 256 * 1024;
+
+    /// <summary>Whether a span of <paramref name="length"/> elements runs here: on the 512-bit path, when it is long.</summary>
+    public static bool Applies(int length) => length >= MinLength && FastExp.Bits == 512;
+
+    /// <summary>dst = a ⊕ b elementwise.</summary>
+    public static void Run<T, TOp>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TOp : IBinaryKernel256<T>
+    {
+        var n = dst.Length;
+        Run<T, TOp, SpanOperand<T>, SpanOperand<T>>(new(a[..n]), new(b[..n]), dst);
+    }
+
+    /// <summary>dst = a ⊕ b for a number b.</summary>
+    public static void Run<T, TOp>(ReadOnlySpan<T> a, T b, Span<T> dst)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TOp : IBinaryKernel256<T>
+        => Run<T, TOp, SpanOperand<T>, NumberOperand<T>>(new(a[..dst.Length]), new(b), dst);
+
+    /// <summary>dst = a ⊕ b for a number a.</summary>
+    public static void Run<T, TOp>(T a, ReadOnlySpan<T> b, Span<T> dst)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TOp : IBinaryKernel256<T>
+        => Run<T, TOp, NumberOperand<T>, SpanOperand<T>>(new(a), new(b[..dst.Length]), dst);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Run<T, TOp, TA, TB>(TA a, TB b, Span<T> dst)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TOp : IBinaryKernel256<T>
+        where TA : IStreamOperand<T>, allows ref struct
+        where TB : IStreamOperand<T>, allows ref struct
+    {
+        var n = dst.Length;
+        var w = Vector256<T>.Count;
+        fixed (T* d = dst)
+        {
+            var i = 0;
+            for (var head = Math.Min(n, (int)((32 - ((nint)d & 31)) & 31) / sizeof(T)); i < head; i++)
+            {
+                d[i] = TOp.Apply(a.Element(i), b.Element(i));
+            }
+
+            if (n * sizeof(T) > NonTemporalBytes)
+            {
+                for (; i <= n - (2 * w); i += 2 * w)
+                {
+                    Vector256.StoreAlignedNonTemporal(TOp.Apply(a.Vector(i), b.Vector(i)), d + i);
+                    Vector256.StoreAlignedNonTemporal(TOp.Apply(a.Vector(i + w), b.Vector(i + w)), d + i + w);
+                }
+            }
+
+            for (; i <= n - (2 * w); i += 2 * w)
+            {
+                Vector256.StoreAligned(TOp.Apply(a.Vector(i), b.Vector(i)), d + i);
+                Vector256.StoreAligned(TOp.Apply(a.Vector(i + w), b.Vector(i + w)), d + i + w);
+            }
+
+            for (; i <= n - w; i += w)
+            {
+                Vector256.StoreAligned(TOp.Apply(a.Vector(i), b.Vector(i)), d + i);
+            }
+
+            for (; i < n; i++)
+            {
+                d[i] = TOp.Apply(a.Element(i), b.Element(i));
+            }
+        }
+    }
+
+    private readonly ref struct SpanOperand<T>(ReadOnlySpan<T> span) : IStreamOperand<T>
+        where T : unmanaged
+    {
+        private readonly ref readonly T _first = ref MemoryMarshal.GetReference(span);
+
+        public Vector256<T> Vector(int i) => Vector256.LoadUnsafe(in _first, (nuint)i);
+
+        public T Element(int i) => Unsafe.Add(ref Unsafe.AsRef(in _first), i);
+    }
+
+    private readonly struct NumberOperand<T>(T value) : IStreamOperand<T>
+        where T : unmanaged
+    {
+        private readonly Vector256<T> _vector = Vector256.Create(value);
+
+        public Vector256<T> Vector(int i) => _vector;
+
+        public T Element(int i) => value;
+    }
+}
