@@ -27,7 +27,7 @@ internal interface IStreamOperand<T>
 /// the operands lie at another offset within a cache line than the destination, every 512-bit load spans two lines.
 /// From memory that costs more than the wider vectors gain: on the AMD EPYC (Zen 5) VM, <c>TensorPrimitives.Add</c>
 /// of two 1×10⁶-element float64 arrays took 580 µs with 512-bit loads spanning two lines, 290 µs when all three arrays
-/// had the same offset and 330 µs on 256-bit vectors (docs/design.md, "One kernel, every vector width"). So spans of at
+/// had the same offset and 330 µs on 256-bit vectors (docs/design.md, "Softmax, three ways"). So spans of at
 /// least <see cref="MinLength"/> elements run here, with stores aligned to 32 bytes; each element is the one operation
 /// of its scalar form, so the result has the bits of <c>TensorPrimitives</c> on any path.
 /// </summary>
