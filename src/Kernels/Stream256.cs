@@ -22,14 +22,16 @@ internal interface IStreamOperand<T>
 }
 
 /// <summary>
-/// Long elementwise add, subtract, multiply and divide on 256-bit vectors, which the 512-bit path runs too. A .NET array's
-/// elements are only 8-byte aligned, and <c>TensorPrimitives</c> aligns its 512-bit stores to the destination, so when
-/// the operands lie at another offset within a cache line than the destination, every 512-bit load spans two lines.
-/// From memory that costs more than the wider vectors gain: on the AMD EPYC (Zen 5) VM, <c>TensorPrimitives.Add</c>
-/// of two 1×10⁶-element float64 arrays took 580 µs with 512-bit loads spanning two lines, 290 µs when all three arrays
-/// had the same offset and 330 µs on 256-bit vectors (docs/design.md, "Softmax, three ways"). So spans of at
-/// least <see cref="MinLength"/> elements run here, with stores aligned to 32 bytes; each element is the one operation
-/// of its scalar form, so the result has the bits of <c>TensorPrimitives</c> on any path.
+/// Elementwise loops on 256-bit vectors in one pass. Long add, subtract, multiply, divide, maximum and minimum run here
+/// on the 512-bit path. A .NET array's elements are only 8-byte aligned, and <c>TensorPrimitives</c> aligns its 512-bit
+/// stores to the destination, so when the operands lie at another offset within a cache line than the destination,
+/// every 512-bit load spans two lines. From memory that costs more than the wider vectors gain: on the AMD EPYC (Zen 5)
+/// VM, <c>TensorPrimitives.Add</c> of two 1×10⁶-element float64 arrays took 580 µs with 512-bit loads spanning two
+/// lines, 290 µs when all three arrays had the same offset and 330 µs on 256-bit vectors (docs/design.md, "Softmax,
+/// three ways"). So spans of at least <see cref="MinLength"/> elements run here, with stores aligned to 32 bytes, and
+/// non-temporal past 256 KB as <c>TensorPrimitives</c> does; each element is the one operation of its scalar form, so
+/// the result has the bits of <c>TensorPrimitives</c> (a NaN where it gives one). The rules of tanh and sigmoid, three
+/// operations per element, run here on the 512- and 256-bit paths at any length, in one pass instead of three.
 /// </summary>
 internal static unsafe class Stream256
 {
@@ -40,6 +42,12 @@ internal static unsafe class Stream256
 
     /// <summary>Whether a span of <paramref name="length"/> elements runs here: on the 512-bit path, when it is long.</summary>
     public static bool Applies(int length) => length >= MinLength && FastExp.Bits == 512;
+
+    /// <summary>
+    /// Whether 256-bit vectors run in hardware (the 512- and 256-bit paths), so that a rule of several operations per
+    /// element can run here in one pass at any length.
+    /// </summary>
+    public static bool IsAccelerated => FastExp.Bits >= 256;
 
     /// <summary>dst = a ⊕ b elementwise.</summary>
     public static void Run<T, TOp>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst)

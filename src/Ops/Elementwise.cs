@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using Autograd.Kernels;
 
 namespace Autograd.Ops;
@@ -97,7 +98,7 @@ public static class Elementwise
 
         /// <summary>max(a, 0) elementwise (NaN stays NaN). Its gradient at 0 is 0, as in PyTorch.</summary>
         public Tensor Relu()
-            => Unary("Relu", a, static (x, d) => TensorPrimitives.Max(x, 0.0, d), static (x, d) => TensorPrimitives.Max(x, 0f, d), static (x, y) => new ReluNode(x, y), static (x, y, tx) => ReluNode.Tangent(x, y, tx));
+            => Unary("Relu", a, static (x, d) => MaxKernel<double>.Run(x, 0.0, d), static (x, d) => MaxKernel<float>.Run(x, 0f, d), static (x, y) => new ReluNode(x, y), static (x, y, tx) => ReluNode.Tangent(x, y, tx));
 
         /// <summary>
         /// The error function erf(a) = 2/√π ∫₀ᵃ e^(−t²) dt of each element: float64 by MathNet.Numerics' implementation,
@@ -688,22 +689,36 @@ public static class Elementwise
     }
 
     /// <summary>g ⊙ (1 − y²), rounded as the composed form: y·y, then 1 − that, then g times that.</summary>
-    private readonly struct TanhRuleKernel<T> : IBinaryKernel<T>
-        where T : System.Numerics.IFloatingPointIeee754<T>
+    private readonly struct TanhRuleKernel<T> : IBinaryKernel256<T>
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
         public static T Apply(T g, T y) => g * (T.One - (y * y));
 
+        public static Vector256<T> Apply(Vector256<T> g, Vector256<T> y) => g * (Vector256<T>.One - (y * y));
+
         public static void Run(ReadOnlySpan<T> g, ReadOnlySpan<T> y, Span<T> dst)
         {
+            if (Stream256.IsAccelerated)
+            {
+                Stream256.Run<T, TanhRuleKernel<T>>(g, y, dst);
+                return;
+            }
+
             TensorPrimitives.Multiply(y, y, dst);
             TensorPrimitives.Subtract(T.One, dst, dst);
             TensorPrimitives.Multiply(g, dst, dst);
         }
 
-        public static void Run(ReadOnlySpan<T> g, T y, Span<T> dst) => TensorPrimitives.Multiply(g, T.One - (y * y), dst);
+        public static void Run(ReadOnlySpan<T> g, T y, Span<T> dst) => MulKernel<T>.Run(g, T.One - (y * y), dst);
 
         public static void Run(T g, ReadOnlySpan<T> y, Span<T> dst)
         {
+            if (Stream256.IsAccelerated)
+            {
+                Stream256.Run<T, TanhRuleKernel<T>>(g, y, dst);
+                return;
+            }
+
             TensorPrimitives.Multiply(y, y, dst);
             TensorPrimitives.Subtract(T.One, dst, dst);
             TensorPrimitives.Multiply(dst, g, dst);
@@ -729,13 +744,21 @@ public static class Elementwise
     }
 
     /// <summary>g ⊙ (1 − y) ⊙ y, rounded as the composed form: 1 − y, then g times that, then times y.</summary>
-    private readonly struct SigmoidRuleKernel<T> : IBinaryKernel<T>
-        where T : System.Numerics.IFloatingPointIeee754<T>
+    private readonly struct SigmoidRuleKernel<T> : IBinaryKernel256<T>
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
         public static T Apply(T g, T y) => g * (T.One - y) * y;
 
+        public static Vector256<T> Apply(Vector256<T> g, Vector256<T> y) => g * (Vector256<T>.One - y) * y;
+
         public static void Run(ReadOnlySpan<T> g, ReadOnlySpan<T> y, Span<T> dst)
         {
+            if (Stream256.IsAccelerated)
+            {
+                Stream256.Run<T, SigmoidRuleKernel<T>>(g, y, dst);
+                return;
+            }
+
             TensorPrimitives.Subtract(T.One, y, dst);
             TensorPrimitives.Multiply(g, dst, dst);
             TensorPrimitives.Multiply(dst, y, dst);
@@ -743,12 +766,19 @@ public static class Elementwise
 
         public static void Run(ReadOnlySpan<T> g, T y, Span<T> dst)
         {
-            TensorPrimitives.Multiply(g, T.One - y, dst);
-            TensorPrimitives.Multiply(dst, y, dst);
+            // g ⊙ (1 − y) then ⊙ y, the second in place: two passes, as the composed form rounds twice.
+            MulKernel<T>.Run(g, T.One - y, dst);
+            MulKernel<T>.Run(dst, y, dst);
         }
 
         public static void Run(T g, ReadOnlySpan<T> y, Span<T> dst)
         {
+            if (Stream256.IsAccelerated)
+            {
+                Stream256.Run<T, SigmoidRuleKernel<T>>(g, y, dst);
+                return;
+            }
+
             TensorPrimitives.Subtract(T.One, y, dst);
             TensorPrimitives.Multiply(dst, g, dst);
             TensorPrimitives.Multiply(dst, y, dst);
