@@ -12,6 +12,13 @@ internal interface IBinaryKernel256<T> : IBinaryKernel<T>
     static abstract Vector256<T> Apply(Vector256<T> a, Vector256<T> b);
 }
 
+/// <summary>A rule of several operations per element, with a <see cref="Vector{T}"/> form for the 128-bit path too.</summary>
+internal interface IRuleKernel<T> : IBinaryKernel256<T>
+{
+    /// <summary>The rule on each lane; each lane's result has the bits of <see cref="IBinaryKernel{T}.Apply"/>.</summary>
+    static abstract Vector<T> Apply(Vector<T> a, Vector<T> b);
+}
+
 /// <summary>An operand of <see cref="Stream256"/>: a span read element by element, or one number for every element.</summary>
 internal interface IStreamOperand<T>
     where T : unmanaged
@@ -31,7 +38,7 @@ internal interface IStreamOperand<T>
 /// three ways"). So spans of at least <see cref="MinLength"/> elements run here, with stores aligned to 32 bytes, and
 /// non-temporal past 256 KB as <c>TensorPrimitives</c> does; each element is the one operation of its scalar form, so
 /// the result has the bits of <c>TensorPrimitives</c> (a NaN where it gives one). The rules of tanh and sigmoid, three
-/// operations per element, run here on the 512- and 256-bit paths at any length, in one pass instead of three.
+/// operations per element, run here at any length in one pass instead of three (<see cref="Rule{T, TOp}(ReadOnlySpan{T}, ReadOnlySpan{T}, Span{T})"/>).
 /// </summary>
 internal static unsafe class Stream256
 {
@@ -48,6 +55,74 @@ internal static unsafe class Stream256
     /// element can run here in one pass at any length.
     /// </summary>
     public static bool IsAccelerated => FastExp.Bits >= 256;
+
+    /// <summary>
+    /// dst = rule(a, b) in one pass: on 256-bit vectors where they run in hardware, else on <see cref="Vector{T}"/>
+    /// (128 bits: NEON, SSE), else element by element.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Rule<T, TOp>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TOp : IRuleKernel<T>
+    {
+        if (IsAccelerated)
+        {
+            Run<T, TOp>(a, b, dst);
+            return;
+        }
+
+        var n = dst.Length;
+        _ = a[..n];
+        _ = b[..n];
+        ref var ar = ref MemoryMarshal.GetReference(a);
+        ref var br = ref MemoryMarshal.GetReference(b);
+        ref var dr = ref MemoryMarshal.GetReference(dst);
+        var i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            for (var w = Vector<T>.Count; i <= n - w; i += w)
+            {
+                TOp.Apply(Vector.LoadUnsafe(ref ar, (nuint)i), Vector.LoadUnsafe(ref br, (nuint)i)).StoreUnsafe(ref dr, (nuint)i);
+            }
+        }
+
+        for (; i < n; i++)
+        {
+            Unsafe.Add(ref dr, i) = TOp.Apply(Unsafe.Add(ref ar, i), Unsafe.Add(ref br, i));
+        }
+    }
+
+    /// <summary>dst = rule(a, b) for a number a, in one pass (see the other overload).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Rule<T, TOp>(T a, ReadOnlySpan<T> b, Span<T> dst)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TOp : IRuleKernel<T>
+    {
+        if (IsAccelerated)
+        {
+            Run<T, TOp>(a, b, dst);
+            return;
+        }
+
+        var n = dst.Length;
+        _ = b[..n];
+        ref var br = ref MemoryMarshal.GetReference(b);
+        ref var dr = ref MemoryMarshal.GetReference(dst);
+        var i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var va = new Vector<T>(a);
+            for (var w = Vector<T>.Count; i <= n - w; i += w)
+            {
+                TOp.Apply(va, Vector.LoadUnsafe(ref br, (nuint)i)).StoreUnsafe(ref dr, (nuint)i);
+            }
+        }
+
+        for (; i < n; i++)
+        {
+            Unsafe.Add(ref dr, i) = TOp.Apply(a, Unsafe.Add(ref br, i));
+        }
+    }
 
     /// <summary>dst = a ⊕ b elementwise.</summary>
     public static void Run<T, TOp>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst)

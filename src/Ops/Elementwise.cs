@@ -689,40 +689,20 @@ public static class Elementwise
     }
 
     /// <summary>g ⊙ (1 − y²), rounded as the composed form: y·y, then 1 − that, then g times that.</summary>
-    private readonly struct TanhRuleKernel<T> : IBinaryKernel256<T>
+    private readonly struct TanhRuleKernel<T> : IRuleKernel<T>
         where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
         public static T Apply(T g, T y) => g * (T.One - (y * y));
 
         public static Vector256<T> Apply(Vector256<T> g, Vector256<T> y) => g * (Vector256<T>.One - (y * y));
 
-        public static void Run(ReadOnlySpan<T> g, ReadOnlySpan<T> y, Span<T> dst)
-        {
-            if (Stream256.IsAccelerated)
-            {
-                Stream256.Run<T, TanhRuleKernel<T>>(g, y, dst);
-                return;
-            }
+        public static Vector<T> Apply(Vector<T> g, Vector<T> y) => g * (Vector<T>.One - (y * y));
 
-            TensorPrimitives.Multiply(y, y, dst);
-            TensorPrimitives.Subtract(T.One, dst, dst);
-            TensorPrimitives.Multiply(g, dst, dst);
-        }
+        public static void Run(ReadOnlySpan<T> g, ReadOnlySpan<T> y, Span<T> dst) => Stream256.Rule<T, TanhRuleKernel<T>>(g, y, dst);
 
         public static void Run(ReadOnlySpan<T> g, T y, Span<T> dst) => MulKernel<T>.Run(g, T.One - (y * y), dst);
 
-        public static void Run(T g, ReadOnlySpan<T> y, Span<T> dst)
-        {
-            if (Stream256.IsAccelerated)
-            {
-                Stream256.Run<T, TanhRuleKernel<T>>(g, y, dst);
-                return;
-            }
-
-            TensorPrimitives.Multiply(y, y, dst);
-            TensorPrimitives.Subtract(T.One, dst, dst);
-            TensorPrimitives.Multiply(dst, g, dst);
-        }
+        public static void Run(T g, ReadOnlySpan<T> y, Span<T> dst) => Stream256.Rule<T, TanhRuleKernel<T>>(g, y, dst);
     }
 
     [Rule("Sigmoid", Forward = "y = σ(x) = 1 / (1 + exp(−x))", Backward = "dx = g ⊙ (1 − y) ⊙ y", Saves = "y", Tangent = "ẏ = ẋ ⊙ (1 − y) ⊙ y")]
@@ -744,45 +724,25 @@ public static class Elementwise
     }
 
     /// <summary>g ⊙ (1 − y) ⊙ y, rounded as the composed form: 1 − y, then g times that, then times y.</summary>
-    private readonly struct SigmoidRuleKernel<T> : IBinaryKernel256<T>
+    private readonly struct SigmoidRuleKernel<T> : IRuleKernel<T>
         where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
         public static T Apply(T g, T y) => g * (T.One - y) * y;
 
         public static Vector256<T> Apply(Vector256<T> g, Vector256<T> y) => g * (Vector256<T>.One - y) * y;
 
-        public static void Run(ReadOnlySpan<T> g, ReadOnlySpan<T> y, Span<T> dst)
-        {
-            if (Stream256.IsAccelerated)
-            {
-                Stream256.Run<T, SigmoidRuleKernel<T>>(g, y, dst);
-                return;
-            }
+        public static Vector<T> Apply(Vector<T> g, Vector<T> y) => g * (Vector<T>.One - y) * y;
 
-            TensorPrimitives.Subtract(T.One, y, dst);
-            TensorPrimitives.Multiply(g, dst, dst);
-            TensorPrimitives.Multiply(dst, y, dst);
-        }
+        public static void Run(ReadOnlySpan<T> g, ReadOnlySpan<T> y, Span<T> dst) => Stream256.Rule<T, SigmoidRuleKernel<T>>(g, y, dst);
 
         public static void Run(ReadOnlySpan<T> g, T y, Span<T> dst)
         {
-            // g ⊙ (1 − y) then ⊙ y, the second in place: two passes, as the composed form rounds twice.
+            // y is one number here: g ⊙ (1 − y), then that ⊙ y in place, rounded as the composed form.
             MulKernel<T>.Run(g, T.One - y, dst);
             MulKernel<T>.Run(dst, y, dst);
         }
 
-        public static void Run(T g, ReadOnlySpan<T> y, Span<T> dst)
-        {
-            if (Stream256.IsAccelerated)
-            {
-                Stream256.Run<T, SigmoidRuleKernel<T>>(g, y, dst);
-                return;
-            }
-
-            TensorPrimitives.Subtract(T.One, y, dst);
-            TensorPrimitives.Multiply(dst, g, dst);
-            TensorPrimitives.Multiply(dst, y, dst);
-        }
+        public static void Run(T g, ReadOnlySpan<T> y, Span<T> dst) => Stream256.Rule<T, SigmoidRuleKernel<T>>(g, y, dst);
     }
 
     [Rule("Relu", Forward = "y = max(x, 0)", Backward = "dx = g ⊙ [y > 0]", Saves = "y", Tangent = "ẏ = ẋ ⊙ [y > 0]")]
