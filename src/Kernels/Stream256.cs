@@ -23,8 +23,13 @@ internal interface IRuleKernel<T> : IBinaryKernel256<T>
 internal interface IStreamOperand<T>
     where T : unmanaged
 {
+    /// <summary>The 256-bit vector of elements i, i + 1, ….</summary>
     Vector256<T> Vector(int i);
 
+    /// <summary>The <see cref="Vector{T}"/> of elements i, i + 1, … (the 128-bit path's loops).</summary>
+    Vector<T> Portable(int i);
+
+    /// <summary>Element i.</summary>
     T Element(int i);
 }
 
@@ -60,69 +65,19 @@ internal static unsafe class Stream256
     /// dst = rule(a, b) in one pass: on 256-bit vectors where they run in hardware, else on <see cref="Vector{T}"/>
     /// (128 bits: NEON, SSE), else element by element.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rule<T, TOp>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TOp : IRuleKernel<T>
     {
-        if (IsAccelerated)
-        {
-            Run<T, TOp>(a, b, dst);
-            return;
-        }
-
         var n = dst.Length;
-        _ = a[..n];
-        _ = b[..n];
-        ref var ar = ref MemoryMarshal.GetReference(a);
-        ref var br = ref MemoryMarshal.GetReference(b);
-        ref var dr = ref MemoryMarshal.GetReference(dst);
-        var i = 0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            for (var w = Vector<T>.Count; i <= n - w; i += w)
-            {
-                TOp.Apply(Vector.LoadUnsafe(ref ar, (nuint)i), Vector.LoadUnsafe(ref br, (nuint)i)).StoreUnsafe(ref dr, (nuint)i);
-            }
-        }
-
-        for (; i < n; i++)
-        {
-            Unsafe.Add(ref dr, i) = TOp.Apply(Unsafe.Add(ref ar, i), Unsafe.Add(ref br, i));
-        }
+        Rule<T, TOp, SpanOperand<T>, SpanOperand<T>>(new(a[..n]), new(b[..n]), dst);
     }
 
     /// <summary>dst = rule(a, b) for a number a, in one pass (see the other overload).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rule<T, TOp>(T a, ReadOnlySpan<T> b, Span<T> dst)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TOp : IRuleKernel<T>
-    {
-        if (IsAccelerated)
-        {
-            Run<T, TOp>(a, b, dst);
-            return;
-        }
-
-        var n = dst.Length;
-        _ = b[..n];
-        ref var br = ref MemoryMarshal.GetReference(b);
-        ref var dr = ref MemoryMarshal.GetReference(dst);
-        var i = 0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            var va = new Vector<T>(a);
-            for (var w = Vector<T>.Count; i <= n - w; i += w)
-            {
-                TOp.Apply(va, Vector.LoadUnsafe(ref br, (nuint)i)).StoreUnsafe(ref dr, (nuint)i);
-            }
-        }
-
-        for (; i < n; i++)
-        {
-            Unsafe.Add(ref dr, i) = TOp.Apply(a, Unsafe.Add(ref br, i));
-        }
-    }
+        => Rule<T, TOp, NumberOperand<T>, SpanOperand<T>>(new(a), new(b[..dst.Length]), dst);
 
     /// <summary>dst = a ⊕ b elementwise.</summary>
     public static void Run<T, TOp>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst)
@@ -189,12 +144,44 @@ internal static unsafe class Stream256
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Rule<T, TOp, TA, TB>(TA a, TB b, Span<T> dst)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TOp : IRuleKernel<T>
+        where TA : IStreamOperand<T>, allows ref struct
+        where TB : IStreamOperand<T>, allows ref struct
+    {
+        if (IsAccelerated)
+        {
+            Run<T, TOp, TA, TB>(a, b, dst);
+            return;
+        }
+
+        var n = dst.Length;
+        ref var dr = ref MemoryMarshal.GetReference(dst);
+        var i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            for (var w = Vector<T>.Count; i <= n - w; i += w)
+            {
+                TOp.Apply(a.Portable(i), b.Portable(i)).StoreUnsafe(ref dr, (nuint)i);
+            }
+        }
+
+        for (; i < n; i++)
+        {
+            Unsafe.Add(ref dr, i) = TOp.Apply(a.Element(i), b.Element(i));
+        }
+    }
+
     private readonly ref struct SpanOperand<T>(ReadOnlySpan<T> span) : IStreamOperand<T>
         where T : unmanaged
     {
         private readonly ref readonly T _first = ref MemoryMarshal.GetReference(span);
 
         public Vector256<T> Vector(int i) => Vector256.LoadUnsafe(in _first, (nuint)i);
+
+        public Vector<T> Portable(int i) => System.Numerics.Vector.LoadUnsafe(in _first, (nuint)i);
 
         public T Element(int i) => Unsafe.Add(ref Unsafe.AsRef(in _first), i);
     }
@@ -204,7 +191,11 @@ internal static unsafe class Stream256
     {
         private readonly Vector256<T> _vector = Vector256.Create(value);
 
+        private readonly Vector<T> _portable = new(value);
+
         public Vector256<T> Vector(int i) => _vector;
+
+        public Vector<T> Portable(int i) => _portable;
 
         public T Element(int i) => value;
     }
