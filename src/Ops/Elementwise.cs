@@ -764,7 +764,7 @@ public static class Elementwise
     }
 
     /// <summary>g ⊙ [y > 0], rounded as the composed form: g times a mask of ones and zeros (so 0 · NaN is still NaN).</summary>
-    private readonly struct ReluRuleKernel<T> : IBinaryKernel<T>
+    private readonly struct ReluRuleKernel<T> : IRuleKernel<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         /// <summary>[y > 0]: 1 or 0 (0 for NaN), the mask ReLU's rule multiplies by.</summary>
@@ -775,34 +775,16 @@ public static class Elementwise
 
         public static T Apply(T g, T y) => g * Mask(y);
 
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static void Run(ReadOnlySpan<T> g, ReadOnlySpan<T> y, Span<T> dst)
-        {
-            var i = 0;
-            if (Vector.IsHardwareAccelerated)
-            {
-                for (var w = Vector<T>.Count; i <= dst.Length - w; i += w)
-                {
-                    (new Vector<T>(g[i..]) * Mask(new Vector<T>(y[i..]))).CopyTo(dst[i..]);
-                }
-            }
+        public static Vector256<T> Apply(Vector256<T> g, Vector256<T> y)
+            => g * Vector256.ConditionalSelect(Vector256.GreaterThan(y, Vector256<T>.Zero), Vector256<T>.One, Vector256<T>.Zero);
 
-            for (; i < dst.Length; i++)
-            {
-                dst[i] = Apply(g[i], y[i]);
-            }
-        }
+        public static Vector<T> Apply(Vector<T> g, Vector<T> y) => g * Mask(y);
 
-        public static void Run(ReadOnlySpan<T> g, T y, Span<T> dst) => TensorPrimitives.Multiply(g, Mask(y), dst);
+        public static void Run(ReadOnlySpan<T> g, ReadOnlySpan<T> y, Span<T> dst) => Stream256.Rule<T, ReluRuleKernel<T>>(g, y, dst);
 
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static void Run(T g, ReadOnlySpan<T> y, Span<T> dst)
-        {
-            for (var i = 0; i < dst.Length; i++)
-            {
-                dst[i] = Apply(g, y[i]);
-            }
-        }
+        public static void Run(ReadOnlySpan<T> g, T y, Span<T> dst) => MulKernel<T>.Run(g, Mask(y), dst);
+
+        public static void Run(T g, ReadOnlySpan<T> y, Span<T> dst) => Stream256.Rule<T, ReluRuleKernel<T>>(g, y, dst);
     }
 
     [Rule("Erf", Forward = "y = erf(x)", Backward = "dx = g ⊙ 2/√π · exp(−x²)", Saves = "x", Tangent = "ẏ = ẋ ⊙ 2/√π · exp(−x²)")]
