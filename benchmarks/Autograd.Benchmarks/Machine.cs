@@ -41,8 +41,14 @@ public sealed record Machine(
     /// <summary>The vector path that ran, e.g. "256-bit on an AVX-512 CPU (DOTNET_EnableAVX512=0)".</summary>
     public string VectorPathText => VectorPath.Describe(Limits.VectorBits, HardwareBits, VectorPath.SwitchedOffHere(Limits.VectorBits));
 
-    /// <summary>The key of this machine's section in docs/benchmarks.md: vendor, model name and vector path.</summary>
-    public string SectionKey => $"{Vendor ?? "unknown vendor"} | {Cpu} | {VectorPathText}";
+    /// <summary>
+    /// The kind of CPU within its model name (<see cref="Microarchitecture.Kind"/>: "Zen 4: family 25, model 17"), or null
+    /// when unknown. A virtual machine can name CPUs of different designs alike ("AMD EPYC"); this tells them apart.
+    /// </summary>
+    public string? CpuKind { get; init; }
+
+    /// <summary>The key of this machine's section in docs/benchmarks.md: vendor, model name, kind of CPU and vector path.</summary>
+    public string SectionKey => $"{Vendor ?? "unknown vendor"} | {Cpu} | {CpuKind ?? "unknown kind"} | {VectorPathText}";
 
     /// <summary>
     /// Reads /proc/cpuinfo, /proc/meminfo, sysfs and git (read-only) for the current machine and checkout, and measures its
@@ -78,6 +84,7 @@ public sealed record Machine(
         {
             Vendor = vendor,
             FamilyModel = family,
+            CpuKind = Microarchitecture.Kind(vendor, Field(cpuinfo, "cpu family"), Field(cpuinfo, "model"), Field(cpuinfo, "CPU part")),
             InstructionSets = VectorPath.InstructionSets(),
             Caches = caches,
             HardwareBits = VectorPath.HardwareBits(CpuFlags()),

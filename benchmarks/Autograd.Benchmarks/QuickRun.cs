@@ -158,7 +158,7 @@ public static class QuickRun
         failures.AddRange(CheckSections());
         failures.AddRange(CheckVectorPath());
         var machine = Machine.Collect(null);
-        Console.WriteLine($"quick: machine: {machine.Cpu} ({machine.Vendor}, {machine.FamilyModel}); {machine.VectorPathText}; {machine.InstructionSets}; caches {string.Join(", ", machine.Caches)}");
+        Console.WriteLine($"quick: machine: {machine.Cpu} ({machine.Vendor}, {machine.CpuKind}; {machine.FamilyModel}); {machine.VectorPathText}; {machine.InstructionSets}; caches {string.Join(", ", machine.Caches)}");
         var lim = machine.Limits;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"quick: measured limits: {lim.VectorBits}-bit vectors, {lim.PeakGflopsPerCoreF32:F0} GFLOP/s per core (float32 {(lim.Fused ? "FMA" : "multiply-add")}), memory {lim.MemoryGBps:F1} GB/s, L2 {lim.L2GBps:F0} GB/s"));
         if (!(lim.PeakGflopsPerCoreF32 > 0 && lim.MemoryGBps > 0 && lim.L2GBps > 0 && double.IsFinite(lim.PeakGflopsPerCoreF32 + lim.MemoryGBps + lim.L2GBps)))
@@ -263,6 +263,28 @@ public static class QuickRun
         if (ReportSections.Parse("# Benchmarks\n\nno markers\n").Count != 0)
         {
             failures.Add("report sections: a file without markers has no sections");
+        }
+
+        // Two CPUs that a virtual machine names alike get sections of their own: the key holds their kind.
+        (string? Vendor, string Family, string Model, string? Expected)[] kinds =
+        [
+            ("AuthenticAMD", "25", "1", "Zen 3: family 25, model 1"),
+            ("AuthenticAMD", "25", "17", "Zen 4: family 25, model 17"),
+            ("AuthenticAMD", "26", "2", "Zen 5: family 26, model 2"),
+            ("GenuineIntel", "6", "143", "Sapphire Rapids: family 6, model 143"),
+            ("AuthenticAMD", "99", "1", "family 99, model 1"),
+        ];
+        foreach (var (vendor, family, model, expected) in kinds)
+        {
+            if (Microarchitecture.Kind(vendor, family, model, null) is var kind && kind != expected)
+            {
+                failures.Add($"report sections: {vendor} family {family} model {model} is '{kind}', expected '{expected}'");
+            }
+        }
+
+        if (Microarchitecture.Kind(null, null, null, "0xd0c") != "part 0xd0c" || Microarchitecture.Kind(null, null, null, null) is not null)
+        {
+            failures.Add("report sections: an ARM part or an unknown CPU is not named as such");
         }
 
         Console.WriteLine($"quick: report sections: {(failures.Count == 0 ? "merge ok" : "merge FAILED")}");

@@ -55,7 +55,7 @@ public static class ReportRun
         }
 
         var machine = Machine.Collect(root);
-        Console.WriteLine($"report: {machine.Cpu} ({machine.Vendor}), {machine.VectorPathText}; {machine.InstructionSets}; {string.Join(", ", machine.Caches)}");
+        Console.WriteLine($"report: {machine.Cpu} ({machine.Vendor}, {machine.CpuKind}), {machine.VectorPathText}; {machine.InstructionSets}; {string.Join(", ", machine.Caches)}");
         var ours = new Dictionary<string, Measurement>();
         var problems = new List<string>();
 

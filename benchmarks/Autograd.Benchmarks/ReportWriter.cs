@@ -80,6 +80,8 @@ public static class ReportWriter
         Line(sb, "- **The machine** is read from /proc/cpuinfo (vendor, model name, family and model, flags), the caches from");
         Line(sb, "  /sys/devices/system/cpu/cpu0/cache or, where a virtual machine does not expose them, from CPUID; the instruction");
         Line(sb, "  sets are those the .NET runtime reports it uses (`Avx512F.IsSupported`, `Avx2.IsSupported`, `AdvSimd.IsSupported`, …).");
+        Line(sb, "  The core design (Zen 3, Zen 4, Zen 5, …) is named from the family and model numbers where they are known: a virtual");
+        Line(sb, "  machine may call different designs by one model name (\"AMD EPYC\"), so each design gets a section of its own.");
         Line(sb, "- **A plain program**: the report also runs a few workloads as a user's console program would time them, in child");
         Line(sb, "  processes (`--plain`): a Stopwatch, 0.5 s of warm-up, then batches of about 1 ms (several calls per batch when a");
         Line(sb, "  call is shorter) for 2 s; the median time per call over all batches, and over the first and the last second apart");
@@ -98,7 +100,7 @@ public static class ReportWriter
         var threads = m.LogicalCores;
         var p = data.Peers;
         var lim = m.Limits;
-        Line(sb, $"# {m.Cpu} ({m.Vendor ?? "unknown vendor"}), {m.VectorPathText}: {m.Date:yyyy-MM-dd}{(m.Commit is null ? "" : $", `{m.Commit}`")}");
+        Line(sb, $"# {m.Cpu} ({m.Vendor ?? "unknown vendor"}{(m.CpuKind is null ? "" : $", {m.CpuKind}")}), {m.VectorPathText}: {m.Date:yyyy-MM-dd}{(m.Commit is null ? "" : $", `{m.Commit}`")}");
         Line(sb);
         Line(sb, $"Measured on {m.Date:yyyy-MM-dd} (UTC) on the current code{(m.Commit is null ? "" : $" (commit `{m.Commit}`{(m.UncommittedChanges == true ? " plus uncommitted changes in the working tree" : "")})")}.{(m.HardwareBits > lim.VectorBits ? $" Vector path: {m.VectorPathText}, narrower than the CPU offers." : "")}");
         Line(sb);
