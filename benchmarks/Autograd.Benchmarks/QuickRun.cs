@@ -166,7 +166,12 @@ public static class QuickRun
             failures.Add($"machine limits: not measured ({lim})");
         }
 
-        var markdown = ReportWriter.Render(new ReportData(machine, measurements, null, epoch, "(quick mode: synthetic data)", []) { OurCnn = cnn, OurGpt = gpt, Plain = plain });
+        var markdown = ReportWriter.Render(new ReportData(machine, measurements, null, epoch, "(quick mode: synthetic data)", []) { OurCnn = cnn, OurGpt = gpt, Plain = plain, LimitsAtEnd = lim with { MemoryGBps = 12.5 } });
+        if (!markdown.Contains("again at the end of the run", StringComparison.Ordinal) || !markdown.Contains("12.5 GB/s from memory", StringComparison.Ordinal))
+        {
+            failures.Add("report writer: the limits measured at the end of the run are missing from the machine table");
+        }
+
         foreach (var heading in new[] { "## How it is measured", "### Targets", "### The speed a plain program gets", "#### forward", "## 1. Softmax", "## 2. Tape overhead", "## 3. MatMul", "## 4. Training step", "## 5. Layers", "## 6. Small networks" })
         {
             if (!markdown.Contains(heading, StringComparison.Ordinal))

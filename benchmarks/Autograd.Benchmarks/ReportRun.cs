@@ -138,8 +138,11 @@ public static class ReportRun
             Console.WriteLine($"report: {outPath} has no machine sections (written before they existed): its old content is replaced");
         }
 
+        var limitsAtEnd = Limits.Measure();
+        Console.WriteLine($"report: limits at the end: {limitsAtEnd}");
         var markdown = ReportWriter.Render(new ReportData(machine, ours, peerResults, epoch, epochNote, problems, Machine.ReadLoadAverage())
         {
+            LimitsAtEnd = limitsAtEnd,
             OurCnn = cnn,
             OurGpt = gpt,
             GptNote = gptNote,

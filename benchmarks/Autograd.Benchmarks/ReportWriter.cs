@@ -13,6 +13,12 @@ public sealed record ReportData(
     IReadOnlyList<string> Problems,
     string? LoadAverageAtEnd = null)
 {
+    /// <summary>
+    /// The limits measured again after the last benchmark (null when not measured): beside those of the start, a sign of
+    /// how much the machine's speed moved during the run (a virtual machine shares its host).
+    /// </summary>
+    public Limits? LimitsAtEnd { get; init; }
+
     /// <summary>Our CNN epoch on Fashion-MNIST (null when the data set is missing).</summary>
     public EpochTiming? OurCnn { get; init; }
 
@@ -76,7 +82,8 @@ public static class ReportWriter
         Line(sb, "  the FMA peak of the cores it used. Softmax is stated as bytes that must move (forward: read x, write y; backward:");
         Line(sb, "  read g and y, write dx; forward+backward: both) per second, as a fraction of the L2 bandwidth when the arrays fit in");
         Line(sb, "  one core's L2 and of the memory bandwidth when they do not (arrays that miss L2 but stay in L3 can beat it, so more");
-        Line(sb, "  than 100% is possible).");
+        Line(sb, "  than 100% is possible). The same limits are measured again after the last benchmark and stated beside them: on a");
+        Line(sb, "  virtual machine that shares its host, how far the two sets lie apart shows how much the machine's speed moved.");
         Line(sb, "- **The machine** is read from /proc/cpuinfo (vendor, model name, family and model, flags), the caches from");
         Line(sb, "  /sys/devices/system/cpu/cpu0/cache or, where a virtual machine does not expose them, from CPUID; the instruction");
         Line(sb, "  sets are those the .NET runtime reports it uses (`Avx512F.IsSupported`, `Avx2.IsSupported`, `AdvSimd.IsSupported`, …).");
@@ -109,7 +116,7 @@ public static class ReportWriter
         Line(sb, $"| CPU | {m.Cpu}{(m.Vendor is null ? "" : $", {m.Vendor}")}{(m.FamilyModel is null ? "" : $" ({m.FamilyModel})")}; {(m.PhysicalCores is { } pc ? $"{pc} cores, " : "")}{m.LogicalCores} logical processors |");
         Line(sb, $"| vector path | **{m.VectorPathText}**; instruction sets the runtime uses: {m.InstructionSets}{(lim.Fused ? "" : "; no FMA (multiply, then add)")} |");
         Line(sb, $"| caches | {(m.Caches.Count == 0 ? "unknown" : string.Join(", ", m.Caches) + $" (from {string.Join(" and ", m.Caches.Select(c => c.Source).Distinct())}{(m.Caches.Any(c => c.Source == "CPUID") ? "; a virtual machine may report its host's L3 there" : "")})")} |");
-        Line(sb, $"| measured limits | {Num(lim.PeakGflopsPerCoreF32, "0")} GFLOP/s per core in float32 ({Num(lim.PeakGflopsPerCoreF32 / 2, "0")} in float64) on the {(lim.VectorBits == 0 ? "scalar" : $"{lim.VectorBits}-bit")} {(lim.Fused ? "FMA" : "multiply-add")} path; copy {Num(lim.MemoryGBps, "0.0")} GB/s from memory, {Num(lim.L2GBps, "0")} GB/s within L2 (one thread) |");
+        Line(sb, $"| measured limits | {Num(lim.PeakGflopsPerCoreF32, "0")} GFLOP/s per core in float32 ({Num(lim.PeakGflopsPerCoreF32 / 2, "0")} in float64) on the {(lim.VectorBits == 0 ? "scalar" : $"{lim.VectorBits}-bit")} {(lim.Fused ? "FMA" : "multiply-add")} path; copy {Num(lim.MemoryGBps, "0.0")} GB/s from memory, {Num(lim.L2GBps, "0")} GB/s within L2 (one thread){(data.LimitsAtEnd is { } end ? $"; again at the end of the run: {Num(end.PeakGflopsPerCoreF32, "0")} GFLOP/s, {Num(end.MemoryGBps, "0.0")} GB/s from memory, {Num(end.L2GBps, "0")} GB/s within L2 (how far the machine's speed moved during the run)" : "")} |");
         Line(sb, $"| memory | {(m.MemoryBytes is { } mb ? $"{mb / (1024.0 * 1024 * 1024):0.#} GiB" : "unknown")} |");
         Line(sb, $"| OS | {m.Os} |");
         Line(sb, $"| .NET | {m.DotNet}, BenchmarkDotNet 0.15.8 |");
