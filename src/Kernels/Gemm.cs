@@ -371,6 +371,19 @@ internal interface IMicroKernel<T>
     /// c the top-left element of a full MR×NR tile with row stride ldc.
     /// </summary>
     static abstract void Compute(nint kc, ref T a, ref T b, ref T c, nint ldc, bool add);
+
+    /// <summary>
+    /// The rows <see cref="ComputeEdge"/> computes for an edge tile of <paramref name="rows"/> rows (0 ≤ rows ≤ MR): the
+    /// fewest a kernel of this width computes at once that cover them (2 or 4 where a short kernel exists, else MR), 0 for none.
+    /// </summary>
+    static abstract int EdgeRows(int rows);
+
+    /// <summary>
+    /// As <see cref="Compute"/> for the first <see cref="EdgeRows"/>(<paramref name="rows"/>) rows of the tile only, where
+    /// 0 &lt; rows &lt; MR: a is still a panel of MR rows, and each element is summed in the same order as by
+    /// <see cref="Compute"/>, so both give the same bits.
+    /// </summary>
+    static abstract void ComputeEdge(nint kc, int rows, ref T a, ref T b, ref T c, nint ldc, bool add);
 }
 
 /// <summary>The blocked product for one element type and micro-kernel: packing, the loops around the micro-kernel, threads.</summary>
@@ -510,8 +523,8 @@ internal static class Driver<T, TKernel>
     internal static bool Transposes(int m, int n, int k)
     {
         var lanes = NR / 2.0;
-        var padded = (double)RoundUp(m, MR) * RoundUp(n, NR);
-        var transposed = (double)RoundUp(n, MR) * RoundUp(m, NR);
+        var padded = (double)Rows(m) * RoundUp(n, NR);
+        var transposed = (double)Rows(n) * RoundUp(m, NR);
         return transposed * (k + (3 * lanes)) < padded * (k + (lanes / 2));
     }
 
@@ -583,7 +596,14 @@ internal static class Driver<T, TKernel>
                     continue;
                 }
 
-                TKernel.Compute(kc, ref aPanel, ref bPanel, ref tile, NR, false);
+                if (mr == MR)
+                {
+                    TKernel.Compute(kc, ref aPanel, ref bPanel, ref tile, NR, false);
+                }
+                else
+                {
+                    TKernel.ComputeEdge(kc, mr, ref aPanel, ref bPanel, ref tile, NR, false);
+                }
 
                 // The tile's columns, a run at a time: each run ends at the tile's edge or at the end of a segment.
                 for (int done = 0, s = segment, col = column; done < nr; s++, col = 0)
@@ -628,7 +648,16 @@ internal static class Driver<T, TKernel>
             for (var ir = 0; ir < mc; ir += MR)
             {
                 var mr = Math.Min(MR, mc - ir);
-                TKernel.Compute(kc, ref Unsafe.Add(ref ap, (nint)ir * kc), ref bPanel, ref tile, NR, false);
+                ref var aPanel = ref Unsafe.Add(ref ap, (nint)ir * kc);
+                if (mr == MR)
+                {
+                    TKernel.Compute(kc, ref aPanel, ref bPanel, ref tile, NR, false);
+                }
+                else
+                {
+                    TKernel.ComputeEdge(kc, mr, ref aPanel, ref bPanel, ref tile, NR, false);
+                }
+
                 for (var j = 0; j < nr; j++)
                 {
                     ref var cRow = ref Unsafe.Add(ref columns, ((nint)(jc + jr + j) * ldc) + ir);
@@ -816,6 +845,19 @@ internal static class Driver<T, TKernel>
 
     private static int RoundUp(int x, int unit) => (x + unit - 1) / unit * unit;
 
+    /// <summary>
+    /// The rows of tile work that <paramref name="m"/> rows of C cost: whole MR-row tiles, then the edge. An edge of up to
+    /// four rows costs four (the two-row kernel's four chains of multiply-adds keep one FMA pipe busy, not two) where a
+    /// vector has four lanes or more; with two (float64 on 128 bits) it costs a whole tile, since the transposed product it
+    /// would favour packs op(A)ᵀ in 2×2 blocks, which cost more than the rows saved (64×128×10 float64 on 128 bits measured
+    /// 10.8 µs as it is and 12.3 µs transposed).
+    /// </summary>
+    private static int Rows(int m)
+    {
+        var edge = m % MR;
+        return m - edge + (edge == 0 ? 0 : NR >= 8 ? Math.Max(TKernel.EdgeRows(edge), Math.Min(4, MR)) : MR);
+    }
+
     /// <summary>Rounds a count of elements up to a whole number of 64-byte lines.</summary>
     private static int Align(int elements) => RoundUp(elements, 64 / Unsafe.SizeOf<T>());
 }
@@ -893,6 +935,10 @@ internal readonly struct KernelScalar<T> : IMicroKernel<T>
 
     public static bool IsSupported => true;
 
+    public static int EdgeRows(int rows) => rows == 0 ? 0 : MR;
+
+    public static void ComputeEdge(nint kc, int rows, ref T a, ref T b, ref T c, nint ldc, bool add) => Compute(kc, ref a, ref b, ref c, ldc, add);
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Compute(nint kc, ref T a, ref T b, ref T c, nint ldc, bool add)
     {
@@ -961,6 +1007,16 @@ internal readonly struct Kernel512<T> : IMicroKernel<T>
     public static int NR => 2 * Vector512<T>.Count;
 
     public static bool IsSupported => Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported;
+
+    public static int EdgeRows(int rows) => EdgeTile<T, Vector512<T>, Lanes512<T>>.Rows(rows, MR);
+
+    public static void ComputeEdge(nint kc, int rows, ref T a, ref T b, ref T c, nint ldc, bool add)
+    {
+        if (!EdgeTile<T, Vector512<T>, Lanes512<T>>.Compute(kc, rows, MR, ref a, ref b, ref c, ldc, add))
+        {
+            Compute(kc, ref a, ref b, ref c, ldc, add);
+        }
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Compute(nint kc, ref T a, ref T b, ref T c, nint ldc, bool add)
@@ -1048,6 +1104,16 @@ internal readonly struct Kernel256<T> : IMicroKernel<T>
 
     public static bool IsSupported => Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported;
 
+    public static int EdgeRows(int rows) => EdgeTile<T, Vector256<T>, Lanes256<T>>.Rows(rows, MR);
+
+    public static void ComputeEdge(nint kc, int rows, ref T a, ref T b, ref T c, nint ldc, bool add)
+    {
+        if (!EdgeTile<T, Vector256<T>, Lanes256<T>>.Compute(kc, rows, MR, ref a, ref b, ref c, ldc, add))
+        {
+            Compute(kc, ref a, ref b, ref c, ldc, add);
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Compute(nint kc, ref T a, ref T b, ref T c, nint ldc, bool add)
     {
@@ -1121,6 +1187,16 @@ internal readonly struct Kernel128<T> : IMicroKernel<T>
     public static int NR => 2 * Vector128<T>.Count;
 
     public static bool IsSupported => Vector128.IsHardwareAccelerated && Vector128<T>.IsSupported;
+
+    public static int EdgeRows(int rows) => EdgeTile<T, Vector128<T>, Lanes128<T>>.Rows(rows, MR);
+
+    public static void ComputeEdge(nint kc, int rows, ref T a, ref T b, ref T c, nint ldc, bool add)
+    {
+        if (!EdgeTile<T, Vector128<T>, Lanes128<T>>.Compute(kc, rows, MR, ref a, ref b, ref c, ldc, add))
+        {
+            Compute(kc, ref a, ref b, ref c, ldc, add);
+        }
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Compute(nint kc, ref T a, ref T b, ref T c, nint ldc, bool add)

@@ -196,6 +196,87 @@ public class GemmTests
         }
     }
 
+    [Fact]
+    public void EdgeKernelsGiveTheBitsOfTheFullTileForTheirRows()
+    {
+        // The last rows of a block go through a 2- or 4-row kernel; each element must come out as the full MR-row tile
+        // computes it (a product split among threads cuts its tiles elsewhere), overwriting or adding, and the rows
+        // past the edge kernel's must stay untouched.
+        EdgeMatchesFull<float, Kernel512<float>>();
+        EdgeMatchesFull<double, Kernel512<double>>();
+        EdgeMatchesFull<float, Kernel256<float>>();
+        EdgeMatchesFull<double, Kernel256<double>>();
+        EdgeMatchesFull<float, Kernel128<float>>();
+        EdgeMatchesFull<double, Kernel128<double>>();
+        EdgeMatchesFull<float, KernelScalar<float>>();
+        EdgeMatchesFull<double, KernelScalar<double>>();
+    }
+
+    [Fact]
+    public void EdgeRowsCostWhatTheEdgeKernelsCompute()
+    {
+        Assert.Equal([0, 2, 2, 4, 4, 8, 8, 8, 8], Enumerable.Range(0, 9).Select(Kernel512<double>.EdgeRows));
+        Assert.Equal([0, 2, 2, 4, 4, 6, 6], Enumerable.Range(0, 7).Select(Kernel256<float>.EdgeRows));
+        Assert.Equal([0, 2, 2, 4, 4, 6, 6], Enumerable.Range(0, 7).Select(Kernel128<double>.EdgeRows));
+        Assert.Equal([0, 4, 4, 4, 4], Enumerable.Range(0, 5).Select(KernelScalar<float>.EdgeRows));
+
+        // A C of ten rows costs twelve on the 512-bit tile of eight (8 + an edge of 2 that costs 4), so 64×10 float64 is
+        // computed transposed there, though both ways pad it to 1024 elements without the edge kernels; on 128 bits
+        // (two float64 lanes) the edge does not count and the choice stays as it was.
+        try
+        {
+            Gemm.ForcedVectorBits = 128;
+            Assert.False(Gemm.ComputesTransposed<double>(64, 10, 128));
+            Assert.True(Gemm.ComputesTransposed<float>(64, 10, 128));
+            if (Kernel512<double>.IsSupported)
+            {
+                Gemm.ForcedVectorBits = 512;
+                Assert.True(Gemm.ComputesTransposed<double>(64, 10, 128));
+            }
+        }
+        finally
+        {
+            Gemm.ForcedVectorBits = -1;
+        }
+    }
+
+    private static void EdgeMatchesFull<T, TKernel>()
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TKernel : struct, IMicroKernel<T>
+    {
+        if (!TKernel.IsSupported)
+        {
+            return;
+        }
+
+        int mr = TKernel.MR, nr = TKernel.NR, ldc = nr + 3;
+        var random = new Random(mr * 1000 + nr);
+        foreach (var kc in new[] { 1, 2, 7, 64 })
+        {
+            var a = Enumerable.Range(0, kc * mr).Select(_ => T.CreateTruncating(random.NextDouble() * 2 - 1)).ToArray();
+            var b = Enumerable.Range(0, kc * nr).Select(_ => T.CreateTruncating(random.NextDouble() * 2 - 1)).ToArray();
+            var start = Enumerable.Range(0, mr * ldc).Select(_ => T.CreateTruncating(random.NextDouble())).ToArray();
+            foreach (var add in new[] { false, true })
+            {
+                var full = (T[])start.Clone();
+                TKernel.Compute(kc, ref a[0], ref b[0], ref full[0], ldc, add);
+                for (var rows = 1; rows < mr; rows++)
+                {
+                    var edge = (T[])start.Clone();
+                    TKernel.ComputeEdge(kc, rows, ref a[0], ref b[0], ref edge[0], ldc, add);
+                    var computed = TKernel.EdgeRows(rows);
+                    Assert.InRange(computed, rows, mr);
+                    for (var i = 0; i < mr * ldc; i++)
+                    {
+                        var (r, j) = Math.DivRem(i, ldc);
+                        var expected = r < computed && j < nr ? full[i] : start[i];
+                        Assert.True(expected.Equals(edge[i]), $"{typeof(TKernel).Name} {typeof(T).Name}, kc {kc}, {rows} rows, add {add}: element ({r}, {j}) is {edge[i]}, the full tile {expected}");
+                    }
+                }
+            }
+        }
+    }
+
     [Theory]
     [MemberData(nameof(DTypeAndFlags))]
     public void RowStridesAndAccumulationLeavePaddingUntouched(bool isFloat, bool transA, bool transB)
