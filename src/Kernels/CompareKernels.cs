@@ -83,91 +83,43 @@ internal readonly struct GePredicate<T> : IComparePredicate<T>
 }
 
 /// <summary>The elementwise maximum, NaN propagating (as PyTorch's <c>maximum</c>).</summary>
-internal readonly struct MaxKernel<T> : IBinaryKernel256<T>
+internal readonly struct MaxKernel<T> : IPrimitiveKernel<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     public static T Apply(T a, T b) => T.Max(a, b);
 
     public static Vector256<T> Apply(Vector256<T> a, Vector256<T> b) => Vector256.Max(a, b);
 
-    public static void Run(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst)
-    {
-        if (Stream256.Applies(dst.Length))
-        {
-            Stream256.Run<T, MaxKernel<T>>(a, b, dst);
-        }
-        else
-        {
-            TensorPrimitives.Max(a, b, dst);
-        }
-    }
+    public static void Run(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst) => Stream256.RunOrPrimitive<T, MaxKernel<T>>(a, b, dst);
 
-    public static void Run(ReadOnlySpan<T> a, T b, Span<T> dst)
-    {
-        if (Stream256.Applies(dst.Length))
-        {
-            Stream256.Run<T, MaxKernel<T>>(a, b, dst);
-        }
-        else
-        {
-            TensorPrimitives.Max(a, b, dst);
-        }
-    }
+    public static void Run(ReadOnlySpan<T> a, T b, Span<T> dst) => Stream256.RunOrPrimitive<T, MaxKernel<T>>(a, b, dst);
 
-    public static void Run(T a, ReadOnlySpan<T> b, Span<T> dst)
-    {
-        if (Stream256.Applies(dst.Length))
-        {
-            Stream256.Run<T, MaxKernel<T>>(b, a, dst);
-        }
-        else
-        {
-            TensorPrimitives.Max(b, a, dst);
-        }
-    }
+    public static void Run(T a, ReadOnlySpan<T> b, Span<T> dst) => Stream256.RunOrPrimitive<T, MaxKernel<T>>(b, a, dst);
+
+    public static void Primitive(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst) => TensorPrimitives.Max(a, b, dst);
+
+    public static void Primitive(ReadOnlySpan<T> a, T b, Span<T> dst) => TensorPrimitives.Max(a, b, dst);
+
+    public static void Primitive(T a, ReadOnlySpan<T> b, Span<T> dst) => TensorPrimitives.Max(b, a, dst);
 }
 
 /// <summary>The elementwise minimum, NaN propagating (as PyTorch's <c>minimum</c>).</summary>
-internal readonly struct MinKernel<T> : IBinaryKernel256<T>
+internal readonly struct MinKernel<T> : IPrimitiveKernel<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     public static T Apply(T a, T b) => T.Min(a, b);
 
     public static Vector256<T> Apply(Vector256<T> a, Vector256<T> b) => Vector256.Min(a, b);
 
-    public static void Run(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst)
-    {
-        if (Stream256.Applies(dst.Length))
-        {
-            Stream256.Run<T, MinKernel<T>>(a, b, dst);
-        }
-        else
-        {
-            TensorPrimitives.Min(a, b, dst);
-        }
-    }
+    public static void Run(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst) => Stream256.RunOrPrimitive<T, MinKernel<T>>(a, b, dst);
 
-    public static void Run(ReadOnlySpan<T> a, T b, Span<T> dst)
-    {
-        if (Stream256.Applies(dst.Length))
-        {
-            Stream256.Run<T, MinKernel<T>>(a, b, dst);
-        }
-        else
-        {
-            TensorPrimitives.Min(a, b, dst);
-        }
-    }
+    public static void Run(ReadOnlySpan<T> a, T b, Span<T> dst) => Stream256.RunOrPrimitive<T, MinKernel<T>>(a, b, dst);
 
-    public static void Run(T a, ReadOnlySpan<T> b, Span<T> dst)
-    {
-        if (Stream256.Applies(dst.Length))
-        {
-            Stream256.Run<T, MinKernel<T>>(b, a, dst);
-        }
-        else
-        {
-            TensorPrimitives.Min(b, a, dst);
-        }
-    }
+    public static void Run(T a, ReadOnlySpan<T> b, Span<T> dst) => Stream256.RunOrPrimitive<T, MinKernel<T>>(b, a, dst);
+
+    public static void Primitive(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst) => TensorPrimitives.Min(a, b, dst);
+
+    public static void Primitive(ReadOnlySpan<T> a, T b, Span<T> dst) => TensorPrimitives.Min(a, b, dst);
+
+    public static void Primitive(T a, ReadOnlySpan<T> b, Span<T> dst) => TensorPrimitives.Min(b, a, dst);
 }

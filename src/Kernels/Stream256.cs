@@ -12,6 +12,23 @@ internal interface IBinaryKernel256<T> : IBinaryKernel<T>
     static abstract Vector256<T> Apply(Vector256<T> a, Vector256<T> b);
 }
 
+/// <summary>
+/// An operation that <c>TensorPrimitives</c> has too: its span loops run in <see cref="Stream256"/> where that applies
+/// and in <c>TensorPrimitives</c> otherwise (<see cref="Stream256.RunOrPrimitive{T, TOp}(ReadOnlySpan{T}, ReadOnlySpan{T}, Span{T})"/>),
+/// with the same bits.
+/// </summary>
+internal interface IPrimitiveKernel<T> : IBinaryKernel256<T>
+{
+    /// <summary>dst = a ⊕ b with <c>TensorPrimitives</c>.</summary>
+    static abstract void Primitive(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst);
+
+    /// <summary>dst = a ⊕ b for a number b with <c>TensorPrimitives</c>.</summary>
+    static abstract void Primitive(ReadOnlySpan<T> a, T b, Span<T> dst);
+
+    /// <summary>dst = a ⊕ b for a number a with <c>TensorPrimitives</c>.</summary>
+    static abstract void Primitive(T a, ReadOnlySpan<T> b, Span<T> dst);
+}
+
 /// <summary>A rule of several operations per element, with a <see cref="Vector{T}"/> form for the 128-bit path too.</summary>
 internal interface IRuleKernel<T> : IBinaryKernel256<T>
 {
@@ -78,6 +95,51 @@ internal static unsafe class Stream256
         where T : unmanaged, IFloatingPointIeee754<T>
         where TOp : IRuleKernel<T>
         => Rule<T, TOp, NumberOperand<T>, SpanOperand<T>>(new(a), new(b[..dst.Length]), dst);
+
+    /// <summary>dst = a ⊕ b elementwise: here when <see cref="Applies"/>, else with <c>TensorPrimitives</c>.</summary>
+    public static void RunOrPrimitive<T, TOp>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TOp : IPrimitiveKernel<T>
+    {
+        if (Applies(dst.Length))
+        {
+            Run<T, TOp>(a, b, dst);
+        }
+        else
+        {
+            TOp.Primitive(a, b, dst);
+        }
+    }
+
+    /// <summary>dst = a ⊕ b for a number b: here when <see cref="Applies"/>, else with <c>TensorPrimitives</c>.</summary>
+    public static void RunOrPrimitive<T, TOp>(ReadOnlySpan<T> a, T b, Span<T> dst)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TOp : IPrimitiveKernel<T>
+    {
+        if (Applies(dst.Length))
+        {
+            Run<T, TOp>(a, b, dst);
+        }
+        else
+        {
+            TOp.Primitive(a, b, dst);
+        }
+    }
+
+    /// <summary>dst = a ⊕ b for a number a: here when <see cref="Applies"/>, else with <c>TensorPrimitives</c>.</summary>
+    public static void RunOrPrimitive<T, TOp>(T a, ReadOnlySpan<T> b, Span<T> dst)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TOp : IPrimitiveKernel<T>
+    {
+        if (Applies(dst.Length))
+        {
+            Run<T, TOp>(a, b, dst);
+        }
+        else
+        {
+            TOp.Primitive(a, b, dst);
+        }
+    }
 
     /// <summary>dst = a ⊕ b elementwise.</summary>
     public static void Run<T, TOp>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst)

@@ -192,180 +192,84 @@ internal readonly record struct MergedLayout(int[] Dims, int[] A, int[] B)
     public int Rows(int elements) => elements == 0 ? 0 : elements / Dims[^1];
 }
 
-internal readonly struct AddKernel<T> : IBinaryKernel256<T>
+internal readonly struct AddKernel<T> : IPrimitiveKernel<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     public static T Apply(T a, T b) => a + b;
 
     public static Vector256<T> Apply(Vector256<T> a, Vector256<T> b) => a + b;
 
-    public static void Run(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst)
-    {
-        if (Stream256.Applies(dst.Length))
-        {
-            Stream256.Run<T, AddKernel<T>>(a, b, dst);
-        }
-        else
-        {
-            TensorPrimitives.Add(a, b, dst);
-        }
-    }
+    public static void Run(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst) => Stream256.RunOrPrimitive<T, AddKernel<T>>(a, b, dst);
 
-    public static void Run(ReadOnlySpan<T> a, T b, Span<T> dst)
-    {
-        if (Stream256.Applies(dst.Length))
-        {
-            Stream256.Run<T, AddKernel<T>>(a, b, dst);
-        }
-        else
-        {
-            TensorPrimitives.Add(a, b, dst);
-        }
-    }
+    public static void Run(ReadOnlySpan<T> a, T b, Span<T> dst) => Stream256.RunOrPrimitive<T, AddKernel<T>>(a, b, dst);
 
-    public static void Run(T a, ReadOnlySpan<T> b, Span<T> dst)
-    {
-        if (Stream256.Applies(dst.Length))
-        {
-            Stream256.Run<T, AddKernel<T>>(b, a, dst);
-        }
-        else
-        {
-            TensorPrimitives.Add(b, a, dst);
-        }
-    }
+    public static void Run(T a, ReadOnlySpan<T> b, Span<T> dst) => Stream256.RunOrPrimitive<T, AddKernel<T>>(b, a, dst);
+
+    public static void Primitive(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst) => TensorPrimitives.Add(a, b, dst);
+
+    public static void Primitive(ReadOnlySpan<T> a, T b, Span<T> dst) => TensorPrimitives.Add(a, b, dst);
+
+    public static void Primitive(T a, ReadOnlySpan<T> b, Span<T> dst) => TensorPrimitives.Add(b, a, dst);
 }
 
-internal readonly struct SubKernel<T> : IBinaryKernel256<T>
+internal readonly struct SubKernel<T> : IPrimitiveKernel<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     public static T Apply(T a, T b) => a - b;
 
     public static Vector256<T> Apply(Vector256<T> a, Vector256<T> b) => a - b;
 
-    public static void Run(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst)
-    {
-        if (Stream256.Applies(dst.Length))
-        {
-            Stream256.Run<T, SubKernel<T>>(a, b, dst);
-        }
-        else
-        {
-            TensorPrimitives.Subtract(a, b, dst);
-        }
-    }
+    public static void Run(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst) => Stream256.RunOrPrimitive<T, SubKernel<T>>(a, b, dst);
 
-    public static void Run(ReadOnlySpan<T> a, T b, Span<T> dst)
-    {
-        if (Stream256.Applies(dst.Length))
-        {
-            Stream256.Run<T, SubKernel<T>>(a, b, dst);
-        }
-        else
-        {
-            TensorPrimitives.Subtract(a, b, dst);
-        }
-    }
+    public static void Run(ReadOnlySpan<T> a, T b, Span<T> dst) => Stream256.RunOrPrimitive<T, SubKernel<T>>(a, b, dst);
 
-    public static void Run(T a, ReadOnlySpan<T> b, Span<T> dst)
-    {
-        if (Stream256.Applies(dst.Length))
-        {
-            Stream256.Run<T, SubKernel<T>>(a, b, dst);
-        }
-        else
-        {
-            TensorPrimitives.Subtract(a, b, dst);
-        }
-    }
+    public static void Run(T a, ReadOnlySpan<T> b, Span<T> dst) => Stream256.RunOrPrimitive<T, SubKernel<T>>(a, b, dst);
+
+    public static void Primitive(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst) => TensorPrimitives.Subtract(a, b, dst);
+
+    public static void Primitive(ReadOnlySpan<T> a, T b, Span<T> dst) => TensorPrimitives.Subtract(a, b, dst);
+
+    public static void Primitive(T a, ReadOnlySpan<T> b, Span<T> dst) => TensorPrimitives.Subtract(a, b, dst);
 }
 
-internal readonly struct MulKernel<T> : IBinaryKernel256<T>
+internal readonly struct MulKernel<T> : IPrimitiveKernel<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     public static T Apply(T a, T b) => a * b;
 
     public static Vector256<T> Apply(Vector256<T> a, Vector256<T> b) => a * b;
 
-    public static void Run(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst)
-    {
-        if (Stream256.Applies(dst.Length))
-        {
-            Stream256.Run<T, MulKernel<T>>(a, b, dst);
-        }
-        else
-        {
-            TensorPrimitives.Multiply(a, b, dst);
-        }
-    }
+    public static void Run(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst) => Stream256.RunOrPrimitive<T, MulKernel<T>>(a, b, dst);
 
-    public static void Run(ReadOnlySpan<T> a, T b, Span<T> dst)
-    {
-        if (Stream256.Applies(dst.Length))
-        {
-            Stream256.Run<T, MulKernel<T>>(a, b, dst);
-        }
-        else
-        {
-            TensorPrimitives.Multiply(a, b, dst);
-        }
-    }
+    public static void Run(ReadOnlySpan<T> a, T b, Span<T> dst) => Stream256.RunOrPrimitive<T, MulKernel<T>>(a, b, dst);
 
-    public static void Run(T a, ReadOnlySpan<T> b, Span<T> dst)
-    {
-        if (Stream256.Applies(dst.Length))
-        {
-            Stream256.Run<T, MulKernel<T>>(b, a, dst);
-        }
-        else
-        {
-            TensorPrimitives.Multiply(b, a, dst);
-        }
-    }
+    public static void Run(T a, ReadOnlySpan<T> b, Span<T> dst) => Stream256.RunOrPrimitive<T, MulKernel<T>>(b, a, dst);
+
+    public static void Primitive(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst) => TensorPrimitives.Multiply(a, b, dst);
+
+    public static void Primitive(ReadOnlySpan<T> a, T b, Span<T> dst) => TensorPrimitives.Multiply(a, b, dst);
+
+    public static void Primitive(T a, ReadOnlySpan<T> b, Span<T> dst) => TensorPrimitives.Multiply(b, a, dst);
 }
 
-internal readonly struct DivKernel<T> : IBinaryKernel256<T>
+internal readonly struct DivKernel<T> : IPrimitiveKernel<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     public static T Apply(T a, T b) => a / b;
 
     public static Vector256<T> Apply(Vector256<T> a, Vector256<T> b) => a / b;
 
-    public static void Run(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst)
-    {
-        if (Stream256.Applies(dst.Length))
-        {
-            Stream256.Run<T, DivKernel<T>>(a, b, dst);
-        }
-        else
-        {
-            TensorPrimitives.Divide(a, b, dst);
-        }
-    }
+    public static void Run(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst) => Stream256.RunOrPrimitive<T, DivKernel<T>>(a, b, dst);
 
-    public static void Run(ReadOnlySpan<T> a, T b, Span<T> dst)
-    {
-        if (Stream256.Applies(dst.Length))
-        {
-            Stream256.Run<T, DivKernel<T>>(a, b, dst);
-        }
-        else
-        {
-            TensorPrimitives.Divide(a, b, dst);
-        }
-    }
+    public static void Run(ReadOnlySpan<T> a, T b, Span<T> dst) => Stream256.RunOrPrimitive<T, DivKernel<T>>(a, b, dst);
 
-    public static void Run(T a, ReadOnlySpan<T> b, Span<T> dst)
-    {
-        if (Stream256.Applies(dst.Length))
-        {
-            Stream256.Run<T, DivKernel<T>>(a, b, dst);
-        }
-        else
-        {
-            TensorPrimitives.Divide(a, b, dst);
-        }
-    }
+    public static void Run(T a, ReadOnlySpan<T> b, Span<T> dst) => Stream256.RunOrPrimitive<T, DivKernel<T>>(a, b, dst);
+
+    public static void Primitive(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> dst) => TensorPrimitives.Divide(a, b, dst);
+
+    public static void Primitive(ReadOnlySpan<T> a, T b, Span<T> dst) => TensorPrimitives.Divide(a, b, dst);
+
+    public static void Primitive(T a, ReadOnlySpan<T> b, Span<T> dst) => TensorPrimitives.Divide(a, b, dst);
 }
 
 /// <summary>1 where a == b, else 0 (a mask in the floating type).</summary>
