@@ -4,7 +4,7 @@ using System.Runtime.Intrinsics;
 
 namespace Autograd.Kernels;
 
-/// <summary>The vector operations of <see cref="EdgeTile{T, TV, TL}"/>, once per vector width.</summary>
+/// <summary>The vector operations of <see cref="EdgeTile{T, TV, TL}"/> and <see cref="NarrowProduct{T, TV, TL}"/>, once per vector width.</summary>
 /// <typeparam name="T">The element type, float or double.</typeparam>
 /// <typeparam name="TV">The vector type over <typeparamref name="T"/>.</typeparam>
 internal interface IGemmLanes<T, TV>
@@ -31,6 +31,9 @@ internal interface IGemmLanes<T, TV>
 
     /// <summary>x · y + z, as the full micro-kernel of the width computes it (<see cref="GemmMath"/>).</summary>
     static abstract TV Fma(TV x, TV y, TV z);
+
+    /// <summary>The sum of the lanes, in the fixed order of the vector type's <c>Sum</c>.</summary>
+    static abstract T Sum(TV v);
 }
 
 /// <summary>The 512-bit lanes of the GEMM edge kernels.</summary>
@@ -50,6 +53,8 @@ internal readonly struct Lanes512<T> : IGemmLanes<T, Vector512<T>>
     public static Vector512<T> Add(Vector512<T> a, Vector512<T> b) => a + b;
 
     public static Vector512<T> Fma(Vector512<T> x, Vector512<T> y, Vector512<T> z) => GemmMath.Fma(x, y, z);
+
+    public static T Sum(Vector512<T> v) => Vector512.Sum(v);
 }
 
 /// <summary>The 256-bit lanes of the GEMM edge kernels.</summary>
@@ -69,6 +74,8 @@ internal readonly struct Lanes256<T> : IGemmLanes<T, Vector256<T>>
     public static Vector256<T> Add(Vector256<T> a, Vector256<T> b) => a + b;
 
     public static Vector256<T> Fma(Vector256<T> x, Vector256<T> y, Vector256<T> z) => GemmMath.Fma(x, y, z);
+
+    public static T Sum(Vector256<T> v) => Vector256.Sum(v);
 }
 
 /// <summary>The 128-bit lanes of the GEMM edge kernels.</summary>
@@ -88,6 +95,8 @@ internal readonly struct Lanes128<T> : IGemmLanes<T, Vector128<T>>
     public static Vector128<T> Add(Vector128<T> a, Vector128<T> b) => a + b;
 
     public static Vector128<T> Fma(Vector128<T> x, Vector128<T> y, Vector128<T> z) => GemmMath.Fma(x, y, z);
+
+    public static T Sum(Vector128<T> v) => Vector128.Sum(v);
 }
 
 /// <summary>

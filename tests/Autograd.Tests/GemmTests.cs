@@ -240,6 +240,74 @@ public class GemmTests
         }
     }
 
+    [Fact]
+    public void NarrowProductsMatchTheNaiveProductAndGiveTheSameBitsWhereverATileFalls()
+    {
+        // A C of a few columns, A not transposed, is computed as dot products along k on vectors of two or four lanes:
+        // against the naive product (both B layouts, strides, accumulation, k with and without a tail past the last
+        // vector), and each element the same bits when the product starts a row later (so tiles of four rows fall elsewhere).
+        (int M, int N, int K)[] shapes = [(64, 10, 128), (7, 3, 33), (13, 12, 100), (5, 2, 8), (1000, 9, 20)];
+        var widths = MicroKernelWidths();
+        try
+        {
+            var narrow = 0;
+            var seed = 700;
+            foreach (var bits in widths)
+            {
+                Gemm.ForcedVectorBits = bits;
+                Assert.Equal(bits is 256 or 128, Gemm.ComputesNarrow<double>(false, 10, 128));
+                Assert.Equal(bits == 128, Gemm.ComputesNarrow<float>(false, 10, 128));
+                Assert.False(Gemm.ComputesNarrow<double>(true, 10, 128));
+                Assert.False(Gemm.ComputesNarrow<double>(false, 13, 128));
+                foreach (var isFloat in new[] { true, false })
+                {
+                    foreach (var (m, n, k) in shapes)
+                    {
+                        narrow += (isFloat ? Gemm.ComputesNarrow<float>(false, n, k) : Gemm.ComputesNarrow<double>(false, n, k)) ? 1 : 0;
+                        foreach (var transB in new[] { false, true })
+                        {
+                            foreach (var accumulate in new[] { false, true })
+                            {
+                                Check(isFloat, false, transB, m, n, k, threads: 1, seed: seed++, accumulate: accumulate, padA: 2, padB: 3, padC: 1);
+                            }
+
+                            if (isFloat)
+                            {
+                                SameBitsOneRowLater<float>(m, n, k, transB, seed++);
+                            }
+                            else
+                            {
+                                SameBitsOneRowLater<double>(m, n, k, transB, seed++);
+                            }
+                        }
+                    }
+                }
+            }
+
+            Assert.True(narrow >= 10, $"only {narrow} of the shapes were computed as dot products");
+        }
+        finally
+        {
+            Gemm.ForcedVectorBits = -1;
+        }
+    }
+
+    private static void SameBitsOneRowLater<T>(int m, int n, int k, bool transB, int seed)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var random = new Random(seed);
+        var a = Enumerable.Range(0, m * k).Select(_ => T.CreateTruncating(random.NextDouble() * 2 - 1)).ToArray();
+        var b = Enumerable.Range(0, k * n).Select(_ => T.CreateTruncating(random.NextDouble() * 2 - 1)).ToArray();
+        var whole = new T[m * n];
+        var later = new T[(m - 1) * n];
+        Gemm.Serial(false, transB, m, n, k, a, k, b, transB ? k : n, whole, n, false);
+        Gemm.Serial(false, transB, m - 1, n, k, a.AsSpan(k), k, b, transB ? k : n, later, n, false);
+        for (var i = 0; i < later.Length; i++)
+        {
+            Assert.True(whole[n + i].Equals(later[i]), $"{typeof(T).Name} {m}×{n} over {k}: element ({(i / n) + 1}, {i % n}) is {whole[n + i]} from row 0 and {later[i]} from row 1");
+        }
+    }
+
     private static void EdgeMatchesFull<T, TKernel>()
         where T : unmanaged, IFloatingPointIeee754<T>
         where TKernel : struct, IMicroKernel<T>
