@@ -19,7 +19,8 @@ namespace Autograd.Kernels;
 /// MR×NR tile of C in registers. The micro-kernel uses 512-bit vectors when the hardware accelerates them (8×32 floats or
 /// 8×16 doubles), else 256-bit (6×16 / 6×8), else 128-bit (6×8 / 6×4), else scalars; the packs that transpose (rows of A
 /// into MR-row panels, a transposed B into NR-column panels) move whole blocks with shuffles at the kernel's own width. A product
-/// with one row or one column (matrix-vector) is done with dot products or scaled row sums instead.
+/// with one row or one column (matrix-vector) is done with dot products or scaled row sums instead, and one with a few
+/// columns and A in place, on vectors of two or four lanes, with dot products along k (<see cref="NarrowProduct{T, TV, TL}"/>).
 /// </para>
 /// <para>
 /// Operand X with <c>rows × cols</c> elements as stored (for A: m×k, or k×m when transposed) is read at
