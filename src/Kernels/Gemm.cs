@@ -214,9 +214,9 @@ public static class Gemm
         ref var rc = ref MemoryMarshal.GetReference(c);
         if (ComputesNarrow<T>(transA, n, k))
         {
+            // Two or four lanes: 256 bits (float64) or 128.
             switch (VectorBits<T>())
             {
-                case 512: NarrowProduct<T, Vector512<T>, Lanes512<T>>.Run(m, n, k, ref ra, lda, ref rb, ldb, transB, ref rc, ldc, accumulate); break;
                 case 256: NarrowProduct<T, Vector256<T>, Lanes256<T>>.Run(m, n, k, ref ra, lda, ref rb, ldb, transB, ref rc, ldc, accumulate); break;
                 default: NarrowProduct<T, Vector128<T>, Lanes128<T>>.Run(m, n, k, ref ra, lda, ref rb, ldb, transB, ref rc, ldc, accumulate); break;
             }
@@ -406,17 +406,17 @@ internal interface IMicroKernel<T>
     static abstract void Compute(nint kc, ref T a, ref T b, ref T c, nint ldc, bool add);
 
     /// <summary>
-    /// The rows <see cref="ComputeEdge"/> computes for an edge tile of <paramref name="rows"/> rows (0 ≤ rows ≤ MR): the
-    /// fewest a kernel of this width computes at once that cover them (2 or 4 where a short kernel exists, else MR), 0 for none.
+    /// The rows <see cref="ComputeRows"/> computes for <paramref name="rows"/> rows of a tile (0 ≤ rows ≤ MR): the fewest a
+    /// kernel of this width computes at once that cover them (2 or 4 where a short kernel exists, else MR), 0 for none.
     /// </summary>
     static abstract int EdgeRows(int rows);
 
     /// <summary>
     /// As <see cref="Compute"/> for the first <see cref="EdgeRows"/>(<paramref name="rows"/>) rows of the tile only, where
-    /// 0 &lt; rows &lt; MR: a is still a panel of MR rows, and each element is summed in the same order as by
-    /// <see cref="Compute"/>, so both give the same bits.
+    /// 0 &lt; rows ≤ MR (all MR by <see cref="Compute"/> itself): a is still a panel of MR rows, and each element is
+    /// summed in the same order as by <see cref="Compute"/>, so both give the same bits.
     /// </summary>
-    static abstract void ComputeEdge(nint kc, int rows, ref T a, ref T b, ref T c, nint ldc, bool add);
+    static abstract void ComputeRows(nint kc, int rows, ref T a, ref T b, ref T c, nint ldc, bool add);
 }
 
 /// <summary>The blocked product for one element type and micro-kernel: packing, the loops around the micro-kernel, threads.</summary>
@@ -629,14 +629,7 @@ internal static class Driver<T, TKernel>
                     continue;
                 }
 
-                if (mr == MR)
-                {
-                    TKernel.Compute(kc, ref aPanel, ref bPanel, ref tile, NR, false);
-                }
-                else
-                {
-                    TKernel.ComputeEdge(kc, mr, ref aPanel, ref bPanel, ref tile, NR, false);
-                }
+                TKernel.ComputeRows(kc, mr, ref aPanel, ref bPanel, ref tile, NR, false);
 
                 // The tile's columns, a run at a time: each run ends at the tile's edge or at the end of a segment.
                 for (int done = 0, s = segment, col = column; done < nr; s++, col = 0)
@@ -681,16 +674,7 @@ internal static class Driver<T, TKernel>
             for (var ir = 0; ir < mc; ir += MR)
             {
                 var mr = Math.Min(MR, mc - ir);
-                ref var aPanel = ref Unsafe.Add(ref ap, (nint)ir * kc);
-                if (mr == MR)
-                {
-                    TKernel.Compute(kc, ref aPanel, ref bPanel, ref tile, NR, false);
-                }
-                else
-                {
-                    TKernel.ComputeEdge(kc, mr, ref aPanel, ref bPanel, ref tile, NR, false);
-                }
-
+                TKernel.ComputeRows(kc, mr, ref Unsafe.Add(ref ap, (nint)ir * kc), ref bPanel, ref tile, NR, false);
                 for (var j = 0; j < nr; j++)
                 {
                     ref var cRow = ref Unsafe.Add(ref columns, ((nint)(jc + jr + j) * ldc) + ir);
@@ -888,7 +872,7 @@ internal static class Driver<T, TKernel>
     private static int Rows(int m)
     {
         var edge = m % MR;
-        return m - edge + (edge == 0 ? 0 : NR >= 8 ? Math.Max(TKernel.EdgeRows(edge), Math.Min(4, MR)) : MR);
+        return m - edge + (edge == 0 ? 0 : NR >= 8 ? Math.Max(TKernel.EdgeRows(edge), 4) : MR);
     }
 
     /// <summary>Rounds a count of elements up to a whole number of 64-byte lines.</summary>
@@ -970,7 +954,7 @@ internal readonly struct KernelScalar<T> : IMicroKernel<T>
 
     public static int EdgeRows(int rows) => rows == 0 ? 0 : MR;
 
-    public static void ComputeEdge(nint kc, int rows, ref T a, ref T b, ref T c, nint ldc, bool add) => Compute(kc, ref a, ref b, ref c, ldc, add);
+    public static void ComputeRows(nint kc, int rows, ref T a, ref T b, ref T c, nint ldc, bool add) => Compute(kc, ref a, ref b, ref c, ldc, add);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Compute(nint kc, ref T a, ref T b, ref T c, nint ldc, bool add)
@@ -1043,7 +1027,7 @@ internal readonly struct Kernel512<T> : IMicroKernel<T>
 
     public static int EdgeRows(int rows) => EdgeTile<T, Vector512<T>, Lanes512<T>>.Rows(rows, MR);
 
-    public static void ComputeEdge(nint kc, int rows, ref T a, ref T b, ref T c, nint ldc, bool add)
+    public static void ComputeRows(nint kc, int rows, ref T a, ref T b, ref T c, nint ldc, bool add)
     {
         if (!EdgeTile<T, Vector512<T>, Lanes512<T>>.Compute(kc, rows, MR, ref a, ref b, ref c, ldc, add))
         {
@@ -1139,7 +1123,7 @@ internal readonly struct Kernel256<T> : IMicroKernel<T>
 
     public static int EdgeRows(int rows) => EdgeTile<T, Vector256<T>, Lanes256<T>>.Rows(rows, MR);
 
-    public static void ComputeEdge(nint kc, int rows, ref T a, ref T b, ref T c, nint ldc, bool add)
+    public static void ComputeRows(nint kc, int rows, ref T a, ref T b, ref T c, nint ldc, bool add)
     {
         if (!EdgeTile<T, Vector256<T>, Lanes256<T>>.Compute(kc, rows, MR, ref a, ref b, ref c, ldc, add))
         {
@@ -1223,7 +1207,7 @@ internal readonly struct Kernel128<T> : IMicroKernel<T>
 
     public static int EdgeRows(int rows) => EdgeTile<T, Vector128<T>, Lanes128<T>>.Rows(rows, MR);
 
-    public static void ComputeEdge(nint kc, int rows, ref T a, ref T b, ref T c, nint ldc, bool add)
+    public static void ComputeRows(nint kc, int rows, ref T a, ref T b, ref T c, nint ldc, bool add)
     {
         if (!EdgeTile<T, Vector128<T>, Lanes128<T>>.Compute(kc, rows, MR, ref a, ref b, ref c, ldc, add))
         {

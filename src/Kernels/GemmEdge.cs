@@ -115,8 +115,11 @@ internal static class EdgeTile<T, TV, TL>
     where TV : struct
     where TL : struct, IGemmLanes<T, TV>
 {
-    /// <summary>The rows computed for an edge of <paramref name="rows"/> rows: 0 for none, 2 or 4, else the full <paramref name="mr"/>.</summary>
-    public static int Rows(int rows, int mr) => rows == 0 ? 0 : rows <= 2 ? 2 : rows <= 4 && mr > 4 ? 4 : mr;
+    /// <summary>
+    /// The rows computed for <paramref name="rows"/> rows of a tile of <paramref name="mr"/>: 0 for none, 2 or 4 where
+    /// that is fewer than <paramref name="mr"/>, else <paramref name="mr"/>.
+    /// </summary>
+    public static int Rows(int rows, int mr) => rows == 0 ? 0 : rows <= 2 && mr > 2 ? 2 : rows <= 4 && mr > 4 ? 4 : mr;
 
     /// <summary>
     /// Computes <see cref="Rows"/>(<paramref name="rows"/>, <paramref name="mr"/>) rows of the tile when that is fewer than
@@ -125,17 +128,22 @@ internal static class EdgeTile<T, TV, TL>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Compute(nint kc, int rows, int mr, ref T a, ref T b, ref T c, nint ldc, bool add)
     {
-        switch (Rows(rows, mr))
+        var computed = Rows(rows, mr);
+        if (computed == mr)
         {
-            case 2 when mr > 2:
-                Two(kc, mr, ref a, ref b, ref c, ldc, add);
-                return true;
-            case 4 when mr > 4:
-                Four(kc, mr, ref a, ref b, ref c, ldc, add);
-                return true;
-            default:
-                return false;
+            return false;
         }
+
+        if (computed == 2)
+        {
+            Two(kc, mr, ref a, ref b, ref c, ldc, add);
+        }
+        else
+        {
+            Four(kc, mr, ref a, ref b, ref c, ldc, add);
+        }
+
+        return true;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -328,10 +328,10 @@ public class GemmTests
             {
                 var full = (T[])start.Clone();
                 TKernel.Compute(kc, ref a[0], ref b[0], ref full[0], ldc, add);
-                for (var rows = 1; rows < mr; rows++)
+                for (var rows = 1; rows <= mr; rows++)
                 {
                     var edge = (T[])start.Clone();
-                    TKernel.ComputeEdge(kc, rows, ref a[0], ref b[0], ref edge[0], ldc, add);
+                    TKernel.ComputeRows(kc, rows, ref a[0], ref b[0], ref edge[0], ldc, add);
                     var computed = TKernel.EdgeRows(rows);
                     Assert.InRange(computed, rows, mr);
                     for (var i = 0; i < mr * ldc; i++)
