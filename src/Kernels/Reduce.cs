@@ -3,6 +3,7 @@ using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Autograd.Kernels;
 
@@ -20,11 +21,16 @@ internal static class Reduce
     public static void Run<T>(T[] src, int srcOffset, int outer, int size, int inner, T[] dst, ReduceKind kind)
         where T : IFloatingPointIeee754<T>
     {
-        var total = (long)outer * size * inner;
-        var chunks = Workers.Chunks(total, ParallelElements / 2);
+        var chunks = ChunksFor((long)outer * size * inner);
         if (chunks == 1 || size == 0)
         {
             RunSpan(src.AsSpan(srcOffset, outer * size * inner), outer, size, inner, dst.AsSpan(0, outer * inner), kind);
+            return;
+        }
+
+        if (SplitsLongRows<T>(outer, size, inner, chunks))
+        {
+            LongRows(src, srcOffset, outer, size, dst, kind, chunks);
             return;
         }
 
@@ -38,6 +44,57 @@ internal static class Reduce
         var tiles = (inner + tile - 1) / tile;
         Workers.For(outer * tiles, chunks, new ReduceJob<T>(src, srcOffset, dst, size, inner, tile, tiles, kind));
     }
+
+    /// <summary>
+    /// Fewer rows than chunks: each row is cut into segments of whole sum blocks that the threads share. A sum's blocks are
+    /// added as <see cref="SumRow{T}"/> adds them (each block's total kept, then the totals in order), an extreme's segments
+    /// are combined by the maximum (minimum) that <see cref="RowExtreme{T}"/> computes, so the result has the bits of one
+    /// thread's.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void LongRows<T>(T[] src, int srcOffset, int outer, int size, T[] dst, ReduceKind kind, int chunks)
+        where T : IFloatingPointIeee754<T>
+    {
+        var block = SumBlock<T>();
+        var blocks = (size + block - 1) / block;
+        var segments = Math.Min(blocks, (chunks + outer - 1) / outer);
+        var segment = (blocks + segments - 1) / segments * block;
+        segments = (size + segment - 1) / segment;
+        var totals = ArrayPool<double>.Shared.Rent(kind == ReduceKind.Sum ? outer * blocks : 0);
+        var partials = ArrayPool<T>.Shared.Rent(kind == ReduceKind.Sum ? 0 : outer * segments);
+        try
+        {
+            Workers.For(outer * segments, chunks, new LongRowJob<T>(src, srcOffset, size, segment, segments, kind, totals, partials));
+            for (var o = 0; o < outer; o++)
+            {
+                if (kind == ReduceKind.Sum)
+                {
+                    dst[o] = AddInOrder<T>(totals.AsSpan(o * blocks, blocks));
+                    continue;
+                }
+
+                var acc = partials[o * segments];
+                for (var s = 1; s < segments; s++)
+                {
+                    acc = kind == ReduceKind.Max ? T.Max(acc, partials[(o * segments) + s]) : T.Min(acc, partials[(o * segments) + s]);
+                }
+
+                dst[o] = acc;
+            }
+        }
+        finally
+        {
+            ArrayPool<double>.Shared.Return(totals);
+            ArrayPool<T>.Shared.Return(partials);
+        }
+    }
+
+    /// <summary>Whether <see cref="Run{T}"/> cuts rows into segments for <paramref name="chunks"/> chunks (fewer rows than chunks, each longer than a sum block).</summary>
+    internal static bool SplitsLongRows<T>(int outer, int size, int inner, int chunks)
+        => inner == 1 && outer < chunks && size > SumBlock<T>();
+
+    /// <summary>The number of chunks <see cref="Run{T}"/> makes of a reduction of <paramref name="elements"/> input elements.</summary>
+    internal static int ChunksFor(long elements) => Workers.Chunks(elements, ParallelElements / 2);
 
     private static void RunSpan<T>(ReadOnlySpan<T> src, int outer, int size, int inner, Span<T> dst, ReduceKind kind)
         where T : IFloatingPointIeee754<T>
@@ -55,14 +112,18 @@ internal static class Reduce
     /// <summary>Terms of a float32 row sum added in float32 (in vector lanes) before their block's total goes to a float64 accumulator.</summary>
     private const int Float32Block = 256;
 
+    /// <summary>Terms of a float64 row sum added (in vector lanes) before their block's total goes to the row's accumulator.</summary>
+    private const int Float64Block = 4096;
+
     /// <summary>Rows of a float32 column sum added in float32 (one running sum per column) before going to float64.</summary>
     private const int Float32ColumnBlock = 64;
 
     /// <summary>
-    /// dst[o, i] = Σ_j src[o, j, i]. An empty axis sums to 0. float32 sums add blocks of terms in float32 (a row in
-    /// blocks of <see cref="Float32Block"/> over vector lanes, columns in blocks of <see cref="Float32ColumnBlock"/> rows)
-    /// and the blocks' totals in float64, so the error does not grow with the length of the axis as a plain float32
-    /// running sum's does.
+    /// dst[o, i] = Σ_j src[o, j, i]. An empty axis sums to 0. A row is summed in blocks (<see cref="Float32Block"/>
+    /// float32 terms, <see cref="Float64Block"/> float64 terms, each block as <c>TensorPrimitives.Sum</c> adds it) whose
+    /// totals are added in order in float64: for float32 the error does not grow with the length of the axis as a plain
+    /// float32 running sum's does, and a long row's blocks can be summed on several threads with the same result. float32
+    /// columns are added in blocks of <see cref="Float32ColumnBlock"/> rows whose totals go to float64.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Sum<T>(ReadOnlySpan<T> src, int outer, int size, int inner, Span<T> dst)
@@ -82,20 +143,43 @@ internal static class Reduce
         }
     }
 
-    /// <summary>Σ row, float32 by blocks (see <see cref="Sum{T}"/>).</summary>
+    /// <summary>The number of terms in one block of a row sum (see <see cref="Sum{T}"/>).</summary>
+    internal static int SumBlock<T>() => typeof(T) == typeof(float) ? Float32Block : Float64Block;
+
+    /// <summary>Σ row, by blocks (see <see cref="Sum{T}"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static T SumRow<T>(ReadOnlySpan<T> row)
         where T : IFloatingPointIeee754<T>
     {
-        if (typeof(T) != typeof(float) || row.Length <= Float32Block)
+        var block = SumBlock<T>();
+        if (row.Length <= block)
         {
             return TensorPrimitives.Sum(row);
         }
 
         var total = 0.0;
-        for (var start = 0; start < row.Length; start += Float32Block)
+        for (var start = 0; start < row.Length; start += block)
         {
-            total += double.CreateTruncating(TensorPrimitives.Sum(row.Slice(start, Math.Min(Float32Block, row.Length - start))));
+            total += BlockTotal(row.Slice(start, Math.Min(block, row.Length - start)));
+        }
+
+        return T.CreateTruncating(total);
+    }
+
+    /// <summary>One block's total for <see cref="SumRow{T}"/>.</summary>
+    internal static double BlockTotal<T>(ReadOnlySpan<T> block)
+        where T : IFloatingPointIeee754<T>
+        => double.CreateTruncating(TensorPrimitives.Sum(block));
+
+    /// <summary>The blocks' totals added in order, as <see cref="SumRow{T}"/> adds them.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static T AddInOrder<T>(ReadOnlySpan<double> totals)
+        where T : IFloatingPointIeee754<T>
+    {
+        var total = 0.0;
+        foreach (var t in totals)
+        {
+            total += t;
         }
 
         return T.CreateTruncating(total);
@@ -215,61 +299,170 @@ internal static class Reduce
     }
 
     /// <summary><see cref="RowExtreme{T}"/>'s vector loop: false for rows shorter than two vectors, holding a NaN, or with a zero result.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool TryRowExtreme<T>(ReadOnlySpan<T> row, bool max, out T result)
         where T : unmanaged, IFloatingPointIeee754<T>
+        => max ? TryRowExtreme<T, MaxOf>(row, out result) : TryRowExtreme<T, MinOf>(row, out result);
+
+    /// <summary>
+    /// The loop of <see cref="TryRowExtreme{T}"/> for one of max and min (<typeparamref name="TOp"/>, so that the choice is
+    /// made once, not per vector): the widest vectors the runtime accelerates, four accumulators, the NaN test beside them.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static bool TryRowExtreme<T, TOp>(ReadOnlySpan<T> row, out T result)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TOp : struct, IExtremeOf
     {
         result = T.Zero;
-        var w = Vector<T>.Count;
-        var n = row.Length;
-        if (!Vector.IsHardwareAccelerated || n < 2 * w)
-        {
-            return false;
-        }
-
         ref var r = ref MemoryMarshal.GetReference(row);
-        var a0 = Vector.LoadUnsafe(ref r);
-        var a1 = a0;
-        var nan = Vector<T>.Zero;
-        var i = 0;
-        for (; i <= n - (2 * w); i += 2 * w)
+        var n = (nuint)row.Length;
+        bool clean;
+        if (Vector512.IsHardwareAccelerated && n >= 2 * (nuint)Vector512<T>.Count)
         {
-            var v0 = Vector.LoadUnsafe(ref r, (nuint)i);
-            var v1 = Vector.LoadUnsafe(ref r, (nuint)(i + w));
-            nan |= Vector.IsNaN(v0) | Vector.IsNaN(v1);
-            a0 = max ? Vector.MaxNative(a0, v0) : Vector.MinNative(a0, v0);
-            a1 = max ? Vector.MaxNative(a1, v1) : Vector.MinNative(a1, v1);
-        }
+            var w = (nuint)Vector512<T>.Count;
+            var a0 = Vector512.LoadUnsafe(ref r);
+            var (a1, a2, a3) = (a0, a0, a0);
+            var nan = Vector512<T>.Zero;
+            nuint i = 0;
+            for (; i + (4 * w) <= n; i += 4 * w)
+            {
+                var v0 = Vector512.LoadUnsafe(ref r, i);
+                var v1 = Vector512.LoadUnsafe(ref r, i + w);
+                var v2 = Vector512.LoadUnsafe(ref r, i + (2 * w));
+                var v3 = Vector512.LoadUnsafe(ref r, i + (3 * w));
+                nan |= (Vector512.IsNaN(v0) | Vector512.IsNaN(v1)) | (Vector512.IsNaN(v2) | Vector512.IsNaN(v3));
+                (a0, a1, a2, a3) = (TOp.Of(a0, v0), TOp.Of(a1, v1), TOp.Of(a2, v2), TOp.Of(a3, v3));
+            }
 
-        if (n - i > w)
+            for (; i + w <= n; i += w)
+            {
+                var v = Vector512.LoadUnsafe(ref r, i);
+                nan |= Vector512.IsNaN(v);
+                a0 = TOp.Of(a0, v);
+            }
+
+            if (i < n)
+            {
+                // The last vector covers what is left: an extreme does not mind seeing elements twice.
+                var v = Vector512.LoadUnsafe(ref r, n - w);
+                nan |= Vector512.IsNaN(v);
+                a1 = TOp.Of(a1, v);
+            }
+
+            // A NaN lane is all ones, which compares unequal to zero.
+            clean = Vector512.EqualsAll(nan, Vector512<T>.Zero);
+            var a = TOp.Of(TOp.Of(a0, a1), TOp.Of(a2, a3));
+            result = TOp.Across(a.GetLower(), a.GetUpper());
+        }
+        else if (Vector.IsHardwareAccelerated && n >= 2 * (nuint)Vector<T>.Count)
         {
-            var v = Vector.LoadUnsafe(ref r, (nuint)i);
-            nan |= Vector.IsNaN(v);
-            a1 = max ? Vector.MaxNative(a1, v) : Vector.MinNative(a1, v);
-        }
+            var w = (nuint)Vector<T>.Count;
+            var a0 = Vector.LoadUnsafe(ref r);
+            var (a1, a2, a3) = (a0, a0, a0);
+            var nan = Vector<T>.Zero;
+            nuint i = 0;
+            for (; i + (4 * w) <= n; i += 4 * w)
+            {
+                var v0 = Vector.LoadUnsafe(ref r, i);
+                var v1 = Vector.LoadUnsafe(ref r, i + w);
+                var v2 = Vector.LoadUnsafe(ref r, i + (2 * w));
+                var v3 = Vector.LoadUnsafe(ref r, i + (3 * w));
+                nan |= (Vector.IsNaN(v0) | Vector.IsNaN(v1)) | (Vector.IsNaN(v2) | Vector.IsNaN(v3));
+                (a0, a1, a2, a3) = (TOp.Of(a0, v0), TOp.Of(a1, v1), TOp.Of(a2, v2), TOp.Of(a3, v3));
+            }
 
-        if (i < n)
-        {
-            // The last vector covers what is left: an extreme does not mind seeing elements twice.
-            var v = Vector.LoadUnsafe(ref r, (nuint)(n - w));
-            nan |= Vector.IsNaN(v);
-            a0 = max ? Vector.MaxNative(a0, v) : Vector.MinNative(a0, v);
-        }
+            for (; i + w <= n; i += w)
+            {
+                var v = Vector.LoadUnsafe(ref r, i);
+                nan |= Vector.IsNaN(v);
+                a0 = TOp.Of(a0, v);
+            }
 
-        // A NaN lane is all ones, which compares unequal to zero.
-        if (!Vector.EqualsAll(nan, Vector<T>.Zero))
+            if (i < n)
+            {
+                var v = Vector.LoadUnsafe(ref r, n - w);
+                nan |= Vector.IsNaN(v);
+                a1 = TOp.Of(a1, v);
+            }
+
+            clean = Vector.EqualsAll(nan, Vector<T>.Zero);
+            var a = TOp.Of(TOp.Of(a0, a1), TOp.Of(a2, a3));
+            result = a[0];
+            for (var lane = 1; lane < Vector<T>.Count; lane++)
+            {
+                result = TOp.Of(result, a[lane]);
+            }
+        }
+        else
         {
             return false;
         }
 
-        var a = max ? Vector.MaxNative(a0, a1) : Vector.MinNative(a0, a1);
-        result = a[0];
-        for (var lane = 1; lane < w; lane++)
-        {
-            result = max ? T.Max(result, a[lane]) : T.Min(result, a[lane]);
-        }
+        return clean && !T.IsZero(result);
+    }
 
-        return !T.IsZero(result);
+    /// <summary>The maximum or the minimum, on vectors (the processor's own instruction) and on elements.</summary>
+    private interface IExtremeOf
+    {
+        static abstract Vector512<T> Of<T>(Vector512<T> a, Vector512<T> b);
+
+        static abstract Vector<T> Of<T>(Vector<T> a, Vector<T> b);
+
+        static abstract T Of<T>(T a, T b)
+            where T : IFloatingPointIeee754<T>;
+
+        /// <summary>The extreme of the lanes of two 256-bit halves.</summary>
+        static abstract T Across<T>(Vector256<T> a, Vector256<T> b)
+            where T : IFloatingPointIeee754<T>;
+    }
+
+    private readonly struct MaxOf : IExtremeOf
+    {
+        public static Vector512<T> Of<T>(Vector512<T> a, Vector512<T> b) => Vector512.MaxNative(a, b);
+
+        public static Vector<T> Of<T>(Vector<T> a, Vector<T> b) => Vector.MaxNative(a, b);
+
+        public static T Of<T>(T a, T b)
+            where T : IFloatingPointIeee754<T>
+            => T.Max(a, b);
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static T Across<T>(Vector256<T> a, Vector256<T> b)
+            where T : IFloatingPointIeee754<T>
+        {
+            var v = Vector256.MaxNative(a, b);
+            var result = v[0];
+            for (var lane = 1; lane < Vector256<T>.Count; lane++)
+            {
+                result = T.Max(result, v[lane]);
+            }
+
+            return result;
+        }
+    }
+
+    private readonly struct MinOf : IExtremeOf
+    {
+        public static Vector512<T> Of<T>(Vector512<T> a, Vector512<T> b) => Vector512.MinNative(a, b);
+
+        public static Vector<T> Of<T>(Vector<T> a, Vector<T> b) => Vector.MinNative(a, b);
+
+        public static T Of<T>(T a, T b)
+            where T : IFloatingPointIeee754<T>
+            => T.Min(a, b);
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static T Across<T>(Vector256<T> a, Vector256<T> b)
+            where T : IFloatingPointIeee754<T>
+        {
+            var v = Vector256.MinNative(a, b);
+            var result = v[0];
+            for (var lane = 1; lane < Vector256<T>.Count; lane++)
+            {
+                result = T.Min(result, v[lane]);
+            }
+
+            return result;
+        }
     }
 
     /// <summary>The index of the first maximum (or minimum) along the axis; NaN counts as the extreme, as in PyTorch.</summary>
@@ -306,6 +499,39 @@ internal enum ReduceKind
     Sum,
     Max,
     Min,
+}
+
+/// <summary>
+/// Segments of long rows (see <c>Reduce.LongRows</c>): work item w is segment w % segments of row w / segments; a sum
+/// writes each of its blocks' totals to <paramref name="totals"/> (row o's from o · blocks per row), an extreme writes the
+/// segment's to <paramref name="partials"/>[w].
+/// </summary>
+internal readonly struct LongRowJob<T>(T[] src, int srcOffset, int size, int segment, int segments, ReduceKind kind, double[] totals, T[] partials) : IRangeJob
+    where T : IFloatingPointIeee754<T>
+{
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void Run(int start, int end)
+    {
+        var block = Reduce.SumBlock<T>();
+        var blocksPerRow = (size + block - 1) / block;
+        for (var w = start; w < end; w++)
+        {
+            var o = w / segments;
+            var from = (w % segments) * segment;
+            var part = src.AsSpan(srcOffset + (o * size) + from, Math.Min(segment, size - from));
+            if (kind != ReduceKind.Sum)
+            {
+                partials[w] = Reduce.RowExtreme<T>(part, kind == ReduceKind.Max);
+                continue;
+            }
+
+            var at = (o * blocksPerRow) + (from / block);
+            for (var b = 0; b < part.Length; b += block)
+            {
+                totals[at++] = Reduce.BlockTotal<T>(part.Slice(b, Math.Min(block, part.Length - b)));
+            }
+        }
+    }
 }
 
 /// <summary>One reduction over rows, or over column tiles [c0, c0 + tile) of one [size, inner] block.</summary>
