@@ -15,8 +15,8 @@ internal static class Reduce
 
     /// <summary>
     /// <see cref="Sum{T}"/> or <see cref="Extreme{T}"/> over arrays, split between threads when the input is large. Work is
-    /// split by output element (rows of the outer dimension, or tiles of inner columns), never within one output's
-    /// sum, so every result is the same whatever the number of threads.
+    /// split by output element (rows of the outer dimension, or tiles of inner columns); with fewer rows than chunks, a
+    /// row is cut at whole sum blocks (<see cref="LongRows{T}"/>). Every result is the same whatever the number of threads.
     /// </summary>
     public static void Run<T>(T[] src, int srcOffset, int outer, int size, int inner, T[] dst, ReduceKind kind)
         where T : IFloatingPointIeee754<T>
