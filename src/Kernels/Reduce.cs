@@ -351,7 +351,11 @@ internal static class Reduce
             // A NaN lane is all ones, which compares unequal to zero.
             clean = Vector512.EqualsAll(nan, Vector512<T>.Zero);
             var a = TOp.Of(TOp.Of(a0, a1), TOp.Of(a2, a3));
-            result = TOp.Across(a.GetLower(), a.GetUpper());
+            result = a[0];
+            for (var lane = 1; lane < Vector512<T>.Count; lane++)
+            {
+                result = TOp.Of(result, a[lane]);
+            }
         }
         else if (Vector.IsHardwareAccelerated && n >= 2 * (nuint)Vector<T>.Count)
         {
@@ -409,10 +413,6 @@ internal static class Reduce
 
         static abstract T Of<T>(T a, T b)
             where T : IFloatingPointIeee754<T>;
-
-        /// <summary>The extreme of the lanes of two 256-bit halves.</summary>
-        static abstract T Across<T>(Vector256<T> a, Vector256<T> b)
-            where T : IFloatingPointIeee754<T>;
     }
 
     private readonly struct MaxOf : IExtremeOf
@@ -424,20 +424,6 @@ internal static class Reduce
         public static T Of<T>(T a, T b)
             where T : IFloatingPointIeee754<T>
             => T.Max(a, b);
-
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static T Across<T>(Vector256<T> a, Vector256<T> b)
-            where T : IFloatingPointIeee754<T>
-        {
-            var v = Vector256.MaxNative(a, b);
-            var result = v[0];
-            for (var lane = 1; lane < Vector256<T>.Count; lane++)
-            {
-                result = T.Max(result, v[lane]);
-            }
-
-            return result;
-        }
     }
 
     private readonly struct MinOf : IExtremeOf
@@ -449,20 +435,6 @@ internal static class Reduce
         public static T Of<T>(T a, T b)
             where T : IFloatingPointIeee754<T>
             => T.Min(a, b);
-
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static T Across<T>(Vector256<T> a, Vector256<T> b)
-            where T : IFloatingPointIeee754<T>
-        {
-            var v = Vector256.MinNative(a, b);
-            var result = v[0];
-            for (var lane = 1; lane < Vector256<T>.Count; lane++)
-            {
-                result = T.Min(result, v[lane]);
-            }
-
-            return result;
-        }
     }
 
     /// <summary>The index of the first maximum (or minimum) along the axis; NaN counts as the extreme, as in PyTorch.</summary>
