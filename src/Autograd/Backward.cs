@@ -689,6 +689,17 @@ public static partial class Autodiff
 
     private static void AccumulateInto(Tensor leaf, Tensor g, bool createGraph, int ownedStamp)
     {
+        AccumulateGradient(leaf, g, createGraph, ownedStamp);
+
+        // The Grad lives as long as the tensor: it belongs to the tensor's scope (or to none), not the walk's.
+        if (leaf.Grad is { } kept)
+        {
+            TensorScope.Adopt(kept, leaf);
+        }
+    }
+
+    private static void AccumulateGradient(Tensor leaf, Tensor g, bool createGraph, int ownedStamp)
+    {
         // A gradient that is not on the tape is copied, so that the leaf owns its Grad: accumulating into it in
         // place (and ZeroGrad) must never write into the caller's gradOutput or a tensor shared with the graph.
         // A gradient allocated by this walk (a rule's fresh result) is referenced by nothing else, so it is taken

@@ -10,7 +10,7 @@ public sealed partial class Tensor
     /// <summary>A tensor with zeroed storage; the building block of operators that accumulate into their result.</summary>
     internal static Tensor Empty(Shape shape, DType dtype)
     {
-        var t = new Tensor(shape, dtype, Allocate(dtype, shape.ElementCount)) { WalkBirth = Autodiff.CurrentWalk };
+        var t = new Tensor(shape, dtype, TensorScope.Allocate(dtype, shape.ElementCount, clear: true)) { WalkBirth = Autodiff.CurrentWalk };
         if (TapeObserver.Current is not null)
         {
             TapeObserver.RaiseAllocated(t);
@@ -25,15 +25,7 @@ public sealed partial class Tensor
     /// </summary>
     internal static Tensor Uninitialized(Shape shape, DType dtype)
     {
-        var n = shape.ElementCount;
-        Array storage = dtype switch
-        {
-            DType.Float64 => n == 0 ? Array.Empty<double>() : GC.AllocateUninitializedArray<double>(n),
-            DType.Float32 => n == 0 ? Array.Empty<float>() : GC.AllocateUninitializedArray<float>(n),
-            DType.Int64 => n == 0 ? Array.Empty<long>() : GC.AllocateUninitializedArray<long>(n),
-            _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "Unknown dtype."),
-        };
-        var t = new Tensor(shape, dtype, storage) { WalkBirth = Autodiff.CurrentWalk };
+        var t = new Tensor(shape, dtype, TensorScope.Allocate(dtype, shape.ElementCount, clear: false)) { WalkBirth = Autodiff.CurrentWalk };
         if (TapeObserver.Current is not null)
         {
             TapeObserver.RaiseAllocated(t);
@@ -43,14 +35,22 @@ public sealed partial class Tensor
     }
 
     /// <summary>A placeholder that never carries a tangent, for the number of an operation with a number (see Node).</summary>
-    internal static readonly Tensor NoTangent = new(Shape.Scalar, DType.Float64, new double[1]);
+    internal static readonly Tensor NoTangent = new(Shape.Scalar, DType.Float64, new double[1], unscoped: true);
 
     /// <summary>A rank-0 constant holding <paramref name="value"/>, made without an allocation event (for observers' views of a number operand).</summary>
     internal static Tensor ScalarConstant(double value, DType dtype) => dtype switch
     {
-        DType.Float64 => new Tensor(Shape.Scalar, dtype, new[] { value }),
-        DType.Float32 => new Tensor(Shape.Scalar, dtype, new[] { (float)value }),
-        _ => new Tensor(Shape.Scalar, dtype, new[] { (long)value }),
+        DType.Float64 => new Tensor(Shape.Scalar, dtype, new[] { value }, unscoped: true),
+        DType.Float32 => new Tensor(Shape.Scalar, dtype, new[] { (float)value }, unscoped: true),
+        _ => new Tensor(Shape.Scalar, dtype, new[] { (long)value }, unscoped: true),
+    };
+
+    internal static Array AllocateUninitialized(DType dtype, int count) => dtype switch
+    {
+        DType.Float64 => count == 0 ? Array.Empty<double>() : GC.AllocateUninitializedArray<double>(count),
+        DType.Float32 => count == 0 ? Array.Empty<float>() : GC.AllocateUninitializedArray<float>(count),
+        DType.Int64 => count == 0 ? Array.Empty<long>() : GC.AllocateUninitializedArray<long>(count),
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "Unknown dtype."),
     };
 
     internal static Array Allocate(DType dtype, int count) => dtype switch

@@ -40,6 +40,11 @@ public sealed partial class Tensor
     public string ToString(int precision)
     {
         CheckPrecision(nameof(ToString), precision);
+        if (IsDisposed)
+        {
+            return $"tensor(disposed, shape={Shape}, dtype={DType.Name()})";
+        }
+
         var sb = new StringBuilder();
         sb.Append(FormatValues(precision));
         var meta = new List<string>();

@@ -53,7 +53,7 @@ public sealed partial class Tensor
     /// counter, so a write through either is seen by both.
     /// </summary>
     internal Tensor(Shape shape, Tensor source)
-        : this(shape, source.DType, source.Storage, source.Offset)
+        : this(shape, source.DType, source.Storage, source.Offset, source)
     {
         var counter = source.VersionCounter;
         _aux = counter;

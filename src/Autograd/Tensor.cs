@@ -32,16 +32,75 @@ public sealed partial class Tensor
     /// </summary>
     internal int WalkBirth;
 
-    internal Tensor(Shape shape, DType dtype, Array storage, int offset = 0)
+    // The elements, null once the TensorScope this tensor belongs to has ended (see Storage).
+    private Array? _storage;
+
+    /// <summary>A tensor over <paramref name="storage"/>, which is its own (new) or, with <paramref name="source"/>, that tensor's.</summary>
+    internal Tensor(Shape shape, DType dtype, Array storage, int offset = 0, Tensor? source = null)
     {
         Shape = shape;
         DType = dtype;
-        Storage = storage;
+        _storage = storage;
         Offset = offset;
+        TensorScope.Register(this, source);
+    }
+
+    /// <summary>A tensor that belongs to no scope whatever scope is open (for the library's own constants).</summary>
+    private Tensor(Shape shape, DType dtype, Array storage, bool unscoped)
+    {
+        _ = unscoped;
+        Shape = shape;
+        DType = dtype;
+        _storage = storage;
     }
 
     /// <summary>The underlying array (<c>double[]</c>, <c>float[]</c> or <c>long[]</c>); elements start at <see cref="Offset"/>.</summary>
-    internal Array Storage { get; }
+    /// <exception cref="ObjectDisposedException">The tensor ended with its <see cref="TensorScope"/>.</exception>
+    internal Array Storage => _storage ?? throw DisposedError(null);
+
+    /// <summary>The number of the scope this tensor belongs to (see <see cref="TensorScope"/>), or 0.</summary>
+    internal int ScopeId;
+
+    /// <summary>True once the <see cref="TensorScope"/> this tensor belonged to has ended: its elements are gone.</summary>
+    public bool IsDisposed => _storage is null;
+
+    /// <summary>Begins a <see cref="TensorScope"/> on this thread: <c>using (Tensor.NewScope()) { … }</c>.</summary>
+    /// <returns>The scope; disposing it disposes the tensors made inside and lends their memory to later ones.</returns>
+    public static TensorScope NewScope() => TensorScope.Begin();
+
+    /// <summary>
+    /// Takes this tensor out of every <see cref="TensorScope"/>, with its elements: it lives until the garbage collector
+    /// frees it, as outside any scope. Views of it made in a scope still end with that scope.
+    /// </summary>
+    /// <returns>This tensor.</returns>
+    /// <exception cref="ObjectDisposedException">The tensor already ended with its scope.</exception>
+    public Tensor LeaveScope()
+    {
+        ThrowIfDisposed("LeaveScope");
+        TensorScope.Release(this);
+        return this;
+    }
+
+    /// <summary>Ends this tensor with its scope: its elements are no longer reachable through it.</summary>
+    internal void EndWithScope()
+    {
+        _storage = null;
+        ScopeId = 0;
+    }
+
+    /// <summary>Throws when this tensor ended with its scope, naming <paramref name="api"/>.</summary>
+    internal void ThrowIfDisposed(string api)
+    {
+        if (_storage is null)
+        {
+            throw DisposedError(api);
+        }
+    }
+
+    private ObjectDisposedException DisposedError(string? api) => new(
+        nameof(Tensor),
+        $"{(api is null ? string.Empty : api + ": ")}this {Shape} {DType.Name()} tensor was made inside a TensorScope that has ended and gave its memory back; "
+        + "keep a tensor that must outlive its scope with scope.Keep(t) or t.LeaveScope(), and walk a graph back inside the scope that recorded it.");
 
     /// <summary>The index of the first element in <see cref="Storage"/>.</summary>
     internal int Offset { get; }
@@ -153,6 +212,7 @@ public sealed partial class Tensor
         if (Grad.RequiresGrad)
         {
             Grad = Zeros(Shape, DType);
+            TensorScope.Adopt(Grad, this);
             return;
         }
 
@@ -164,7 +224,7 @@ public sealed partial class Tensor
     /// A new leaf that shares this tensor's data and its <see cref="Version"/> counter but is cut off from the tape (no
     /// gradient flows through it).
     /// </summary>
-    public Tensor Detach() => new(Shape, DType, Storage, Offset) { _aux = VersionCounter };
+    public Tensor Detach() => new(Shape, DType, Storage, Offset, this) { _aux = VersionCounter };
 
     /// <summary>The elements as a span of <typeparamref name="T"/>, which must match the storage type.</summary>
     internal Span<T> Span<T>() => new((T[])Storage, Offset, ElementCount);

@@ -197,7 +197,7 @@ public static class Reductions
         }
 
         var final = Dispatch.Reduced(x.Shape, reduce, keepDim);
-        return current.Shape == final ? current : new Tensor(final, current.DType, current.Storage, current.Offset);
+        return current.Shape == final ? current : new Tensor(final, current.DType, current.Storage, current.Offset, current);
     }
 
     private static Tensor SumKernel(Tensor x, bool[] reduce, bool keepDim)

@@ -180,6 +180,7 @@ public abstract class Module
         }
 
         parameter.RequiresGrad = true;
+        parameter.LeaveScope();
         _parameters.Add(new(name, parameter));
         return parameter;
     }
@@ -198,6 +199,7 @@ public abstract class Module
             throw new ArgumentException($"RegisterBuffer: buffer '{name}' (shape {buffer.Shape}) requires grad; a buffer is not trained. Pass a tensor without RequiresGrad, or register it as a parameter.", nameof(buffer));
         }
 
+        buffer.LeaveScope();
         _buffers.Add(new(name, buffer));
         return buffer;
     }

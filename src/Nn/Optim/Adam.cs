@@ -120,11 +120,11 @@ internal sealed class AdamState(int count, double beta1, double beta2, double ep
     // denom = (√v / √(1 − β2^t)).add_(ε); p.addcdiv_(m, denom, value=−lr / (1 − β1^t)).
     public void Update(int index, Tensor parameter, Tensor gradient, double learningRate, WriteSite site)
     {
-        var m = _expAvg[index] ??= Tensor.ZerosLike(parameter);
-        var v = _expAvgSq[index] ??= Tensor.ZerosLike(parameter);
+        var m = _expAvg[index] ??= Tensor.ZerosLike(parameter).LeaveScope();
+        var v = _expAvgSq[index] ??= Tensor.ZerosLike(parameter).LeaveScope();
         var step = ++_steps[index];
 
-        var scratch = _scratch[index] ??= Tensor.ZerosLike(parameter);
+        var scratch = _scratch[index] ??= Tensor.ZerosLike(parameter).LeaveScope();
         var g = gradient;
         if (decoupled)
         {
@@ -143,7 +143,7 @@ internal sealed class AdamState(int count, double beta1, double beta2, double ep
         var second = v;
         if (Amsgrad)
         {
-            var vMax = _maxExpAvgSq[index] ??= Tensor.ZerosLike(parameter);
+            var vMax = _maxExpAvgSq[index] ??= Tensor.ZerosLike(parameter).LeaveScope();
             second = InPlace.CopyInto(vMax, vMax.Maximum(v), site);
         }
 

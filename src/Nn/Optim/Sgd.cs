@@ -70,7 +70,7 @@ public sealed class Sgd : Optimizer
         var d = gradient;
         if (WeightDecay != 0)
         {
-            d = InPlace.Add(InPlace.CopyInto(_scratch[index] ??= Tensor.ZerosLike(parameter), gradient, site), parameter, WeightDecay, site);
+            d = InPlace.Add(InPlace.CopyInto(_scratch[index] ??= Tensor.ZerosLike(parameter).LeaveScope(), gradient, site), parameter, WeightDecay, site);
         }
 
         if (Momentum != 0)
@@ -78,7 +78,7 @@ public sealed class Sgd : Optimizer
             var buf = _momentumBuffers[index];
             if (buf is null)
             {
-                buf = _momentumBuffers[index] = d.Clone();
+                buf = _momentumBuffers[index] = d.Clone().LeaveScope();
             }
             else
             {
@@ -89,7 +89,7 @@ public sealed class Sgd : Optimizer
             {
                 if (ReferenceEquals(d, gradient))
                 {
-                    d = InPlace.CopyInto(_scratch[index] ??= Tensor.ZerosLike(parameter), gradient, site);
+                    d = InPlace.CopyInto(_scratch[index] ??= Tensor.ZerosLike(parameter).LeaveScope(), gradient, site);
                 }
 
                 d = InPlace.Add(d, buf, Momentum, site);
