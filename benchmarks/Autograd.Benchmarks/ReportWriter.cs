@@ -330,6 +330,34 @@ public static class ReportWriter
         var worst = operators.Concat(composed).Select(c => (double?)c.Ratio).Max();
         var met = missing > 0 || worst is null ? "–" : worst <= 1.2 ? "yes" : "no";
         Line(sb, $"| softmax, log-softmax and logsumexp cells (fwd, bwd, fwd+bwd; float32, float64; every shape of §1) | | operators: {Above(operators)}; composed softmax: {Above(composed)}{(missing > 0 ? $"; {missing} cells not measured" : "")} | worst {Ratio(worst)} | none above 1.2× PyTorch (set for AVX2-only CPUs) | {met} |");
+        var scoped = new List<(string Cell, double Ratio)>();
+        var scopedComposed = new List<(string Cell, double Ratio)>();
+        foreach (var mode in new[] { "fwd", "bwd", "fwdbwd" })
+        {
+            foreach (var shape in Workloads.SoftmaxShapes)
+            {
+                foreach (var dtype in new[] { DType.Float32, DType.Float64 })
+                {
+                    var dt = Workloads.DTypeName(dtype);
+                    foreach (var variant in new[] { "fused", "logsoftmax", "logsumexp", "composed" })
+                    {
+                        var key = $"softmax/{mode}/{variant}scoped/{dt}/{shape}";
+                        if (Div(Ours(data, key), Peer(data, key)) is { } r)
+                        {
+                            (variant == "composed" ? scopedComposed : scoped).Add(($"{VariantText(variant)} {ModeText(mode)} {ShapeText(shape)} {dt} {Ratio(r)}", r));
+                        }
+                    }
+                }
+            }
+        }
+
+        if (scoped.Count + scopedComposed.Count > 0)
+        {
+            var worstScoped = scoped.Concat(scopedComposed).Max(c => c.Ratio);
+            var fb = "softmax/fwdbwd/fusedscoped/f32/1024x1024";
+            Line(sb, $"| … each call in a TensorScope (§1, last table) | | operators: {Above(scoped)}; composed softmax: {Above(scopedComposed)}; softmax fwd+bwd 1024×1024 float32 {Time(Ours(data, fb))} ({Ratio(Div(Ours(data, fb), Peer(data, fb)))}) | worst {Ratio(worstScoped)} | none above 1.2× PyTorch | {(worstScoped <= 1.2 ? "yes" : "no")} |");
+        }
+
         var key1m = "softmax/fwdbwd/fused/f32/1x1000000";
         var ours = Ours(data, key1m);
         var peer = Peer(data, key1m);
@@ -435,6 +463,35 @@ public static class ReportWriter
 
             Line(sb);
         }
+
+        Line(sb, "### each call in a TensorScope");
+        Line(sb);
+        Line(sb, "The same calls, each inside `using (Tensor.NewScope()) { … }`: the call's tensors end with it and the next call works");
+        Line(sb, "in their arrays, as PyTorch's allocator reuses freed memory (docs/design.md, \"Memory for large tensors\"). Each cell:");
+        Line(sb, "our time, then its ratio to PyTorch's time for the same work in the tables above.");
+        Line(sb);
+        Line(sb, "| shape | dtype | pass | softmax | ratio | log_softmax | ratio | logsumexp | ratio | composed | ratio |");
+        Line(sb, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var shape in Workloads.SoftmaxShapes)
+        {
+            foreach (var dtype in new[] { DType.Float32, DType.Float64 })
+            {
+                var dt = Workloads.DTypeName(dtype);
+                foreach (var mode in new[] { "fwd", "bwd", "fwdbwd" })
+                {
+                    var cells = new StringBuilder();
+                    foreach (var variant in new[] { "fused", "logsoftmax", "logsumexp", "composed" })
+                    {
+                        var key = $"softmax/{mode}/{variant}scoped/{dt}/{shape}";
+                        cells.Append(CultureInfo.InvariantCulture, $" {Time(Ours(data, key))} | {Ratio(Div(Ours(data, key), Peer(data, key)))} |");
+                    }
+
+                    Line(sb, $"| {ShapeText(shape)} | {dt} | {ModeText(mode)} |{cells}");
+                }
+            }
+        }
+
+        Line(sb);
     }
 
     /// <summary>
@@ -696,8 +753,9 @@ public static class ReportWriter
 
     private static double? Ours(ReportData data, string key) => data.Ours.GetValueOrDefault(key)?.MedianNs;
 
+    // A case run in a TensorScope (key …scoped…) is compared with PyTorch's figure for the same work.
     private static double? Peer(ReportData data, string key) =>
-        data.Peers is { } p && p.MedianNs.TryGetValue(key, out var v) ? v : null;
+        data.Peers is { } p && p.MedianNs.TryGetValue(key.Replace("scoped", "", StringComparison.Ordinal), out var v) ? v : null;
 
     private static double? Div(double? a, double? b) => a is { } x && b is { } y && y != 0 ? x / y : null;
 

@@ -8,7 +8,8 @@ namespace Autograd.Benchmarks;
 /// div), and the fused log-softmax and logsumexp, over the last dim (logsumexp's upstream gradient has the reduced
 /// shape). Forward (recorded, as in training), backward alone (the graph is kept and walked again) and
 /// forward+backward. The composed form is the baseline of each category, so the Ratio column is fused / composed; the
-/// ns/elem column divides the median by the element count.
+/// ns/elem column divides the median by the element count. Each has a twin (<c>…Scoped</c>) that runs the call inside a
+/// <see cref="TensorScope"/>.
 /// </summary>
 [MemoryDiagnoser]
 [CategoriesColumn]
@@ -80,4 +81,116 @@ public class SoftmaxBenchmarks
 
     [BenchmarkCategory("ForwardBackward"), Benchmark]
     public Tensor ForwardBackward_LogSumExp() => Autodiff.Grad(_x.LogSumExp(-1), _x, _gLse);
+
+    // The same calls, each in a TensorScope (the program's loop body as the docs advise for large tensors): the results
+    // end with the call and the next call works in their arrays. Keys .../{variant}scoped/...; PyTorch's figure is that
+    // of the same variant.
+
+    [BenchmarkCategory("Forward"), Benchmark]
+    public Tensor Forward_ComposedScoped()
+    {
+        using (Tensor.NewScope())
+        {
+            return Forward_Composed();
+        }
+    }
+
+    [BenchmarkCategory("Forward"), Benchmark]
+    public Tensor Forward_FusedScoped()
+    {
+        using (Tensor.NewScope())
+        {
+            return Forward_Fused();
+        }
+    }
+
+    [BenchmarkCategory("Forward"), Benchmark]
+    public Tensor Forward_LogSoftmaxScoped()
+    {
+        using (Tensor.NewScope())
+        {
+            return Forward_LogSoftmax();
+        }
+    }
+
+    [BenchmarkCategory("Forward"), Benchmark]
+    public Tensor Forward_LogSumExpScoped()
+    {
+        using (Tensor.NewScope())
+        {
+            return Forward_LogSumExp();
+        }
+    }
+
+    [BenchmarkCategory("Backward"), Benchmark]
+    public Tensor Backward_ComposedScoped()
+    {
+        using (Tensor.NewScope())
+        {
+            return Backward_Composed();
+        }
+    }
+
+    [BenchmarkCategory("Backward"), Benchmark]
+    public Tensor Backward_FusedScoped()
+    {
+        using (Tensor.NewScope())
+        {
+            return Backward_Fused();
+        }
+    }
+
+    [BenchmarkCategory("Backward"), Benchmark]
+    public Tensor Backward_LogSoftmaxScoped()
+    {
+        using (Tensor.NewScope())
+        {
+            return Backward_LogSoftmax();
+        }
+    }
+
+    [BenchmarkCategory("Backward"), Benchmark]
+    public Tensor Backward_LogSumExpScoped()
+    {
+        using (Tensor.NewScope())
+        {
+            return Backward_LogSumExp();
+        }
+    }
+
+    [BenchmarkCategory("ForwardBackward"), Benchmark]
+    public Tensor ForwardBackward_ComposedScoped()
+    {
+        using (Tensor.NewScope())
+        {
+            return ForwardBackward_Composed();
+        }
+    }
+
+    [BenchmarkCategory("ForwardBackward"), Benchmark]
+    public Tensor ForwardBackward_FusedScoped()
+    {
+        using (Tensor.NewScope())
+        {
+            return ForwardBackward_Fused();
+        }
+    }
+
+    [BenchmarkCategory("ForwardBackward"), Benchmark]
+    public Tensor ForwardBackward_LogSoftmaxScoped()
+    {
+        using (Tensor.NewScope())
+        {
+            return ForwardBackward_LogSoftmax();
+        }
+    }
+
+    [BenchmarkCategory("ForwardBackward"), Benchmark]
+    public Tensor ForwardBackward_LogSumExpScoped()
+    {
+        using (Tensor.NewScope())
+        {
+            return ForwardBackward_LogSumExp();
+        }
+    }
 }

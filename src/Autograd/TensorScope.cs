@@ -345,5 +345,5 @@ public sealed class TensorScope : IDisposable
         }
     }
 
-    private static DType DTypeOf(Array array) => array is float[]? DType.Float32 : DType.Float64;
+    private static DType DTypeOf(Array array) => array.GetType() == typeof(float[]) ? DType.Float32 : DType.Float64;
 }
