@@ -56,11 +56,17 @@ AnsiConsole.Progress()
         for (var step = 1; step <= o.Steps; step++)
         {
             clock.Start();
-            var (x, y) = corpus.SampleBatch(validation: false, o.Batch, o.Context, random);
-            optimizer.ZeroGrad();
-            var loss = model.Loss(x, y);
-            loss.Backward();
-            optimizer.Step();
+
+            // The step's tensors end with the scope; the next step works in their memory (docs/design.md).
+            using (Tensor.NewScope())
+            {
+                var (x, y) = corpus.SampleBatch(validation: false, o.Batch, o.Context, random);
+                optimizer.ZeroGrad();
+                var loss = model.Loss(x, y);
+                loss.Backward();
+                optimizer.Step();
+            }
+
             clock.Stop();
             task.Increment(1);
             if (step % o.Every == 0 || step == o.Steps)

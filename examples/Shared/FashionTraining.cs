@@ -100,11 +100,16 @@ internal static class FashionTraining
                 var task = ctx.AddTask($"epoch {epoch}/{epochs}", maxValue: loader.BatchCount);
                 foreach (var batch in loader.Epoch(epoch))
                 {
-                    optimizer.ZeroGrad();
-                    var loss = Functional.CrossEntropy(model.Forward(shape(batch.Features)), batch.Labels);
-                    loss.Backward();
-                    optimizer.Step();
-                    lossSum += loss.Item();
+                    // The step's tensors end with the scope; the next step works in their memory (docs/design.md).
+                    using (Tensor.NewScope())
+                    {
+                        optimizer.ZeroGrad();
+                        var loss = Functional.CrossEntropy(model.Forward(shape(batch.Features)), batch.Labels);
+                        loss.Backward();
+                        optimizer.Step();
+                        lossSum += loss.Item();
+                    }
+
                     batches++;
                     task.Increment(1);
                 }
@@ -121,9 +126,14 @@ internal static class FashionTraining
         using var _ = Tensor.NoGrad();
         for (var start = 0; start < test.Count; start += EvalBatch)
         {
-            var part = test.Slice(start, Math.Min(EvalBatch, test.Count - start));
-            var predicted = model.Forward(shape(part.Features)).ArgMax(1).ToArray<long>();
-            var truth = part.Labels.ToArray<long>();
+            long[] predicted, truth;
+            using (Tensor.NewScope())
+            {
+                var part = test.Slice(start, Math.Min(EvalBatch, test.Count - start));
+                predicted = model.Forward(shape(part.Features)).ArgMax(1).ToArray<long>();
+                truth = part.Labels.ToArray<long>();
+            }
+
             for (var i = 0; i < truth.Length; i++)
             {
                 confusion[truth[i], predicted[i]]++;

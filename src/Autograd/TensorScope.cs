@@ -6,7 +6,7 @@ namespace Autograd;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Every tensor made on this thread while the scope is the innermost one open belongs to it. When the scope is disposed,
+/// Every tensor made while the scope is the innermost one open belongs to it. When the scope is disposed,
 /// those tensors are disposed (reading or writing one throws an <see cref="ObjectDisposedException"/>), and the arrays
 /// that held their elements go to a pool from which the next tensors of the same dtype and size take them. A loop whose
 /// body is a scope then works in the same memory at every pass, as PyTorch's allocator reuses freed memory, instead of
@@ -20,8 +20,13 @@ namespace Autograd;
 /// walking it back after the scope ended throws, so call <see cref="Tensor.Backward(Tensor?, bool?, bool)"/> inside.
 /// </para>
 /// <para>
-/// Scopes nest, and end in the reverse order of their beginning on the thread that began them. Without an open scope
-/// nothing changes: tensors are ordinary garbage-collected objects.
+/// Scopes nest, and end in the reverse order of their beginning. Like <see cref="GradMode"/>, a scope belongs to the
+/// logical flow of execution: it holds across an <c>await</c> on whichever thread the code resumes, and tasks and threads
+/// started inside it make their tensors in it (they must finish before it ends); other threads are not affected. Without
+/// an open scope nothing changes: tensors are ordinary garbage-collected objects.
+/// </para>
+/// <para>
+/// A scope holds every tensor made in it until it ends, so open one per step of a loop, not one around the whole loop.
 /// </para>
 /// </remarks>
 public sealed class TensorScope : IDisposable
@@ -36,12 +41,11 @@ public sealed class TensorScope : IDisposable
     // The open scopes by number, for the rare lookups of a scope that is not on this thread's chain.
     private static readonly Dictionary<int, TensorScope> s_byId = [];
 
-    [ThreadStatic]
-    private static TensorScope? t_innermost;
+    // The innermost scope of the flow of execution, mirrored into ThreadState.Scope whenever it changes on a thread.
+    private static readonly AsyncLocal<TensorScope?> Flow = new(static change => ThreadState.Current.Scope = change.CurrentValue);
 
     private readonly int _id;
     private readonly TensorScope? _outer;
-    private readonly int _thread;
     private readonly List<Tensor> _tensors = [];
 
     // The pooled arrays this scope gives back when it ends (those of its tensors, and of tensors kept into it).
@@ -51,7 +55,6 @@ public sealed class TensorScope : IDisposable
     private TensorScope(TensorScope? outer)
     {
         _outer = outer;
-        _thread = Environment.CurrentManagedThreadId;
         _id = Interlocked.Increment(ref s_lastId);
     }
 
@@ -79,20 +82,20 @@ public sealed class TensorScope : IDisposable
     /// <summary>True once <see cref="Dispose"/> has run.</summary>
     public bool IsDisposed => _ended;
 
-    /// <summary>The innermost scope open on this thread, or null.</summary>
-    internal static TensorScope? Innermost => Volatile.Read(ref s_open) == 0 ? null : t_innermost;
+    /// <summary>The innermost scope of the flow running on this thread, or null.</summary>
+    internal static TensorScope? Innermost => Volatile.Read(ref s_open) == 0 ? null : ThreadState.Current.Scope;
 
-    /// <summary>Begins a scope on this thread, inside the innermost one already open.</summary>
+    /// <summary>Begins a scope in this flow of execution, inside the innermost one already open.</summary>
     internal static TensorScope Begin()
     {
-        var scope = new TensorScope(t_innermost);
+        var scope = new TensorScope(Flow.Value);
         lock (s_byId)
         {
             s_byId.Add(scope._id, scope);
         }
 
-        t_innermost = scope;
         Interlocked.Increment(ref s_open);
+        Flow.Value = scope;
         return scope;
     }
 
@@ -103,7 +106,7 @@ public sealed class TensorScope : IDisposable
     /// <returns><paramref name="tensor"/>, for one-line use: <c>var loss = scope.Keep(model.Forward(x));</c>.</returns>
     /// <remarks>A tensor that already outlives this scope (made outside it, or kept before) is returned as it is.</remarks>
     /// <exception cref="ObjectDisposedException">This scope has ended, or the tensor was disposed with another scope.</exception>
-    /// <exception cref="InvalidOperationException">The tensor belongs to a scope nested in this one that is still open, or to a scope of another thread.</exception>
+    /// <exception cref="InvalidOperationException">The tensor belongs to a scope nested in this one that is still open, or to a scope of another flow of execution.</exception>
     public Tensor Keep(Tensor tensor)
     {
         ArgumentNullException.ThrowIfNull(tensor);
@@ -123,7 +126,7 @@ public sealed class TensorScope : IDisposable
         {
             throw new InvalidOperationException(
                 $"TensorScope.Keep: the {tensor.Shape} {tensor.DType.Name()} tensor belongs to "
-                + (owner._thread != _thread ? "a scope of another thread" : "a scope nested in this one that is still open; keep it there first")
+                + (Encloses(owner) ? "a scope nested in this one that is still open; keep it there first" : "a scope of another flow of execution (thread or task)")
                 + ".");
         }
 
@@ -139,7 +142,7 @@ public sealed class TensorScope : IDisposable
     /// <summary>
     /// Ends the scope: its tensors are disposed and their arrays go to the pool. Calling it again does nothing.
     /// </summary>
-    /// <exception cref="InvalidOperationException">A scope begun inside this one is still open, or this is not the thread that began the scope.</exception>
+    /// <exception cref="InvalidOperationException">A scope begun inside this one is still open, or the scope is disposed by code that is not in the flow of execution that began it.</exception>
     public void Dispose()
     {
         if (_ended)
@@ -147,17 +150,15 @@ public sealed class TensorScope : IDisposable
             return;
         }
 
-        if (Environment.CurrentManagedThreadId != _thread)
+        var innermost = Flow.Value;
+        if (innermost != this)
         {
-            throw new InvalidOperationException("TensorScope.Dispose: a scope ends on the thread that began it; this is another thread.");
+            throw new InvalidOperationException(innermost is not null && Encloses(innermost)
+                ? "TensorScope.Dispose: a scope begun inside this one is still open; scopes end in the reverse order of their beginning (dispose the inner one first)."
+                : "TensorScope.Dispose: this scope belongs to another flow of execution; it ends in the code that began it (or after an await in that code), not on another thread or task.");
         }
 
-        if (t_innermost != this)
-        {
-            throw new InvalidOperationException(
-                "TensorScope.Dispose: a scope begun inside this one is still open; scopes end in the reverse order of their beginning (dispose the inner one first).");
-        }
-
+        Array[] rented;
         lock (_tensors)
         {
             _ended = true;
@@ -170,24 +171,25 @@ public sealed class TensorScope : IDisposable
             }
 
             _tensors.Clear();
+            rented = [.. _rented];
+            _rented.Clear();
         }
 
-        foreach (var array in _rented)
+        foreach (var array in rented)
         {
             StoragePool.Return(DTypeOf(array), array);
         }
 
-        _rented.Clear();
         lock (s_byId)
         {
             s_byId.Remove(_id);
         }
 
-        t_innermost = _outer;
+        Flow.Value = _outer;
         Interlocked.Decrement(ref s_open);
     }
 
-    /// <summary>Registers a tensor made now on this thread: it belongs to the innermost scope, if one is open.</summary>
+    /// <summary>Registers a tensor made now: it belongs to the innermost scope of this flow, if one is open.</summary>
     /// <param name="tensor">The new tensor.</param>
     /// <param name="source">The tensor whose elements it shares (a view), or null when it has storage of its own.</param>
     internal static void Register(Tensor tensor, Tensor? source)
@@ -199,8 +201,8 @@ public sealed class TensorScope : IDisposable
             return;
         }
 
-        // A view made outside the scope of its elements (on another thread) belongs to that scope, so that it ends with
-        // the memory it reads.
+        // A view made outside the scope of its elements (on a thread of another flow) belongs to that scope, so that it
+        // ends with the memory it reads.
         var owner = innermost;
         if (sourceId != 0 && (innermost is null || !innermost.IsOrIsInside(sourceId)))
         {
@@ -213,10 +215,9 @@ public sealed class TensorScope : IDisposable
 
         lock (owner!._tensors)
         {
-            // A view made on another thread as the scope ends ends with it.
+            // A tensor made by a task still running after its scope ended belongs to no scope (the collector frees it).
             if (owner._ended)
             {
-                tensor.EndWithScope();
                 return;
             }
 
@@ -227,7 +228,7 @@ public sealed class TensorScope : IDisposable
 
     /// <summary>
     /// Storage for a tensor of <paramref name="length"/> elements made now: from the pool when a scope is open on this
-    /// thread and the array is large enough to be worth keeping, else a new array.
+    /// flow and the array is large enough to be worth keeping, else a new array.
     /// </summary>
     internal static Array Allocate(DType dtype, int length, bool clear)
     {
@@ -238,13 +239,21 @@ public sealed class TensorScope : IDisposable
         }
 
         var array = StoragePool.Rent(dtype, length, clear);
-        scope._rented.Add(array);
+        lock (scope._tensors)
+        {
+            // A task still running after its scope ended keeps what it made to itself (the collector frees it).
+            if (!scope._ended)
+            {
+                scope._rented.Add(array);
+            }
+        }
+
         return array;
     }
 
     /// <summary>
     /// Moves <paramref name="tensor"/> to the scope of <paramref name="owner"/> (for state the library keeps: a Grad, an
-    /// optimizer's buffers), or out of every scope when that scope is not one the tensor's scope is nested in on this thread.
+    /// optimizer's buffers), or out of every scope when that scope is not one the tensor's scope is nested in.
     /// </summary>
     internal static void Adopt(Tensor tensor, Tensor? owner)
     {
@@ -289,9 +298,22 @@ public sealed class TensorScope : IDisposable
         // it, as tensors, but the array is now returned by the new owner, or by nobody).
         for (var s = from; s is not null && s != to; s = s._outer)
         {
-            if (s._rented.Remove(storage))
+            bool removed;
+            lock (s._tensors)
             {
-                to?._rented.Add(storage);
+                removed = s._rented.Remove(storage);
+            }
+
+            if (removed)
+            {
+                if (to is not null)
+                {
+                    lock (to._tensors)
+                    {
+                        to._rented.Add(storage);
+                    }
+                }
+
                 break;
             }
         }
@@ -323,7 +345,7 @@ public sealed class TensorScope : IDisposable
         return false;
     }
 
-    /// <summary>The open scope numbered <paramref name="id"/> (0: none): on this thread's chain first, then on any thread.</summary>
+    /// <summary>The open scope numbered <paramref name="id"/> (0: none): on this flow's chain first, then any.</summary>
     private static TensorScope? Find(int id)
     {
         if (id == 0)

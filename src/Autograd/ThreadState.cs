@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 namespace Autograd;
 
 /// <summary>
-/// The per-thread fields that every operation reads — grad mode and the open dual level — in one object, so that an
+/// The per-thread fields that every operation reads — grad mode, the open dual level and the tensor scope — in one object, so that an
 /// operation looks up the thread's storage once: on Linux each thread-local read is a call (<c>__tls_get_addr</c>).
 /// </summary>
 internal sealed class ThreadState
@@ -16,6 +16,9 @@ internal sealed class ThreadState
 
     /// <summary>The dual level open on this thread, 0 when none or while a forward rule runs (see <see cref="ForwardMode"/>).</summary>
     internal int Level;
+
+    /// <summary>The innermost <see cref="TensorScope"/> of the flow running on this thread, or null.</summary>
+    internal TensorScope? Scope;
 
     /// <summary>This thread's state, made on first use.</summary>
     internal static ThreadState Current

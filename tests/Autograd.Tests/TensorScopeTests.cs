@@ -15,11 +15,19 @@ public class TensorScopeTests
 {
     private static Tensor Random(int seed, params int[] dims) => Tensor.RandN(new Shape(dims), seed);
 
-    private static T OnAnotherThread<T>(Func<T> function)
+    private static T OnAnotherThread<T>(Func<T> function, bool withContext = true)
     {
         T result = default!;
         var thread = new Thread(() => result = function());
-        thread.Start();
+        if (withContext)
+        {
+            thread.Start();
+        }
+        else
+        {
+            thread.UnsafeStart();
+        }
+
         thread.Join();
         return result;
     }
@@ -271,8 +279,8 @@ public class TensorScopeTests
         var c = x.Exp();
         Assert.Equal(2, inner.Count);
 
-        var otherThread = OnAnotherThread(() => Assert.Throws<InvalidOperationException>(inner.Dispose));
-        Assert.Contains("another thread", otherThread.Message, StringComparison.Ordinal);
+        var otherThread = OnAnotherThread(() => Assert.Throws<InvalidOperationException>(inner.Dispose), withContext: false);
+        Assert.Contains("another flow of execution", otherThread.Message, StringComparison.Ordinal);
         Assert.False(inner.IsDisposed);
 
         inner.Dispose();
@@ -289,19 +297,43 @@ public class TensorScopeTests
     }
 
     [Fact]
-    public void AScopeOnOneThreadTakesNoTensorMadeOnAnother()
+    public void AScopeBelongsToTheFlowOfExecutionAsGradModeDoes()
     {
         var x = Random(10, 4177);
         using var scope = Tensor.NewScope();
         var mine = x.Exp();
-        var theirs = OnAnotherThread(x.Exp);
 
-        // A view made on another thread of a tensor of this scope ends with the scope, as the elements it reads do.
-        var view = OnAnotherThread(() => mine.Reshape(4177, 1));
+        // A thread started inside the scope inherits it; one started without the flow's context (UnsafeStart) does not.
+        var inherited = OnAnotherThread(x.Exp);
+        var unrelated = OnAnotherThread(x.Exp, withContext: false);
+
+        // A view made on an unrelated thread of a tensor of this scope ends with the scope, as the elements it reads do.
+        var view = OnAnotherThread(() => mine.Reshape(4177, 1), withContext: false);
         scope.Dispose();
         Assert.True(mine.IsDisposed);
+        Assert.True(inherited.IsDisposed);
         Assert.True(view.IsDisposed);
-        Assert.False(theirs.IsDisposed);
+        Assert.False(unrelated.IsDisposed);
+    }
+
+    [Fact]
+    public async Task AScopeHoldsAcrossAnAwait()
+    {
+        var x = Random(12, 4211);
+        Tensor before;
+        Tensor after;
+        using (var scope = Tensor.NewScope())
+        {
+            before = x.Exp();
+            await Task.Yield();
+            after = x.Exp();
+            await Task.Delay(1, TestContext.Current.CancellationToken);
+            Assert.Equal(2, scope.Count);
+        }
+
+        Assert.True(before.IsDisposed);
+        Assert.True(after.IsDisposed);
+        Assert.False(x.Exp().IsDisposed);
     }
 
     [Fact]
