@@ -48,6 +48,9 @@ public sealed class TensorScope : IDisposable
     private readonly TensorScope? _outer;
     private readonly List<Tensor> _tensors = [];
 
+    // Guards _tensors, _rented and _ended: tasks of the flow may make tensors in the scope at the same time.
+    private readonly Lock _gate = new();
+
     // The pooled arrays this scope gives back when it ends (those of its tensors, and of tensors kept into it).
     private readonly HashSet<Array> _rented = new(ReferenceEqualityComparer.Instance);
     private bool _ended;
@@ -63,7 +66,7 @@ public sealed class TensorScope : IDisposable
     {
         get
         {
-            lock (_tensors)
+            lock (_gate)
             {
                 var n = 0;
                 foreach (var t in _tensors)
@@ -159,7 +162,7 @@ public sealed class TensorScope : IDisposable
         }
 
         Array[] rented;
-        lock (_tensors)
+        lock (_gate)
         {
             _ended = true;
             foreach (var t in _tensors)
@@ -213,7 +216,7 @@ public sealed class TensorScope : IDisposable
             }
         }
 
-        lock (owner!._tensors)
+        lock (owner!._gate)
         {
             // A tensor made by a task still running after its scope ended belongs to no scope (the collector frees it).
             if (owner._ended)
@@ -239,7 +242,7 @@ public sealed class TensorScope : IDisposable
         }
 
         var array = StoragePool.Rent(dtype, length, clear);
-        lock (scope._tensors)
+        lock (scope._gate)
         {
             // A task still running after its scope ended keeps what it made to itself (the collector frees it).
             if (!scope._ended)
@@ -288,7 +291,7 @@ public sealed class TensorScope : IDisposable
         tensor.ScopeId = to?._id ?? 0;
         if (to is not null)
         {
-            lock (to._tensors)
+            lock (to._gate)
             {
                 to._tensors.Add(tensor);
             }
@@ -299,7 +302,7 @@ public sealed class TensorScope : IDisposable
         for (var s = from; s is not null && s != to; s = s._outer)
         {
             bool removed;
-            lock (s._tensors)
+            lock (s._gate)
             {
                 removed = s._rented.Remove(storage);
             }
@@ -308,7 +311,7 @@ public sealed class TensorScope : IDisposable
             {
                 if (to is not null)
                 {
-                    lock (to._tensors)
+                    lock (to._gate)
                     {
                         to._rented.Add(storage);
                     }
