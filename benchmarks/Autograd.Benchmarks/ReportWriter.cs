@@ -294,11 +294,10 @@ public static class ReportWriter
     }
 
     /// <summary>
-    /// The softmax family's targets: no cell of the operators (fused softmax, log-softmax, logsumexp) nor of the composed
-    /// softmax above 1.2× PyTorch, over forward, backward and forward+backward, both dtypes and every shape; and the long
-    /// row's forward+backward in float32 at most PyTorch's time.
+    /// Each softmax-family cell's ratio to PyTorch (keys with <paramref name="suffix"/> after the variant: "" or
+    /// "scoped"), the operators' apart from the composed softmax's, and how many cells have no ratio.
     /// </summary>
-    private static void WriteFamilyTargets(StringBuilder sb, ReportData data)
+    private static (List<(string Cell, double Ratio)> Operators, List<(string Cell, double Ratio)> Composed, int Missing) FamilyCells(ReportData data, string suffix)
     {
         var operators = new List<(string Cell, double Ratio)>();
         var composed = new List<(string Cell, double Ratio)>();
@@ -312,7 +311,7 @@ public static class ReportWriter
                     var dt = Workloads.DTypeName(dtype);
                     foreach (var variant in new[] { "fused", "logsoftmax", "logsumexp", "composed" })
                     {
-                        var key = $"softmax/{mode}/{variant}/{dt}/{shape}";
+                        var key = $"softmax/{mode}/{variant}{suffix}/{dt}/{shape}";
                         if (Div(Ours(data, key), Peer(data, key)) is not { } r)
                         {
                             missing++;
@@ -326,31 +325,22 @@ public static class ReportWriter
             }
         }
 
+        return (operators, composed, missing);
+    }
+
+    /// <summary>
+    /// The softmax family's targets: no cell of the operators (fused softmax, log-softmax, logsumexp) nor of the composed
+    /// softmax above 1.2× PyTorch, over forward, backward and forward+backward, both dtypes and every shape; and the long
+    /// row's forward+backward in float32 at most PyTorch's time.
+    /// </summary>
+    private static void WriteFamilyTargets(StringBuilder sb, ReportData data)
+    {
         static string Above(List<(string Cell, double Ratio)> cells) => Misses(cells, r => r > 1.2, r => -r, "above 1.2×", shown: 6);
+        var (operators, composed, missing) = FamilyCells(data, "");
         var worst = operators.Concat(composed).Select(c => (double?)c.Ratio).Max();
         var met = missing > 0 || worst is null ? "–" : worst <= 1.2 ? "yes" : "no";
         Line(sb, $"| softmax, log-softmax and logsumexp cells (fwd, bwd, fwd+bwd; float32, float64; every shape of §1) | | operators: {Above(operators)}; composed softmax: {Above(composed)}{(missing > 0 ? $"; {missing} cells not measured" : "")} | worst {Ratio(worst)} | none above 1.2× PyTorch (set for AVX2-only CPUs) | {met} |");
-        var scoped = new List<(string Cell, double Ratio)>();
-        var scopedComposed = new List<(string Cell, double Ratio)>();
-        foreach (var mode in new[] { "fwd", "bwd", "fwdbwd" })
-        {
-            foreach (var shape in Workloads.SoftmaxShapes)
-            {
-                foreach (var dtype in new[] { DType.Float32, DType.Float64 })
-                {
-                    var dt = Workloads.DTypeName(dtype);
-                    foreach (var variant in new[] { "fused", "logsoftmax", "logsumexp", "composed" })
-                    {
-                        var key = $"softmax/{mode}/{variant}scoped/{dt}/{shape}";
-                        if (Div(Ours(data, key), Peer(data, key)) is { } r)
-                        {
-                            (variant == "composed" ? scopedComposed : scoped).Add(($"{VariantText(variant)} {ModeText(mode)} {ShapeText(shape)} {dt} {Ratio(r)}", r));
-                        }
-                    }
-                }
-            }
-        }
-
+        var (scoped, scopedComposed, _) = FamilyCells(data, "scoped");
         if (scoped.Count + scopedComposed.Count > 0)
         {
             var worstScoped = scoped.Concat(scopedComposed).Max(c => c.Ratio);

@@ -64,7 +64,7 @@ public sealed partial class Tensor
     /// <summary>True once the <see cref="TensorScope"/> this tensor belonged to has ended: its elements are gone.</summary>
     public bool IsDisposed => _storage is null;
 
-    /// <summary>Begins a <see cref="TensorScope"/> on this thread: <c>using (Tensor.NewScope()) { … }</c>.</summary>
+    /// <summary>Begins a <see cref="TensorScope"/> in this flow of execution: <c>using (Tensor.NewScope()) { … }</c>.</summary>
     /// <returns>The scope; disposing it disposes the tensors made inside and lends their memory to later ones.</returns>
     public static TensorScope NewScope() => TensorScope.Begin();
 
