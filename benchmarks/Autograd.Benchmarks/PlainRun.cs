@@ -44,12 +44,12 @@ public static class PlainRun
     public static readonly (string Name, string Title, string? Key, Func<Func<object>> Setup)[] Workloads =
     [
         ("softmax", "softmax fwd+bwd, float32, 1024×1024", "softmax/fwdbwd/fused/f32/1024x1024", Softmax),
-        ("softmaxscope", "softmax fwd+bwd, float32, 1024×1024, each call in a TensorScope", "softmax/fwdbwd/fusedscoped/f32/1024x1024", SoftmaxScoped),
+        ("softmaxscope", "softmax fwd+bwd, float32, 1024×1024, each call in a TensorScope", "softmax/fwdbwd/fusedscoped/f32/1024x1024", () => InScope(Softmax())),
         ("matmul256", "matmul float32 256×256×256", $"matmul/matmul/f32/256x256x256/t{Environment.ProcessorCount}", () => MatMul(256)),
         ("matmul512", "matmul float32 512×512×512", $"matmul/matmul/f32/512x512x512/t{Environment.ProcessorCount}", () => MatMul(512)),
         ("conv", "Conv2d fwd+bwd 32→64 3×3 on [64, 32, 14, 14], float32", "LayerBenchmarks/Conv2d_ForwardBackward/large", Conv),
         ("mlpstep", "MLP training step (784-256-128-10, batch 64, Adam)", "training/step", MlpStep),
-        ("mlpstepscope", "MLP training step (784-256-128-10, batch 64, Adam), each step in a TensorScope", "training/stepscoped", MlpStepScoped),
+        ("mlpstepscope", "MLP training step (784-256-128-10, batch 64, Adam), each step in a TensorScope", "training/stepscoped", () => InScope(MlpStep())),
     ];
 
     /// <summary>The child: runs the workloads asked for and prints a <see cref="PlainReport"/> line. Exit 2 on bad arguments.</summary>
@@ -228,17 +228,14 @@ public static class PlainRun
         return () => Autodiff.Grad(x.Softmax(-1), x, g);
     }
 
-    private static Func<object> SoftmaxScoped()
+    /// <summary>The workload <paramref name="call"/>, each call inside a <see cref="TensorScope"/>.</summary>
+    private static Func<object> InScope(Func<object> call) => () =>
     {
-        var call = Softmax();
-        return () =>
+        using (Tensor.NewScope())
         {
-            using (Tensor.NewScope())
-            {
-                return call();
-            }
-        };
-    }
+            return call();
+        }
+    };
 
     private static Func<object> MatMul(int n)
     {
@@ -263,17 +260,5 @@ public static class PlainRun
         var optimizer = new Adam(model.Parameters(), learningRate: 1e-3);
         var (images, labels) = Mlp.SyntheticBatch(Benchmarks.Workloads.BatchSize, Benchmarks.Workloads.Seed);
         return () => Mlp.Step(model, optimizer, images, labels);
-    }
-
-    private static Func<object> MlpStepScoped()
-    {
-        var step = MlpStep();
-        return () =>
-        {
-            using (Tensor.NewScope())
-            {
-                return step();
-            }
-        };
     }
 }

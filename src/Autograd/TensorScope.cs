@@ -133,10 +133,10 @@ public sealed class TensorScope : IDisposable
                 + ".");
         }
 
-        MoveTo(tensor, _outer);
+        MoveTo(tensor, this, _outer);
         if (tensor.Grad is { } grad && grad.ScopeId == _id)
         {
-            MoveTo(grad, _outer);
+            MoveTo(grad, this, _outer);
         }
 
         return tensor;
@@ -272,21 +272,21 @@ public sealed class TensorScope : IDisposable
             return;
         }
 
-        MoveTo(tensor, to is not null && to.Encloses(from) ? to : null);
+        MoveTo(tensor, from, to is not null && to.Encloses(from) ? to : null);
     }
 
     /// <summary>Takes <paramref name="tensor"/> out of every scope (see <see cref="Tensor.LeaveScope"/>).</summary>
     internal static void Release(Tensor tensor)
     {
-        if (Find(tensor.ScopeId) is not null)
+        if (Find(tensor.ScopeId) is { } from)
         {
-            MoveTo(tensor, null);
+            MoveTo(tensor, from, null);
         }
     }
 
-    private static void MoveTo(Tensor tensor, TensorScope? to)
+    /// <summary>Moves <paramref name="tensor"/> from its scope <paramref name="from"/> to <paramref name="to"/> (an enclosing scope, or none).</summary>
+    private static void MoveTo(Tensor tensor, TensorScope from, TensorScope? to)
     {
-        var from = Find(tensor.ScopeId)!;
         var storage = tensor.Storage;
         tensor.ScopeId = to?._id ?? 0;
         if (to is not null)
